@@ -1,0 +1,112 @@
+// The pod's folded data (XState context) and the pure reducer that applies one accepted event to it.
+import type { PodEvent, PodSpec } from '../../events/schemas/mod.js';
+
+export type ContainerState = 'waiting' | 'running' | 'restarting' | 'exited' | 'failed';
+
+export interface ContainerStatus {
+  state: ContainerState;
+  exitCode: number | null;
+  restarts: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  reason: string | null;
+}
+
+export interface PodContext {
+  id: string;
+  name: string | null;
+  spec: PodSpec | null;
+  createdAt: number;
+  updatedAt: number;
+  /** Increments on every start; facts carry it so a late fact of an earlier run is recognisable. */
+  run: number;
+  /** Placement attempts within this run (a host may reject an over-committed placement). */
+  attempt: number;
+  host: string | null;
+  vm: string | null;
+  bootDeadline: number | null;
+  agentVersion: string | null;
+  containers: Record<string, ContainerStatus>;
+  reason: string | null;
+  deleteRequested: boolean;
+  /** Set by a stop request for this run: no container restarts while the pod is being stopped. */
+  stopRequested: boolean;
+  stopGraceMs: number;
+  requestedBy: string | null;
+}
+
+export function emptyPodContext(id: string): PodContext {
+  return {
+    id, name: null, spec: null, createdAt: 0, updatedAt: 0, run: 0, attempt: 0, host: null, vm: null, bootDeadline: null,
+    agentVersion: null, containers: {}, reason: null, deleteRequested: false, stopRequested: false, stopGraceMs: 10_000, requestedBy: null,
+  };
+}
+
+function freshContainers(spec: PodSpec): Record<string, ContainerStatus> {
+  const out: Record<string, ContainerStatus> = {};
+  for (const c of spec.containers) out[c.name] = { state: 'waiting', exitCode: null, restarts: 0, startedAt: null, finishedAt: null, reason: null };
+  return out;
+}
+
+function withContainer(ctx: PodContext, name: string, patch: Partial<ContainerStatus>): Record<string, ContainerStatus> {
+  const cur = ctx.containers[name];
+  if (!cur) return ctx.containers; // a fact about a container the spec does not have changes nothing
+  return { ...ctx.containers, [name]: { ...cur, ...patch } };
+}
+
+/** Whether the restart policy restarts a container that exited with this code. */
+export function restartsAfter(ctx: PodContext, exitCode: number): boolean {
+  const policy = ctx.spec?.restartPolicy ?? 'never';
+  return policy === 'always' || (policy === 'on-failure' && exitCode !== 0);
+}
+
+/** Applies an event the machine accepted. Pure: reads time only from the event. */
+export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
+  const c: PodContext = { ...ctx, updatedAt: e.at };
+  switch (e.type) {
+    case 'pod.requested':
+      return { ...c, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by };
+    case 'pod.start.requested':
+      return { ...c, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, agentVersion: null, reason: null, stopRequested: false, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
+    case 'pod.stop.requested':
+      return { ...c, stopGraceMs: e.data.graceMs, stopRequested: true };
+    case 'pod.delete.requested':
+      return { ...c, deleteRequested: true, stopRequested: true };
+    case 'pod.scheduled':
+      return { ...c, host: e.data.host, attempt: e.data.attempt };
+    case 'pod.rejected':
+      return { ...c, host: null, attempt: ctx.attempt + 1, reason: `rejected by ${e.data.host}: ${e.data.reason}` };
+    case 'pod.unschedulable':
+      return { ...c, reason: e.data.reason };
+    case 'vm.booting':
+      return { ...c, vm: e.data.vm, bootDeadline: e.data.deadline };
+    case 'vm.booted':
+      return { ...c, bootDeadline: null };
+    case 'vm.failed':
+    case 'agent.failed':
+      return { ...c, reason: e.data.reason, bootDeadline: null };
+    case 'vm.exited':
+      return { ...c, vm: null, reason: ctx.reason ?? e.data.reason };
+    case 'agent.ready':
+      return { ...c, agentVersion: e.data.version };
+    case 'container.started':
+      return { ...c, containers: withContainer(ctx, e.data.container, { state: 'running', startedAt: e.at, finishedAt: null, exitCode: null }) };
+    case 'container.failed':
+      return { ...c, reason: `container ${e.data.container}: ${e.data.reason}`, containers: withContainer(ctx, e.data.container, { state: 'failed', reason: e.data.reason, finishedAt: e.at }) };
+    case 'container.exited': {
+      const cur = ctx.containers[e.data.container];
+      const restart = !ctx.stopRequested && restartsAfter(ctx, e.data.exitCode);
+      return {
+        ...c,
+        containers: withContainer(ctx, e.data.container, {
+          state: restart ? 'restarting' : 'exited',
+          exitCode: e.data.exitCode,
+          finishedAt: e.at,
+          restarts: (cur?.restarts ?? 0) + (restart ? 1 : 0),
+        }),
+      };
+    }
+    case 'pod.stopped':
+      return { ...c, vm: null, bootDeadline: null, reason: e.data.reason ?? ctx.reason };
+  }
+}

@@ -1,0 +1,104 @@
+// The live scheduler (one per daemon): tries to place pending pods with an OCC-guarded append; the first writer wins, no leader needed.
+import { ConflictError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { podEvent } from '../../events/schemas/mod.js';
+import type { EventStore } from '../../events/store/event-store.js';
+import type { Change, ClusterView, HostRecord, PodRecord } from '../../events/projections/cluster-view.js';
+import { place, rankOf } from './place.js';
+
+export interface SchedulerDeps {
+  view: ClusterView;
+  store: EventStore;
+  daemonId: string;
+  aliveHosts: () => HostRecord[];
+  log: Logger;
+  /** How long a daemon of rank r waits (r × graceMs) before placing a pod its betters have not placed. */
+  graceMs?: number;
+}
+
+export class Scheduler {
+  /** Placements we appended but have not yet folded back (kube-scheduler's "assume"): keeps a burst from piling onto one host. */
+  private readonly assumed = new Map<string, { host: string; cpus: number; memoryMb: number }>();
+  private readonly waiting = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout;
+  private readonly graceMs: number;
+  placed = 0;
+  conflicts = 0;
+
+  constructor(private readonly d: SchedulerDeps) {
+    this.graceMs = d.graceMs ?? 1_000;
+    this.timer = setInterval(() => this.sweep(), Math.max(50, Math.min(250, this.graceMs / 2)));
+    this.timer.unref();
+  }
+
+  /** Fed only with live changes. */
+  onChange(c: Change): void {
+    if (c.kind !== 'pod' || !c.accepted) return;
+    if (c.event.type === 'pod.scheduled' || c.event.type === 'pod.unschedulable') this.assumed.delete(c.pod.context.id);
+    if (c.pod.state === 'pending' && c.before !== 'pending') this.consider(c.pod);
+  }
+
+  /** After catching up: every pod still pending is ours to consider. */
+  considerAll(): void {
+    for (const p of this.d.view.pods.values()) if (p.state === 'pending') this.consider(p);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private daemons(): string[] {
+    return [...new Set(this.d.aliveHosts().map((h) => h.daemon))];
+  }
+
+  private consider(pod: PodRecord): void {
+    const rank = rankOf(pod.context.id, this.d.daemonId, this.daemons());
+    if (rank === 0) void this.attempt(pod.context.id);
+    else this.waiting.set(pod.context.id, Date.now() + rank * this.graceMs);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, due] of this.waiting) {
+      if (due > now) continue;
+      this.waiting.delete(id);
+      void this.attempt(id);
+    }
+  }
+
+  private async attempt(podId: string): Promise<void> {
+    const pod = this.d.view.pods.get(podId);
+    if (!pod || pod.state !== 'pending' || !pod.context.spec || this.assumed.has(podId)) return;
+    const need = pod.context.spec.resources;
+    const candidates = this.d.aliveHosts().map((h) => {
+      const u = this.d.view.usageOf(h.id);
+      const used = { cpus: u.cpus, memoryMb: u.memoryMb };
+      for (const a of this.assumed.values()) if (a.host === h.id) (used.cpus += a.cpus), (used.memoryMb += a.memoryMb);
+      return { id: h.id, capacity: h.capacity, used };
+    });
+    const choice = place(podId, need, candidates);
+    const { run, attempt } = pod.context;
+    const meta = { at: Date.now(), by: `scheduler:${this.d.daemonId}` };
+    try {
+      if ('host' in choice) {
+        this.assumed.set(podId, { host: choice.host, ...need });
+        const e = podEvent('pod.scheduled', podId, { host: choice.host, run, attempt }, { ...meta, id: `${podId}.r${run}a${attempt}.scheduled.${this.d.daemonId}` });
+        await this.d.store.append(e, { expectLastSeq: pod.seq });
+        this.placed++;
+      } else {
+        const e = podEvent('pod.unschedulable', podId, { reason: choice.reason }, { ...meta, id: `${podId}.r${run}a${attempt}.unschedulable.${this.d.daemonId}` });
+        await this.d.store.append(e, { expectLastSeq: pod.seq });
+      }
+    } catch (err) {
+      this.assumed.delete(podId);
+      if (err instanceof ConflictError) {
+        // someone decided first (or the user stopped it): once our view catches up the pod is no longer pending; if it still is, retry later
+        this.conflicts++;
+        this.waiting.set(podId, Date.now() + this.graceMs);
+        return;
+      }
+      this.d.log.error({ err, pod: podId }, 'placement append failed; will retry');
+      this.waiting.set(podId, Date.now() + this.graceMs);
+    }
+  }
+}

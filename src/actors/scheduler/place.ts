@@ -1,0 +1,55 @@
+// Pure placement: pick the host that stays emptiest after taking the pod (spread), or say why none fits.
+import type { Capacity } from '../../events/schemas/host-events.js';
+
+export interface Candidate {
+  id: string;
+  capacity: Capacity;
+  used: { cpus: number; memoryMb: number };
+}
+
+export type Placement = { host: string } | { reason: string };
+
+/** FNV-1a: a stable hash for tie-breaks and rendezvous ranking (no randomness, so every daemon agrees). */
+export function hash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export function place(podId: string, need: Capacity, hosts: Candidate[]): Placement {
+  if (hosts.length === 0) return { reason: 'no host is up: start one with `hyperd` (or `hyper daemon`)' };
+  let best: Candidate | null = null;
+  let bestScore = -1;
+  let bestTie = 0;
+  for (const h of hosts) {
+    const freeCpus = h.capacity.cpus - h.used.cpus - need.cpus;
+    const freeMem = h.capacity.memoryMb - h.used.memoryMb - need.memoryMb;
+    if (freeCpus < 0 || freeMem < 0) continue;
+    const score = Math.min(freeCpus / h.capacity.cpus, freeMem / h.capacity.memoryMb);
+    const tie = hash(`${podId}/${h.id}`);
+    if (score > bestScore || (score === bestScore && tie > bestTie)) {
+      best = h;
+      bestScore = score;
+      bestTie = tie;
+    }
+  }
+  if (best) return { host: best.id };
+  const roomiest = [...hosts].sort((a, b) => b.capacity.memoryMb - b.used.memoryMb - (a.capacity.memoryMb - a.used.memoryMb))[0];
+  return {
+    reason:
+      `no host can fit ${need.cpus} vCPU / ${need.memoryMb} MB: ` +
+      `the roomiest, ${roomiest.id}, has ${roomiest.capacity.cpus - roomiest.used.cpus} vCPU / ${roomiest.capacity.memoryMb - roomiest.used.memoryMb} MB free ` +
+      `(of ${hosts.length} host${hosts.length === 1 ? '' : 's'} up) — lower --cpus/--memory, stop pods, or add a host`,
+  };
+}
+
+/** Rendezvous ranking of daemons for one pod: rank 0 schedules at once, the others only if it has not after their grace. */
+export function rankOf(podId: string, daemon: string, daemons: string[]): number {
+  const mine = hash(`${podId}@${daemon}`);
+  let rank = 0;
+  for (const d of daemons) if (d !== daemon && hash(`${podId}@${d}`) > mine) rank++;
+  return rank;
+}

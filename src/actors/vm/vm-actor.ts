@@ -1,0 +1,40 @@
+// The hypervisor-driver actor: one per VM; runs the driver's boot/stop and turns every outcome into a fact (vm.booting/booted/failed/exited).
+import type { Vm } from '../../drivers/driver.js';
+import type { Emit } from '../emit.js';
+
+export class VmActor {
+  private stopped = false;
+
+  constructor(
+    readonly vm: Vm,
+    private readonly host: string,
+    private readonly driver: string,
+    private readonly emit: Emit,
+  ) {
+    vm.onExit((reason) => {
+      if (!this.stopped) void this.emit('vm.exited', { vm: vm.id, reason }, 'vm.exited');
+    });
+  }
+
+  /** Boots with a deadline recorded in the event, so a restarted daemon knows when this boot stopped being worth waiting for. */
+  async boot(timeoutMs: number): Promise<boolean> {
+    const started = performance.now();
+    await this.emit('vm.booting', { host: this.host, vm: this.vm.id, driver: this.driver, deadline: Date.now() + timeoutMs }, 'vm.booting');
+    try {
+      await this.vm.boot(AbortSignal.timeout(timeoutMs));
+      await this.emit('vm.booted', { vm: this.vm.id, bootMs: Math.round(performance.now() - started) }, 'vm.booted');
+      return true;
+    } catch (err) {
+      const reason = (err as Error).name === 'TimeoutError' ? `vm ${this.vm.id} did not boot within ${timeoutMs} ms` : (err as Error).message;
+      this.stopped = true;
+      await this.vm.stop(0).catch(() => {});
+      await this.emit('vm.failed', { vm: this.vm.id, reason }, 'vm.failed');
+      return false;
+    }
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    await this.vm.stop(graceMs);
+  }
+}

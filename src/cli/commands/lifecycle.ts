@@ -1,0 +1,81 @@
+// `hyper start`, `hyper stop`, `hyper rm`: check the pod's state, publish the intent, and wait for the outcome.
+import type { Command } from 'commander';
+import { HyperError } from '../../errors.js';
+import { TERMINAL, type PodState } from '../../actors/pod/machine.js';
+import { loadView } from '../../events/store/load-view.js';
+import type { PodRecord } from '../../events/projections/cluster-view.js';
+import { openSession, type GlobalOptions, type Session } from '../connection.js';
+import { resolvePod } from '../resolve.js';
+import { publishIntent } from '../intent.js';
+import { followToEnd } from '../follow.js';
+import { releaseName } from '../names.js';
+
+type Act = (s: Session, pod: PodRecord) => Promise<number>;
+
+async function eachPod(g: GlobalOptions, refs: string[], act: Act): Promise<number> {
+  const s = await openSession(g);
+  let code = 0;
+  try {
+    const { view } = await loadView(s.store);
+    for (const ref of refs) {
+      try {
+        const rc = await act(s, resolvePod(view, ref));
+        code ||= rc;
+      } catch (err) {
+        process.stderr.write(`hyper: ${ref}: ${(err as Error).message}\n`);
+        code = 1;
+      }
+    }
+  } finally {
+    await s.close();
+  }
+  return code;
+}
+
+export function registerLifecycle(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('start <pod...>')
+    .description('start created or ended pods; wait until they run (or end)')
+    .option('-d, --detach', 'do not wait')
+    .action(async (refs: string[], o: { detach?: boolean }) => {
+      process.exitCode = await eachPod(globals(), refs, async (s, pod) => {
+        if (pod.state !== 'created' && !TERMINAL.has(pod.state)) throw new HyperError('state', `pod ${pod.context.id} is ${pod.state}; only created or ended pods can be started`);
+        await publishIntent(s.store, "pod.start.requested", pod.context.id, {});
+        if (o.detach) return (process.stdout.write(pod.context.id + '\n'), 0);
+        return followToEnd(s.store, pod, pod.seq + 1, { waitForExit: false });
+      });
+    });
+
+  program
+    .command('stop <pod...>')
+    .description('stop pods: SIGTERM to their containers, then the VM is shut down after the grace period')
+    .option('-t, --time <seconds>', 'grace period before the VM is forced off', '10')
+    .action(async (refs: string[], o: { time: string }) => {
+      const graceMs = Math.round(Number(o.time) * 1000);
+      if (!Number.isFinite(graceMs) || graceMs < 0) throw new HyperError('invalid', `--time: "${o.time}" is not a number of seconds`);
+      process.exitCode = await eachPod(globals(), refs, async (s, pod) => {
+        if (TERMINAL.has(pod.state) || pod.state === 'created') return (process.stdout.write(pod.context.id + '\n'), 0);
+        await publishIntent(s.store, "pod.stop.requested", pod.context.id, { graceMs });
+        await followToEnd(s.store, pod, pod.seq + 1, { waitForExit: true, until: ['stopped', 'succeeded', 'failed', 'deleted'] });
+        process.stdout.write(pod.context.id + '\n');
+        return 0;
+      });
+    });
+
+  program
+    .command('rm <pod...>')
+    .description('remove pods (their history stays in the event log)')
+    .option('-f, --force', 'stop running pods first')
+    .action(async (refs: string[], o: { force?: boolean }) => {
+      process.exitCode = await eachPod(globals(), refs, async (s, pod) => {
+        const active = !TERMINAL.has(pod.state) && pod.state !== 'created' && pod.state !== 'pending';
+        if (active && !o.force) throw new HyperError('state', `pod ${pod.context.id} is ${pod.state}; stop it first (hyper stop ${pod.context.id}) or use rm -f`);
+        await publishIntent(s.store, "pod.delete.requested", pod.context.id, { force: Boolean(o.force) });
+        const until: PodState[] = ['deleted'];
+        await followToEnd(s.store, pod, pod.seq + 1, { waitForExit: true, until });
+        if (pod.context.name) await releaseName(s.nc, pod.context.name, pod.context.id);
+        process.stdout.write(pod.context.id + '\n');
+        return 0;
+      });
+    });
+}

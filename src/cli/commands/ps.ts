@@ -1,0 +1,59 @@
+// `hyper ps` and `hyper inspect`: the pod projection, rebuilt from the event log (snapshot + tail).
+import type { Command } from 'commander';
+import { TERMINAL } from '../../actors/pod/machine.js';
+import { loadView } from '../../events/store/load-view.js';
+import type { PodRecord } from '../../events/projections/cluster-view.js';
+import { openSession, type GlobalOptions } from '../connection.js';
+import { ago, printJson, table } from '../format.js';
+import { resolvePod } from '../resolve.js';
+
+export function podSummary(p: PodRecord) {
+  const c = p.context;
+  return {
+    id: c.id, name: c.name, state: p.state, host: c.host, created: c.createdAt, updated: c.updatedAt, run: c.run, reason: c.reason,
+    images: c.spec?.containers.map((x) => x.image) ?? [],
+    containers: Object.fromEntries(Object.entries(c.containers).map(([n, s]) => [n, { state: s.state, exitCode: s.exitCode, restarts: s.restarts }])),
+  };
+}
+
+export function registerPs(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('ps')
+    .description('list pods (running and starting; -a for all that are not removed)')
+    .option('-a, --all', 'include created and ended pods')
+    .option('-q, --quiet', 'only ids')
+    .action(async (o: { all?: boolean; quiet?: boolean }) => {
+      const g = globals();
+      const s = await openSession(g);
+      try {
+        const { view } = await loadView(s.store);
+        const pods = view.livePods().filter((p) => o.all || (!TERMINAL.has(p.state) && p.state !== 'created')).sort((a, b) => b.context.createdAt - a.context.createdAt);
+        if (g.output === 'json') return printJson(pods.map(podSummary));
+        if (o.quiet) return void process.stdout.write(pods.map((p) => p.context.id + '\n').join(''));
+        const rows = pods.map((p) => {
+          const exits = Object.values(p.context.containers).map((c) => c.exitCode).filter((x) => x !== null);
+          const status = p.state === 'succeeded' || p.state === 'failed' ? `${p.state} (${exits.join(',') || p.context.reason})` : p.state;
+          return [p.context.id, p.context.name ?? '', p.context.spec?.containers.map((c) => c.image).join(',') ?? '', status, p.context.host ?? '', ago(p.context.createdAt)];
+        });
+        process.stdout.write(table(['POD ID', 'NAME', 'IMAGE', 'STATUS', 'HOST', 'CREATED'], rows) + '\n');
+      } finally {
+        await s.close();
+      }
+    });
+
+  program
+    .command('inspect <pod...>')
+    .description('the full folded state of pods, as JSON')
+    .action(async (refs: string[]) => {
+      const s = await openSession(globals());
+      try {
+        const { view } = await loadView(s.store);
+        printJson(refs.map((r) => {
+          const p = resolvePod(view, r);
+          return { ...podSummary(p), seq: p.seq, spec: p.context.spec, context: p.context };
+        }));
+      } finally {
+        await s.close();
+      }
+    });
+}

@@ -1,0 +1,57 @@
+// `hyper run` and `hyper create`: validate the spec, reserve the name, publish pod.requested, then follow the pod to running or exit.
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { initialPod, foldPod } from '../../actors/pod/fold.js';
+import { podEvent, type PodSpec } from '../../events/schemas/mod.js';
+import { loadView } from '../../events/store/load-view.js';
+import { openSession, type GlobalOptions } from '../connection.js';
+import { intentFlags } from '../intent-flags.js';
+import { buildSpec, type SpecFlags } from '../spec-input.js';
+import { reserveName, releaseName } from '../names.js';
+import { cliActor, publishIntent } from '../intent.js';
+import { followToEnd } from '../follow.js';
+
+export function newPodId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+interface RunFlags extends SpecFlags { detach?: boolean }
+
+export function registerRun(program: Command, globals: () => GlobalOptions): void {
+  for (const name of ['run', 'create'] as const) {
+    const cmd = program
+      .command(`${name} [image] [command...]`)
+      .description(name === 'run' ? 'create a pod and start it; wait until it exits (or is running, with -d)' : 'create a pod without starting it; prints its id')
+      .passThroughOptions();
+    intentFlags(cmd);
+    if (name === 'run') cmd.option('-d, --detach', 'print the pod id once the intent is recorded, without waiting');
+    cmd.action(async (image: string | undefined, command: string[], flags: RunFlags) => {
+      const spec = buildSpec(flags, image, command);
+      process.exitCode = await createPod(globals(), spec, name === 'run', Boolean(flags.detach) || name === 'create');
+    });
+  }
+}
+
+async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach: boolean): Promise<number> {
+  const s = await openSession(g);
+  try {
+    const id = newPodId();
+    if (spec.name) await reserveName(s.nc, (await loadView(s.store)).view, spec.name, id);
+    let ack;
+    try {
+      // expectLastSeq 0: the pod's subject must be empty, so an id collision cannot merge two pods
+      ack = await publishIntent(s.store, 'pod.requested', id, { spec, start }, { expectLastSeq: 0 });
+    } catch (err) {
+      if (spec.name) await releaseName(s.nc, spec.name, id);
+      throw err;
+    }
+    if (detach) {
+      process.stdout.write(id + '\n');
+      return 0;
+    }
+    const pod = foldPod(initialPod(id), podEvent('pod.requested', id, { spec, start }, { id: 'local', at: Date.now(), by: cliActor() }));
+    return await followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true });
+  } finally {
+    await s.close();
+  }
+}

@@ -1,0 +1,18 @@
+// The flags that describe a pod on `run` and `create`.
+import type { Command } from 'commander';
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function intentFlags(cmd: Command): Command {
+  return cmd
+    .option('-f, --file <path>', 'pod file (YAML or JSON) with one or more containers')
+    .option('--name <name>', 'a unique name for the pod')
+    .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
+    .option('-l, --label <KEY=VALUE>', 'label (repeatable)', collect)
+    .option('--cpus <n>', 'vCPUs for the pod VM (default 1)')
+    .option('-m, --memory <MB>', 'memory for the pod VM in MB (default 256)')
+    .option('--restart <policy>', 'never | on-failure | always (default never)')
+    .option('-w, --workdir <dir>', 'working directory in the container')
+    .option('-u, --user <user>', 'user (name or uid[:gid]) in the container')
+    .option('-t, --tty', 'allocate a terminal');
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// The hyper CLI: publishes intents as events and reports what the cluster did about them.
+import { Command } from 'commander';
+import { HyperError, ValidationError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { daemonCommand } from '../daemon/command.js';
+import type { GlobalOptions } from './connection.js';
+import { registerRun } from './commands/run.js';
+import { registerLifecycle } from './commands/lifecycle.js';
+import { registerPs } from './commands/ps.js';
+import { registerEvents } from './commands/events.js';
+import { registerHosts } from './commands/hosts.js';
+import { registerVersion } from './commands/version.js';
+
+const program = new Command('hyper')
+  .description('run pods of containers, each in its own lightweight VM')
+  .version(VERSION, '-v, --version')
+  .option('--nats <urls>', 'NATS servers, comma-separated (default: HYPER_NATS, else the local daemon\'s)')
+  .option('--data-dir <dir>', 'the local daemon\'s data dir (to find its embedded NATS)')
+  .option('-o, --output <format>', 'text or json')
+  .enablePositionalOptions()
+  .showHelpAfterError();
+
+// connection and output options work before or after the subcommand: `hyper -o json ps` and `hyper ps -o json`
+let current: GlobalOptions = {};
+const globals = () => current;
+program.hook('preAction', (_root, action) => {
+  const local = action.opts<GlobalOptions>();
+  const root = program.opts<GlobalOptions>();
+  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: local.output ?? root.output };
+});
+registerRun(program, globals);
+registerLifecycle(program, globals);
+registerPs(program, globals);
+registerEvents(program, globals);
+registerHosts(program, globals);
+registerVersion(program, globals);
+for (const cmd of program.commands) {
+  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('-o, --output <format>', 'text or json');
+}
+program.addCommand(daemonCommand('daemon'));
+
+program.parseAsync(process.argv).then(
+  () => {
+    // NATS sockets may linger a moment after close; the command is done
+    setImmediate(() => process.exit(process.exitCode ?? 0));
+  },
+  (err: Error) => {
+    process.stderr.write(`hyper: ${err.message}\n`);
+    process.exit(err instanceof ValidationError ? 2 : err instanceof HyperError ? 1 : 1);
+  },
+);

@@ -1,0 +1,15 @@
+// Finds a pod by full id, unique id prefix, or name, among pods that are not deleted.
+import { NotFoundError } from '../errors.js';
+import type { ClusterView, PodRecord } from '../events/projections/cluster-view.js';
+
+export function resolvePod(view: ClusterView, ref: string): PodRecord {
+  const exact = view.pods.get(ref);
+  if (exact && exact.state !== 'deleted') return exact;
+  const live = view.livePods();
+  const byName = live.filter((p) => p.context.name === ref);
+  if (byName.length === 1) return byName[0];
+  const byPrefix = live.filter((p) => p.context.id.startsWith(ref));
+  if (byPrefix.length === 1) return byPrefix[0];
+  if (byPrefix.length > 1) throw new NotFoundError('ambiguous', `"${ref}" matches ${byPrefix.length} pods (${byPrefix.slice(0, 5).map((p) => p.context.id).join(', ')}…) — give more of the id`);
+  throw new NotFoundError('no-pod', `no pod named or with an id starting "${ref}" — list pods with: hyper ps -a`);
+}

@@ -1,0 +1,85 @@
+// Builds a pod spec from CLI flags or a pod file (-f, YAML or JSON) and validates it, naming each bad field; nothing is published on error.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ValidationError } from '../errors.js';
+import { issuesOf, PodSpec } from '../events/schemas/mod.js';
+
+export interface SpecFlags {
+  file?: string;
+  name?: string;
+  env?: string[];
+  label?: string[];
+  cpus?: string;
+  memory?: string;
+  restart?: string;
+  workdir?: string;
+  user?: string;
+  tty?: boolean;
+}
+
+/** Numbers from flags stay strings when they are not numbers, so the schema names the field and the bad value. */
+function num(v: string | undefined): number | string | undefined {
+  if (v === undefined) return undefined;
+  return /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
+}
+
+function pairs(list: string[] | undefined, flag: string, issues: { path: string; message: string }[]): Record<string, string> | undefined {
+  if (!list?.length) return undefined;
+  const out: Record<string, string> = {};
+  list.forEach((kv, i) => {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) issues.push({ path: `${flag}[${i}]`, message: `"${kv}" is not KEY=VALUE` });
+    else out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  });
+  return out;
+}
+
+export function buildSpec(flags: SpecFlags, image: string | undefined, cmd: string[]): PodSpec {
+  const issues: { path: string; message: string }[] = [];
+  let raw: Record<string, unknown>;
+  if (flags.file) {
+    if (image) issues.push({ path: 'IMAGE', message: 'give either -f FILE or an IMAGE, not both' });
+    let text: string;
+    try {
+      text = readFileSync(flags.file, 'utf8');
+    } catch (err) {
+      throw new ValidationError(`pod file ${flags.file}`, [{ path: '', message: (err as Error).message }]);
+    }
+    try {
+      raw = parseYaml(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ValidationError(`pod file ${flags.file}`, [{ path: '', message: `not YAML or JSON: ${(err as Error).message}` }]);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ValidationError(`pod file ${flags.file}`, [{ path: '', message: 'must be an object with a containers list' }]);
+  } else {
+    if (!image) issues.push({ path: 'IMAGE', message: 'name an image to run (or give a pod file with -f)' });
+    raw = {
+      containers: [
+        {
+          name: 'main',
+          image: image ?? '',
+          ...(cmd.length ? { command: cmd } : {}),
+          ...(flags.workdir ? { workdir: flags.workdir } : {}),
+          ...(flags.user ? { user: flags.user } : {}),
+          ...(flags.tty ? { tty: true } : {}),
+        },
+      ],
+    };
+  }
+  const env = pairs(flags.env, '--env', issues);
+  const labels = pairs(flags.label, '--label', issues);
+  if (flags.name !== undefined) raw.name = flags.name;
+  if (flags.restart !== undefined) raw.restartPolicy = flags.restart;
+  if (labels) raw.labels = { ...(raw.labels as object), ...labels };
+  if (flags.cpus !== undefined || flags.memory !== undefined) {
+    const r = { ...(raw.resources as object) } as Record<string, unknown>;
+    if (flags.cpus !== undefined) r.cpus = num(flags.cpus);
+    if (flags.memory !== undefined) r.memoryMb = num(flags.memory);
+    raw.resources = r;
+  }
+  if (env && Array.isArray(raw.containers)) raw.containers = raw.containers.map((c: Record<string, unknown>) => ({ ...c, env: { ...(c.env as object), ...env } }));
+  const r = PodSpec.safeParse(raw);
+  if (!r.success) issues.push(...issuesOf(r.error));
+  if (issues.length) throw new ValidationError(flags.file ? `pod file ${flags.file}` : 'pod spec', issues);
+  return r.data!;
+}

@@ -1,0 +1,63 @@
+// The daemon's command line, shared by the `hyperd` binary and `hyper daemon`.
+import { hostname } from 'node:os';
+import { Command } from 'commander';
+import { createLogger } from '../log.js';
+import { parseServers } from '../nats/connect.js';
+import { Daemon, defaultCapacity } from './daemon.js';
+import { defaultDataDir } from './paths.js';
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: "${v}" is not a whole number`);
+  return n;
+};
+
+export function defaultHostId(): string {
+  return hostname().toLowerCase().replace(/[^a-z0-9_-]/g, '-').slice(0, 48) || 'host';
+}
+
+export function daemonCommand(name: string): Command {
+  return new Command(name)
+    .description('run a hyper host daemon: joins the cluster, schedules pods and runs those placed on this host')
+    .option('--nats <urls>', 'NATS servers (comma-separated); default: HYPER_NATS, else an embedded nats-server')
+    .option('--host-id <id>', 'this host\'s id', defaultHostId())
+    .option('--data-dir <dir>', 'where the daemon keeps its data', defaultDataDir())
+    .option('--driver <name>', 'hypervisor driver', 'hollow')
+    .option('--hollow-hosts <n>', 'run N hollow hosts in this process (scale tests; hollow driver only)', int('--hollow-hosts'))
+    .option('--hollow-boot-ms <ms>', 'simulated boot latency of hollow VMs', int('--hollow-boot-ms'))
+    .option('--hollow-failure-rate <p>', 'probability that a hollow VM fails to boot', parseFloat)
+    .option('--cpus <n>', 'vCPUs this host offers (default: 4 per core)', int('--cpus'))
+    .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM)', int('--memory'))
+    .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
+    .action(async (o) => {
+      const log = createLogger('hyperd');
+      const nats = o.nats ?? process.env.HYPER_NATS;
+      const d = await Daemon.start({
+        nats: nats ? parseServers(nats) : [],
+        hostId: o.hostId,
+        dataDir: o.dataDir,
+        driver: o.driver,
+        log,
+        hollowHosts: o.hollowHosts,
+        hollow: { bootMs: o.hollowBootMs, failureRate: o.hollowFailureRate },
+        capacity: { ...defaultCapacity(), ...(o.cpus ? { cpus: o.cpus } : {}), ...(o.memory ? { memoryMb: o.memory } : {}) },
+        replicas: o.replicas,
+      });
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) return;
+        stopping = true;
+        d.stop(sig).then(
+          () => process.exit(0),
+          (err) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      // the daemon runs until a signal; the process exits from stop()
+      await new Promise(() => {});
+    });
+}

@@ -1,0 +1,173 @@
+// hyperd: connects to (or embeds) NATS, folds the event log, and runs the scheduler and host actors on live events.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createDriver } from '../drivers/registry.js';
+import type { HollowOptions } from '../drivers/hollow/driver.js';
+import type { Logger } from '../log.js';
+import { connectNats, type NatsConnection } from '../nats/connect.js';
+import { startNatsServer, type NatsServer } from '../nats/server.js';
+import { EventStore } from '../events/store/event-store.js';
+import { loadView } from '../events/store/load-view.js';
+import { SnapshotStore } from '../events/store/snapshots.js';
+import type { Change, ClusterView } from '../events/projections/cluster-view.js';
+import { HostActor } from '../actors/host/live.js';
+import { Liveness } from '../actors/host/liveness.js';
+import { Scheduler } from '../actors/scheduler/live.js';
+import { announceFile } from './paths.js';
+
+export interface DaemonOptions {
+  /** NATS servers; empty starts an embedded single-node nats-server under dataDir. */
+  nats: string[];
+  hostId: string;
+  dataDir: string;
+  driver: string;
+  log: Logger;
+  /** Run this many hollow hosts in this process (hollow driver only), named <hostId>-<n>. */
+  hollowHosts?: number;
+  hollow?: HollowOptions;
+  capacity?: { cpus: number; memoryMb: number };
+  replicas?: number;
+  heartbeatMs?: number;
+  schedulerGraceMs?: number;
+  bootTimeoutMs?: number;
+  /** Save a snapshot after this many folded events (0 disables). */
+  snapshotEvery?: number;
+}
+
+/** vCPUs are threads and overcommit well (4 per core); memory does not (90% of RAM, the rest for the host and VMM overhead). */
+export function defaultCapacity(): { cpus: number; memoryMb: number } {
+  return { cpus: cpus().length * 4, memoryMb: Math.floor((totalmem() / 1024 / 1024) * 0.9) };
+}
+
+export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; pods: number; seq: number }
+
+export class Daemon {
+  readonly daemonId: string;
+  private nc!: NatsConnection;
+  private server: NatsServer | null = null;
+  private store!: EventStore;
+  view!: ClusterView;
+  private hosts: HostActor[] = [];
+  private scheduler!: Scheduler;
+  private liveness!: Liveness;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly followAbort = new AbortController();
+  private following: Promise<void> | null = null;
+  private sinceSnapshot = 0;
+  private snapshotting = false;
+  ready!: ReadyStats;
+
+  private constructor(private readonly o: DaemonOptions) {
+    this.daemonId = `${o.hostId}-${Date.now().toString(36)}`.slice(0, 64);
+  }
+
+  static async start(o: DaemonOptions): Promise<Daemon> {
+    const d = new Daemon(o);
+    try {
+      await d.boot();
+    } catch (err) {
+      await d.stop('start failed').catch(() => {});
+      throw err;
+    }
+    return d;
+  }
+
+  get natsUrls(): string[] {
+    return this.server ? [this.server.url] : this.o.nats;
+  }
+
+  private async boot(): Promise<void> {
+    const t0 = performance.now();
+    const { log } = this.o;
+    mkdirSync(this.o.dataDir, { recursive: true });
+    if (this.o.nats.length === 0) {
+      this.server = await startNatsServer({ dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}` });
+      log.info({ url: this.server.url, pid: this.server.pid }, 'started embedded nats-server');
+    }
+    this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`);
+    const heartbeatMs = this.o.heartbeatMs ?? 2_000;
+    this.store = await EventStore.open(this.nc, { replicas: this.o.replicas, heartbeatTtlMs: heartbeatMs * 5 });
+
+    const loaded = await loadView(this.store);
+    this.view = loaded.view;
+
+    const driver = createDriver(this.o.driver, { hollow: this.o.hollow });
+    const capacity = this.o.capacity ?? defaultCapacity();
+    const ids = this.o.hollowHosts ? Array.from({ length: this.o.hollowHosts }, (_, i) => `${this.o.hostId}-${i}`) : [this.o.hostId];
+    if (this.o.hollowHosts && this.o.driver !== 'hollow') throw new Error('--hollow-hosts needs --driver hollow');
+    const bootTimeoutMs = this.o.bootTimeoutMs ?? 30_000;
+    this.hosts = ids.map((hostId) => new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs }));
+
+    this.liveness = await Liveness.open(this.nc, this.view, heartbeatMs * 5, new Set(ids));
+    this.scheduler = new Scheduler({ view: this.view, store: this.store, daemonId: this.daemonId, aliveHosts: () => this.liveness.alive(), log, graceMs: this.o.schedulerGraceMs });
+
+    this.following = this.follow();
+    await Promise.all(this.hosts.map((h) => h.join()));
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat().catch((err) => log.warn({ err }, 'heartbeat failed')), heartbeatMs);
+    for (const h of this.hosts) h.adopt();
+    this.scheduler.considerAll();
+
+    this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq };
+    writeFileSync(announceFile(this.o.dataDir), JSON.stringify({ pid: process.pid, hostId: this.o.hostId, daemon: this.daemonId, nats: this.natsUrls, embedded: Boolean(this.server) }));
+    log.info({ ...this.ready, hosts: ids.length, driver: driver.name, nats: this.natsUrls }, 'hyperd ready');
+  }
+
+  private beat(): Promise<unknown> {
+    return Promise.all(this.hosts.map((h) => this.liveness.beat(h.id)));
+  }
+
+  /** Every event after the loaded view is live: fold it, then let the actors react. */
+  private async follow(): Promise<void> {
+    try {
+      for await (const r of this.store.read({ fromSeq: this.view.seq + 1, signal: this.followAbort.signal })) {
+        if (r.seq <= this.view.seq) continue;
+        const change = this.view.apply(r);
+        this.dispatch(change);
+        if (this.o.snapshotEvery !== 0 && ++this.sinceSnapshot >= (this.o.snapshotEvery ?? 5_000)) void this.snapshot();
+      }
+    } catch (err) {
+      if (!this.followAbort.signal.aborted) this.o.log.fatal({ err }, 'event stream follow failed');
+    }
+  }
+
+  private dispatch(change: Change): void {
+    if (change.kind === 'invalid') {
+      this.o.log.warn({ seq: change.seq, subject: change.subject, issues: change.issues }, 'skipped an invalid message in the event stream');
+      return;
+    }
+    this.scheduler.onChange(change);
+    for (const h of this.hosts) h.onChange(change);
+  }
+
+  async snapshot(): Promise<void> {
+    if (this.snapshotting) return;
+    this.snapshotting = true;
+    this.sinceSnapshot = 0;
+    try {
+      const snaps = await SnapshotStore.open(this.nc);
+      await snaps.save(this.view.toSnapshot());
+    } catch (err) {
+      this.o.log.warn({ err }, 'snapshot failed (replay still works, restarts are slower)');
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+
+  async stop(reason = 'SIGTERM'): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.scheduler?.stop();
+    if (this.store) {
+      await Promise.all(this.hosts.map((h) => h.leave(reason).catch((err) => this.o.log.warn({ err, host: h.id }, 'leave failed'))));
+      await this.snapshot();
+    }
+    this.followAbort.abort();
+    this.liveness?.stop();
+    await this.following?.catch(() => {});
+    await this.nc?.drain().catch(() => {});
+    await this.server?.stop();
+    rmSync(announceFile(this.o.dataDir), { force: true });
+    this.o.log.info({ reason }, 'hyperd stopped');
+  }
+}

@@ -1,0 +1,61 @@
+// The hypervisor driver interface the actors own: VM lifecycle, the guest-agent channel, and capabilities a backend must declare up front.
+import { DriverError } from '../errors.js';
+
+export interface Capabilities {
+  /** VMs keep running when hyperd exits, so a restarted daemon can re-attach. */
+  survivesDaemonRestart: boolean;
+  /** Real hardware isolation (false for the hollow driver, which runs nothing). */
+  isolation: boolean;
+  snapshotRestore: boolean;
+  cpuHotplug: boolean;
+}
+
+export interface VmConfig {
+  id: string;
+  podId: string;
+  cpus: number;
+  memoryMb: number;
+  labels: Record<string, string>;
+}
+
+export interface ContainerLaunch {
+  name: string;
+  image: string;
+  argv: string[];
+  env: Record<string, string>;
+  workdir?: string;
+  user?: string;
+  tty: boolean;
+}
+
+/** The host's side of the guest agent: requests with replies, plus asynchronous exit events. */
+export interface GuestChannel {
+  readonly version: string;
+  startContainer(c: ContainerLaunch): Promise<{ pid: number }>;
+  signal(container: string, signal: number): Promise<void>;
+  onContainerExit(listener: (container: string, exitCode: number) => void): void;
+  close(): void;
+}
+
+export interface Vm {
+  readonly id: string;
+  /** Boots until the guest's kernel is up; rejects with a DriverError carrying the backend's output on failure. */
+  boot(signal: AbortSignal): Promise<void>;
+  connectAgent(signal: AbortSignal): Promise<GuestChannel>;
+  /** Asks the guest to shut down, forces it after graceMs. Idempotent. */
+  stop(graceMs: number): Promise<void>;
+  /** Called once if the VM ends by itself (crash, guest poweroff), not after stop(). */
+  onExit(listener: (reason: string) => void): void;
+}
+
+export interface Driver {
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  createVm(config: VmConfig): Vm;
+  /** Ids of the VMs this driver runs now (for re-attaching after a daemon restart). */
+  list(): Promise<string[]>;
+}
+
+export function unsupported(driver: string, what: string): DriverError {
+  return new DriverError('unsupported', `the ${driver} driver cannot ${what} — use a driver whose capabilities include it (hyper info lists them)`);
+}

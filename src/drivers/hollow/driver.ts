@@ -1,0 +1,110 @@
+// The HOLLOW driver: VMs that exist only in memory, for control-plane tests and scale benchmarks (like kubemark's hollow nodes). It runs no code and isolates nothing.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DriverError } from '../../errors.js';
+import type { Capabilities, ContainerLaunch, Driver, GuestChannel, Vm, VmConfig } from '../driver.js';
+
+export interface HollowOptions {
+  /** Simulated boot latency in ms. */
+  bootMs?: number;
+  /** Probability (0..1) that a boot fails. */
+  failureRate?: number;
+}
+
+/** Per-pod behaviour comes from labels, so a test can ask for a container that exits. */
+export const HOLLOW_EXIT_AFTER_MS = 'hollow.exit-after-ms';
+export const HOLLOW_EXIT_CODE = 'hollow.exit-code';
+export const HOLLOW_FAIL_BOOT = 'hollow.fail-boot';
+
+export const HOLLOW_AGENT_VERSION = 'hollow-1';
+
+export class HollowDriver implements Driver {
+  readonly name = 'hollow';
+  readonly capabilities: Capabilities = { survivesDaemonRestart: false, isolation: false, snapshotRestore: false, cpuHotplug: false };
+  private readonly vms = new Map<string, HollowVm>();
+
+  constructor(private readonly opts: HollowOptions = {}) {}
+
+  createVm(config: VmConfig): Vm {
+    const vm = new HollowVm(config, this.opts, () => this.vms.delete(config.id));
+    this.vms.set(config.id, vm);
+    return vm;
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.vms.keys()];
+  }
+}
+
+class HollowVm implements Vm {
+  private exitListener: ((reason: string) => void) | null = null;
+  private channel: HollowChannel | null = null;
+  constructor(
+    private readonly config: VmConfig,
+    private readonly opts: HollowOptions,
+    private readonly forget: () => void,
+  ) {}
+
+  get id() {
+    return this.config.id;
+  }
+
+  async boot(signal: AbortSignal): Promise<void> {
+    if (this.opts.bootMs) await sleep(this.opts.bootMs, undefined, { signal });
+    if (this.config.labels[HOLLOW_FAIL_BOOT] || Math.random() < (this.opts.failureRate ?? 0)) {
+      this.forget();
+      throw new DriverError('boot', `hollow vm ${this.id} failed to boot: simulated failure (failure rate ${this.opts.failureRate ?? 0}, label ${HOLLOW_FAIL_BOOT})`);
+    }
+  }
+
+  async connectAgent(): Promise<GuestChannel> {
+    this.channel = new HollowChannel(this.config.labels);
+    return this.channel;
+  }
+
+  async stop(): Promise<void> {
+    this.channel?.close();
+    this.forget();
+  }
+
+  onExit(listener: (reason: string) => void): void {
+    this.exitListener = listener;
+  }
+}
+
+class HollowChannel implements GuestChannel {
+  readonly version = HOLLOW_AGENT_VERSION;
+  private listener: ((container: string, exitCode: number) => void) | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private nextPid = 2;
+  constructor(private readonly labels: Record<string, string>) {}
+
+  async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {
+    const after = Number(this.labels[HOLLOW_EXIT_AFTER_MS]);
+    if (Number.isFinite(after) && this.labels[HOLLOW_EXIT_AFTER_MS] !== undefined) {
+      const code = Number(this.labels[HOLLOW_EXIT_CODE] ?? 0);
+      this.exitLater(c.name, code, after);
+    }
+    return { pid: this.nextPid++ };
+  }
+
+  async signal(container: string, signal: number): Promise<void> {
+    this.exitLater(container, 128 + signal, 0);
+  }
+
+  onContainerExit(listener: (container: string, exitCode: number) => void): void {
+    this.listener = listener;
+  }
+
+  close(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private exitLater(container: string, code: number, ms: number) {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.listener?.(container, code);
+    }, ms);
+    this.timers.add(t);
+  }
+}

@@ -1,0 +1,137 @@
+// The folded state of the whole cluster (every pod, every host, per-host usage), rebuilt by replay. Pure: no I/O, no clock.
+import { foldPod, initialPod, type PodFold } from '../../actors/pod/fold.js';
+import { HOLDS_RESOURCES, type PodState } from '../../actors/pod/machine.js';
+import { ReplayError } from '../../errors.js';
+import type { HostEvent, HyperEvent, PodEvent } from '../schemas/mod.js';
+import type { Record_ } from '../store/event-store.js';
+
+export interface PodRecord extends PodFold {
+  /** Stream sequence of the last message on this pod's subject: the expectation for the next OCC append. */
+  seq: number;
+}
+
+export interface HostRecord {
+  id: string;
+  state: 'up' | 'left';
+  capacity: { cpus: number; memoryMb: number };
+  drivers: string[];
+  daemon: string;
+  hollow: boolean;
+  version: string;
+  joinedAt: number;
+  seq: number;
+}
+
+export interface Usage { cpus: number; memoryMb: number; pods: number }
+
+export type Change =
+  | { kind: 'pod'; pod: PodRecord; event: PodEvent; before: PodState; accepted: boolean }
+  | { kind: 'host'; host: HostRecord; event: HostEvent }
+  | { kind: 'invalid'; seq: number; subject: string; issues: { path: string; message: string }[] };
+
+export const SNAPSHOT_FORMAT = 1;
+
+export interface ViewSnapshot {
+  format: number;
+  seq: number;
+  pods: PodRecord[];
+  hosts: HostRecord[];
+  invalid: number;
+}
+
+export class ClusterView {
+  readonly pods = new Map<string, PodRecord>();
+  readonly hosts = new Map<string, HostRecord>();
+  readonly usage = new Map<string, Usage>();
+  /** Last stream sequence folded. */
+  seq = 0;
+  invalid = 0;
+
+  /** Folds one stored record. `strict` turns an invalid record into a ReplayError (audit replays); otherwise it is counted and skipped. */
+  apply(r: Record_, strict = false): Change {
+    if (r.seq <= this.seq) throw new ReplayError(r.seq, `sequence went backwards (already folded up to ${this.seq})`);
+    this.seq = r.seq;
+    if (!r.ok) {
+      if (strict) throw new ReplayError(r.seq, `invalid event on ${r.subject}: ${r.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+      this.invalid++;
+      const podId = r.subject.startsWith('hyper.pod.') ? r.subject.slice('hyper.pod.'.length) : null;
+      const pod = podId ? this.pods.get(podId) : undefined;
+      if (pod) pod.seq = r.seq;
+      return { kind: 'invalid', seq: r.seq, subject: r.subject, issues: r.issues };
+    }
+    return this.applyEvent(r.event, r.seq);
+  }
+
+  applyEvent(e: HyperEvent, seq: number): Change {
+    if ('pod' in e) return this.applyPod(e as PodEvent, seq);
+    return this.applyHost(e as HostEvent, seq);
+  }
+
+  private applyPod(e: PodEvent, seq: number): Change {
+    let rec = this.pods.get(e.pod);
+    if (!rec) {
+      rec = { ...initialPod(e.pod), seq: 0 };
+      this.pods.set(e.pod, rec);
+    }
+    const before = rec.state;
+    const beforeHost = rec.context.host;
+    const next = foldPod(rec, e);
+    const accepted = next !== rec;
+    if (accepted) {
+      this.account(before, beforeHost, rec, -1);
+      rec.state = next.state;
+      rec.context = next.context;
+      this.account(rec.state, rec.context.host, rec, +1);
+    }
+    rec.seq = seq;
+    if (rec.state === 'new') this.pods.delete(e.pod); // a stray fact about a pod never requested creates nothing
+    return { kind: 'pod', pod: rec, event: e, before, accepted };
+  }
+
+  private account(state: PodState, host: string | null, rec: PodRecord, sign: 1 | -1): void {
+    if (!host || !HOLDS_RESOURCES.has(state) || !rec.context.spec) return;
+    const u = this.usage.get(host) ?? { cpus: 0, memoryMb: 0, pods: 0 };
+    u.cpus += sign * rec.context.spec.resources.cpus;
+    u.memoryMb += sign * rec.context.spec.resources.memoryMb;
+    u.pods += sign;
+    this.usage.set(host, u);
+  }
+
+  private applyHost(e: HostEvent, seq: number): Change {
+    const prev = this.hosts.get(e.host);
+    let host: HostRecord;
+    if (e.type === 'host.joined') {
+      host = { id: e.host, state: 'up', capacity: e.data.capacity, drivers: e.data.drivers, daemon: e.data.daemon, hollow: e.data.hollow, version: e.data.version, joinedAt: e.at, seq };
+    } else {
+      host = prev ? { ...prev, state: 'left', seq } : { id: e.host, state: 'left', capacity: { cpus: 0, memoryMb: 0 }, drivers: [], daemon: 'unknown', hollow: false, version: '', joinedAt: e.at, seq };
+    }
+    this.hosts.set(e.host, host);
+    return { kind: 'host', host, event: e };
+  }
+
+  usageOf(hostId: string): Usage {
+    return this.usage.get(hostId) ?? { cpus: 0, memoryMb: 0, pods: 0 };
+  }
+
+  /** Pods visible to users: everything not deleted. */
+  livePods(): PodRecord[] {
+    return [...this.pods.values()].filter((p) => p.state !== 'deleted');
+  }
+
+  toSnapshot(): ViewSnapshot {
+    return { format: SNAPSHOT_FORMAT, seq: this.seq, pods: [...this.pods.values()], hosts: [...this.hosts.values()], invalid: this.invalid };
+  }
+
+  static fromSnapshot(s: ViewSnapshot): ClusterView {
+    if (s.format !== SNAPSHOT_FORMAT) throw new ReplayError(s.seq, `snapshot format ${s.format} is not ${SNAPSHOT_FORMAT}`);
+    const v = new ClusterView();
+    v.seq = s.seq;
+    v.invalid = s.invalid;
+    for (const h of s.hosts) v.hosts.set(h.id, h);
+    for (const p of s.pods) {
+      v.pods.set(p.context.id, p);
+      v.account(p.state, p.context.host, p, +1);
+    }
+    return v;
+  }
+}

@@ -1,0 +1,22 @@
+// The envelope every event carries: id (also the JetStream msgID, so retries dedup), type, version, subject entity, time, causation.
+import { z } from 'zod';
+
+export const EVENT_VERSION = 1;
+
+export const envelopeShape = {
+  /** Unique and deterministic for facts (so a retried append is deduplicated), random for intents. */
+  id: z.string().min(1).max(200),
+  v: z.literal(EVENT_VERSION),
+  /** Milliseconds since the epoch, stamped by the writer at append; the fold reads time only from here. */
+  at: z.number().int().nonnegative(),
+  /** Who wrote it: `cli:<user>@<machine>`, `host:<hostId>`, `scheduler:<daemonId>` or any other NATS client's name. */
+  by: z.string().min(1).max(200),
+  causation: z.string().max(200).optional(),
+  correlation: z.string().max(200).optional(),
+};
+
+export const idToken = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or - (it is a NATS subject token)');

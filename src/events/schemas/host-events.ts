@@ -1,0 +1,24 @@
+// Events on a host's subject: a host joining with its capacity, leaving cleanly, or being declared lost.
+import { z } from 'zod';
+import { envelopeShape, idToken } from './envelope.js';
+
+function hostEvent<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
+  return z.object({ ...envelopeShape, type: z.literal(type), host: idToken, data: z.object(data).strict() }).strict();
+}
+
+export const Capacity = z.object({ cpus: z.number().int().positive(), memoryMb: z.number().int().positive() }).strict();
+export type Capacity = z.infer<typeof Capacity>;
+
+export const hostEventSchemas = [
+  hostEvent('host.joined', {
+    capacity: Capacity,
+    drivers: z.array(z.string().min(1)).min(1),
+    /** The daemon process hosting this host; placement ranks daemons, not hosts. */
+    daemon: idToken,
+    version: z.string().min(1),
+    hollow: z.boolean(),
+  }),
+  hostEvent('host.left', { reason: z.string().max(4000) }),
+] as const;
+
+export type HostEvent = z.infer<(typeof hostEventSchemas)[number]>;

@@ -1,0 +1,46 @@
+// The public surface of event schemas: the union of all events, a parser with field-path errors, and the event builder.
+import { z } from 'zod';
+import { ValidationError } from '../../errors.js';
+import { EVENT_VERSION } from './envelope.js';
+import { podEventSchemas, type PodEvent, type PodEventType, type PodEventOf } from './pod-events.js';
+import { hostEventSchemas, type HostEvent } from './host-events.js';
+
+export { PodSpec, ContainerSpec, RestartPolicy, type PodSpecInput } from './pod-spec.js';
+export { Capacity } from './host-events.js';
+export { idToken, EVENT_VERSION } from './envelope.js';
+export type { PodEvent, PodEventType, PodEventOf, HostEvent };
+
+export const HyperEvent = z.discriminatedUnion('type', [...podEventSchemas, ...hostEventSchemas]);
+export type HyperEvent = PodEvent | HostEvent;
+export type HyperEventType = HyperEvent['type'];
+
+export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}
+
+/** Validates anything as an event; throws ValidationError naming each bad field. */
+export function parseEvent(raw: unknown): HyperEvent {
+  const r = HyperEvent.safeParse(raw);
+  if (!r.success) throw new ValidationError('event', issuesOf(r.error));
+  return r.data as HyperEvent;
+}
+
+export function safeParseEvent(raw: unknown): { ok: true; event: HyperEvent } | { ok: false; issues: { path: string; message: string }[] } {
+  const r = HyperEvent.safeParse(raw);
+  return r.success ? { ok: true, event: r.data as HyperEvent } : { ok: false, issues: issuesOf(r.error) };
+}
+
+type Meta = { id: string; at: number; by: string; causation?: string; correlation?: string };
+
+/** Builds a pod event; the data is validated when it is appended. */
+export function podEvent<T extends PodEventType>(type: T, pod: string, data: z.input<Extract<(typeof podEventSchemas)[number], { shape: { type: z.ZodLiteral<T> } }>>['data'], meta: Meta): PodEventOf<T> {
+  return { ...meta, v: EVENT_VERSION, type, pod, data } as unknown as PodEventOf<T>;
+}
+
+export function hostEvent<T extends HostEvent['type']>(type: T, host: string, data: Extract<HostEvent, { type: T }>['data'], meta: Meta): Extract<HostEvent, { type: T }> {
+  return { ...meta, v: EVENT_VERSION, type, host, data } as Extract<HostEvent, { type: T }>;
+}
+
+export function isPodEvent(e: HyperEvent): e is PodEvent {
+  return 'pod' in e;
+}

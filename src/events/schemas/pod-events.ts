@@ -1,0 +1,40 @@
+// Every event on a pod's subject: intents (`*.requested`, written by any client) and facts (written by schedulers and hosts).
+import { z } from 'zod';
+import { envelopeShape, idToken } from './envelope.js';
+import { PodSpec } from './pod-spec.js';
+
+function podEvent<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
+  return z.object({ ...envelopeShape, type: z.literal(type), pod: idToken, data: z.object(data).strict() }).strict();
+}
+
+const reason = z.string().min(1).max(4000);
+const containerName = z.string().min(1).max(63);
+
+export const podEventSchemas = [
+  // intents
+  podEvent('pod.requested', { spec: PodSpec, start: z.boolean() }),
+  podEvent('pod.start.requested', {}),
+  podEvent('pod.stop.requested', { graceMs: z.number().int().nonnegative().max(3_600_000).default(10_000) }),
+  podEvent('pod.delete.requested', { force: z.boolean().default(false) }),
+  // placement
+  podEvent('pod.scheduled', { host: idToken, run: z.number().int().positive(), attempt: z.number().int().nonnegative() }),
+  podEvent('pod.rejected', { host: idToken, reason }),
+  podEvent('pod.unschedulable', { reason }),
+  // the VM and its agent
+  podEvent('vm.booting', { host: idToken, vm: idToken, driver: z.string().min(1), deadline: z.number().int().nonnegative() }),
+  podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative() }),
+  podEvent('vm.failed', { vm: idToken.nullable(), reason }),
+  podEvent('vm.exited', { vm: idToken, reason }),
+  podEvent('agent.ready', { version: z.string().min(1).max(64) }),
+  podEvent('agent.failed', { reason }),
+  // containers
+  podEvent('container.started', { container: containerName, pid: z.number().int().nonnegative() }),
+  podEvent('container.failed', { container: containerName, reason }),
+  podEvent('container.exited', { container: containerName, exitCode: z.number().int().min(0).max(255) }),
+  // ends
+  podEvent('pod.stopped', { reason: z.string().max(4000).optional() }),
+] as const;
+
+export type PodEventType = (typeof podEventSchemas)[number]['shape']['type']['value'];
+export type PodEvent = z.infer<(typeof podEventSchemas)[number]>;
+export type PodEventOf<T extends PodEventType> = Extract<PodEvent, { type: T }>;

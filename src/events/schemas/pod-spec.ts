@@ -1,0 +1,54 @@
+// The pod spec: what a user asks for (containers, resources, restart policy); strict, so unknown fields are refused by name.
+import { z } from 'zod';
+
+const dnsLabel = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, starting and ending with a letter or digit');
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a shell variable name (letters, digits, _; not starting with a digit)');
+
+export const ContainerSpec = z
+  .object({
+    name: dnsLabel,
+    image: z.string().min(1, 'must name an image, e.g. busybox or registry.example/app:1.2').max(512),
+    command: z.array(z.string()).optional(),
+    args: z.array(z.string()).optional(),
+    env: z.record(envName, z.string()).default({}),
+    workdir: z.string().startsWith('/', 'must be an absolute path').optional(),
+    user: z.string().min(1).optional(),
+    tty: z.boolean().default(false),
+  })
+  .strict();
+export type ContainerSpec = z.infer<typeof ContainerSpec>;
+
+export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
+export type RestartPolicy = z.infer<typeof RestartPolicy>;
+
+export const Resources = z
+  .object({
+    cpus: z.number().int('must be a whole number of vCPUs').min(1).max(64).default(1),
+    memoryMb: z.number().int().min(64, 'must be at least 64 MB (the guest kernel needs it)').max(262144).default(256),
+  })
+  .strict();
+
+export const PodSpec = z
+  .object({
+    name: dnsLabel.optional(),
+    containers: z.array(ContainerSpec).min(1, 'a pod needs at least one container').max(64),
+    resources: Resources.default({ cpus: 1, memoryMb: 256 }),
+    restartPolicy: RestartPolicy.default('never'),
+    labels: z.record(z.string().max(253), z.string().max(1024)).default({}),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const seen = new Set<string>();
+    spec.containers.forEach((c, i) => {
+      if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['containers', i, 'name'], message: `duplicate container name "${c.name}"` });
+      seen.add(c.name);
+    });
+  });
+export type PodSpec = z.infer<typeof PodSpec>;
+/** What a user writes: defaults not yet applied. */
+export type PodSpecInput = z.input<typeof PodSpec>;

@@ -1,0 +1,140 @@
+// The JetStream event store: validated appends with optimistic concurrency and msgID dedup, one pod's history, replay and live follow.
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ConflictError, EventStoreError } from '../../errors.js';
+import { parseEvent, safeParseEvent, type HyperEvent } from '../schemas/mod.js';
+import { ensureStore, type StoreOptions } from './setup.js';
+import { podSubject, STREAM, subjectOf } from './subjects.js';
+
+export interface StoredEvent {
+  seq: number;
+  subject: string;
+  event: HyperEvent;
+}
+
+/** A message in the stream that is not a valid event (any NATS client can publish): skipped live, fatal in strict replay. */
+export interface InvalidRecord {
+  seq: number;
+  subject: string;
+  issues: { path: string; message: string }[];
+}
+
+export type Record_ = ({ ok: true } & StoredEvent) | ({ ok: false } & InvalidRecord);
+
+export interface AppendResult {
+  seq: number;
+  duplicate: boolean;
+}
+
+const CONFLICT = 10071;
+const decoder = new TextDecoder();
+
+export class EventStore {
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+  ) {}
+
+  static async open(nc: NatsConnection, opts: StoreOptions = {}): Promise<EventStore> {
+    await ensureStore(nc, opts);
+    return new EventStore(nc, jetstream(nc, { timeout: 10_000 }));
+  }
+
+  /**
+   * Appends one event after validating it (an invalid event throws ValidationError and publishes nothing).
+   * `expectLastSeq` is the sequence of the last event the writer folded for this subject (0: none); a race lost throws ConflictError.
+   * Transient failures (timeouts, a stream leader election) are retried with the same msgID, so they never write twice.
+   */
+  async append(event: HyperEvent, opts: { expectLastSeq?: number; retries?: number } = {}): Promise<AppendResult> {
+    const valid = parseEvent(event);
+    const subject = subjectOf(valid);
+    const payload = JSON.stringify(valid);
+    const expect = opts.expectLastSeq === undefined ? undefined : { lastSubjectSequence: opts.expectLastSeq };
+    let attempt = 0;
+    for (;;) {
+      try {
+        const ack = await this.js.publish(subject, payload, { msgID: valid.id, expect });
+        return { seq: ack.seq, duplicate: ack.duplicate };
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === CONFLICT) throw new ConflictError(subject, opts.expectLastSeq ?? 0, { cause: err });
+        if (attempt++ >= (opts.retries ?? 8) || !isTransient(err)) {
+          throw new EventStoreError('append', `could not append ${valid.type} (${valid.id}) to ${subject}: ${(err as Error).message}`, { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** The last sequence of the whole stream (0 when empty). */
+  async lastSeq(): Promise<number> {
+    const jsm = await jetstreamManager(this.nc);
+    const info = await jsm.streams.info(STREAM);
+    return info.state.last_seq;
+  }
+
+  /** The last sequence on one pod's subject, or 0 when the pod has no events. */
+  async lastPodSeq(podId: string): Promise<number> {
+    const jsm = await jetstreamManager(this.nc);
+    const m = await jsm.direct.getMessage(STREAM, { last_by_subj: podSubject(podId) }).catch(() => null);
+    return m?.seq ?? 0;
+  }
+
+  /** Every event of one pod, in order. Invalid records are returned too, marked. */
+  async history(podId: string): Promise<Record_[]> {
+    const last = await this.lastPodSeq(podId);
+    if (last === 0) return [];
+    const out: Record_[] = [];
+    for await (const r of this.read({ filter: podSubject(podId) })) {
+      out.push(r);
+      if (r.seq >= last) break;
+    }
+    return out;
+  }
+
+  /** Replays the stream from `fromSeq` up to its end at call time, then stops. */
+  async *replay(fromSeq = 1): AsyncGenerator<Record_> {
+    const last = await this.lastSeq();
+    if (last < fromSeq) return;
+    for await (const r of this.read({ fromSeq })) {
+      yield r;
+      if (r.seq >= last) return;
+    }
+  }
+
+  /** Reads from `fromSeq` forever (an ordered consumer: it recreates itself after reconnects). Break out, or abort `signal`, to stop. */
+  async *read(opts: { fromSeq?: number; filter?: string; signal?: AbortSignal } = {}): AsyncGenerator<Record_> {
+    const consumer = await this.js.consumers.get(STREAM, {
+      ...(opts.filter ? { filter_subjects: opts.filter } : {}),
+      ...(opts.fromSeq && opts.fromSeq > 1 ? { deliver_policy: 'by_start_sequence' as never, opt_start_seq: opts.fromSeq } : {}),
+    });
+    const messages = await consumer.consume({ max_messages: 5_000 });
+    const stop = () => void messages.close().catch(() => {});
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const m of messages) yield decode(m);
+    } finally {
+      opts.signal?.removeEventListener('abort', stop);
+      await messages.close().catch(() => {});
+    }
+  }
+}
+
+export function decode(m: JsMsg): Record_ {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(decoder.decode(m.data));
+  } catch (err) {
+    return { ok: false, seq: m.seq, subject: m.subject, issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }] };
+  }
+  const r = safeParseEvent(raw);
+  if (!r.ok) return { ok: false, seq: m.seq, subject: m.subject, issues: r.issues };
+  if (subjectOf(r.event) !== m.subject) {
+    return { ok: false, seq: m.seq, subject: m.subject, issues: [{ path: 'pod', message: `names ${subjectOf(r.event)} but was published on ${m.subject}` }] };
+  }
+  return { ok: true, seq: m.seq, subject: m.subject, event: r.event };
+}
+
+function isTransient(err: unknown): boolean {
+  const msg = String((err as Error)?.message ?? '');
+  return /timeout|timed out|not enabled|no responders|503|connection|closed|disconnect/i.test(msg);
+}

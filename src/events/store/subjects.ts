@@ -1,0 +1,16 @@
+// Names on the wire: one stream for all events (a total order), one subject per pod and per host, and the KV buckets.
+export const STREAM = 'HYPER_EVENTS';
+export const POD_PREFIX = 'hyper.pod.';
+export const HOST_PREFIX = 'hyper.host.';
+export const HEARTBEAT_BUCKET = 'hyper-heartbeats';
+export const NAME_BUCKET = 'hyper-names';
+export const SNAPSHOT_BUCKET = 'hyper-snapshots';
+
+export const podSubject = (podId: string) => `${POD_PREFIX}${podId}`;
+export const hostSubject = (hostId: string) => `${HOST_PREFIX}${hostId}`;
+
+export function subjectOf(e: { pod?: string; host?: string }): string {
+  if ('pod' in e && e.pod) return podSubject(e.pod);
+  if ('host' in e && e.host) return hostSubject(e.host);
+  throw new Error('event names neither a pod nor a host');
+}

@@ -1,0 +1,24 @@
+// Connects to NATS with the options a cluster member needs: every seed server, endless reconnects, a name for the server's logs.
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { ConnectionError } from '../errors.js';
+
+export type { NatsConnection };
+
+export function parseServers(urls: string): string[] {
+  return urls.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export async function connectNats(servers: string[], name: string, opts: { reconnect?: boolean; timeoutMs?: number } = {}): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers,
+      name,
+      timeout: opts.timeoutMs ?? 5_000,
+      reconnect: opts.reconnect ?? true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+  } catch (err) {
+    throw new ConnectionError('nats-connect', `could not connect to NATS at ${servers.join(',')}: ${(err as Error).message}`, { cause: err });
+  }
+}
