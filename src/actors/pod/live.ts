@@ -50,7 +50,7 @@ export class PodRunner {
       this.dirty = true;
       return;
     }
-    this.running = this.reconcileLoop().finally(() => (this.running = null));
+    this.running = this.reconcileLoop();
   }
 
   /** Stops the VM (daemon shutdown) and reports the pod stopped. */
@@ -65,14 +65,19 @@ export class PodRunner {
   }
 
   private async reconcileLoop(): Promise<void> {
-    do {
-      this.dirty = false;
-      try {
-        await this.reconcile();
-      } catch (err) {
-        this.d.log.error({ err, pod: this.podId }, 'pod reconcile failed');
-      }
-    } while (this.dirty && !this.done);
+    try {
+      do {
+        this.dirty = false;
+        try {
+          await this.reconcile();
+        } catch (err) {
+          this.d.log.error({ err, pod: this.podId }, 'pod reconcile failed');
+        }
+      } while (this.dirty && !this.done);
+    } finally {
+      // cleared in the same microtask as the last dirty check: a poke arriving later starts a new loop instead of being lost
+      this.running = null;
+    }
   }
 
   private async reconcile(): Promise<void> {

@@ -9,13 +9,19 @@ export interface Candidate {
 
 export type Placement = { host: string } | { reason: string };
 
-/** FNV-1a: a stable hash for tie-breaks and rendezvous ranking (no randomness, so every daemon agrees). */
+/** FNV-1a with a murmur finaliser: a stable hash for tie-breaks and rendezvous ranking (no randomness, so every daemon agrees). */
 export function hash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  // murmur3's finalizer: FNV alone spreads near-identical keys (pod1, pod2…) poorly
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 

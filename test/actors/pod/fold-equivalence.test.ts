@@ -1,0 +1,49 @@
+// The compiled fold must agree with XState's own transition() on any history: same state, same context.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { initialTransition, transition } from 'xstate';
+import { foldPod, initialPod } from '../../../src/actors/pod/fold.js';
+import { podMachine } from '../../../src/actors/pod/machine.js';
+import type { PodEvent } from '../../../src/events/schemas/mod.js';
+import { ev, spec } from '../../harness/events.js';
+
+const containers = ['a', 'b'];
+const arbEvent: fc.Arbitrary<PodEvent> = fc.oneof(
+  fc.record({ start: fc.boolean(), policy: fc.constantFrom('never', 'on-failure', 'always') as fc.Arbitrary<'never' | 'on-failure' | 'always'> }).map(({ start, policy }) =>
+    ev('pod.requested', { spec: spec({ containers: containers.map((name) => ({ name, image: 'busybox' })), restartPolicy: policy }), start }),
+  ),
+  fc.constant(null).map(() => ev('pod.start.requested', {})),
+  fc.constant(null).map(() => ev('pod.stop.requested', {})),
+  fc.boolean().map((force) => ev('pod.delete.requested', { force })),
+  fc.constantFrom('h1', 'h2').map((host) => ev('pod.scheduled', { host, run: 1, attempt: 0 })),
+  fc.constant(null).map(() => ev('pod.rejected', { host: 'h1', reason: 'full' })),
+  fc.constant(null).map(() => ev('pod.unschedulable', { reason: 'none fits' })),
+  fc.constantFrom('h1', 'h2').map((host) => ev('vm.booting', { host, vm: 'vm1', driver: 'hollow', deadline: 5 })),
+  fc.constant(null).map(() => ev('vm.booted', { vm: 'vm1', bootMs: 3 })),
+  fc.constant(null).map(() => ev('vm.failed', { vm: 'vm1', reason: 'x' })),
+  fc.constant(null).map(() => ev('vm.exited', { vm: 'vm1', reason: 'y' })),
+  fc.constant(null).map(() => ev('agent.ready', { version: '1' })),
+  fc.constant(null).map(() => ev('agent.failed', { reason: 'z' })),
+  fc.constantFrom(...containers).map((container) => ev('container.started', { container, pid: 3 })),
+  fc.constantFrom(...containers).map((container) => ev('container.failed', { container, reason: 'enoent' })),
+  fc.record({ container: fc.constantFrom(...containers), exitCode: fc.constantFrom(0, 1, 137) }).map((d) => ev('container.exited', d)),
+  fc.constant(null).map(() => ev('pod.stopped', {})),
+);
+
+describe('compiled fold ≡ xstate transition()', () => {
+  it('agrees on random histories (state and context after every event)', () => {
+    fc.assert(
+      fc.property(fc.array(arbEvent, { maxLength: 40 }), (events) => {
+        let [snap] = initialTransition(podMachine, { id: 'p1' });
+        let fold = initialPod('p1');
+        for (const e of events) {
+          [snap] = transition(podMachine, snap, e);
+          fold = foldPod(fold, e);
+          expect(fold.state).toBe(snap.value);
+          expect(fold.context).toEqual(snap.context);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+});

@@ -1,0 +1,175 @@
+// Pure transition tests of the pod machine: every lifecycle path and every failure path, through the compiled fold.
+import { describe, expect, it } from 'vitest';
+import { foldPod, initialPod, type PodFold } from '../../../src/actors/pod/fold.js';
+import type { PodEvent } from '../../../src/events/schemas/mod.js';
+import { ev, spec } from '../../harness/events.js';
+
+const fold = (events: PodEvent[], from: PodFold = initialPod('p1')) => events.reduce(foldPod, from);
+const requested = (s = spec(), start = true) => ev('pod.requested', { spec: s, start });
+const toRunning = (s = spec()) => [
+  requested(s),
+  ev('pod.scheduled', { host: 'h1', run: 1, attempt: 0 }),
+  ev('vm.booting', { host: 'h1', vm: 'vm1', driver: 'hollow', deadline: 99_999 }),
+  ev('vm.booted', { vm: 'vm1', bootMs: 12 }),
+  ev('agent.ready', { version: 'v1' }),
+  ...s.containers.map((c) => ev('container.started', { container: c.name, pid: 2 })),
+];
+
+describe('pod machine: happy paths', () => {
+  it('walks requested → pending → scheduled → booting → booted → starting → running', () => {
+    const states = toRunning().reduce<string[]>((acc, e, i, all) => [...acc, fold(all.slice(0, i + 1)).state], []);
+    expect(states).toEqual(['pending', 'scheduled', 'booting', 'booted', 'starting', 'running']);
+    const p = fold(toRunning());
+    expect(p.context).toMatchObject({ host: 'h1', vm: 'vm1', agentVersion: 'v1', run: 1, bootDeadline: null });
+    expect(p.context.containers.main).toMatchObject({ state: 'running' });
+  });
+
+  it('ends succeeded when every container exits 0', () => {
+    const p = fold([...toRunning(), ev('container.exited', { container: 'main', exitCode: 0 })]);
+    expect(p.state).toBe('succeeded');
+    expect(p.context.containers.main).toMatchObject({ state: 'exited', exitCode: 0 });
+  });
+
+  it('waits for every container of a multi-container pod before running and before ending', () => {
+    const s = spec({ containers: [{ name: 'a', image: 'x' }, { name: 'b', image: 'y' }] });
+    const events = toRunning(s);
+    expect(fold(events.slice(0, -1)).state).toBe('starting');
+    const running = fold(events);
+    expect(running.state).toBe('running');
+    const oneExited = foldPod(running, ev('container.exited', { container: 'a', exitCode: 0 }));
+    expect(oneExited.state).toBe('running');
+    expect(foldPod(oneExited, ev('container.exited', { container: 'b', exitCode: 4 })).state).toBe('failed');
+  });
+
+  it('create does not start until start is requested', () => {
+    const created = fold([requested(spec(), false)]);
+    expect(created.state).toBe('created');
+    expect(created.context.run).toBe(0);
+    const started = foldPod(created, ev('pod.start.requested', {}));
+    expect(started.state).toBe('pending');
+    expect(started.context.run).toBe(1);
+  });
+
+  it('a stopped pod can be started again as a new run with fresh containers', () => {
+    const stopped = fold([...toRunning(), ev('pod.stop.requested', {}), ev('pod.stopped', {})]);
+    expect(stopped.state).toBe('stopped');
+    const again = foldPod(stopped, ev('pod.start.requested', {}));
+    expect(again.state).toBe('pending');
+    expect(again.context).toMatchObject({ run: 2, host: null, vm: null, stopRequested: false });
+    expect(again.context.containers.main.state).toBe('waiting');
+  });
+});
+
+describe('pod machine: stop and delete', () => {
+  it('stop of a running pod goes through stopping; the host reports pod.stopped', () => {
+    const stopping = fold([...toRunning(), ev('pod.stop.requested', { graceMs: 500 })]);
+    expect(stopping.state).toBe('stopping');
+    expect(stopping.context.stopGraceMs).toBe(500);
+    const exited = foldPod(stopping, ev('container.exited', { container: 'main', exitCode: 143 }));
+    expect(exited.state).toBe('stopping');
+    expect(exited.context.containers.main.state).toBe('exited'); // no restart while stopping, even with restart=always
+    expect(foldPod(exited, ev('pod.stopped', {})).state).toBe('stopped');
+  });
+
+  it('does not restart containers that exit during a stop, whatever the policy', () => {
+    const p = fold([...toRunning(spec({ restartPolicy: 'always' })), ev('pod.stop.requested', {}), ev('container.exited', { container: 'main', exitCode: 143 })]);
+    expect(p.context.containers.main).toMatchObject({ state: 'exited', restarts: 0 });
+  });
+
+  it('stop of a pending pod stops it at once (no host owns it yet)', () => {
+    expect(fold([requested(), ev('pod.stop.requested', {})]).state).toBe('stopped');
+  });
+
+  it('delete of a running pod stops it first, then deletes', () => {
+    const p = fold([...toRunning(), ev('pod.delete.requested', { force: true })]);
+    expect(p.state).toBe('stopping');
+    expect(foldPod(p, ev('pod.stopped', {})).state).toBe('deleted');
+  });
+
+  it('delete of created, pending or ended pods is immediate', () => {
+    expect(fold([requested(spec(), false), ev('pod.delete.requested', {})]).state).toBe('deleted');
+    expect(fold([requested(), ev('pod.delete.requested', {})]).state).toBe('deleted');
+    expect(fold([...toRunning(), ev('container.exited', { container: 'main', exitCode: 0 }), ev('pod.delete.requested', {})]).state).toBe('deleted');
+  });
+
+  it('a deleted pod ignores everything after', () => {
+    const gone = fold([requested(), ev('pod.delete.requested', {})]);
+    expect(foldPod(gone, ev('pod.start.requested', {}))).toBe(gone);
+    expect(foldPod(gone, ev('pod.scheduled', { host: 'h1', run: 1, attempt: 0 }))).toBe(gone);
+  });
+});
+
+describe('pod machine: restart policy', () => {
+  const exit = (code: number) => ev('container.exited', { container: 'main', exitCode: code });
+
+  it('never: a failed container fails the pod', () => {
+    const p = fold([...toRunning(), exit(2)]);
+    expect(p.state).toBe('failed');
+  });
+
+  it('on-failure: restarts after a non-zero exit, ends after exit 0', () => {
+    const s = spec({ restartPolicy: 'on-failure' });
+    const restarting = fold([...toRunning(s), exit(1)]);
+    expect(restarting.state).toBe('running');
+    expect(restarting.context.containers.main).toMatchObject({ state: 'restarting', restarts: 1, exitCode: 1 });
+    const again = foldPod(restarting, ev('container.started', { container: 'main', pid: 9 }));
+    expect(again.context.containers.main.state).toBe('running');
+    expect(foldPod(again, exit(0)).state).toBe('succeeded');
+  });
+
+  it('always: restarts even after exit 0', () => {
+    const p = fold([...toRunning(spec({ restartPolicy: 'always' })), exit(0)]);
+    expect(p.state).toBe('running');
+    expect(p.context.containers.main).toMatchObject({ state: 'restarting', restarts: 1 });
+  });
+});
+
+describe('pod machine: failure paths', () => {
+  const upTo = (n: number) => toRunning().slice(0, n);
+
+  it('refused placement fails the pod with the reason', () => {
+    const p = fold([requested(), ev('pod.unschedulable', { reason: 'no host can fit 64 vCPU' })]);
+    expect(p.state).toBe('failed');
+    expect(p.context.reason).toBe('no host can fit 64 vCPU');
+  });
+
+  it('a host rejecting an over-committed placement sends the pod back to pending', () => {
+    const p = fold([...upTo(2), ev('pod.rejected', { host: 'h1', reason: 'over capacity' })]);
+    expect(p.state).toBe('pending');
+    expect(p.context).toMatchObject({ host: null, attempt: 1 });
+    expect(p.context.reason).toContain('over capacity');
+  });
+
+  it('vm.booting from a host the pod is not placed on is ignored', () => {
+    const p = fold(upTo(2));
+    expect(foldPod(p, ev('vm.booting', { host: 'h2', vm: 'x', driver: 'hollow', deadline: 1 }))).toBe(p);
+  });
+
+  it.each([
+    ['scheduled', 2, ev('vm.failed', { vm: null, reason: 'qemu: no kernel' })],
+    ['booting', 3, ev('vm.failed', { vm: 'vm1', reason: 'boot timeout' })],
+    ['booting', 3, ev('vm.exited', { vm: 'vm1', reason: 'crashed' })],
+    ['booted', 4, ev('agent.failed', { reason: 'handshake timeout' })],
+    ['starting', 5, ev('container.failed', { container: 'main', reason: 'no such file' })],
+    ['running', 6, ev('vm.exited', { vm: 'vm1', reason: 'guest panic' })],
+  ] as const)('in %s, %s fails the pod with its reason', (state, n, failure) => {
+    const before = fold(upTo(n));
+    expect(before.state).toBe(state);
+    const p = foldPod(before, failure);
+    expect(p.state).toBe('failed');
+    expect(p.context.reason).toContain((failure.data as { reason: string }).reason);
+  });
+
+  it('facts that do not apply in a state change nothing', () => {
+    const p = fold([requested()]);
+    expect(foldPod(p, ev('container.started', { container: 'main', pid: 1 }))).toBe(p);
+    expect(foldPod(p, ev('pod.requested', { spec: spec(), start: true }))).toBe(p);
+    const running = fold(toRunning());
+    expect(foldPod(running, ev('container.started', { container: 'nope', pid: 1 })).context.containers).toEqual(running.context.containers);
+  });
+
+  it('takes time only from events', () => {
+    const p = fold([ev('pod.requested', { spec: spec(), start: true }, 'p1', 42)]);
+    expect(p.context).toMatchObject({ createdAt: 42, updatedAt: 42 });
+  });
+});

@@ -1,0 +1,55 @@
+// Test harness: runs the built `hyper` CLI and `hyperd` daemon as real processes (build first: npm run build).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { execa, type Result } from 'execa';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = `${root}dist/src/cli/main.js`;
+export const HYPERD = `${root}dist/src/daemon/main.js`;
+
+function requireBuild(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing — run: npm run build`);
+}
+
+export async function hyper(args: string[], env: Record<string, string> = {}, input?: string): Promise<Result> {
+  requireBuild();
+  return execa('node', [CLI, ...args], { env: { HYPER_LOG_FORMAT: 'json', ...env }, reject: false, input, timeout: 60_000 });
+}
+
+export interface DaemonProc { proc: ChildProcess; log: () => string; ready: Promise<Record<string, unknown>>; stop(signal?: NodeJS.Signals): Promise<number | null> }
+
+/** Starts hyperd and resolves `ready` with its "hyperd ready" log record. */
+export function startHyperd(args: string[], env: Record<string, string> = {}): DaemonProc {
+  requireBuild();
+  const proc = spawn('node', [HYPERD, ...args], { env: { ...process.env, HYPER_LOG_FORMAT: 'json', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hyperd not ready in 30 s:\n${log}`)), 30_000);
+    proc.stderr!.on('data', (b: Buffer) => {
+      log += b.toString();
+      for (const line of log.split('\n')) {
+        if (line.includes('"hyperd ready"')) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line));
+        }
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hyperd exited with ${code}:\n${log}`));
+    });
+  });
+  ready.catch(() => {});
+  return {
+    proc,
+    log: () => log,
+    ready,
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return resolve(proc.exitCode);
+        proc.once('exit', (code) => resolve(code));
+        proc.kill(signal);
+      }),
+  };
+}
