@@ -1,6 +1,6 @@
 // Starts a real nats-server (Debian package) with JetStream on a loopback port it picks itself; used by the embedded daemon and tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConnectionError } from '../errors.js';
 
@@ -29,6 +29,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const binary = opts.binary ?? process.env.HYPER_NATS_SERVER ?? 'nats-server';
   const host = opts.host ?? '127.0.0.1';
   mkdirSync(join(opts.dataDir, 'jetstream'), { recursive: true });
+  const pidFile = join(opts.dataDir, 'nats-server.pid');
+  await stopLeftover(pidFile);
   const config = join(opts.dataDir, 'nats-server.conf');
   writeFileSync(
     config,
@@ -38,6 +40,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
       // snapshots of 10k pods are chunked well below this, but events with big specs need headroom
       'max_payload: 4MB',
       `jetstream { store_dir: ${JSON.stringify(join(opts.dataDir, 'jetstream'))} }`,
+      `pid_file: ${JSON.stringify(pidFile)}`,
       opts.extraConfig ?? '',
     ].join('\n'),
   );
@@ -74,6 +77,26 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
     stop: () => stopChild(child),
     kill: () => child.kill('SIGKILL'),
   };
+}
+
+/**
+ * A server left running by a parent that was SIGKILLed still holds the JetStream directory; two servers on one
+ * store would corrupt it, so stop the leftover (only if that pid really is a nats-server) before starting.
+ */
+async function stopLeftover(pidFile: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  let cmdline = '';
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // not running
+  }
+  if (!cmdline.includes('nats-server')) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+  if (existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL');
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

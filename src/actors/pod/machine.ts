@@ -36,8 +36,11 @@ type Guard = keyof typeof podGuards;
 const to = (target: string, guard?: Guard) => ({ target, ...(guard ? { guard } : {}), actions: 'apply' as const });
 const stay = (guard?: Guard) => ({ ...(guard ? { guard } : {}), actions: 'apply' as const });
 
-/** Stop and delete requests while a VM may exist: the owning host tears it down and reports pod.stopped. */
-const stoppable = { 'pod.stop.requested': to('stopping'), 'pod.delete.requested': to('stopping') };
+/**
+ * Stop and delete requests while a VM may exist: the owning host tears it down and reports pod.stopped.
+ * A host may also stop a pod on its own (it is shutting down), reporting pod.stopped without a request.
+ */
+const stoppable = { 'pod.stop.requested': to('stopping'), 'pod.delete.requested': to('stopping'), 'pod.stopped': to('stopped') };
 const vmDies = { 'vm.failed': to('failed'), 'vm.exited': to('failed'), 'agent.failed': to('failed') };
 const containerExit = [stay('willRestart'), to('succeeded', 'lastExitAllOk'), to('failed', 'lastExit'), stay()];
 /** Terminal states accept a restart or a delete, and record late facts (a VM's exit after the pod failed). */

@@ -76,6 +76,12 @@ describe('pod machine: stop and delete', () => {
     expect(p.context.containers.main).toMatchObject({ state: 'exited', restarts: 0 });
   });
 
+  it('a host that shuts down may stop a pod without a request', () => {
+    const p = fold([...toRunning(), ev('pod.stopped', { reason: 'host h1 shut down' })]);
+    expect(p.state).toBe('stopped');
+    expect(p.context.reason).toBe('host h1 shut down');
+  });
+
   it('stop of a pending pod stops it at once (no host owns it yet)', () => {
     expect(fold([requested(), ev('pod.stop.requested', {})]).state).toBe('stopped');
   });

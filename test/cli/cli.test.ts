@@ -1,0 +1,175 @@
+// The hyper CLI as a user runs it (a real process) against a real hyperd and nats-server.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream } from '@nats-io/jetstream';
+import { loadView } from '../../src/events/store/load-view.js';
+import { podSubject } from '../../src/events/store/subjects.js';
+import { startTestNats, tempDir, type TestNats } from '../harness/nats.js';
+import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
+import { ev, spec } from '../harness/events.js';
+
+let t: TestNats;
+let d: DaemonProc;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  t = await startTestNats();
+  d = startHyperd(['--nats', t.server.url, '--host-id', 'cli-h1', '--data-dir', join(t.dir, 'd'), '--cpus', '64', '--memory', '65536']);
+  await d.ready;
+  env = { HYPER_NATS: t.server.url };
+});
+afterAll(async () => {
+  await d?.stop();
+  await t?.close();
+});
+
+const run = (args: string[]) => hyper(args, env);
+
+describe('invalid input publishes nothing', () => {
+  it.each([
+    [['run', '-d', '--cpus', 'many', 'busybox'], /resources\.cpus: .*expected number/],
+    [['run', '-d', '--memory', '10', 'busybox'], /resources\.memoryMb: must be at least 64 MB/],
+    [['run', '-d', '-e', 'NOEQUALS', 'busybox'], /--env\[0\]: "NOEQUALS" is not KEY=VALUE/],
+    [['run', '-d', '--name', 'Not OK', 'busybox'], /name: must be lowercase/],
+    [['run', '-d', '--restart', 'sometimes', 'busybox'], /restartPolicy: /],
+    [['run', '-d'], /IMAGE: name an image to run/],
+  ])('hyper %j', async (args, message) => {
+    const before = await t.store.lastSeq();
+    const r = await run(args as string[]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^hyper: invalid pod spec:/);
+    expect(r.stderr).toMatch(message);
+    expect(await t.store.lastSeq()).toBe(before);
+  });
+
+  it('a pod file with an unknown field or a bad container names the path', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'pod.yaml');
+    writeFileSync(file, 'containers:\n  - name: web\n    image: nginx\n    imagePullPolicy: Always\n  - name: web\n    image: ""\n');
+    const before = await t.store.lastSeq();
+    const r = await run(['run', '-d', '-f', file]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`invalid pod file ${file}`);
+    expect(r.stderr).toMatch(/containers\.0: Unrecognized key: "imagePullPolicy"/);
+    expect(r.stderr).toMatch(/containers\.1\.image: must name an image/);
+    writeFileSync(file, '{ not: [valid');
+    expect((await run(['run', '-d', '-f', file])).stderr).toMatch(/not YAML or JSON/);
+    expect(await t.store.lastSeq()).toBe(before);
+  });
+});
+
+describe('pod lifecycle from the CLI', () => {
+  it('run -d prints the id; ps shows the pod running on the host; rm refuses a running pod, rm -f removes it', async () => {
+    const r = await run(['run', '-d', 'busybox', 'sleep', '1000']);
+    expect(r.exitCode).toBe(0);
+    const id = r.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+
+    await expect.poll(async () => (await run(['ps'])).stdout, { timeout: 10_000 }).toMatch(new RegExp(`${id}\\s+busybox\\s+running\\s+cli-h1`));
+    const json = JSON.parse((await run(['ps', '-o', 'json'])).stdout) as { id: string; state: string; host: string }[];
+    expect(json.find((p) => p.id === id)).toMatchObject({ state: 'running', host: 'cli-h1' });
+
+    const refused = await run(['rm', id]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain('is running; stop it first');
+
+    const rm = await run(['rm', '-f', id.slice(0, 6)]);
+    expect(rm.exitCode).toBe(0);
+    expect(rm.stdout.trim()).toBe(id);
+    expect((await run(['ps', '-a'])).stdout).not.toContain(id);
+    expect((await run(['inspect', id])).stderr).toMatch(/no pod named or with an id starting/);
+  });
+
+  it('run waits for the pod and exits with its exit code; progress goes to stderr', async () => {
+    const r = await run(['run', '-l', 'hollow.exit-after-ms=50', '-l', 'hollow.exit-code=3', 'busybox', 'sh', '-c', 'exit 3']);
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toMatch(/scheduled on host cli-h1/);
+    expect(r.stderr).toMatch(/container main exited with code 3/);
+    const ok = await run(['run', '-l', 'hollow.exit-after-ms=10', 'busybox', 'true']);
+    expect(ok.exitCode).toBe(0);
+  });
+
+  it('a pod that fits nowhere is refused with the reason, and run exits 125', async () => {
+    const r = await run(['run', '--cpus', '64', '--memory', '200000', 'busybox']);
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toMatch(/no host can fit 64 vCPU \/ 200000 MB: the roomiest, cli-h1/);
+  });
+
+  it('create, start, stop and start again (a new run); inspect shows the folded state', async () => {
+    const c = await run(['create', '--name', 'lifecycle', '-e', 'A=1', 'busybox']);
+    expect(c.exitCode).toBe(0);
+    const id = c.stdout.trim();
+    expect(JSON.parse((await run(['inspect', 'lifecycle'])).stdout)[0]).toMatchObject({ id, state: 'created', run: 0 });
+
+    expect((await run(['start', 'lifecycle'])).exitCode).toBe(0);
+    expect(JSON.parse((await run(['inspect', id])).stdout)[0]).toMatchObject({ state: 'running', run: 1, spec: { containers: [{ env: { A: '1' } }] } });
+
+    const stop = await run(['stop', '-t', '1', 'lifecycle']);
+    expect(stop.exitCode).toBe(0);
+    expect(JSON.parse((await run(['inspect', id])).stdout)[0]).toMatchObject({ state: 'stopped' });
+
+    expect((await run(['start', id])).exitCode).toBe(0);
+    expect(JSON.parse((await run(['inspect', id])).stdout)[0]).toMatchObject({ state: 'running', run: 2 });
+    expect((await run(['rm', '-f', 'lifecycle'])).exitCode).toBe(0);
+  });
+
+  it('names are unique among pods that are not removed; a removed pod frees its name', async () => {
+    const a = await run(['run', '-d', '--name', 'web', 'busybox']);
+    expect(a.exitCode).toBe(0);
+    const before = await t.store.lastSeq();
+    const b = await run(['run', '-d', '--name', 'web', 'busybox']);
+    expect(b.exitCode).toBe(1);
+    expect(b.stderr).toContain(`the name "web" is already used by pod ${a.stdout.trim()}`);
+    expect(await t.store.lastSeq()).toBe(before);
+    await run(['rm', '-f', 'web']);
+    expect((await run(['run', '-d', '--name', 'web', 'busybox'])).exitCode).toBe(0);
+  });
+
+  it('events lists a pod\'s history, as text and JSON lines; hosts lists the host with its usage', async () => {
+    const id = (await run(['run', '-d', 'busybox'])).stdout.trim();
+    await expect.poll(async () => (await run(['events', id])).stdout, { timeout: 10_000 }).toMatch(/container\.started/);
+    const lines = (await run(['events', id, '-o', 'json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.type)).toEqual(['pod.requested', 'pod.scheduled', 'vm.booting', 'vm.booted', 'agent.ready', 'container.started']);
+    expect(lines.every((l) => l.pod === id && typeof l.seq === 'number' && typeof l.at === 'number')).toBe(true);
+    const hosts = JSON.parse((await run(['hosts', '-o', 'json'])).stdout);
+    expect(hosts).toEqual([expect.objectContaining({ id: 'cli-h1', status: 'up', capacity: { cpus: 64, memoryMb: 65536 } })]);
+    expect(hosts[0].used.pods).toBeGreaterThan(0);
+  });
+});
+
+describe('intents from any NATS client', () => {
+  it('an intent published twice with the same id creates one pod', async () => {
+    const js = jetstream(t.nc);
+    const e = ev('pod.requested', { spec: spec(), start: true }, 'rawdup');
+    const payload = JSON.stringify(e);
+    const a = await js.publish(podSubject('rawdup'), payload, { msgID: e.id });
+    const b = await js.publish(podSubject('rawdup'), payload, { msgID: e.id });
+    expect(b.duplicate).toBe(true);
+    expect(b.seq).toBe(a.seq);
+    await expect.poll(async () => (await loadView(t.store, { useSnapshot: false })).view.pods.get('rawdup')?.state, { timeout: 10_000 }).toBe('running');
+    const requested = (await t.store.history('rawdup')).filter((r) => r.ok && r.event.type === 'pod.requested');
+    expect(requested).toHaveLength(1);
+  });
+
+  it('a malformed message from a foreign client is skipped by the daemon, which keeps working', async () => {
+    await jetstream(t.nc).publish(podSubject('junk'), '{"type":"pod.requested"}');
+    const r = await run(['run', '-d', 'busybox']);
+    await expect.poll(async () => (await run(['inspect', r.stdout.trim()])).stdout, { timeout: 10_000 }).toMatch(/"state": "running"/);
+    expect(d.log()).toContain('skipped an invalid message in the event stream');
+  });
+});
+
+describe('without a daemon', () => {
+  it('says that no daemon runs and how to start one', async () => {
+    const r = await hyper(['ps'], { HYPER_DATA_DIR: tempDir(), HYPER_NATS: '' });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/no hyper daemon is running on this machine .* start one with: hyperd/);
+  });
+
+  it('says when the NATS URL does not answer', async () => {
+    const r = await hyper(['ps', '--nats', 'nats://127.0.0.1:1']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/could not connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+});
