@@ -106,7 +106,11 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
         }),
       };
     }
-    case 'pod.stopped':
-      return { ...c, vm: null, bootDeadline: null, reason: e.data.reason ?? ctx.reason };
+    case 'pod.stopped': {
+      // whatever still ran ended with the VM; its exit code is unknown unless the agent reported it first
+      const containers: Record<string, ContainerStatus> = {};
+      for (const [n, st] of Object.entries(ctx.containers)) containers[n] = st.state === 'running' || st.state === 'restarting' ? { ...st, state: 'exited', finishedAt: e.at } : st;
+      return { ...c, vm: null, bootDeadline: null, reason: e.data.reason ?? ctx.reason, containers };
+    }
   }
 }

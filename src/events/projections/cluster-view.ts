@@ -47,9 +47,13 @@ export class ClusterView {
   seq = 0;
   invalid = 0;
 
-  /** Folds one stored record. `strict` turns an invalid record into a ReplayError (audit replays); otherwise it is counted and skipped. */
+  /**
+   * Folds one stored record. `strict` is for audit replays of a whole log: an invalid record or a gap in the
+   * sequence is a ReplayError; otherwise an invalid record is counted and skipped.
+   */
   apply(r: Record_, strict = false): Change {
     if (r.seq <= this.seq) throw new ReplayError(r.seq, `sequence went backwards (already folded up to ${this.seq})`);
+    if (strict && r.seq !== this.seq + 1) throw new ReplayError(r.seq, `events ${this.seq + 1}..${r.seq - 1} are missing`);
     this.seq = r.seq;
     if (!r.ok) {
       if (strict) throw new ReplayError(r.seq, `invalid event on ${r.subject}: ${r.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);

@@ -120,18 +120,23 @@ export class EventStore {
 }
 
 export function decode(m: JsMsg): Record_ {
+  return decodeRecord(m.seq, m.subject, m.data);
+}
+
+/** Validates one stored message (from JetStream or from a recorded log file) into a record. */
+export function decodeRecord(seq: number, subject: string, data: Uint8Array | string): Record_ {
   let raw: unknown;
   try {
-    raw = JSON.parse(decoder.decode(m.data));
+    raw = JSON.parse(typeof data === 'string' ? data : decoder.decode(data));
   } catch (err) {
-    return { ok: false, seq: m.seq, subject: m.subject, issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }] };
+    return { ok: false, seq, subject, issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }] };
   }
   const r = safeParseEvent(raw);
-  if (!r.ok) return { ok: false, seq: m.seq, subject: m.subject, issues: r.issues };
-  if (subjectOf(r.event) !== m.subject) {
-    return { ok: false, seq: m.seq, subject: m.subject, issues: [{ path: 'pod', message: `names ${subjectOf(r.event)} but was published on ${m.subject}` }] };
+  if (!r.ok) return { ok: false, seq, subject, issues: r.issues };
+  if (subjectOf(r.event) !== subject) {
+    return { ok: false, seq, subject, issues: [{ path: 'pod' in r.event ? 'pod' : 'host', message: `names ${subjectOf(r.event)} but was published on ${subject}` }] };
   }
-  return { ok: true, seq: m.seq, subject: m.subject, event: r.event };
+  return { ok: true, seq, subject, event: r.event };
 }
 
 function isTransient(err: unknown): boolean {
