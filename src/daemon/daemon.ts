@@ -121,11 +121,13 @@ export class Daemon {
   /** Every event after the loaded view is live: fold it, then let the actors react. */
   private async follow(): Promise<void> {
     try {
-      for await (const r of this.store.read({ fromSeq: this.view.seq + 1, signal: this.followAbort.signal })) {
-        if (r.seq <= this.view.seq) continue;
-        const change = this.view.apply(r);
-        this.dispatch(change);
-        if (this.o.snapshotEvery !== 0 && ++this.sinceSnapshot >= (this.o.snapshotEvery ?? 5_000)) void this.snapshot();
+      for await (const batch of this.store.readBatches({ fromSeq: this.view.seq + 1, signal: this.followAbort.signal })) {
+        for (const r of batch) {
+          if (r.seq <= this.view.seq) continue;
+          this.dispatch(this.view.apply(r));
+        }
+        this.sinceSnapshot += batch.length;
+        if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? 5_000)) void this.snapshot();
       }
     } catch (err) {
       if (!this.followAbort.signal.aborted) this.o.log.fatal({ err }, 'event stream follow failed');

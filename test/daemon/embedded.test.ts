@@ -2,14 +2,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../harness/nats.js';
+import { killStrays, tempDir } from '../harness/nats.js';
 import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
 
 const dataDir = tempDir('hyper-embedded-');
 const env = { HYPER_DATA_DIR: dataDir, HYPER_NATS: '' };
 let d: DaemonProc | null = null;
 afterAll(async () => {
-  await d?.stop('SIGKILL');
+  await d?.stop('SIGTERM');
+  killStrays(dataDir);
 });
 
 function alive(pid: number): boolean {

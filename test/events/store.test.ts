@@ -83,3 +83,11 @@ describe('EventStore', () => {
     expect(error?.message).toMatch(new RegExp(`event log is corrupt at sequence ${ack.seq}: invalid event on hyper.pod.garbage: \\(root\\): not JSON`));
   });
 });
+
+describe('streamSeqOf', () => {
+  it('reads the stream sequence from both ack subject formats, as the client does', async () => {
+    const { streamSeqOf } = await import('../../src/events/store/event-store.js');
+    expect(streamSeqOf('$JS.ACK.HYPER_EVENTS.c1.1.4242.17.1795555183418304800.0')).toBe(4242);
+    expect(streamSeqOf('$JS.ACK.dom.ACCHASH.HYPER_EVENTS.c1.1.4243.17.1795555183418304800.0.rnd')).toBe(4243);
+  });
+});

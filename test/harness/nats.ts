@@ -1,4 +1,5 @@
 // Test harness: a real nats-server with JetStream on a port it picks, in a fresh temp dir, removed afterwards.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,4 +26,13 @@ export async function startTestNats(): Promise<TestNats> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Kills any nats-server whose config lives under `dir` (an embedded server outlives a SIGKILLed hyperd by design). */
+export function killStrays(dir: string): void {
+  try {
+    execFileSync('pkill', ['-KILL', '-f', `nats-server -c ${dir}`]);
+  } catch {
+    // pkill exits 1 when nothing matched
+  }
 }

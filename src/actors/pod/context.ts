@@ -62,42 +62,42 @@ export function restartsAfter(ctx: PodContext, exitCode: number): boolean {
 
 /** Applies an event the machine accepted. Pure: reads time only from the event. */
 export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
-  const c: PodContext = { ...ctx, updatedAt: e.at };
   switch (e.type) {
     case 'pod.requested':
-      return { ...c, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by };
+      return { ...ctx, updatedAt: e.at, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by };
     case 'pod.start.requested':
-      return { ...c, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, agentVersion: null, reason: null, stopRequested: false, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
+      return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, agentVersion: null, reason: null, stopRequested: false, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
     case 'pod.stop.requested':
-      return { ...c, stopGraceMs: e.data.graceMs, stopRequested: true };
+      return { ...ctx, updatedAt: e.at, stopGraceMs: e.data.graceMs, stopRequested: true };
     case 'pod.delete.requested':
-      return { ...c, deleteRequested: true, stopRequested: true };
+      return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true };
     case 'pod.scheduled':
-      return { ...c, host: e.data.host, attempt: e.data.attempt };
+      return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt };
     case 'pod.rejected':
-      return { ...c, host: null, attempt: ctx.attempt + 1, reason: `rejected by ${e.data.host}: ${e.data.reason}` };
+      return { ...ctx, updatedAt: e.at, host: null, attempt: ctx.attempt + 1, reason: `rejected by ${e.data.host}: ${e.data.reason}` };
     case 'pod.unschedulable':
-      return { ...c, reason: e.data.reason };
+      return { ...ctx, updatedAt: e.at, reason: e.data.reason };
     case 'vm.booting':
-      return { ...c, vm: e.data.vm, bootDeadline: e.data.deadline };
+      return { ...ctx, updatedAt: e.at, vm: e.data.vm, bootDeadline: e.data.deadline };
     case 'vm.booted':
-      return { ...c, bootDeadline: null };
+      return { ...ctx, updatedAt: e.at, bootDeadline: null };
     case 'vm.failed':
     case 'agent.failed':
-      return { ...c, reason: e.data.reason, bootDeadline: null };
+      return { ...ctx, updatedAt: e.at, reason: e.data.reason, bootDeadline: null };
     case 'vm.exited':
-      return { ...c, vm: null, reason: ctx.reason ?? e.data.reason };
+      return { ...ctx, updatedAt: e.at, vm: null, reason: ctx.reason ?? e.data.reason };
     case 'agent.ready':
-      return { ...c, agentVersion: e.data.version };
+      return { ...ctx, updatedAt: e.at, agentVersion: e.data.version };
     case 'container.started':
-      return { ...c, containers: withContainer(ctx, e.data.container, { state: 'running', startedAt: e.at, finishedAt: null, exitCode: null }) };
+      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { state: 'running', startedAt: e.at, finishedAt: null, exitCode: null }) };
     case 'container.failed':
-      return { ...c, reason: `container ${e.data.container}: ${e.data.reason}`, containers: withContainer(ctx, e.data.container, { state: 'failed', reason: e.data.reason, finishedAt: e.at }) };
+      return { ...ctx, updatedAt: e.at, reason: `container ${e.data.container}: ${e.data.reason}`, containers: withContainer(ctx, e.data.container, { state: 'failed', reason: e.data.reason, finishedAt: e.at }) };
     case 'container.exited': {
       const cur = ctx.containers[e.data.container];
       const restart = !ctx.stopRequested && restartsAfter(ctx, e.data.exitCode);
       return {
-        ...c,
+        ...ctx,
+        updatedAt: e.at,
         containers: withContainer(ctx, e.data.container, {
           state: restart ? 'restarting' : 'exited',
           exitCode: e.data.exitCode,
@@ -110,7 +110,7 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       // whatever still ran ended with the VM; its exit code is unknown unless the agent reported it first
       const containers: Record<string, ContainerStatus> = {};
       for (const [n, st] of Object.entries(ctx.containers)) containers[n] = st.state === 'running' || st.state === 'restarting' ? { ...st, state: 'exited', finishedAt: e.at } : st;
-      return { ...c, vm: null, bootDeadline: null, reason: e.data.reason ?? ctx.reason, containers };
+      return { ...ctx, updatedAt: e.at, vm: null, bootDeadline: null, reason: e.data.reason ?? ctx.reason, containers };
     }
   }
 }

@@ -19,6 +19,8 @@ export interface SchedulerDeps {
 export class Scheduler {
   /** Placements we appended but have not yet folded back (kube-scheduler's "assume"): keeps a burst from piling onto one host. */
   private readonly assumed = new Map<string, { host: string; cpus: number; memoryMb: number }>();
+  /** The same, summed per host, so a placement costs O(hosts) however many are in flight. */
+  private readonly assumedByHost = new Map<string, { cpus: number; memoryMb: number }>();
   private readonly waiting = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private readonly graceMs: number;
@@ -34,7 +36,7 @@ export class Scheduler {
   /** Fed only with live changes. */
   onChange(c: Change): void {
     if (c.kind !== 'pod' || !c.accepted) return;
-    if (c.event.type === 'pod.scheduled' || c.event.type === 'pod.unschedulable') this.assumed.delete(c.pod.context.id);
+    if (c.event.type === 'pod.scheduled' || c.event.type === 'pod.unschedulable') this.forget(c.pod.context.id);
     if (c.pod.state === 'pending' && c.before !== 'pending') this.consider(c.pod);
   }
 
@@ -45,6 +47,23 @@ export class Scheduler {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  private assume(podId: string, host: string, need: { cpus: number; memoryMb: number }): void {
+    this.assumed.set(podId, { host, ...need });
+    const a = this.assumedByHost.get(host) ?? { cpus: 0, memoryMb: 0 };
+    a.cpus += need.cpus;
+    a.memoryMb += need.memoryMb;
+    this.assumedByHost.set(host, a);
+  }
+
+  private forget(podId: string): void {
+    const x = this.assumed.get(podId);
+    if (!x) return;
+    this.assumed.delete(podId);
+    const a = this.assumedByHost.get(x.host)!;
+    a.cpus -= x.cpus;
+    a.memoryMb -= x.memoryMb;
   }
 
   private daemons(): string[] {
@@ -72,16 +91,15 @@ export class Scheduler {
     const need = pod.context.spec.resources;
     const candidates = this.d.aliveHosts().map((h) => {
       const u = this.d.view.usageOf(h.id);
-      const used = { cpus: u.cpus, memoryMb: u.memoryMb };
-      for (const a of this.assumed.values()) if (a.host === h.id) (used.cpus += a.cpus), (used.memoryMb += a.memoryMb);
-      return { id: h.id, capacity: h.capacity, used };
+      const a = this.assumedByHost.get(h.id);
+      return { id: h.id, capacity: h.capacity, used: a ? { cpus: u.cpus + a.cpus, memoryMb: u.memoryMb + a.memoryMb } : u };
     });
     const choice = place(podId, need, candidates);
     const { run, attempt } = pod.context;
     const meta = { at: Date.now(), by: `scheduler:${this.d.daemonId}` };
     try {
       if ('host' in choice) {
-        this.assumed.set(podId, { host: choice.host, ...need });
+        this.assume(podId, choice.host, need);
         const e = podEvent('pod.scheduled', podId, { host: choice.host, run, attempt }, { ...meta, id: `${podId}.r${run}a${attempt}.scheduled.${this.d.daemonId}` });
         await this.d.store.append(e, { expectLastSeq: pod.seq });
         this.placed++;
@@ -90,7 +108,7 @@ export class Scheduler {
         await this.d.store.append(e, { expectLastSeq: pod.seq });
       }
     } catch (err) {
-      this.assumed.delete(podId);
+      this.forget(podId);
       if (err instanceof ConflictError) {
         // someone decided first (or the user stopped it): once our view catches up the pod is no longer pending; if it still is, retry later
         this.conflicts++;

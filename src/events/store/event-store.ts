@@ -93,25 +93,70 @@ export class EventStore {
 
   /** Replays the stream from `fromSeq` up to its end at call time, then stops. */
   async *replay(fromSeq = 1): AsyncGenerator<Record_> {
+    for await (const batch of this.replayBatches(fromSeq)) yield* batch;
+  }
+
+  /** Like replay(), in batches: a tight loop over arrays folds far faster than one await per event. */
+  async *replayBatches(fromSeq = 1): AsyncGenerator<Record_[]> {
     const last = await this.lastSeq();
     if (last < fromSeq) return;
-    for await (const r of this.read({ fromSeq })) {
-      yield r;
-      if (r.seq >= last) return;
+    for await (const batch of this.readBatches({ fromSeq })) {
+      const end = batch.findIndex((r) => r.seq >= last);
+      if (end >= 0) {
+        yield batch.slice(0, end + 1);
+        return;
+      }
+      yield batch;
     }
   }
 
   /** Reads from `fromSeq` forever (an ordered consumer: it recreates itself after reconnects). Break out, or abort `signal`, to stop. */
   async *read(opts: { fromSeq?: number; filter?: string; signal?: AbortSignal } = {}): AsyncGenerator<Record_> {
+    for await (const batch of this.readBatches(opts)) yield* batch;
+  }
+
+  /** read() in batches of whatever has arrived; messages are decoded in the consumer's callback. */
+  async *readBatches(opts: { fromSeq?: number; filter?: string; signal?: AbortSignal } = {}): AsyncGenerator<Record_[]> {
     const consumer = await this.js.consumers.get(STREAM, {
       ...(opts.filter ? { filter_subjects: opts.filter } : {}),
       ...(opts.fromSeq && opts.fromSeq > 1 ? { deliver_policy: 'by_start_sequence' as never, opt_start_seq: opts.fromSeq } : {}),
     });
-    const messages = await consumer.consume({ max_messages: 5_000 });
+    let buffer: Record_[] = [];
+    let wake: (() => void) | null = null;
+    let ended = false;
+    let failure: unknown = null;
+    const notify = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const messages = await consumer.consume({
+      max_messages: 20_000,
+      callback: (m) => {
+        buffer.push(decode(m));
+        notify();
+      },
+    });
+    void messages.closed().then((err) => {
+      if (err) failure = err;
+      ended = true;
+      notify();
+    });
     const stop = () => void messages.close().catch(() => {});
     opts.signal?.addEventListener('abort', stop, { once: true });
     try {
-      for await (const m of messages) yield decode(m);
+      for (;;) {
+        if (buffer.length) {
+          const out = buffer;
+          buffer = [];
+          yield out;
+        } else if (ended) {
+          if (failure) throw new EventStoreError('read', `reading ${STREAM} failed: ${(failure as Error).message}`, { cause: failure });
+          return;
+        } else {
+          await new Promise<void>((r) => (wake = r));
+        }
+      }
     } finally {
       opts.signal?.removeEventListener('abort', stop);
       await messages.close().catch(() => {});
@@ -120,7 +165,19 @@ export class EventStore {
 }
 
 export function decode(m: JsMsg): Record_ {
-  return decodeRecord(m.seq, m.subject, m.data);
+  return decodeRecord(streamSeqOf((m as unknown as { reply: string }).reply), m.subject, m.data);
+}
+
+/**
+ * The stream sequence from a JetStream ack subject, without the client building its whole delivery-info object
+ * for every message (a fifth of replay time). 9 tokens: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>;
+ * 11 or more: the same after <domain>.<account hash>.
+ */
+export function streamSeqOf(reply: string): number {
+  const dots: number[] = [];
+  for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) dots.push(i);
+  const k = dots.length === 8 ? 5 : 7;
+  return parseInt(reply.slice(dots[k - 1] + 1, dots[k]), 10);
 }
 
 /** Validates one stored message (from JetStream or from a recorded log file) into a record. */

@@ -9,9 +9,9 @@ export async function loadView(store: EventStore, opts: { useSnapshot?: boolean 
   const snap = opts.useSnapshot === false ? null : await (await SnapshotStore.open(store.nc)).load().catch(() => null);
   const view = snap ? ClusterView.fromSnapshot(snap) : new ClusterView();
   let folded = 0;
-  for await (const r of store.replay(view.seq + 1)) {
-    view.apply(r);
-    folded++;
+  for await (const batch of store.replayBatches(view.seq + 1)) {
+    for (const r of batch) view.apply(r);
+    folded += batch.length;
   }
   return { view, fromSnapshot: snap?.seq ?? 0, folded };
 }

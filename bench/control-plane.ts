@@ -1,0 +1,22 @@
+// bench/control-plane: placements/s with hollow hosts, replay events/s over a large log, daemon restart time; prints one JSON document.
+import { benchPlacement } from './control-plane/placement.js';
+import { benchReplay } from './control-plane/replay.js';
+import { benchRestart } from './control-plane/restart.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const only = process.argv.find((a) => ['placement', 'replay', 'restart'].includes(a));
+const result: Record<string, unknown> = { bench: 'control-plane', at: new Date().toISOString(), node: process.version };
+// one daemon running all 100 hollow hosts, then the same hosts split over two daemons racing to place (leaderless)
+if (!only || only === 'placement') {
+  const daemons = process.argv.includes('--daemons') ? [arg('daemons', 1)] : [1, 2];
+  result.placement = [];
+  for (const d of daemons) (result.placement as unknown[]).push(await benchPlacement({ pods: arg('pods', 10_000), hosts: arg('hosts', 100), daemons: d }));
+}
+if (!only || only === 'replay') result.replay = await benchReplay({ events: arg('events', 200_000) });
+if (!only || only === 'restart') result.restart = await benchRestart({ pods: arg('restart-pods', 10_000) });
+process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+process.exit(0);
