@@ -132,6 +132,8 @@ describe('pod lifecycle from the CLI', () => {
     const lines = (await run(['events', id, '-o', 'json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.type)).toEqual(['pod.requested', 'pod.scheduled', 'vm.booting', 'vm.booted', 'agent.ready', 'container.started']);
     expect(lines.every((l) => l.pod === id && typeof l.seq === 'number' && typeof l.at === 'number')).toBe(true);
+    // every fact of the run names the intent that began it (correlation) and the intent it answers (causation)
+    expect(lines.slice(1).every((l) => l.correlation === lines[0].id && l.causation === lines[0].id)).toBe(true);
     const hosts = JSON.parse((await run(['hosts', '-o', 'json'])).stdout);
     expect(hosts).toEqual([expect.objectContaining({ id: 'cli-h1', status: 'up', capacity: { cpus: 64, memoryMb: 65536 } })]);
     expect(hosts[0].used.pods).toBeGreaterThan(0);

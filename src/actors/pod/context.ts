@@ -33,12 +33,16 @@ export interface PodContext {
   stopRequested: boolean;
   stopGraceMs: number;
   requestedBy: string | null;
+  /** Id of the latest intent accepted: facts answering it name it as their causation. */
+  lastIntent: string | null;
+  /** Id of the intent that began the current run: every fact of the run carries it as its correlation. */
+  runIntent: string | null;
 }
 
 export function emptyPodContext(id: string): PodContext {
   return {
     id, name: null, spec: null, createdAt: 0, updatedAt: 0, run: 0, attempt: 0, host: null, vm: null, bootDeadline: null,
-    agentVersion: null, containers: {}, reason: null, deleteRequested: false, stopRequested: false, stopGraceMs: 10_000, requestedBy: null,
+    agentVersion: null, containers: {}, reason: null, deleteRequested: false, stopRequested: false, stopGraceMs: 10_000, requestedBy: null, lastIntent: null, runIntent: null,
   };
 }
 
@@ -64,13 +68,13 @@ export function restartsAfter(ctx: PodContext, exitCode: number): boolean {
 export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
   switch (e.type) {
     case 'pod.requested':
-      return { ...ctx, updatedAt: e.at, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by };
+      return { ...ctx, updatedAt: e.at, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by, lastIntent: e.id, runIntent: e.data.start ? e.id : null };
     case 'pod.start.requested':
-      return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, agentVersion: null, reason: null, stopRequested: false, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
+      return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, agentVersion: null, reason: null, stopRequested: false, lastIntent: e.id, runIntent: e.id, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
     case 'pod.stop.requested':
-      return { ...ctx, updatedAt: e.at, stopGraceMs: e.data.graceMs, stopRequested: true };
+      return { ...ctx, updatedAt: e.at, stopGraceMs: e.data.graceMs, stopRequested: true, lastIntent: e.id };
     case 'pod.delete.requested':
-      return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true };
+      return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true, lastIntent: e.id };
     case 'pod.scheduled':
       return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt };
     case 'pod.rejected':

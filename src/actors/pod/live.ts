@@ -6,7 +6,7 @@ import type { EventStore } from '../../events/store/event-store.js';
 import { podEvent } from '../../events/schemas/mod.js';
 import { ConflictError } from '../../errors.js';
 import { AgentActor } from '../agent/agent-actor.js';
-import { emitterFor, type Emit } from '../emit.js';
+import { emitterFor, linksOf, type Emit } from '../emit.js';
 import { VmActor } from '../vm/vm-actor.js';
 import { TERMINAL } from './machine.js';
 
@@ -40,7 +40,7 @@ export class PodRunner {
     const rec = d.view.pods.get(podId)!;
     this.run = rec.context.run;
     this.attempt = rec.context.attempt;
-    this.emit = emitterFor(d.store, podId, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log);
+    this.emit = emitterFor(d.store, podId, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context));
   }
 
   /** Asks for a reconcile; calls coalesce while one is running. */
@@ -139,7 +139,7 @@ export class PodRunner {
     const u = this.d.view.usageOf(this.d.hostId);
     if (u.cpus <= this.d.capacity.cpus && u.memoryMb <= this.d.capacity.memoryMb) return true;
     const reason = `over capacity: ${u.cpus}/${this.d.capacity.cpus} vCPU, ${u.memoryMb}/${this.d.capacity.memoryMb} MB committed`;
-    const e = podEvent('pod.rejected', this.podId, { host: this.d.hostId, reason }, { id: `${this.podId}.r${this.run}a${this.attempt}.rejected`, at: Date.now(), by: `host:${this.d.hostId}` });
+    const e = podEvent('pod.rejected', this.podId, { host: this.d.hostId, reason }, { id: `${this.podId}.r${this.run}a${this.attempt}.rejected`, at: Date.now(), by: `host:${this.d.hostId}`, ...linksOf(rec.context) });
     await this.d.store.append(e, { expectLastSeq: rec.seq }).catch((err) => {
       if (!(err instanceof ConflictError)) throw err;
     });

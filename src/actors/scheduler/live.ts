@@ -5,6 +5,7 @@ import { podEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { Change, ClusterView, HostRecord, PodRecord } from '../../events/projections/cluster-view.js';
 import { place, rankOf } from './place.js';
+import { linksOf } from '../emit.js';
 
 export interface SchedulerDeps {
   view: ClusterView;
@@ -96,7 +97,7 @@ export class Scheduler {
     });
     const choice = place(podId, need, candidates);
     const { run, attempt } = pod.context;
-    const meta = { at: Date.now(), by: `scheduler:${this.d.daemonId}` };
+    const meta = { at: Date.now(), by: `scheduler:${this.d.daemonId}`, ...linksOf(pod.context) };
     try {
       if ('host' in choice) {
         this.assume(podId, choice.host, need);
