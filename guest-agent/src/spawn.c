@@ -1,0 +1,151 @@
+/* Starting a process: pipes or a pty for its stdio, a new root for a container, user/group, and an exec error
+ * reported back through a close-on-exec pipe (so a bad command fails the request instead of exiting 127). */
+#define _GNU_SOURCE
+#include "spawn.h"
+#include "agent.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pty.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+static void child_fail(int errpipe, const char *what) {
+  char msg[512];
+  int e = errno;
+  int n = snprintf(msg, sizeof msg, "%d %s: %s", e, what, strerror(e));
+  if (n > 0) (void)!write(errpipe, msg, (size_t)n);
+  _exit(127);
+}
+
+/* execvpe that searches PATH from the container's environment, not the agent's */
+static void exec_in_path(char **argv, char **envp, int errpipe) {
+  const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (char **e = envp; *e; e++) if (!strncmp(*e, "PATH=", 5)) path = *e + 5;
+  if (strchr(argv[0], '/')) {
+    execve(argv[0], argv, envp);
+    child_fail(errpipe, argv[0]);
+  }
+  int saved = ENOENT;
+  char buf[4096];
+  for (const char *p = path; ; ) {
+    const char *end = strchr(p, ':');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (snprintf(buf, sizeof buf, "%.*s/%s", (int)n, n ? p : ".", argv[0]) < (int)sizeof buf) {
+      execve(buf, argv, envp);
+      if (errno != ENOENT && errno != ENOTDIR) saved = errno;
+    }
+    if (!end) break;
+    p = end + 1;
+  }
+  errno = saved;
+  child_fail(errpipe, argv[0]);
+}
+
+/* Moves the calling process into a fresh mount namespace rooted at `root`, with proc, sys and the agent's /dev. */
+static void enter_new_root(const char *root, int errpipe) {
+  char path[4096];
+  if (unshare(CLONE_NEWNS) < 0) child_fail(errpipe, "unshare mount namespace");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(errpipe, "make / private");
+  if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) child_fail(errpipe, "bind the root");
+  const char *dirs[] = {"proc", "sys", "dev", "tmp"};
+  for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+    snprintf(path, sizeof path, "%s/%s", root, dirs[i]);
+    mkdir(path, 0755); /* may fail on a read-only lower layer; the overlay makes it writable */
+  }
+  snprintf(path, sizeof path, "%s/proc", root);
+  if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) child_fail(errpipe, "mount /proc");
+  snprintf(path, sizeof path, "%s/sys", root);
+  if (mount("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0) child_fail(errpipe, "mount /sys");
+  snprintf(path, sizeof path, "%s/dev", root);
+  if (mount("/dev", path, NULL, MS_BIND | MS_REC, NULL) < 0) child_fail(errpipe, "bind /dev");
+  snprintf(path, sizeof path, "%s/etc/resolv.conf", root);
+  if (access("/run/hyper/resolv.conf", F_OK) == 0 && access(path, F_OK) == 0) mount("/run/hyper/resolv.conf", path, NULL, MS_BIND, NULL);
+  if (chdir(root) < 0) child_fail(errpipe, "chdir to the root");
+  if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(errpipe, "pivot_root");
+  if (umount2(".", MNT_DETACH) < 0) child_fail(errpipe, "detach the old root");
+  if (chdir("/") < 0) child_fail(errpipe, "chdir /");
+}
+
+pid_t spawn_process(const struct spawn_spec *s, struct proc *p, char *err, size_t errlen) {
+  int inpipe[2] = {-1, -1}, outpipe[2] = {-1, -1}, errp[2] = {-1, -1}, ctl[2];
+  int master = -1, slave = -1;
+  if (pipe2(ctl, O_CLOEXEC) < 0) goto sysfail;
+  if (s->tty) {
+    struct winsize ws = {.ws_row = s->rows ? s->rows : 24, .ws_col = s->cols ? s->cols : 80};
+    if (openpty(&master, &slave, NULL, NULL, &ws) < 0) goto sysfail;
+    fcntl(master, F_SETFD, FD_CLOEXEC);
+  } else if (pipe2(inpipe, O_CLOEXEC) < 0 || pipe2(outpipe, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    goto sysfail;
+  }
+  pid_t pid = fork();
+  if (pid < 0) goto sysfail;
+  if (pid == 0) {
+    close(ctl[0]);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    for (int sig = 1; sig < 32; sig++) signal(sig, SIG_DFL);
+    setsid();
+    if (s->tty) {
+      ioctl(slave, TIOCSCTTY, 0);
+      dup2(slave, 0); dup2(slave, 1); dup2(slave, 2);
+    } else {
+      dup2(inpipe[0], 0); dup2(outpipe[1], 1); dup2(errp[1], 2);
+    }
+    if (s->join_ns >= 0 && setns(s->join_ns, CLONE_NEWNS) < 0) child_fail(ctl[1], "join the container's mount namespace");
+    if (s->root) enter_new_root(s->root, ctl[1]);
+    if (s->gid != (uint64_t)-1 && (setgroups(0, NULL) < 0 && !host_mode)) child_fail(ctl[1], "setgroups");
+    if (s->gid != (uint64_t)-1 && setgid((gid_t)s->gid) < 0) child_fail(ctl[1], "setgid");
+    if (s->uid != (uint64_t)-1 && setuid((uid_t)s->uid) < 0) child_fail(ctl[1], "setuid");
+    if (s->cwd && chdir(s->cwd) < 0) child_fail(ctl[1], s->cwd);
+    exec_in_path(s->argv, s->envp, ctl[1]);
+  }
+  close(ctl[1]);
+  char msg[512];
+  ssize_t n;
+  do n = read(ctl[0], msg, sizeof msg - 1); while (n < 0 && errno == EINTR);
+  close(ctl[0]);
+  if (s->tty) close(slave);
+  else { close(inpipe[0]); close(outpipe[1]); close(errp[1]); }
+  if (n > 0) { /* the child reported why it could not exec; it exits 127 and is reaped by the loop */
+    msg[n] = 0;
+    char *space = strchr(msg, ' ');
+    errno = atoi(msg);
+    snprintf(err, errlen, "%s", space ? space + 1 : msg);
+    if (s->tty) close(master);
+    else { close(inpipe[1]); close(outpipe[0]); close(errp[0]); }
+    return -1;
+  }
+  if (s->tty) {
+    p->out_fd = master;
+    p->in_fd = dup(master);
+    fcntl(p->in_fd, F_SETFD, FD_CLOEXEC);
+    p->err_fd = -1;
+  } else {
+    p->in_fd = inpipe[1]; p->out_fd = outpipe[0]; p->err_fd = errp[0];
+  }
+  fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
+  fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+  if (p->err_fd >= 0) fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+  p->tty = s->tty;
+  p->pid = pid;
+  return pid;
+
+sysfail:
+  snprintf(err, errlen, "%s", strerror(errno));
+  int e = errno;
+  int fds[] = {inpipe[0], inpipe[1], outpipe[0], outpipe[1], errp[0], errp[1], master, slave};
+  for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) if (fds[i] >= 0) close(fds[i]);
+  errno = e;
+  return -1;
+}

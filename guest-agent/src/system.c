@@ -1,0 +1,161 @@
+/* The guest as a whole: early mounts as init, the host channel, pod-wide settings, stats, RNG reseeding and power-off. */
+#define _GNU_SOURCE
+#include "agent.h"
+#include "protocol.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHANNEL_NAME "hyper.agent"
+
+/* from <linux/random.h>, which musl's toolchain does not ship */
+struct rand_pool_info { int entropy_count; int buf_size; uint32_t buf[]; };
+#define RNDADDENTROPY _IOW('R', 0x03, int[2])
+
+static void must_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
+  mkdir(dst, 0755);
+  if (mount(src, dst, type, flags, data) < 0 && errno != EBUSY) say("hyper-agent: mount %s on %s: %s", type, dst, strerror(errno));
+}
+
+void guest_init(void) {
+  /* an initramfs gets no devtmpfs automatically */
+  must_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  int con = open("/dev/console", O_RDWR | O_CLOEXEC);
+  if (con >= 0) { dup2(con, 0); dup2(con, 1); dup2(con, 2); if (con > 2) close(con); }
+  must_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  must_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  must_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  unlink("/dev/ptmx");
+  if (symlink("pts/ptmx", "/dev/ptmx") < 0) say("hyper-agent: /dev/ptmx: %s", strerror(errno));
+  must_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  must_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  must_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  must_mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  loopback_up();
+}
+
+void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return;
+  struct ifreq ifr = {0};
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  close(s);
+}
+
+/* The virtio-serial port named hyper.agent (QEMU: virtserialport,name=hyper.agent); vport0p1 if names are unavailable. */
+int open_channel(void) {
+  for (int tries = 0; ; tries++) {
+    DIR *d = opendir("/sys/class/virtio-ports");
+    struct dirent *e;
+    char path[512], name[128];
+    while (d && (e = readdir(d))) {
+      if (e->d_name[0] == '.') continue;
+      snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
+      FILE *f = fopen(path, "r");
+      if (!f) continue;
+      int ok = fgets(name, sizeof name, f) && !strncmp(name, CHANNEL_NAME, strlen(CHANNEL_NAME));
+      fclose(f);
+      if (!ok) continue;
+      snprintf(path, sizeof path, "/dev/%s", e->d_name);
+      closedir(d);
+      int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+      if (fd >= 0) return fd;
+      say("hyper-agent: open %s: %s", path, strerror(errno));
+      d = NULL;
+      break;
+    }
+    if (d) closedir(d);
+    if (tries == 500) say("hyper-agent: still no virtio port named " CHANNEL_NAME " after 5 s");
+    usleep(10000);
+  }
+}
+
+void handle_start_pod(const struct frame *f) {
+  char *hostname = tlv_str(f->body, f->len, TAG_HOSTNAME, 0);
+  if (hostname && sethostname(hostname, strlen(hostname)) < 0 && !host_mode) {
+    reply_error(f->id, E_SYSTEM, errno, "sethostname %s: %s", hostname, strerror(errno));
+    free(hostname);
+    return;
+  }
+  free(hostname);
+  unsigned n = tlv_count(f->body, f->len, TAG_DNS);
+  if (n && !host_mode) {
+    mkdir("/run/hyper", 0755);
+    FILE *r = fopen("/run/hyper/resolv.conf", "w");
+    for (unsigned i = 0; r && i < n; i++) {
+      char *ns = tlv_str(f->body, f->len, TAG_DNS, i);
+      if (ns && !strpbrk(ns, "\n\r")) fprintf(r, "nameserver %s\n", ns);
+      free(ns);
+    }
+    if (r) fclose(r);
+  }
+  reply_ok(f->id, NULL);
+}
+
+static uint64_t meminfo(const char *field) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  char line[256];
+  uint64_t kb = 0;
+  size_t n = strlen(field);
+  while (f && fgets(line, sizeof line, f)) if (!strncmp(line, field, n) && line[n] == ':') { kb = strtoull(line + n + 1, NULL, 10); break; }
+  if (f) fclose(f);
+  return kb * 1024;
+}
+
+void handle_stats(const struct frame *f) {
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  uint64_t count = 0;
+  for (int i = 0; i < MAX_PROCS; i++) count += procs[i].used && !procs[i].exited;
+  struct writer w = {0};
+  writer_begin(&w, MSG_OK, f->id);
+  writer_u64(&w, TAG_MEM_TOTAL, meminfo("MemTotal"));
+  writer_u64(&w, TAG_MEM_AVAILABLE, meminfo("MemAvailable"));
+  writer_u64(&w, TAG_UPTIME_MS, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+  writer_u64(&w, TAG_PROCESSES, count);
+  reply_ok(f->id, &w);
+  writer_free(&w);
+}
+
+/* Clones of one VM snapshot start with the same pool: the host sends fresh bytes, which are mixed in and credited. */
+void handle_reseed(const struct frame *f) {
+  struct field d;
+  if (!tlv_find(f->body, f->len, TAG_DATA, 0, &d) || d.len == 0 || d.len > 4096) { reply_error(f->id, E_MISSING, 0, "DATA of 1..4096 bytes needed"); return; }
+  static uint32_t storage[(sizeof(struct rand_pool_info) + 4096) / 4 + 1];
+  struct rand_pool_info *info = (struct rand_pool_info *)storage;
+  info->entropy_count = (int)d.len * 8;
+  info->buf_size = (int)d.len;
+  memcpy(info->buf, d.val, d.len);
+  int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  int rc = fd >= 0 ? ioctl(fd, RNDADDENTROPY, info) : -1;
+  int e = errno;
+  if (fd >= 0) close(fd);
+  if (rc < 0) { reply_error(f->id, E_SYSTEM, e, "RNDADDENTROPY: %s", strerror(e)); return; }
+  reply_ok(f->id, NULL);
+}
+
+void handle_shutdown(const struct frame *f) {
+  reply_ok(f->id, NULL);
+  for (int i = 0; i < MAX_PROCS; i++) if (procs[i].used && !procs[i].exited) kill(procs[i].pid, SIGKILL);
+  if (host_mode) exit(0);
+  kill(-1, SIGKILL);
+  sync();
+  reboot(RB_POWER_OFF);
+}
