@@ -19,7 +19,9 @@ fi
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
 merged=$(mktemp); trap 'rm -f "$merged"' EXIT
 for f in "$here"/fragments/*.config; do grep -v '^\s*$' "$f"; done > "$merged"
-key=$( { echo "$srcver"; gcc -dumpfullversion; cat "$merged" "$0"; } | sha256sum | cut -c1-16)
+# bump when this script changes what it builds (not for cosmetic edits: a new key means a 6-minute rebuild)
+BUILD_FORMAT=1
+key=$( { echo "format $BUILD_FORMAT"; echo "$srcver"; gcc -dumpfullversion; cat "$merged"; } | sha256sum | cut -c1-16)
 out="$cache/$key"
 if [ -s "$out/vmlinux" ]; then
   say "cached: $out (fragments and linux-source $srcver unchanged)"
@@ -53,7 +55,7 @@ total=$(cat "$cache/objects-estimate" 2>/dev/null || echo 0)
 say "building vmlinux and bzImage with $jobs jobs (a cold build takes ~6 minutes on 2 cores)"
 make -C "$src" O="$build" -j"$jobs" vmlinux bzImage 2>&1 | awk -v total="$total" -v start="$start" -v tty="$([ -t 2 ] && echo 1 || echo 0)" '
   / (CC|AS|LD|AR)  / { n++ }
-  /error|Error/ { print > "/dev/stderr" }
+  /: error:|\*\*\* / { print > "/dev/stderr" }
   { now = systime(); if (now - last >= (tty ? 1 : 15)) { last = now
       msg = total > 0 ? sprintf("[kernel] %d/~%d objects, %ds", n, total, now - start) : sprintf("[kernel] %d objects, %ds", n, now - start)
       if (tty) printf "\r%s", msg > "/dev/stderr"; else print msg > "/dev/stderr" } }

@@ -13,7 +13,7 @@ if ! node_ok; then
   exit 1
 fi
 
-PACKAGES=(nats-server)
+PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

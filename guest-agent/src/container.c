@@ -47,8 +47,19 @@ static const char *mount_rootfs(const char *name, const char *kind, const char *
   snprintf(root, sizeof root, "%s/root", base);
   mkdir("/run/hyper", 0755); mkdir("/run/hyper/c", 0755); mkdir(base, 0755); mkdir(root, 0755);
   if (!strcmp(kind, "9p")) {
-    if (mount(source, root, "9p", 0, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") == 0) return root;
-    snprintf(err, errlen, "mount 9p share \"%s\": %s", source, strerror(errno));
+    /* a virtio-9p channel can be mounted once: mount each tag under /run/hyper/9p and bind it into every container using it */
+    char share[4096];
+    snprintf(share, sizeof share, "/run/hyper/9p/%s", source);
+    mkdir("/run/hyper/9p", 0755);
+    if (mkdir(share, 0755) == 0 && mount(source, share, "9p", 0, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") < 0) {
+      int e = errno;
+      rmdir(share);
+      errno = e;
+      snprintf(err, errlen, "mount 9p share \"%s\": %s", source, strerror(errno));
+      return NULL;
+    }
+    if (mount(share, root, NULL, MS_BIND, NULL) == 0) return root;
+    snprintf(err, errlen, "bind 9p share \"%s\": %s", source, strerror(errno));
     return NULL;
   }
   if (!strcmp(kind, "block")) {

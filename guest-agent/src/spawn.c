@@ -71,8 +71,16 @@ static void enter_new_root(const char *root, int errpipe) {
   snprintf(path, sizeof path, "%s/etc/resolv.conf", root);
   if (access("/run/hyper/resolv.conf", F_OK) == 0 && access(path, F_OK) == 0) mount("/run/hyper/resolv.conf", path, NULL, MS_BIND, NULL);
   if (chdir(root) < 0) child_fail(errpipe, "chdir to the root");
-  if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(errpipe, "pivot_root");
-  if (umount2(".", MNT_DETACH) < 0) child_fail(errpipe, "detach the old root");
+  if (syscall(SYS_pivot_root, ".", ".") == 0) {
+    if (umount2(".", MNT_DETACH) < 0) child_fail(errpipe, "detach the old root");
+  } else if (errno == EINVAL) {
+    /* the agent runs from the initramfs, which pivot_root cannot leave: move the new root over / and chroot
+       into it (switch_root's way). The VM, not the chroot, is the isolation boundary between tenants. */
+    if (mount(".", "/", NULL, MS_MOVE, NULL) < 0) child_fail(errpipe, "move the root over /");
+    if (chroot(".") < 0) child_fail(errpipe, "chroot");
+  } else {
+    child_fail(errpipe, "pivot_root");
+  }
   if (chdir("/") < 0) child_fail(errpipe, "chdir /");
 }
 

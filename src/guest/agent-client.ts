@@ -43,6 +43,7 @@ export class AgentClient {
   private readonly exits = new Map<string, number>();
   private readonly exitWaiters = new Map<string, ((code: number) => void)[]>();
   ready: { version: number; build?: string } | null = null;
+  private readyWaiters: ((version: number) => void)[] = [];
 
   constructor(
     input: Readable,
@@ -69,6 +70,8 @@ export class AgentClient {
     switch (m.kind) {
       case 'ready':
         this.ready = { version: m.version, build: m.build };
+        for (const w of this.readyWaiters) w(m.version);
+        this.readyWaiters = [];
         return;
       case 'output':
         for (const l of this.outputListeners) l(m.process, m.stream, m.data);
@@ -123,16 +126,30 @@ export class AgentClient {
     this.output.write(bytes);
   }
 
-  /** Pings until the agent answers (the channel may open before the guest does); resolves with its protocol version. */
-  async waitReady(timeoutMs: number, everyMs = 20): Promise<number> {
+  /**
+   * Resolves with the agent's protocol version at its READY event or its first answer to a ping, whichever comes first:
+   * READY is lost if it was sent before the host attached, so pings keep going until one is answered.
+   */
+  async waitReady(timeoutMs: number, everyMs = 100): Promise<number> {
+    if (this.ready) return this.ready.version;
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const ok = await this.send(MSG.PING, {}, 'ping', Math.min(everyMs * 5, Math.max(1, deadline - Date.now())));
-        return ok.version ?? 0;
-      } catch (err) {
-        if (this.closed || Date.now() >= deadline) throw err;
+    let done = false;
+    const announced = new Promise<number>((resolve) => this.readyWaiters.push(resolve));
+    const pinged = (async () => {
+      for (;;) {
+        try {
+          const ok = await this.send(MSG.PING, {}, 'ping', Math.min(everyMs, Math.max(1, deadline - Date.now())));
+          return ok.version ?? 0;
+        } catch (err) {
+          if (done) return 0;
+          if (this.closed || Date.now() >= deadline) throw err;
+        }
       }
+    })();
+    try {
+      return await Promise.race([announced, pinged]);
+    } finally {
+      done = true;
     }
   }
 

@@ -1,0 +1,155 @@
+// The real guest under QEMU (software emulation here): our kernel, the agent as PID 1, containers in a busybox rootfs over 9p.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentClient } from '../../src/guest/agent-client.js';
+import { encodeFrame, MSG } from '../../src/guest/wire.js';
+import { bootGuest } from '../harness/guest.js';
+import type { QemuVm } from '../../src/drivers/qemu/launch.js';
+
+let vm: QemuVm;
+let agent: AgentClient;
+let dir: string;
+let rootfs: string;
+const share = { kind: '9p' as const, source: 'rootfs0' };
+
+beforeAll(async () => {
+  ({ vm, dir, rootfs } = await bootGuest());
+  agent = vm.agent;
+}, 60_000);
+afterAll(async () => {
+  await vm?.stop();
+});
+
+function collect(process: string): () => string {
+  let text = '';
+  agent.onOutput((p, _s, d) => { if (p === process) text += d.toString(); });
+  return () => text;
+}
+
+async function run(name: string, args: string[], extra: Record<string, unknown> = {}): Promise<{ code: number; out: string }> {
+  const out = collect(name);
+  await agent.startContainer(name, share, { args, ...extra });
+  return { code: await agent.waitExit(name), out: out() };
+}
+
+describe('guest: boot', () => {
+  it('boots to agent-ready and reports protocol version 1', () => {
+    expect(agent.ready?.version ?? 1).toBe(1);
+    expect(vm.readyMs).toBeGreaterThan(0);
+  });
+
+  it('reseeds the kernel RNG from the host', async () => {
+    await expect(agent.reseed(Buffer.alloc(64, 7))).resolves.toMatchObject({ kind: 'ok' });
+  });
+
+  it('sets the pod hostname, visible in containers', async () => {
+    await agent.startPod({ hostname: 'pod-one', dns: ['10.0.2.3'] });
+    expect(await run('c-hostname', ['hostname'])).toEqual({ code: 0, out: 'pod-one\n' });
+  });
+});
+
+describe('guest: containers', () => {
+  it('echo hello → stdout hello, exit 0', async () => {
+    expect(await run('c-echo', ['echo', 'hello'])).toEqual({ code: 0, out: 'hello\n' });
+  });
+
+  it('exit 3 → 3', async () => {
+    expect((await run('c-exit', ['sh', '-c', 'exit 3'])).code).toBe(3);
+  });
+
+  it('SIGTERM to sleep → 143', async () => {
+    await agent.startContainer('c-sleep', share, { args: ['sleep', '100'] });
+    await agent.signal('c-sleep', 15);
+    expect(await agent.waitExit('c-sleep')).toBe(143);
+  });
+
+  it('runs in its own root: the container sees the busybox rootfs, not the initramfs', async () => {
+    const r = await run('c-root', ['sh', '-c', 'ls /bin/busybox && test ! -e /init && echo rooted']);
+    expect(r).toEqual({ code: 0, out: '/bin/busybox\nrooted\n' });
+  });
+
+  it('execs a second process into a running container', async () => {
+    await agent.startContainer('c-long', share, { args: ['sh', '-c', 'echo marker > /tmp/mark; sleep 100'] });
+    await new Promise((r) => setTimeout(r, 200));
+    const out = collect('c-long-exec');
+    await agent.exec('c-long', 'c-long-exec', { args: ['cat', '/tmp/mark'] });
+    expect(await agent.waitExit('c-long-exec')).toBe(0);
+    expect(out()).toBe('marker\n');
+  });
+
+  it('containers of a pod share the PID namespace', async () => {
+    const r = await run('c-ps', ['sh', '-c', 'ps -o args | grep -c "[s]leep 100"']);
+    expect(r.out.trim()).toBe('1');
+  });
+
+  it('pipes stdin through cat', async () => {
+    const out = collect('c-cat');
+    await agent.startContainer('c-cat', share, { args: ['cat'] });
+    await agent.stdin('c-cat', Buffer.from('through the guest\n'));
+    await agent.closeStdin('c-cat');
+    expect(await agent.waitExit('c-cat')).toBe(0);
+    expect(out()).toBe('through the guest\n');
+  });
+
+  it('a tty session reports the size set by a resize', async () => {
+    const out = collect('c-tty');
+    await agent.startContainer('c-tty', share, { args: ['sh', '-c', 'read x; stty size'], tty: true, rows: 24, cols: 80 });
+    await agent.resize('c-tty', 40, 100);
+    await agent.stdin('c-tty', Buffer.from('go\n'));
+    expect(await agent.waitExit('c-tty')).toBe(0);
+    expect(out()).toMatch(/40 100/);
+  });
+
+  it('a burst of 1,000 short-lived children leaves no zombies', async () => {
+    const burst = await run('c-burst', ['sh', '-c', 'i=0; while [ $i -lt 1000 ]; do (true &); i=$((i+1)); done; echo done']);
+    expect(burst).toEqual({ code: 0, out: 'done\n' });
+    await new Promise((r) => setTimeout(r, 500));
+    const zombies = await run('c-zombies', ['sh', '-c', 'ps -o stat | grep -c "^Z" || true']);
+    expect(zombies.out.trim()).toBe('0');
+  }, 120_000);
+
+  it('mounts a read-only EROFS image with a writable overlay', async () => {
+    const image = join(dir, 'rootfs.erofs');
+    execFileSync('mkfs.erofs', ['--quiet', image, rootfs]);
+    const again = await bootGuest({ disks: [image] });
+    try {
+      const out = collect('nothing');
+      void out;
+      let text = '';
+      again.vm.agent.onOutput((p, _s, d) => { if (p === 'c-block') text += d.toString(); });
+      await again.vm.agent.startContainer('c-block', { kind: 'block', source: '/dev/vda', fstype: 'erofs' }, { args: ['sh', '-c', 'echo written > /etc/new && cat /etc/new && ls /bin/busybox'] });
+      expect(await again.vm.agent.waitExit('c-block')).toBe(0);
+      expect(text).toBe('written\n/bin/busybox\n');
+    } finally {
+      await again.vm.stop();
+    }
+  }, 60_000);
+
+  it('reports memory used and uptime', async () => {
+    const s = await agent.stats();
+    expect(s.memTotal).toBeGreaterThan(50 * 1024 * 1024);
+    expect(s.memAvailable).toBeLessThan(s.memTotal!);
+    expect(s.uptimeMs).toBeGreaterThan(0);
+  });
+});
+
+describe('guest: bad input', () => {
+  it('answers malformed and oversized frames with errors and still answers a ping', async () => {
+    await expect(agent.send(250, {}, 'mystery')).rejects.toThrow(/unknown message type 250/);
+    const overrun = encodeFrame(MSG.PING, 99, { DATA: Buffer.from('abcd') });
+    overrun.writeUInt32BE(1 << 30, 9 + 1);
+    agent.writeRaw(overrun);
+    const big = Buffer.alloc(9 + 1_500_000);
+    big.writeUInt32BE(5 + 1_500_000, 0);
+    big[4] = MSG.STDIN;
+    agent.writeRaw(big);
+    expect((await agent.ping()).version).toBe(1);
+    await expect(agent.startContainer('c-bad', { kind: '9p', source: 'no-such-tag' }, { args: ['true'] })).rejects.toThrow(/mount 9p share "no-such-tag"/);
+  });
+
+  it('shuts the VM down on request', async () => {
+    await agent.shutdown();
+    expect(await vm.exited).toBe(0);
+  });
+});
