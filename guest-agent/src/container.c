@@ -86,7 +86,7 @@ static const char *mount_rootfs(const char *name, const char *kind, const char *
 static void start(const struct frame *f, int is_exec) {
   char *container = tlv_str(f->body, f->len, TAG_CONTAINER, 0);
   char *name = is_exec ? tlv_str(f->body, f->len, TAG_PROCESS, 0) : (container ? strdup(container) : NULL);
-  char *kind = NULL, *source = NULL, *fstype = NULL, *cwd = tlv_str(f->body, f->len, TAG_CWD, 0);
+  char *kind = NULL, *source = NULL, *fstype = NULL, *cwd = tlv_str(f->body, f->len, TAG_CWD, 0), *user = tlv_str(f->body, f->len, TAG_USER, 0);
   struct strv argv = {0}, envp = {0};
   char err[1024] = "";
   struct proc *main_proc = NULL;
@@ -95,7 +95,7 @@ static void start(const struct frame *f, int is_exec) {
   if (strv_get(f, TAG_ENV, &envp) < 0) { reply_error(f->id, E_MALFORMED, 0, "an ENV field is not a string"); goto out; }
   if (proc_find(name)) { reply_error(f->id, E_EXISTS, 0, "process \"%s\" exists", name); goto out; }
   struct spawn_spec s = {
-    .argv = argv.v, .envp = envp.v, .cwd = cwd, .root = NULL, .join_ns = -1,
+    .argv = argv.v, .envp = envp.v, .cwd = cwd, .root = NULL, .join_ns = -1, .user = user,
     .uid = tlv_u64(f->body, f->len, TAG_UID, (uint64_t)-1), .gid = tlv_u64(f->body, f->len, TAG_GID, (uint64_t)-1),
     .tty = (int)tlv_u64(f->body, f->len, TAG_TTY, 0), .rows = (unsigned)tlv_u64(f->body, f->len, TAG_ROWS, 24), .cols = (unsigned)tlv_u64(f->body, f->len, TAG_COLS, 80),
   };
@@ -137,7 +137,7 @@ static void start(const struct frame *f, int is_exec) {
   reply_ok(f->id, &w);
   writer_free(&w);
 out:
-  free(container); free(name); free(kind); free(source); free(fstype); free(cwd);
+  free(container); free(name); free(kind); free(source); free(fstype); free(cwd); free(user);
   strv_free(&argv); strv_free(&envp);
 }
 

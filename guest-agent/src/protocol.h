@@ -21,13 +21,13 @@ enum hyper_msg {
   /* requests (host -> agent) */
   MSG_PING = 1,            /* -> OK {VERSION} */
   MSG_START_POD = 2,       /* {HOSTNAME, DNS*} -> OK */
-  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID} */
-  MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID} */
+  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID} */
+  MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID} */
   MSG_SIGNAL = 5,          /* {PROCESS, SIGNAL} -> OK */
   MSG_STDIN = 6,           /* {PROCESS, DATA} -> OK once buffered; DATA of length 0 closes stdin */
   MSG_RESIZE = 7,          /* {PROCESS, ROWS, COLS} -> OK */
   MSG_STATS = 8,           /* -> OK {MEM_TOTAL, MEM_AVAILABLE, UPTIME_MS, PROCESSES} (bytes, ms) */
-  MSG_SHUTDOWN = 9,        /* -> OK, then every process is killed and the VM powers off */
+  MSG_SHUTDOWN = 9,        /* -> OK, then SIGTERM to every process, SIGKILL after 2 s, sync, and the VM resets (QEMU exits) */
   MSG_RESEED = 10,         /* {DATA} -> OK: mixed into the kernel RNG and credited */
   MSG_WINDOW = 11,         /* {PROCESS, BYTES}: the host consumed BYTES of output; the agent may send that much more */
   /* replies */
@@ -69,6 +69,7 @@ enum hyper_tag {
   TAG_PROCESSES = 27,
   TAG_STREAM = 28,
   TAG_BYTES = 29,
+  TAG_USER = 30,          /* "user[:group]", names or numbers, resolved in the container's /etc/passwd and /etc/group */
 };
 
 enum hyper_error {

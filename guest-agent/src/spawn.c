@@ -84,6 +84,40 @@ static void enter_new_root(const char *root, int errpipe) {
   if (chdir("/") < 0) child_fail(errpipe, "chdir /");
 }
 
+/* Looks a name up in an /etc/passwd- or /etc/group-style file: field 3 is the id, field 4 (passwd) the primary group. */
+static int lookup(const char *file, const char *name, uint64_t *id, uint64_t *gid) {
+  FILE *f = fopen(file, "r");
+  char line[1024];
+  int found = 0;
+  size_t n = strlen(name);
+  while (f && !found && fgets(line, sizeof line, f)) {
+    if (strncmp(line, name, n) || line[n] != ':') continue;
+    char *fields[5] = {0};
+    char *save = NULL, *tok = strtok_r(line, ":", &save);
+    for (int i = 0; tok && i < 5; i++, tok = strtok_r(NULL, ":", &save)) fields[i] = tok;
+    if (fields[2]) { *id = strtoull(fields[2], NULL, 10); found = 1; }
+    if (gid && fields[3]) *gid = strtoull(fields[3], NULL, 10);
+  }
+  if (f) fclose(f);
+  return found;
+}
+
+static int numeric(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
+
+/* "user[:group]" with names or numbers; a named user without a group gets its primary group. */
+static void resolve_user(const char *spec, uint64_t *uid, uint64_t *gid, int errpipe) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", spec);
+  char *group = strchr(buf, ':');
+  if (group) *group++ = 0;
+  if (numeric(buf)) *uid = strtoull(buf, NULL, 10);
+  else if (!lookup("/etc/passwd", buf, uid, group ? NULL : gid)) { errno = ENOENT; child_fail(errpipe, "user not found in the container's /etc/passwd"); }
+  if (group) {
+    if (numeric(group)) *gid = strtoull(group, NULL, 10);
+    else if (!lookup("/etc/group", group, gid, NULL)) { errno = ENOENT; child_fail(errpipe, "group not found in the container's /etc/group"); }
+  }
+}
+
 pid_t spawn_process(const struct spawn_spec *s, struct proc *p, char *err, size_t errlen) {
   int inpipe[2] = {-1, -1}, outpipe[2] = {-1, -1}, errp[2] = {-1, -1}, ctl[2];
   int master = -1, slave = -1;
@@ -112,9 +146,11 @@ pid_t spawn_process(const struct spawn_spec *s, struct proc *p, char *err, size_
     }
     if (s->join_ns >= 0 && setns(s->join_ns, CLONE_NEWNS) < 0) child_fail(ctl[1], "join the container's mount namespace");
     if (s->root) enter_new_root(s->root, ctl[1]);
-    if (s->gid != (uint64_t)-1 && (setgroups(0, NULL) < 0 && !host_mode)) child_fail(ctl[1], "setgroups");
-    if (s->gid != (uint64_t)-1 && setgid((gid_t)s->gid) < 0) child_fail(ctl[1], "setgid");
-    if (s->uid != (uint64_t)-1 && setuid((uid_t)s->uid) < 0) child_fail(ctl[1], "setuid");
+    uint64_t uid = s->uid, gid = s->gid;
+    if (s->user) resolve_user(s->user, &uid, &gid, ctl[1]);
+    if (gid != (uint64_t)-1 && (setgroups(0, NULL) < 0 && !host_mode)) child_fail(ctl[1], "setgroups");
+    if (gid != (uint64_t)-1 && setgid((gid_t)gid) < 0) child_fail(ctl[1], "setgid");
+    if (uid != (uint64_t)-1 && setuid((uid_t)uid) < 0) child_fail(ctl[1], "setuid");
     if (s->cwd && chdir(s->cwd) < 0) child_fail(ctl[1], s->cwd);
     exec_in_path(s->argv, s->envp, ctl[1]);
   }

@@ -12,6 +12,7 @@ struct spawn_spec {
   const char *root;   /* a new root (container start) or NULL */
   int join_ns;        /* a mount namespace fd to enter (exec) or -1 */
   uint64_t uid, gid;  /* (uint64_t)-1: unchanged */
+  const char *user;   /* "user[:group]" resolved inside the new root, or NULL */
   int tty;
   unsigned rows, cols;
 };

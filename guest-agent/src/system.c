@@ -15,6 +15,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -151,8 +152,18 @@ void handle_reseed(const struct frame *f) {
   reply_ok(f->id, NULL);
 }
 
+/* Orderly: SIGTERM to every process, up to 2 s for them to exit, then SIGKILL whatever is left. */
 void handle_shutdown(const struct frame *f) {
   reply_ok(f->id, NULL);
+  for (int i = 0; i < MAX_PROCS; i++) if (procs[i].used && !procs[i].exited) kill(procs[i].pid, SIGTERM);
+  if (!host_mode) kill(-1, SIGTERM);
+  for (int waited = 0; waited < 2000; waited += 20) {
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
+    int alive = 0;
+    for (int i = 0; i < MAX_PROCS; i++) if (procs[i].used && !procs[i].exited && kill(procs[i].pid, 0) == 0) alive = 1;
+    if (host_mode ? !alive : (kill(-1, 0) < 0 && errno == ESRCH)) break;
+    usleep(20000);
+  }
   for (int i = 0; i < MAX_PROCS; i++) if (procs[i].used && !procs[i].exited) kill(procs[i].pid, SIGKILL);
   if (host_mode) exit(0);
   kill(-1, SIGKILL);

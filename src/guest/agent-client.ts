@@ -24,6 +24,8 @@ export interface ProcessSpec {
   args: string[];
   env?: string[];
   cwd?: string;
+  /** "user[:group]", names resolved in the container's /etc/passwd and /etc/group (or uid/gid). */
+  user?: string;
   uid?: number;
   gid?: number;
   tty?: boolean;
@@ -197,5 +199,5 @@ export class AgentClient {
 }
 
 function processFields(p: ProcessSpec): Fields {
-  return { ARG: p.args, ENV: p.env, CWD: p.cwd, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols };
+  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols };
 }

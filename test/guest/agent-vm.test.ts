@@ -64,6 +64,12 @@ describe('guest: containers', () => {
     expect(await agent.waitExit('c-sleep')).toBe(143);
   });
 
+  it('runs as a user named in the container\'s /etc/passwd, with a working directory', async () => {
+    expect(await run('c-user', ['sh', '-c', 'id -u; id -g; pwd'], { user: 'nobody', cwd: '/tmp' })).toEqual({ code: 0, out: '65534\n65534\n/tmp\n' });
+    expect(await run('c-uidgid', ['sh', '-c', 'id -u; id -g'], { user: '1234:nogroup' })).toEqual({ code: 0, out: '1234\n65534\n' });
+    await expect(agent.startContainer('c-nouser', share, { args: ['true'], user: 'ghost' })).rejects.toThrow(/user not found in the container's \/etc\/passwd/);
+  });
+
   it('runs in its own root: the container sees the busybox rootfs, not the initramfs', async () => {
     const r = await run('c-root', ['sh', '-c', 'ls /bin/busybox && test ! -e /init && echo rooted']);
     expect(r).toEqual({ code: 0, out: '/bin/busybox\nrooted\n' });

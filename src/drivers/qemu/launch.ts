@@ -1,6 +1,7 @@
 // Starts one QEMU microvm with our kernel and initramfs, the agent's virtio-serial channel, 9p shares and a console log;
 // connects to the agent. The QEMU driver (issue 4) builds on this; tests use it to boot the real guest.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -56,7 +57,8 @@ export function qemuArgs(o: QemuOptions): string[] {
     '-initrd', o.initrd,
     '-append', [...KERNEL_CMDLINE, ...(o.append ?? [])].join(' '),
     '-serial', `file:${join(o.workDir, 'console.log')}`,
-    '-device', 'virtio-serial-device',
+    // port 0 is reserved for a console; every extra port costs the guest ~128 KB of receive buffers (31 by default)
+    '-device', 'virtio-serial-device,max_ports=2',
     '-chardev', `socket,id=agent,path=${sock},server=on,wait=off`,
     '-device', 'virtserialport,chardev=agent,name=hyper.agent',
     '-device', 'virtio-rng-device',
@@ -120,6 +122,11 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     throw err instanceof DriverError ? err : failure(`the guest agent did not answer within ${timeout} ms: ${(err as Error).message}`);
   }
   const readyMs = performance.now() - t0;
+  // clones of one VM image must not share randomness: every guest gets fresh entropy from the host first
+  await agent.reseed(randomBytes(64)).catch((err) => {
+    proc.kill('SIGKILL');
+    throw failure(`reseeding the guest RNG failed: ${(err as Error).message}`);
+  });
   return {
     proc, agent, readyMs, consoleLog, consoleTail, exited,
     kill: () => proc.kill('SIGKILL'),
