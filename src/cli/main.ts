@@ -11,6 +11,7 @@ import { registerPs } from './commands/ps.js';
 import { registerEvents } from './commands/events.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerVersion } from './commands/version.js';
+import { registerInfo } from './commands/info.js';
 
 const program = new Command('hyper')
   .description('run pods of containers, each in its own lightweight VM')
@@ -35,6 +36,7 @@ registerPs(program, globals);
 registerEvents(program, globals);
 registerHosts(program, globals);
 registerVersion(program, globals);
+registerInfo(program, globals);
 for (const cmd of program.commands) {
   cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('-o, --output <format>', 'text or json');
 }

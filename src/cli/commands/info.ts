@@ -1,0 +1,53 @@
+// `hyper info`: this machine's drivers, accelerator verdict (and why), guest kernel and agent; works without a daemon.
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { DRIVERS } from '../../drivers/registry.js';
+import { probeAccelerator } from '../../drivers/qemu/probe.js';
+import { guestInitrd, guestKernel, kernelCacheDir } from '../../guest/artifacts.js';
+import { PROTOCOL_VERSION } from '../../guest/wire.js';
+import { VERSION } from '../../version.js';
+import type { GlobalOptions } from '../connection.js';
+import { printJson } from '../format.js';
+
+function file(path: string) {
+  return existsSync(path) ? { path: realpathSync(path), bytes: statSync(path).size } : { path, missing: 'build it with: npm run build:guest' };
+}
+
+export function registerInfo(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('info')
+    .description('drivers, accelerator verdict, guest kernel and agent of this machine')
+    .option('--reprobe', 'probe the accelerator again instead of using the cached verdict')
+    .action(async (o: { reprobe?: boolean }) => {
+      const kernel = guestKernel();
+      const initrd = guestInitrd();
+      const cacheFile = join(kernelCacheDir(), '..', 'accel.json');
+      let accel: unknown = { missing: 'no guest kernel to probe with' };
+      if (existsSync(kernel) && existsSync(initrd)) {
+        if (o.reprobe && existsSync(cacheFile)) (await import('node:fs')).rmSync(cacheFile);
+        accel = await probeAccelerator({ kernel, initrd, cacheFile });
+      }
+      const kconfig = join(kernel, '..', 'config');
+      const info = {
+        hyper: VERSION,
+        drivers: [...DRIVERS],
+        accelerator: accel,
+        kernel: { ...file(kernel), linuxSource: existsSync(join(kernel, '..', 'linux-source-version')) ? readFileSync(join(kernel, '..', 'linux-source-version'), 'utf8').trim() : undefined, options: existsSync(kconfig) ? readFileSync(kconfig, 'utf8').split('\n').filter((l) => /^CONFIG_.*=/.test(l)).length : undefined },
+        initramfs: file(initrd),
+        agentProtocol: PROTOCOL_VERSION,
+      };
+      if (globals().output === 'json') return printJson(info);
+      const a = accel as { accel?: string; reason?: string; missing?: string };
+      process.stdout.write(
+        [
+          `hyper ${VERSION}`,
+          `drivers:      ${info.drivers.join(', ')}`,
+          `accelerator:  ${a.accel ?? '-'} — ${a.reason ?? a.missing}`,
+          `kernel:       ${'missing' in info.kernel ? `${kernel} (missing: npm run build:guest)` : `${info.kernel.path} (${(info.kernel.bytes / 1e6).toFixed(1)} MB, linux ${info.kernel.linuxSource}, ${info.kernel.options} options)`}`,
+          `initramfs:    ${'missing' in info.initramfs ? `${initrd} (missing)` : `${info.initramfs.path} (${info.initramfs.bytes} bytes)`}`,
+          `agent:        protocol ${PROTOCOL_VERSION}`,
+        ].join('\n') + '\n',
+      );
+    });
+}
