@@ -1,5 +1,6 @@
 // The real guest under QEMU (software emulation here): our kernel, the agent as PID 1, containers in a busybox rootfs over 9p.
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentClient } from '../../src/guest/agent-client.js';
@@ -19,6 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await vm?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 function collect(process: string): () => string {
@@ -120,8 +122,6 @@ describe('guest: containers', () => {
     execFileSync('mkfs.erofs', ['--quiet', image, rootfs]);
     const again = await bootGuest({ disks: [image] });
     try {
-      const out = collect('nothing');
-      void out;
       let text = '';
       again.vm.agent.onOutput((p, _s, d) => { if (p === 'c-block') text += d.toString(); });
       await again.vm.agent.startContainer('c-block', { kind: 'block', source: '/dev/vda', fstype: 'erofs' }, { args: ['sh', '-c', 'echo written > /etc/new && cat /etc/new && ls /bin/busybox'] });
@@ -129,6 +129,7 @@ describe('guest: containers', () => {
       expect(text).toBe('written\n/bin/busybox\n');
     } finally {
       await again.vm.stop();
+      rmSync(again.dir, { recursive: true, force: true });
     }
   }, 60_000);
 

@@ -1,5 +1,5 @@
 // `hyper info`: this machine's drivers, accelerator verdict (and why), guest kernel and agent; works without a daemon.
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DRIVERS } from '../../drivers/registry.js';
@@ -25,7 +25,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
       const cacheFile = join(kernelCacheDir(), '..', 'accel.json');
       let accel: unknown = { missing: 'no guest kernel to probe with' };
       if (existsSync(kernel) && existsSync(initrd)) {
-        if (o.reprobe && existsSync(cacheFile)) (await import('node:fs')).rmSync(cacheFile);
+        if (o.reprobe) rmSync(cacheFile, { force: true });
         accel = await probeAccelerator({ kernel, initrd, cacheFile });
       }
       const kconfig = join(kernel, '..', 'config');

@@ -1,4 +1,5 @@
 // The accelerator probe on this very machine: a verdict with a reason, consistent with what really boots, cached afterwards.
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probeAccelerator } from '../../../src/drivers/qemu/probe.js';
@@ -23,5 +24,6 @@ describe('accelerator probe', () => {
     await vm.stop();
     const again = await probeAccelerator({ kernel: guestKernel(), initrd: guestInitrd(), cacheFile });
     expect(again).toEqual({ ...v, cached: true });
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 });
