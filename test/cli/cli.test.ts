@@ -140,6 +140,22 @@ describe('pod lifecycle from the CLI', () => {
   });
 });
 
+describe('following the log', () => {
+  it('events -f prints new events as they happen', async () => {
+    const { execa } = await import('execa');
+    const { CLI } = await import('../harness/processes.js');
+    const since = String((await t.store.lastSeq()) + 1);
+    const follower = execa('node', [CLI, 'events', '-f', '--since', since, '-o', 'json'], { env: env, reject: false });
+    let seen = '';
+    follower.stdout!.on('data', (b: Buffer) => (seen += b.toString()));
+    const id = (await run(['run', '-d', 'busybox'])).stdout.trim();
+    await expect.poll(() => seen, { timeout: 10_000 }).toContain('"type":"container.started"');
+    follower.kill();
+    const types = seen.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.pod === id).map((e) => e.type);
+    expect(types.slice(0, 2)).toEqual(['pod.requested', 'pod.scheduled']);
+  });
+});
+
 describe('intents from any NATS client', () => {
   it('an intent published twice with the same id creates one pod', async () => {
     const js = jetstream(t.nc);
