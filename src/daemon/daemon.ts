@@ -92,7 +92,12 @@ export class Daemon {
     const loaded = await loadView(this.store);
     this.view = loaded.view;
 
-    const driver = createDriver(this.o.driver, { hollow: this.o.hollow });
+    const driver = await createDriver(this.o.driver, {
+      dataDir: this.o.dataDir,
+      hollow: this.o.hollow,
+      bootTimeoutMs: this.o.bootTimeoutMs,
+      onAccelerator: (v) => log.info({ accel: v.accel, reason: v.reason, cached: Boolean(v.cached) }, `accelerator: ${v.accel}`),
+    });
     const capacity = this.o.capacity ?? defaultCapacity();
     const ids = this.o.hollowHosts ? Array.from({ length: this.o.hollowHosts }, (_, i) => `${this.o.hostId}-${i}`) : [this.o.hostId];
     if (this.o.hollowHosts && this.o.driver !== 'hollow') throw new Error('--hollow-hosts needs --driver hollow');

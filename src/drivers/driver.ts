@@ -16,6 +16,8 @@ export interface VmConfig {
   cpus: number;
   memoryMb: number;
   labels: Record<string, string>;
+  /** Image references of the pod's containers: a backend that shares root filesystems at boot needs them up front. */
+  images: string[];
 }
 
 export interface ContainerLaunch {

@@ -1,15 +1,39 @@
 // Drivers by name: the daemon's --driver flag picks one; each backend lives in its own folder.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { HyperError } from '../errors.js';
+import { guestInitrd, guestKernel, kernelCacheDir } from '../guest/artifacts.js';
+import { rootfsOf } from '../images/local-store.js';
 import type { Driver } from './driver.js';
 import { HollowDriver, type HollowOptions } from './hollow/driver.js';
+import { QemuDriver } from './qemu/driver.js';
+import { probeAccelerator, type AccelVerdict } from './qemu/probe.js';
 
-export const DRIVERS = ['hollow'] as const;
+export const DRIVERS = ['hollow', 'qemu'] as const;
 
-export function createDriver(name: string, opts: { hollow?: HollowOptions } = {}): Driver {
+export interface DriverContext {
+  dataDir: string;
+  hollow?: HollowOptions;
+  bootTimeoutMs?: number;
+  /** Told the accelerator verdict (and why), so the daemon can log it. */
+  onAccelerator?: (v: AccelVerdict) => void;
+}
+
+export async function createDriver(name: string, ctx: DriverContext): Promise<Driver> {
   switch (name) {
     case 'hollow':
-      return new HollowDriver(opts.hollow);
+      return new HollowDriver(ctx.hollow);
+    case 'qemu': {
+      const kernel = guestKernel();
+      const initrd = guestInitrd();
+      for (const f of [kernel, initrd]) if (!existsSync(f)) throw new HyperError('driver', `the qemu driver needs the guest kernel and initramfs, and ${f} is missing — build them with: npm run build:guest`);
+      const verdict = await probeAccelerator({ kernel, initrd, cacheFile: join(kernelCacheDir(), '..', 'accel.json') }).catch((err) => {
+        throw new HyperError('driver', `the qemu driver cannot start: ${(err as Error).message}`, { cause: err });
+      });
+      ctx.onAccelerator?.(verdict);
+      return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), rootfsOf: (ref) => rootfsOf(ctx.dataDir, ref), bootTimeoutMs: ctx.bootTimeoutMs });
+    }
     default:
-      throw new HyperError('driver', `unknown driver "${name}": this build has ${DRIVERS.join(', ')} (the QEMU driver arrives with the guest kernel and agent)`);
+      throw new HyperError('driver', `unknown driver "${name}": this build has ${DRIVERS.join(', ')}`);
   }
 }

@@ -91,7 +91,7 @@ export class PodRunner {
         if (this.vm) return;
         if (!(await this.admit(rec))) return;
         this.vm = new VmActor(
-          this.d.driver.createVm({ id: `${this.podId}-r${this.run}`.slice(0, 64), podId: this.podId, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels }),
+          this.d.driver.createVm({ id: `${this.podId}-r${this.run}`.slice(0, 64), podId: this.podId, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))] }),
           this.d.hostId,
           this.d.driver.name,
           this.emit,

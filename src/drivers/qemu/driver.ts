@@ -1,0 +1,134 @@
+// The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent; containers' root filesystems are
+// shared over 9p from the local image store. The accelerator comes from the probe (KVM only if it really boots).
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DriverError } from '../../errors.js';
+import type { AgentClient } from '../../guest/agent-client.js';
+import type { Capabilities, ContainerLaunch, Driver, GuestChannel, Vm, VmConfig } from '../driver.js';
+import { launchQemu, type QemuVm } from './launch.js';
+
+export interface QemuDriverOptions {
+  kernel: string;
+  initrd: string;
+  accel: 'kvm' | 'tcg';
+  /** Per-VM work directories (agent socket, console log) go here. */
+  runDir: string;
+  /** Image reference → unpacked root filesystem directory. */
+  rootfsOf: (ref: string) => string;
+  bootTimeoutMs?: number;
+}
+
+export class QemuDriver implements Driver {
+  readonly name = 'qemu';
+  readonly capabilities: Capabilities = { survivesDaemonRestart: false, isolation: true, snapshotRestore: false, cpuHotplug: false };
+  private readonly vms = new Map<string, QemuPodVm>();
+
+  constructor(private readonly o: QemuDriverOptions) {}
+
+  createVm(config: VmConfig): Vm {
+    const vm = new QemuPodVm(config, this.o, () => this.vms.delete(config.id));
+    this.vms.set(config.id, vm);
+    return vm;
+  }
+
+  async list(): Promise<string[]> {
+    return [...this.vms.keys()];
+  }
+}
+
+class QemuPodVm implements Vm {
+  private qemu: QemuVm | null = null;
+  private exitListener: ((reason: string) => void) | null = null;
+  private stopping = false;
+  private readonly tags = new Map<string, string>();
+
+  constructor(
+    private readonly config: VmConfig,
+    private readonly o: QemuDriverOptions,
+    private readonly forget: () => void,
+  ) {}
+
+  get id() {
+    return this.config.id;
+  }
+
+  private get workDir() {
+    return join(this.o.runDir, this.config.id);
+  }
+
+  async boot(signal: AbortSignal): Promise<void> {
+    const shares = this.config.images.map((ref, i) => {
+      this.tags.set(ref, `img${i}`);
+      return { tag: `img${i}`, path: this.o.rootfsOf(ref) };
+    });
+    const launching = launchQemu({
+      kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel,
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, shares, bootTimeoutMs: this.o.bootTimeoutMs,
+    });
+    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    try {
+      this.qemu = await Promise.race([launching, aborted]);
+    } catch (err) {
+      void launching.then((vm) => vm.kill(), () => {});
+      this.cleanup();
+      throw err;
+    }
+    const qemu = this.qemu;
+    void qemu.exited.then((code) => {
+      if (this.stopping) return;
+      this.exitListener?.(`qemu exited with code ${code}; guest console:\n${qemu.consoleTail(10)}`);
+      this.cleanup();
+    });
+  }
+
+  async connectAgent(): Promise<GuestChannel> {
+    if (!this.qemu) throw new DriverError('state', `vm ${this.id} is not booted`);
+    return new AgentChannel(this.qemu.agent, this.tags);
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    await this.qemu?.stop(Math.max(graceMs, 500));
+    this.cleanup();
+  }
+
+  onExit(listener: (reason: string) => void): void {
+    this.exitListener = listener;
+  }
+
+  private cleanup(): void {
+    this.forget();
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+/** The guest agent behind the driver-neutral GuestChannel: containers start from their image's 9p share. */
+class AgentChannel implements GuestChannel {
+  readonly version: string;
+
+  constructor(
+    private readonly agent: AgentClient,
+    private readonly tags: Map<string, string>,
+  ) {
+    this.version = `hyper-agent/${agent.ready?.version ?? 1}`;
+  }
+
+  async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {
+    const tag = this.tags.get(c.image);
+    if (!tag) throw new DriverError('no-image', `image ${c.image} was not shared into this VM`);
+    if (c.argv.length === 0) throw new DriverError('no-command', `container ${c.name} has no command (image Entrypoint/Cmd are not read yet): give one after the image`);
+    const env = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...c.env }).map(([k, v]) => `${k}=${v}`);
+    const pid = await this.agent.startContainer(c.name, { kind: '9p', source: tag }, { args: c.argv, env, cwd: c.workdir, user: c.user, tty: c.tty });
+    return { pid };
+  }
+
+  signal(container: string, signal: number): Promise<void> {
+    return this.agent.signal(container, signal).then(() => undefined);
+  }
+
+  onContainerExit(listener: (container: string, exitCode: number) => void): void {
+    this.agent.onExit(listener);
+  }
+
+  close(): void {}
+}
