@@ -12,6 +12,7 @@ import { registerEvents } from './commands/events.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerVersion } from './commands/version.js';
 import { registerInfo } from './commands/info.js';
+import { registerLogs } from './commands/logs.js';
 
 const program = new Command('hyper')
   .description('run pods of containers, each in its own lightweight VM')
@@ -37,6 +38,7 @@ registerEvents(program, globals);
 registerHosts(program, globals);
 registerVersion(program, globals);
 registerInfo(program, globals);
+registerLogs(program, globals);
 for (const cmd of program.commands) {
   cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('-o, --output <format>', 'text or json');
 }

@@ -36,6 +36,8 @@ export interface GuestChannel {
   startContainer(c: ContainerLaunch): Promise<{ pid: number }>;
   signal(container: string, signal: number): Promise<void>;
   onContainerExit(listener: (container: string, exitCode: number) => void): void;
+  /** Output of containers' main processes, in order, stdout (1) and stderr (2). */
+  onContainerOutput(listener: (container: string, stream: 1 | 2, data: Uint8Array) => void): void;
   close(): void;
 }
 

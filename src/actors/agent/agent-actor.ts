@@ -10,7 +10,11 @@ export class AgentActor {
   /** Restart count of each container at its last exit, so exit facts get distinct ids across restarts. */
   private readonly generation = new Map<string, number>();
 
-  constructor(private readonly emit: Emit) {}
+  constructor(
+    private readonly emit: Emit,
+    /** Where container output goes (NATS, for hyper run and hyper logs); output is not an event. */
+    private readonly output: (container: string, stream: 1 | 2, data: Uint8Array) => void = () => {},
+  ) {}
 
   get connected(): boolean {
     return this.channel !== null;
@@ -23,6 +27,7 @@ export class AgentActor {
       await this.emit('agent.failed', { reason: `guest agent of vm ${vm.id} did not answer: ${(err as Error).message}` }, 'agent.failed');
       return false;
     }
+    this.channel.onContainerOutput((container, stream, data) => this.output(container, stream, data));
     this.channel.onContainerExit((container, exitCode) => {
       const gen = this.generation.get(container) ?? 0;
       void this.emit('container.exited', { container, exitCode }, `c.${container}.${gen}.exited`);

@@ -8,6 +8,7 @@ import { ConflictError } from '../../errors.js';
 import { AgentActor } from '../agent/agent-actor.js';
 import { emitterFor, linksOf, type Emit } from '../emit.js';
 import { VmActor } from '../vm/vm-actor.js';
+import { publishLog } from '../../events/store/logs.js';
 import { TERMINAL } from './machine.js';
 
 export interface PodRunnerDeps {
@@ -105,7 +106,7 @@ export class PodRunner {
       case 'booted':
         if (!this.vm) return this.lost(rec);
         if (!this.agent) {
-          this.agent = new AgentActor(this.emit);
+          this.agent = new AgentActor(this.emit, (c, stream, data) => publishLog(this.d.store.nc, this.podId, c, stream, data));
           await this.agent.connect(this.vm.vm, this.d.bootTimeoutMs);
         }
         return;

@@ -10,6 +10,7 @@ import { buildSpec, type SpecFlags } from '../spec-input.js';
 import { reserveName, releaseName } from '../names.js';
 import { cliActor, publishIntent } from '../intent.js';
 import { followToEnd } from '../follow.js';
+import { copyOutput } from '../output.js';
 
 export function newPodId(): string {
   return randomBytes(6).toString('hex');
@@ -37,6 +38,8 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
   try {
     const id = newPodId();
     if (spec.name) await reserveName(s.nc, (await loadView(s.store)).view, spec.name, id);
+    // follow output from the first byte: subscribe before the pod can start
+    const output = detach ? null : copyOutput(s.nc, id);
     let ack;
     try {
       // expectLastSeq 0: the pod's subject must be empty, so an id collision cannot merge two pods
@@ -50,7 +53,9 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
       return 0;
     }
     const pod = foldPod(initialPod(id), podEvent('pod.requested', id, { spec, start }, { id: 'local', at: Date.now(), by: cliActor() }));
-    return await followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true });
+    const code = await followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true });
+    await output?.finish();
+    return code;
   } finally {
     await s.close();
   }

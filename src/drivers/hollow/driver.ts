@@ -95,6 +95,9 @@ class HollowChannel implements GuestChannel {
     this.listener = listener;
   }
 
+  /** Hollow containers run nothing, so they print nothing. */
+  onContainerOutput(): void {}
+
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();

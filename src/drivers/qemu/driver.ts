@@ -130,5 +130,9 @@ class AgentChannel implements GuestChannel {
     this.agent.onExit(listener);
   }
 
+  onContainerOutput(listener: (container: string, stream: 1 | 2, data: Uint8Array) => void): void {
+    this.agent.onOutput(listener);
+  }
+
   close(): void {}
 }

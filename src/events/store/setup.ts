@@ -3,7 +3,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EventStoreError } from '../../errors.js';
-import { HEARTBEAT_BUCKET, HOST_PREFIX, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM } from './subjects.js';
+import { HEARTBEAT_BUCKET, HOST_PREFIX, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM } from './subjects.js';
 
 export interface StoreOptions {
   /** Stream and bucket replicas: 1 for a single server, 3 for a 3-node NATS cluster. */
@@ -33,6 +33,13 @@ export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): 
       if (!/already in use/i.test(String((e as Error).message))) throw wrap(e, `stream ${STREAM}`);
     }
   }
+  await ensureStream(jsm, LOG_STREAM, {
+    subjects: [`${LOG_PREFIX}*.*`],
+    num_replicas: replicas,
+    // output is kept a week and at most 1 GiB: logs are for reading back, the event log is the record
+    max_age: 7 * 24 * 3600 * 1_000_000_000,
+    max_bytes: 1024 ** 3,
+  });
   const kvm = new Kvm(nc);
   const ttl = opts.heartbeatTtlMs ?? 30_000;
   await Promise.all([
@@ -43,6 +50,17 @@ export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): 
     throw wrap(e, 'KV buckets');
   });
   return jsm;
+}
+
+async function ensureStream(jsm: JetStreamManager, name: string, config: Record<string, unknown>): Promise<void> {
+  try {
+    await jsm.streams.info(name);
+  } catch (err) {
+    if (!isNotFound(err)) throw wrap(err, `stream ${name}`);
+    await jsm.streams.add({ name, ...config }).catch((e) => {
+      if (!/already in use/i.test(String((e as Error).message))) throw wrap(e, `stream ${name}`);
+    });
+  }
 }
 
 function isNotFound(err: unknown): boolean {

@@ -5,6 +5,10 @@ export const HOST_PREFIX = 'hyper.host.';
 export const HEARTBEAT_BUCKET = 'hyper-heartbeats';
 export const NAME_BUCKET = 'hyper-names';
 export const SNAPSHOT_BUCKET = 'hyper-snapshots';
+/** Container output: not events (no fold reads it), kept in its own stream with limits. */
+export const LOG_STREAM = 'HYPER_LOGS';
+export const LOG_PREFIX = 'hyper.logs.';
+export const logSubject = (podId: string, container: string) => `${LOG_PREFIX}${podId}.${container}`;
 
 export const podSubject = (podId: string) => `${POD_PREFIX}${podId}`;
 export const hostSubject = (hostId: string) => `${HOST_PREFIX}${hostId}`;

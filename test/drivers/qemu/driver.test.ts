@@ -47,6 +47,17 @@ describe('the QEMU driver under hyperd', () => {
     expect(d.log()).toMatch(/"accel":"(kvm|tcg)"/);
   }, 60_000);
 
+  it('prints the container\'s output: stdout to stdout, stderr to stderr; hyper logs reads it back', async () => {
+    const r = await hyper(['run', '--name', 'greeter', 'busybox', 'sh', '-c', 'echo hello; echo warning >&2'], env());
+    expect(r.exitCode).toBe(0);
+    // (execa drops the final newline of captured output)
+    expect(r.stdout).toBe('hello');
+    expect(r.stderr).toMatch(/^warning$/m);
+    const logs = await hyper(['logs', 'greeter'], env());
+    expect(logs.stdout).toBe('hello');
+    expect(logs.stderr).toBe('warning');
+  }, 60_000);
+
   it('stops a running pod: SIGTERM reaches the container and no QEMU process survives', async () => {
     const id = (await hyper(['run', '-d', 'busybox', 'sleep', '1000'], env())).stdout.trim();
     await expect.poll(async () => JSON.parse((await hyper(['inspect', id], env())).stdout)[0].state, { timeout: 30_000 }).toBe('running');
