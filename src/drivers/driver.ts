@@ -33,6 +33,8 @@ export interface ContainerLaunch {
 /** The host's side of the guest agent: requests with replies, plus asynchronous exit events. */
 export interface GuestChannel {
   readonly version: string;
+  /** Pod-wide settings, once, before any container: the hostname its containers see. */
+  configurePod(o: { hostname: string }): Promise<void>;
   startContainer(c: ContainerLaunch): Promise<{ pid: number }>;
   signal(container: string, signal: number): Promise<void>;
   onContainerExit(listener: (container: string, exitCode: number) => void): void;

@@ -20,9 +20,10 @@ export class AgentActor {
     return this.channel !== null;
   }
 
-  async connect(vm: Vm, timeoutMs: number): Promise<boolean> {
+  async connect(vm: Vm, timeoutMs: number, hostname: string): Promise<boolean> {
     try {
       this.channel = await vm.connectAgent(AbortSignal.timeout(timeoutMs));
+      await this.channel.configurePod({ hostname });
     } catch (err) {
       await this.emit('agent.failed', { reason: `guest agent of vm ${vm.id} did not answer: ${(err as Error).message}` }, 'agent.failed');
       return false;

@@ -107,7 +107,7 @@ export class PodRunner {
         if (!this.vm) return this.lost(rec);
         if (!this.agent) {
           this.agent = new AgentActor(this.emit, (c, stream, data) => publishLog(this.d.store.nc, this.podId, c, stream, data));
-          await this.agent.connect(this.vm.vm, this.d.bootTimeoutMs);
+          await this.agent.connect(this.vm.vm, this.d.bootTimeoutMs, rec.context.name ?? this.podId);
         }
         return;
       case 'starting':

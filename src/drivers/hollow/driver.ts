@@ -78,6 +78,8 @@ class HollowChannel implements GuestChannel {
   private nextPid = 2;
   constructor(private readonly labels: Record<string, string>) {}
 
+  async configurePod(): Promise<void> {}
+
   async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {
     const after = Number(this.labels[HOLLOW_EXIT_AFTER_MS]);
     if (Number.isFinite(after) && this.labels[HOLLOW_EXIT_AFTER_MS] !== undefined) {

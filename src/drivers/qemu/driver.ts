@@ -113,6 +113,10 @@ class AgentChannel implements GuestChannel {
     this.version = `hyper-agent/${agent.ready?.version ?? 1}`;
   }
 
+  async configurePod(o: { hostname: string }): Promise<void> {
+    await this.agent.startPod({ hostname: o.hostname });
+  }
+
   async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {
     const tag = this.tags.get(c.image);
     if (!tag) throw new DriverError('no-image', `image ${c.image} was not shared into this VM`);

@@ -48,13 +48,13 @@ describe('the QEMU driver under hyperd', () => {
   }, 60_000);
 
   it('prints the container\'s output: stdout to stdout, stderr to stderr; hyper logs reads it back', async () => {
-    const r = await hyper(['run', '--name', 'greeter', 'busybox', 'sh', '-c', 'echo hello; echo warning >&2'], env());
+    const r = await hyper(['run', '--name', 'greeter', 'busybox', 'sh', '-c', 'echo hello from $(hostname); echo warning >&2'], env());
     expect(r.exitCode).toBe(0);
-    // (execa drops the final newline of captured output)
-    expect(r.stdout).toBe('hello');
+    // (execa drops the final newline of captured output); the pod's name is its VM's hostname
+    expect(r.stdout).toBe('hello from greeter');
     expect(r.stderr).toMatch(/^warning$/m);
     const logs = await hyper(['logs', 'greeter'], env());
-    expect(logs.stdout).toBe('hello');
+    expect(logs.stdout).toBe('hello from greeter');
     expect(logs.stderr).toBe('warning');
   }, 60_000);
 
