@@ -14,5 +14,6 @@ export function intentFlags(cmd: Command): Command {
     .option('--restart <policy>', 'never | on-failure | always (default never)')
     .option('-w, --workdir <dir>', 'working directory in the container')
     .option('-u, --user <user>', 'user (name or uid[:gid]) in the container')
-    .option('-t, --tty', 'allocate a terminal');
+    .option('-t, --tty', 'allocate a terminal')
+    .option('--entrypoint <cmd>', 'replace the image\'s Entrypoint');
 }

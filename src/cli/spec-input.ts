@@ -15,6 +15,7 @@ export interface SpecFlags {
   workdir?: string;
   user?: string;
   tty?: boolean;
+  entrypoint?: string;
 }
 
 /** Numbers from flags stay strings when they are not numbers, so the schema names the field and the bad value. */
@@ -58,7 +59,9 @@ export function buildSpec(flags: SpecFlags, image: string | undefined, cmd: stri
         {
           name: 'main',
           image: image ?? '',
-          ...(cmd.length ? { command: cmd } : {}),
+          // Docker's semantics: what follows the image replaces its Cmd; --entrypoint replaces its Entrypoint
+          ...(cmd.length ? { args: cmd } : {}),
+          ...(flags.entrypoint !== undefined ? { command: flags.entrypoint === '' ? [] : [flags.entrypoint] } : {}),
           ...(flags.workdir ? { workdir: flags.workdir } : {}),
           ...(flags.user ? { user: flags.user } : {}),
           ...(flags.tty ? { tty: true } : {}),

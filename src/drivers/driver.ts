@@ -23,7 +23,10 @@ export interface VmConfig {
 export interface ContainerLaunch {
   name: string;
   image: string;
-  argv: string[];
+  /** Overrides the image's Entrypoint (Kubernetes' `command`). */
+  command?: string[];
+  /** Overrides the image's Cmd (Kubernetes' `args`; what follows the image on `hyper run`). */
+  args?: string[];
   env: Record<string, string>;
   workdir?: string;
   user?: string;

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HyperError } from '../errors.js';
 import { guestInitrd, guestKernel, kernelCacheDir } from '../guest/artifacts.js';
-import { rootfsOf } from '../images/local-store.js';
+import { imageOf } from '../images/local-store.js';
 import type { Driver } from './driver.js';
 import { HollowDriver, type HollowOptions } from './hollow/driver.js';
 import { QemuDriver } from './qemu/driver.js';
@@ -31,7 +31,7 @@ export async function createDriver(name: string, ctx: DriverContext): Promise<Dr
         throw new HyperError('driver', `the qemu driver cannot start: ${(err as Error).message}`, { cause: err });
       });
       ctx.onAccelerator?.(verdict);
-      return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), rootfsOf: (ref) => rootfsOf(ctx.dataDir, ref), bootTimeoutMs: ctx.bootTimeoutMs });
+      return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), imageOf: (ref) => imageOf(ctx.dataDir, ref), bootTimeoutMs: ctx.bootTimeoutMs });
     }
     default:
       throw new HyperError('driver', `unknown driver "${name}": this build has ${DRIVERS.join(', ')}`);

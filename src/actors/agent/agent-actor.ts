@@ -42,7 +42,7 @@ export class AgentActor {
     this.generation.set(c.name, restarts);
     try {
       const { pid } = await this.channel.startContainer({
-        name: c.name, image: c.image, argv: [...(c.command ?? []), ...(c.args ?? [])], env: c.env, workdir: c.workdir, user: c.user, tty: c.tty,
+        name: c.name, image: c.image, command: c.command, args: c.args, env: c.env, workdir: c.workdir, user: c.user, tty: c.tty,
       });
       await this.emit('container.started', { container: c.name, pid }, `c.${c.name}.${restarts}.started`);
     } catch (err) {

@@ -6,6 +6,7 @@ import { DriverError } from '../../errors.js';
 import type { AgentClient } from '../../guest/agent-client.js';
 import type { Capabilities, ContainerLaunch, Driver, GuestChannel, Vm, VmConfig } from '../driver.js';
 import { launchQemu, type QemuVm } from './launch.js';
+import { resolveProcess, type LocalImage } from '../../images/local-store.js';
 
 export interface QemuDriverOptions {
   kernel: string;
@@ -13,8 +14,8 @@ export interface QemuDriverOptions {
   accel: 'kvm' | 'tcg';
   /** Per-VM work directories (agent socket, console log) go here. */
   runDir: string;
-  /** Image reference → unpacked root filesystem directory. */
-  rootfsOf: (ref: string) => string;
+  /** Image reference → its unpacked root filesystem and config. */
+  imageOf: (ref: string) => LocalImage;
   bootTimeoutMs?: number;
 }
 
@@ -40,7 +41,7 @@ class QemuPodVm implements Vm {
   private qemu: QemuVm | null = null;
   private exitListener: ((reason: string) => void) | null = null;
   private stopping = false;
-  private readonly tags = new Map<string, string>();
+  private readonly images = new Map<string, { tag: string; image: LocalImage }>();
 
   constructor(
     private readonly config: VmConfig,
@@ -58,8 +59,9 @@ class QemuPodVm implements Vm {
 
   async boot(signal: AbortSignal): Promise<void> {
     const shares = this.config.images.map((ref, i) => {
-      this.tags.set(ref, `img${i}`);
-      return { tag: `img${i}`, path: this.o.rootfsOf(ref) };
+      const image = this.o.imageOf(ref);
+      this.images.set(ref, { tag: `img${i}`, image });
+      return { tag: `img${i}`, path: image.rootfs };
     });
     const launching = launchQemu({
       kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel,
@@ -83,7 +85,7 @@ class QemuPodVm implements Vm {
 
   async connectAgent(): Promise<GuestChannel> {
     if (!this.qemu) throw new DriverError('state', `vm ${this.id} is not booted`);
-    return new AgentChannel(this.qemu.agent, this.tags);
+    return new AgentChannel(this.qemu.agent, this.images);
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -108,7 +110,7 @@ class AgentChannel implements GuestChannel {
 
   constructor(
     private readonly agent: AgentClient,
-    private readonly tags: Map<string, string>,
+    private readonly images: Map<string, { tag: string; image: LocalImage }>,
   ) {
     this.version = `hyper-agent/${agent.ready?.version ?? 1}`;
   }
@@ -118,11 +120,11 @@ class AgentChannel implements GuestChannel {
   }
 
   async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {
-    const tag = this.tags.get(c.image);
-    if (!tag) throw new DriverError('no-image', `image ${c.image} was not shared into this VM`);
-    if (c.argv.length === 0) throw new DriverError('no-command', `container ${c.name} has no command (image Entrypoint/Cmd are not read yet): give one after the image`);
-    const env = Object.entries({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...c.env }).map(([k, v]) => `${k}=${v}`);
-    const pid = await this.agent.startContainer(c.name, { kind: '9p', source: tag }, { args: c.argv, env, cwd: c.workdir, user: c.user, tty: c.tty });
+    const shared = this.images.get(c.image);
+    if (!shared) throw new DriverError('no-image', `image ${c.image} was not shared into this VM`);
+    const p = resolveProcess(shared.image.config, c);
+    if (p.argv.length === 0) throw new DriverError('no-command', `container ${c.name}: image ${c.image} has no Entrypoint or Cmd — give a command after the image`);
+    const pid = await this.agent.startContainer(c.name, { kind: '9p', source: shared.tag }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty });
     return { pid };
   }
 

@@ -1,7 +1,7 @@
 // hyperd with the QEMU driver: pods run in real VMs (our kernel + agent under QEMU), their exit codes come back through
 // the event log to `hyper run`, and no QEMU process outlives its pod.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNats, type TestNats } from '../../harness/nats.js';
@@ -28,6 +28,10 @@ beforeAll(async () => {
   dataDir = join(t.dir, 'd');
   mkdirSync(join(dataDir, 'images', 'busybox'), { recursive: true });
   busyboxRootfs(join(dataDir, 'images', 'busybox', 'rootfs'));
+  // an image with a config, as skopeo/umoci store it
+  mkdirSync(join(dataDir, 'images', 'greeter_1'), { recursive: true });
+  cpSync(join(dataDir, 'images', 'busybox', 'rootfs'), join(dataDir, 'images', 'greeter_1', 'rootfs'), { recursive: true, verbatimSymlinks: true });
+  writeFileSync(join(dataDir, 'images', 'greeter_1', 'config.json'), JSON.stringify({ config: { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo $GREETING from $(pwd) as $(id -un)'], Env: ['GREETING=hi'], WorkingDir: '/tmp', User: 'nobody' } }));
   d = startHyperd(['--nats', t.server.url, '--host-id', 'vm-h1', '--data-dir', dataDir, '--driver', 'qemu', '--cpus', '8', '--memory', '2048']);
   await d.ready;
 }, 60_000);
@@ -57,6 +61,16 @@ describe('the QEMU driver under hyperd', () => {
     expect(logs.stdout).toBe('hello from greeter');
     expect(logs.stderr).toBe('warning');
   }, 60_000);
+
+  it('honours the image config (Entrypoint, Cmd, Env, WorkingDir, User), overridable from the CLI', async () => {
+    expect((await hyper(['run', 'greeter:1'], env())).stdout).toBe('hi from /tmp as nobody');
+    expect((await hyper(['run', '-e', 'GREETING=yo', '-w', '/', 'greeter:1'], env())).stdout).toBe('yo from / as nobody');
+    expect((await hyper(['run', 'greeter:1', 'echo replaced Cmd'], env())).stdout).toBe('replaced Cmd');
+    expect((await hyper(['run', '--entrypoint', '/bin/hostname', '--name', 'ep', 'greeter:1'], env())).stdout).toBe('ep');
+    const noCmd = await hyper(['run', 'busybox'], env());
+    expect(noCmd.exitCode).toBe(125);
+    expect(noCmd.stderr).toMatch(/image busybox has no Entrypoint or Cmd — give a command after the image/);
+  }, 90_000);
 
   it('stops a running pod: SIGTERM reaches the container and no QEMU process survives', async () => {
     const id = (await hyper(['run', '-d', 'busybox', 'sleep', '1000'], env())).stdout.trim();
