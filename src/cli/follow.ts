@@ -15,10 +15,10 @@ export function exitCodeOf(pod: PodFold): number {
   return pod.state === 'failed' ? 125 : 0;
 }
 
-export async function followToEnd(store: EventStore, pod: PodFold, fromSeq: number, o: { waitForExit: boolean; until?: PodState[] }): Promise<number> {
+export async function followToEnd(store: EventStore, pod: PodFold, fromSeq: number, o: { waitForExit: boolean; until?: PodState[]; quiet?: boolean }): Promise<number> {
   const until = new Set<PodState>(o.until ?? (o.waitForExit ? ENDED : ['running', ...ENDED]));
   const id = pod.context.id;
-  const quiet = process.env.HYPER_QUIET === '1';
+  const quiet = o.quiet || process.env.HYPER_QUIET === '1';
   const abort = new AbortController();
   const onInt = () => {
     process.stderr.write(`\npod ${id} keeps going; stop it with: hyper stop ${id}\n`);

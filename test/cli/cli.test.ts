@@ -90,6 +90,14 @@ describe('pod lifecycle from the CLI', () => {
     expect(ok.exitCode).toBe(0);
   });
 
+  it('run --rm removes the pod when it ends and frees its name; --rm with -d is refused', async () => {
+    const r = await run(['run', '--rm', '--name', 'ephemeral', '-l', 'hollow.exit-after-ms=20', '-l', 'hollow.exit-code=4', 'busybox']);
+    expect(r.exitCode).toBe(4);
+    expect((await run(['ps', '-a'])).stdout).not.toContain('ephemeral');
+    expect((await run(['run', '-d', '--name', 'ephemeral', 'busybox'])).exitCode).toBe(0);
+    expect((await run(['run', '--rm', '-d', 'busybox'])).stderr).toMatch(/--rm and -d cannot be combined/);
+  });
+
   it('a pod that fits nowhere is refused with the reason, and run exits 125', async () => {
     const r = await run(['run', '--cpus', '64', '--memory', '200000', 'busybox']);
     expect(r.exitCode).toBe(125);

@@ -9,6 +9,7 @@ import { intentFlags } from '../intent-flags.js';
 import { buildSpec, type SpecFlags } from '../spec-input.js';
 import { reserveName, releaseName } from '../names.js';
 import { cliActor, publishIntent } from '../intent.js';
+import { HyperError } from '../../errors.js';
 import { followToEnd } from '../follow.js';
 import { copyOutput } from '../output.js';
 
@@ -16,7 +17,7 @@ export function newPodId(): string {
   return randomBytes(6).toString('hex');
 }
 
-interface RunFlags extends SpecFlags { detach?: boolean }
+interface RunFlags extends SpecFlags { detach?: boolean; rm?: boolean }
 
 export function registerRun(program: Command, globals: () => GlobalOptions): void {
   for (const name of ['run', 'create'] as const) {
@@ -25,15 +26,19 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
       .description(name === 'run' ? 'create a pod and start it; wait until it exits (or is running, with -d)' : 'create a pod without starting it; prints its id')
       .passThroughOptions();
     intentFlags(cmd);
-    if (name === 'run') cmd.option('-d, --detach', 'print the pod id once the intent is recorded, without waiting');
+    if (name === 'run') {
+      cmd.option('-d, --detach', 'print the pod id once the intent is recorded, without waiting');
+      cmd.option('--rm', 'remove the pod when it ends (its history stays in the event log)');
+    }
     cmd.action(async (image: string | undefined, command: string[], flags: RunFlags) => {
       const spec = buildSpec(flags, image, command);
-      process.exitCode = await createPod(globals(), spec, name === 'run', Boolean(flags.detach) || name === 'create');
+      if (flags.rm && flags.detach) throw new HyperError('invalid', '--rm and -d cannot be combined: a detached pod is removed with hyper rm');
+      process.exitCode = await createPod(globals(), spec, name === 'run', Boolean(flags.detach) || name === 'create', Boolean(flags.rm));
     });
   }
 }
 
-async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach: boolean): Promise<number> {
+async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach: boolean, rm = false): Promise<number> {
   const s = await openSession(g);
   try {
     const id = newPodId();
@@ -55,6 +60,13 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
     const pod = foldPod(initialPod(id), podEvent('pod.requested', id, { spec, start }, { id: 'local', at: Date.now(), by: cliActor() }));
     const code = await followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true });
     await output?.finish();
+    if (rm) {
+      const end = await s.store.lastPodSeq(id);
+      await publishIntent(s.store, 'pod.delete.requested', id, { force: true });
+      // the pod has ended: from its terminal state a delete request goes straight to deleted
+      await followToEnd(s.store, { state: 'stopped', context: pod.context }, end + 1, { waitForExit: true, until: ['deleted'], quiet: true });
+      if (spec.name) await releaseName(s.nc, spec.name, id);
+    }
     return code;
   } finally {
     await s.close();
