@@ -78,7 +78,8 @@ class QemuPodVm implements Vm {
     const qemu = this.qemu;
     void qemu.exited.then((code) => {
       if (this.stopping) return;
-      this.exitListener?.(`qemu exited with code ${code}; guest console:\n${qemu.consoleTail(10)}`);
+      const how = qemu.proc.signalCode ? `was killed by ${qemu.proc.signalCode}` : `exited with code ${code}`;
+      this.exitListener?.(`qemu ${how}; guest console:\n${qemu.consoleTail(10) || '(empty)'}`);
       this.cleanup();
     });
   }

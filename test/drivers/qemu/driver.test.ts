@@ -80,6 +80,15 @@ describe('the QEMU driver under hyperd', () => {
     expect(qemuProcessesUnder(dataDir)).toEqual([]);
   }, 60_000);
 
+  it('a VM that dies on its own fails its pod with the reason and the guest console', async () => {
+    const id = (await hyper(['run', '-d', 'busybox', 'sleep', '1000'], env())).stdout.trim();
+    await expect.poll(async () => JSON.parse((await hyper(['inspect', id], env())).stdout)[0].state, { timeout: 30_000 }).toBe('running');
+    const [pid] = qemuProcessesUnder(dataDir);
+    process.kill(Number(pid), 'SIGKILL');
+    await expect.poll(async () => JSON.parse((await hyper(['inspect', id], env())).stdout)[0].state, { timeout: 15_000 }).toBe('failed');
+    expect(JSON.parse((await hyper(['inspect', id], env())).stdout)[0].reason).toMatch(/qemu was killed by SIGKILL; guest console:/);
+  }, 60_000);
+
   it('a missing image fails the pod with the reason', async () => {
     const r = await hyper(['run', 'nosuchimage', 'true'], env());
     expect(r.exitCode).toBe(125);
