@@ -1,12 +1,7 @@
 // Benchmark scaffolding: a real nats-server in a temp dir, hyperd processes, progress on stderr (stdout is for the JSON result).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startNatsServer, type NatsServer } from '../../src/nats/server.js';
-import { connectNats, type NatsConnection } from '../../src/nats/connect.js';
-import { EventStore } from '../../src/events/store/event-store.js';
+import { startScratchNats, type ScratchNats } from '../../src/nats/scratch.js';
 
 export const HYPERD = fileURLToPath(new URL('../../src/daemon/main.js', import.meta.url));
 
@@ -14,21 +9,10 @@ export function progress(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
-export interface BenchNats { server: NatsServer; nc: NatsConnection; store: EventStore; dir: string; close(): Promise<void> }
+export type BenchNats = ScratchNats;
 
-export async function benchNats(): Promise<BenchNats> {
-  const dir = mkdtempSync(join(tmpdir(), 'hyper-bench-'));
-  const server = await startNatsServer({ dataDir: join(dir, 'nats'), name: 'bench' });
-  const nc = await connectNats([server.url], 'bench');
-  const store = await EventStore.open(nc);
-  return {
-    server, nc, store, dir,
-    async close() {
-      await nc.close();
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+export function benchNats(): Promise<BenchNats> {
+  return startScratchNats('hyper-bench-');
 }
 
 export interface Hyperd { proc: ChildProcess; ready: Promise<{ wallMs: number; record: Record<string, number> }>; stop(): Promise<void> }

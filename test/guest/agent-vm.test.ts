@@ -36,8 +36,8 @@ async function run(name: string, args: string[], extra: Record<string, unknown> 
 }
 
 describe('guest: boot', () => {
-  it('boots to agent-ready and reports protocol version 1', () => {
-    expect(agent.ready?.version ?? 1).toBe(1);
+  it('boots to agent-ready and reports protocol version 1', async () => {
+    expect((await agent.ping()).version).toBe(1);
     expect(vm.readyMs).toBeGreaterThan(0);
   });
 
