@@ -19,7 +19,6 @@ export async function followToEnd(store: EventStore, pod: PodFold, fromSeq: numb
   const until = new Set<PodState>(o.until ?? (o.waitForExit ? ENDED : ['running', ...ENDED]));
   const id = pod.context.id;
   const quiet = o.quiet || process.env.HYPER_QUIET === '1';
-  const abort = new AbortController();
   const onInt = () => {
     process.stderr.write(`\npod ${id} keeps going; stop it with: hyper stop ${id}\n`);
     process.exit(130);
@@ -27,7 +26,7 @@ export async function followToEnd(store: EventStore, pod: PodFold, fromSeq: numb
   process.once('SIGINT', onInt);
   try {
     const end = await watchPod({
-      store, pod, fromSeq, until, signal: abort.signal,
+      store, pod, fromSeq, until,
       onProgress: (line) => { if (!quiet) process.stderr.write(`${id}: ${line}\n`); },
     });
     if (end.state === 'failed') process.stderr.write(`hyper: pod ${id} failed: ${end.context.reason ?? 'no reason recorded'}\n`);

@@ -32,13 +32,11 @@ export interface WatchOptions {
   /** Stop at the first accepted event that leaves the pod in one of these states. */
   until: ReadonlySet<PodState>;
   onProgress?: (line: string) => void;
-  signal?: AbortSignal;
 }
 
 export async function watchPod(o: WatchOptions): Promise<PodFold> {
   let pod = o.pod;
   for await (const r of o.store.read({ filter: podSubject(pod.context.id), fromSeq: o.fromSeq })) {
-    if (o.signal?.aborted) break;
     if (!r.ok) continue;
     const next = foldPod(pod, r.event as PodEvent);
     if (next === pod) continue;

@@ -26,13 +26,15 @@ export function startHyperd(args: string[], env: Record<string, string> = {}): D
   let log = '';
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hyperd not ready in 30 s:\n${log}`)), 30_000);
+    let found = false;
     proc.stderr!.on('data', (b: Buffer) => {
       log += b.toString();
-      for (const line of log.split('\n')) {
-        if (line.includes('"hyperd ready"')) {
-          clearTimeout(timer);
-          resolve(JSON.parse(line));
-        }
+      if (found) return;
+      const line = log.split('\n').find((l) => l.includes('"hyperd ready"'));
+      if (line) {
+        found = true;
+        clearTimeout(timer);
+        resolve(JSON.parse(line));
       }
     });
     proc.on('exit', (code) => {

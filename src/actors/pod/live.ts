@@ -101,7 +101,7 @@ export class PodRunner {
         return;
       case 'booting':
         // a boot we did not start: this daemon restarted and cannot re-attach to that VM
-        if (!this.vm) await this.emit('vm.failed', { vm: rec.context.vm, reason: `lost during a restart of hyperd on ${this.d.hostId} (the ${this.d.driver.name} driver cannot re-attach)` }, 'vm.lost');
+        if (!this.vm) await this.emit('vm.failed', { vm: rec.context.vm, reason: `lost during a restart of hyperd on ${this.d.hostId} (the ${this.d.driver.name} driver cannot re-attach)` }, 'vm.lost-booting');
         return;
       case 'booted':
         if (!this.vm) return this.lost(rec);

@@ -36,7 +36,6 @@ export class HollowDriver implements Driver {
 }
 
 class HollowVm implements Vm {
-  private exitListener: ((reason: string) => void) | null = null;
   private channel: HollowChannel | null = null;
   constructor(
     private readonly config: VmConfig,
@@ -66,9 +65,8 @@ class HollowVm implements Vm {
     this.forget();
   }
 
-  onExit(listener: (reason: string) => void): void {
-    this.exitListener = listener;
-  }
+  /** A hollow VM never ends by itself: it only stops when asked. */
+  onExit(): void {}
 }
 
 class HollowChannel implements GuestChannel {
