@@ -13,13 +13,18 @@ if ! node_ok; then
   exit 1
 fi
 
-PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev)
+# skopeo/umoci: pulling and unpacking images; docker-registry/apache2-utils: the tests' local registry (with htpasswd auth)
+PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev skopeo umoci docker-registry apache2-utils)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # the tests start their own registries on loopback; the package's system-wide one (port 5000) is not wanted
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 say "installing npm dependencies"

@@ -40,6 +40,9 @@ export class ReplayError extends EventStoreError {
 /** A hypervisor driver failed; the message carries the backend's own output where there is some. */
 export class DriverError extends HyperError {}
 
+/** Pulling, loading, converting or finding an image failed; the message carries the tool's own words. */
+export class ImageError extends HyperError {}
+
 /** NATS could not be reached or started. */
 export class ConnectionError extends HyperError {}
 

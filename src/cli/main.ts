@@ -13,6 +13,7 @@ import { registerHosts } from './commands/hosts.js';
 import { registerVersion } from './commands/version.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogs } from './commands/logs.js';
+import { registerImages } from './commands/images.js';
 
 const program = new Command('hyper')
   .description('run pods of containers, each in its own lightweight VM')
@@ -29,7 +30,8 @@ const globals = () => current;
 program.hook('preAction', (_root, action) => {
   const local = action.opts<GlobalOptions>();
   const root = program.opts<GlobalOptions>();
-  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: local.output ?? root.output };
+  const output = action.name() === 'save' ? undefined : local.output;
+  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output };
 });
 registerRun(program, globals);
 registerLifecycle(program, globals);
@@ -39,8 +41,11 @@ registerHosts(program, globals);
 registerVersion(program, globals);
 registerInfo(program, globals);
 registerLogs(program, globals);
+registerImages(program, globals);
 for (const cmd of program.commands) {
-  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('-o, --output <format>', 'text or json');
+  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir');
+  // `hyper save -o FILE` keeps Docker's meaning of -o
+  if (!cmd.options.some((opt) => opt.short === '-o')) cmd.option('-o, --output <format>', 'text or json');
 }
 program.addCommand(daemonCommand('daemon'));
 

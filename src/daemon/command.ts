@@ -28,6 +28,7 @@ export function daemonCommand(name: string): Command {
     .option('--hollow-failure-rate <p>', 'probability that a hollow VM fails to boot', parseFloat)
     .option('--cpus <n>', 'vCPUs this host offers (default: 4 per core)', int('--cpus'))
     .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM)', int('--memory'))
+    .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
     .action(async (o) => {
       const log = createLogger('hyperd');
@@ -42,6 +43,7 @@ export function daemonCommand(name: string): Command {
         hollow: { bootMs: o.hollowBootMs, failureRate: o.hollowFailureRate },
         capacity: { ...defaultCapacity(), ...(o.cpus ? { cpus: o.cpus } : {}), ...(o.memory ? { memoryMb: o.memory } : {}) },
         replicas: o.replicas,
+        insecureRegistries: o.insecureRegistry,
       });
       let stopping = false;
       const stop = (sig: string) => {

@@ -31,6 +31,8 @@ export interface DaemonOptions {
   heartbeatMs?: number;
   schedulerGraceMs?: number;
   bootTimeoutMs?: number;
+  /** Registries to pull from over plain HTTP. */
+  insecureRegistries?: string[];
   /** Save a snapshot after this many folded events (0 disables). */
   snapshotEvery?: number;
 }
@@ -96,6 +98,7 @@ export class Daemon {
       dataDir: this.o.dataDir,
       hollow: this.o.hollow,
       bootTimeoutMs: this.o.bootTimeoutMs,
+      insecureRegistries: this.o.insecureRegistries,
       onAccelerator: (v) => log.info({ accel: v.accel, reason: v.reason, cached: Boolean(v.cached) }, `accelerator: ${v.accel}`),
     });
     const capacity = this.o.capacity ?? defaultCapacity();

@@ -48,6 +48,8 @@ export interface GuestChannel {
 
 export interface Vm {
   readonly id: string;
+  /** Fetches what the VM needs before it can boot (images), with no boot deadline; progress as short messages. */
+  prepare?(onProgress: (message: string) => void): Promise<void>;
   /** Boots until the guest's kernel is up; rejects with a DriverError carrying the backend's output on failure. */
   boot(signal: AbortSignal): Promise<void>;
   connectAgent(signal: AbortSignal): Promise<GuestChannel>;

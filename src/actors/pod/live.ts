@@ -97,7 +97,7 @@ export class PodRunner {
           this.d.driver.name,
           this.emit,
         );
-        await this.vm.boot(this.d.bootTimeoutMs);
+        await this.vm.boot(this.d.bootTimeoutMs, (message) => this.d.log.info({ pod: this.podId }, message));
         return;
       case 'booting':
         // a boot we did not start: this daemon restarted and cannot re-attach to that VM

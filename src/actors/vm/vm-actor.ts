@@ -17,7 +17,16 @@ export class VmActor {
   }
 
   /** Boots with a deadline recorded in the event, so a restarted daemon knows when this boot stopped being worth waiting for. */
-  async boot(timeoutMs: number): Promise<boolean> {
+  async boot(timeoutMs: number, onProgress: (message: string) => void = () => {}): Promise<boolean> {
+    if (this.vm.prepare) {
+      try {
+        await this.vm.prepare(onProgress);
+      } catch (err) {
+        this.stopped = true;
+        await this.emit('vm.failed', { vm: this.vm.id, reason: (err as Error).message }, 'vm.failed');
+        return false;
+      }
+    }
     const started = performance.now();
     await this.emit('vm.booting', { host: this.host, vm: this.vm.id, driver: this.driver, deadline: Date.now() + timeoutMs }, 'vm.booting');
     try {

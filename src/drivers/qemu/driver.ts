@@ -1,12 +1,13 @@
-// The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent; containers' root filesystems are
-// shared over 9p from the local image store. The accelerator comes from the probe (KVM only if it really boots).
+// The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent; each image a pod uses is attached once as
+// a read-only EROFS disk from the image store, and every container gets its own writable layer over it in the guest.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
 import type { AgentClient } from '../../guest/agent-client.js';
 import type { Capabilities, ContainerLaunch, Driver, GuestChannel, Vm, VmConfig } from '../driver.js';
 import { launchQemu, type QemuVm } from './launch.js';
-import { resolveProcess, type LocalImage } from '../../images/local-store.js';
+import { resolveProcess } from '../../images/image-config.js';
+import type { ImageStore, StoredImage } from '../../images/store.js';
 
 export interface QemuDriverOptions {
   kernel: string;
@@ -14,8 +15,8 @@ export interface QemuDriverOptions {
   accel: 'kvm' | 'tcg';
   /** Per-VM work directories (agent socket, console log) go here. */
   runDir: string;
-  /** Image reference → its unpacked root filesystem and config. */
-  imageOf: (ref: string) => LocalImage;
+  /** Pulls images a pod needs if they are missing; names their EROFS disks and configs. */
+  images: Pick<ImageStore, 'ensure' | 'get'>;
   bootTimeoutMs?: number;
 }
 
@@ -41,7 +42,7 @@ class QemuPodVm implements Vm {
   private qemu: QemuVm | null = null;
   private exitListener: ((reason: string) => void) | null = null;
   private stopping = false;
-  private readonly images = new Map<string, { tag: string; image: LocalImage }>();
+  private readonly images = new Map<string, { device: string; image: StoredImage }>();
 
   constructor(
     private readonly config: VmConfig,
@@ -57,15 +58,27 @@ class QemuPodVm implements Vm {
     return join(this.o.runDir, this.config.id);
   }
 
+  async prepare(onProgress: (message: string) => void): Promise<void> {
+    for (const ref of this.config.images) await this.o.images.ensure(ref, { onProgress });
+  }
+
   async boot(signal: AbortSignal): Promise<void> {
-    const shares = this.config.images.map((ref, i) => {
-      const image = this.o.imageOf(ref);
-      this.images.set(ref, { tag: `img${i}`, image });
-      return { tag: `img${i}`, path: image.rootfs };
-    });
+    // one disk per distinct image, however many containers use it: /dev/vda, /dev/vdb, … in attach order
+    const disks: string[] = [];
+    const byId = new Map<string, string>();
+    for (const ref of this.config.images) {
+      const image = this.o.images.get(ref);
+      let device = byId.get(image.id);
+      if (!device) {
+        device = `/dev/vd${String.fromCharCode(97 + disks.length)}`;
+        byId.set(image.id, device);
+        disks.push(image.diskPath);
+      }
+      this.images.set(ref, { device, image });
+    }
     const launching = launchQemu({
       kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel,
-      cpus: this.config.cpus, memoryMb: this.config.memoryMb, shares, bootTimeoutMs: this.o.bootTimeoutMs,
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, bootTimeoutMs: this.o.bootTimeoutMs,
     });
     const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
     try {
@@ -105,13 +118,13 @@ class QemuPodVm implements Vm {
   }
 }
 
-/** The guest agent behind the driver-neutral GuestChannel: containers start from their image's 9p share. */
+/** The guest agent behind the driver-neutral GuestChannel: containers start from their image's EROFS disk plus a writable layer. */
 class AgentChannel implements GuestChannel {
   readonly version: string;
 
   constructor(
     private readonly agent: AgentClient,
-    private readonly images: Map<string, { tag: string; image: LocalImage }>,
+    private readonly images: Map<string, { device: string; image: StoredImage }>,
   ) {
     this.version = `hyper-agent/${agent.ready?.version ?? 1}`;
   }
@@ -122,10 +135,10 @@ class AgentChannel implements GuestChannel {
 
   async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {
     const shared = this.images.get(c.image);
-    if (!shared) throw new DriverError('no-image', `image ${c.image} was not shared into this VM`);
+    if (!shared) throw new DriverError('no-image', `image ${c.image} was not attached to this VM`);
     const p = resolveProcess(shared.image.config, c);
     if (p.argv.length === 0) throw new DriverError('no-command', `container ${c.name}: image ${c.image} has no Entrypoint or Cmd — give a command after the image`);
-    const pid = await this.agent.startContainer(c.name, { kind: '9p', source: shared.tag }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty });
+    const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty });
     return { pid };
   }
 

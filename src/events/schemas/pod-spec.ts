@@ -1,5 +1,6 @@
 // The pod spec: what a user asks for (containers, resources, restart policy); strict, so unknown fields are refused by name.
 import { z } from 'zod';
+import { refProblem } from '../../images/reference.js';
 
 const dnsLabel = z
   .string()
@@ -12,7 +13,10 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a shell va
 export const ContainerSpec = z
   .object({
     name: dnsLabel,
-    image: z.string().min(1, 'must name an image, e.g. busybox or registry.example/app:1.2').max(512),
+    image: z.string().min(1, 'must name an image, e.g. busybox or registry.example/app:1.2').max(512).superRefine((ref, ctx) => {
+      const why = refProblem(ref);
+      if (why) ctx.addIssue({ code: 'custom', message: why });
+    }),
     command: z.array(z.string()).optional(),
     args: z.array(z.string()).optional(),
     env: z.record(envName, z.string()).default({}),
