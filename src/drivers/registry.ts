@@ -3,11 +3,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HyperError } from '../errors.js';
 import { guestInitrd, guestKernel, kernelCacheDir } from '../guest/artifacts.js';
-import { imageOf } from '../images/local-store.js';
+import { ImageStore } from '../images/store.js';
 import type { Driver } from './driver.js';
 import { HollowDriver, type HollowOptions } from './hollow/driver.js';
 import { QemuDriver } from './qemu/driver.js';
 import { probeAccelerator, type AccelVerdict } from './qemu/probe.js';
+import { sweepAndLog } from './qemu/sweep.js';
 
 export const DRIVERS = ['hollow', 'qemu'] as const;
 
@@ -15,6 +16,8 @@ export interface DriverContext {
   dataDir: string;
   hollow?: HollowOptions;
   bootTimeoutMs?: number;
+  /** Registries pulled from over plain HTTP (loopback ones always are). */
+  insecureRegistries?: string[];
   /** Told the accelerator verdict (and why), so the daemon can log it. */
   onAccelerator?: (v: AccelVerdict) => void;
 }
@@ -31,7 +34,8 @@ export async function createDriver(name: string, ctx: DriverContext): Promise<Dr
         throw new HyperError('driver', `the qemu driver cannot start: ${(err as Error).message}`, { cause: err });
       });
       ctx.onAccelerator?.(verdict);
-      return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), imageOf: (ref) => imageOf(ctx.dataDir, ref), bootTimeoutMs: ctx.bootTimeoutMs });
+      await sweepAndLog(join(ctx.dataDir, 'vms')); // QEMU left by a previous hyperd (one without pdeathsig) dies here
+      return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), images: new ImageStore(ctx.dataDir, { insecureRegistries: ctx.insecureRegistries }), bootTimeoutMs: ctx.bootTimeoutMs });
     }
     default:
       throw new HyperError('driver', `unknown driver "${name}": this build has ${DRIVERS.join(', ')}`);

@@ -45,7 +45,7 @@ export interface PullOptions {
 export interface PullResult { image: StoredImage; pulled: boolean; converted: boolean }
 
 /** Registries on loopback speak plain HTTP unless told otherwise, as Docker assumes for 127.0.0.0/8. */
-function isLoopback(domain: string): boolean {
+export function isLoopback(domain: string): boolean {
   const host = domain.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

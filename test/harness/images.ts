@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 
-export interface ImageConfigFlags { entrypoint?: string[]; cmd?: string[]; env?: string[]; workdir?: string; user?: string; architecture?: string }
+export interface ImageConfigFlags { clearCmd?: boolean; entrypoint?: string[]; cmd?: string[]; env?: string[]; workdir?: string; user?: string; architecture?: string }
 
 /** An OCI layout under `dir` holding busybox:latest; derive more images from it with `derive`. */
 export class TestImages {
@@ -41,6 +41,7 @@ export class TestImages {
     if (config.workdir) flags.push('--config.workingdir', config.workdir);
     if (config.user) flags.push('--config.user', config.user);
     if (config.architecture) flags.push('--architecture', config.architecture);
+    if (config.clearCmd) flags.push('--clear=config.cmd');
     if (flags.length) run('umoci', ['config', '--image', `${this.layout}:${tag}`, ...flags]);
     return tag;
   }

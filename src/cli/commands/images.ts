@@ -1,7 +1,7 @@
 // `hyper pull | load | images | rmi | save | login`: this host's image store (the one its daemon runs pods from); no daemon needed.
 import type { Command } from 'commander';
 import { ImageError } from '../../errors.js';
-import { ImageStore, type PullResult, type StoredImage } from '../../images/store.js';
+import { ImageStore, isLoopback, type PullResult, type StoredImage } from '../../images/store.js';
 import { familiar, parseRef } from '../../images/reference.js';
 import { runTool } from '../../images/tools.js';
 import { defaultDataDir } from '../../daemon/paths.js';
@@ -112,7 +112,7 @@ export function registerImages(program: Command, globals: () => GlobalOptions): 
         password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
       }
       if (!password) throw new ImageError('usage', 'no password: pipe it to --password-stdin or set HYPER_REGISTRY_PASSWORD');
-      const args = ['login', '--username', o.username, '--password-stdin', ...(o.insecure ? ['--tls-verify=false'] : []), ...(o.authfile ? ['--authfile', o.authfile] : []), registry];
+      const args = ['login', '--username', o.username, '--password-stdin', ...(o.insecure || isLoopback(registry) ? ['--tls-verify=false'] : []), ...(o.authfile ? ['--authfile', o.authfile] : []), registry];
       await runTool('skopeo', args, `log in to ${registry}`, { input: password });
       process.stderr.write(`Login Succeeded: ${registry}\n`);
     });

@@ -1,4 +1,4 @@
-// `hyper info`: this machine's drivers, accelerator verdict (and why), guest kernel and agent; works without a daemon.
+// `hyper info`: this machine's drivers, accelerator verdict (and why), guest kernel and agent, image store usage; works without a daemon.
 import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -9,6 +9,8 @@ import { PROTOCOL_VERSION } from '../../guest/wire.js';
 import { VERSION } from '../../version.js';
 import type { GlobalOptions } from '../connection.js';
 import { printJson } from '../format.js';
+import { ImageStore } from '../../images/store.js';
+import { defaultDataDir } from '../../daemon/paths.js';
 
 function file(path: string) {
   return existsSync(path) ? { path: realpathSync(path), bytes: statSync(path).size } : { path, missing: 'build it with: npm run build:guest' };
@@ -36,6 +38,10 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
         kernel: { ...file(kernel), linuxSource: existsSync(join(kernel, '..', 'linux-source-version')) ? readFileSync(join(kernel, '..', 'linux-source-version'), 'utf8').trim() : undefined, options: existsSync(kconfig) ? readFileSync(kconfig, 'utf8').split('\n').filter((l) => /^CONFIG_.*=/.test(l)).length : undefined },
         initramfs: file(initrd),
         agentProtocol: PROTOCOL_VERSION,
+        store: (() => {
+          const images = new ImageStore(globals().dataDir ?? defaultDataDir());
+          return { path: images.root, ...images.usage() };
+        })(),
       };
       if (globals().output === 'json') return printJson(info);
       const a = accel as { accel?: string; reason?: string; missing?: string };
@@ -47,6 +53,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
           `kernel:       ${'missing' in info.kernel ? `${kernel} (missing: npm run build:guest)` : `${info.kernel.path} (${(info.kernel.bytes / 1e6).toFixed(1)} MB, linux ${info.kernel.linuxSource}, ${info.kernel.options} options)`}`,
           `initramfs:    ${'missing' in info.initramfs ? `${initrd} (missing)` : `${info.initramfs.path} (${info.initramfs.bytes} bytes)`}`,
           `agent:        protocol ${PROTOCOL_VERSION}`,
+          `images:       ${info.store.images} in ${info.store.path} (layers ${(info.store.blobBytes / 1e6).toFixed(1)} MB, EROFS ${(info.store.diskBytes / 1e6).toFixed(1)} MB)`,
         ].join('\n') + '\n',
       );
     });

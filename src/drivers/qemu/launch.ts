@@ -1,12 +1,13 @@
-// Starts one QEMU microvm with our kernel and initramfs, the agent's virtio-serial channel, 9p shares and a console log;
-// connects to the agent. The QEMU driver (issue 4) builds on this; tests use it to boot the real guest.
+// Starts one QEMU microvm with our kernel and initramfs, the agent's virtio-serial channel, QMP, 9p shares and a console log;
+// connects to the agent and QMP, and stops the VM by a ladder: agent shutdown, then QMP quit, then SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { DriverError } from '../../errors.js';
 import { AgentClient } from '../../guest/agent-client.js';
+import { QmpClient } from './qmp.js';
 
 export interface QemuOptions {
   kernel: string;
@@ -26,17 +27,30 @@ export interface QemuOptions {
   cpuModel?: string;
   /** Extra kernel command-line words. */
   append?: string[];
+  /** SIGKILL QEMU when this process dies (setpriv --pdeathsig); default true. Tests turn it off to leave an orphan. */
+  parentDeathSignal?: boolean;
 }
+
+/** Which rung of stop() ended the VM; 'exited' if QEMU was already gone. */
+export type StopRung = 'agent' | 'qmp' | 'kill' | 'exited';
 
 export interface QemuVm {
   proc: ChildProcess;
   agent: AgentClient;
+  /** QEMU's monitor (QMP), connected and past capabilities negotiation. */
+  qmp: QmpClient;
+  /** Where QEMU wrote its pid (-pidfile); an orphan sweep finds VMs of a dead daemon by it. */
+  pidFile: string;
   /** ms from spawning QEMU to the agent's first answer. */
   readyMs: number;
   consoleLog: string;
   consoleTail(lines?: number): string;
-  /** Asks the agent to power off; kills QEMU if it has not exited after graceMs. */
-  stop(graceMs?: number): Promise<void>;
+  /**
+   * Stops QEMU within about graceMs: asks the agent to power off (~70% of graceMs), then QMP quit, then SIGKILL.
+   * Resolves with the rung that worked (also kept in stoppedBy); calling it again returns the same promise.
+   */
+  stop(graceMs?: number): Promise<StopRung>;
+  stoppedBy: StopRung | null;
   kill(): void;
   exited: Promise<number | null>;
 }
@@ -55,6 +69,8 @@ function tcgTuning(o: QemuOptions): string[] {
 export function qemuArgs(o: QemuOptions): string[] {
   const sock = join(o.workDir, 'agent.sock');
   const args = [
+    '-qmp', `unix:${join(o.workDir, 'qmp.sock')},server=on,wait=off`,
+    '-pidfile', join(o.workDir, 'qemu.pid'),
     // keep the RTC: without it the kernel's boot-time CMOS read waits up to a second for an update-in-progress bit
     '-M', 'microvm,x-option-roms=off,isa-serial=on,acpi=off',
     '-accel', o.accel === 'kvm' ? 'kvm' : 'tcg,tb-size=64',
@@ -81,13 +97,52 @@ export function qemuArgs(o: QemuOptions): string[] {
   return args;
 }
 
+/** The executable `cmd` resolves to on PATH (or `cmd` itself if it names a path), or null. */
+function onPath(cmd: string): string | null {
+  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {}
+  }
+  return null;
+}
+
+let warnedNoSetpriv = false;
+
+/**
+ * QEMU must not outlive hyperd: setpriv (util-linux) sets PR_SET_PDEATHSIG=SIGKILL and then execs QEMU, so the pid is
+ * QEMU's own. Without setpriv, spawn directly and warn once; the orphan sweep at the next daemon start covers that case.
+ */
+function spawnQemu(binary: string, args: string[], pdeathsig: boolean): ChildProcess {
+  const stdio: ['ignore', 'ignore', 'pipe'] = ['ignore', 'ignore', 'pipe'];
+  if (!pdeathsig) return spawn(binary, args, { stdio });
+  const setpriv = onPath('setpriv');
+  if (setpriv) return spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', binary, ...args], { stdio });
+  if (!warnedNoSetpriv) {
+    warnedNoSetpriv = true;
+    process.emitWarning('setpriv is not installed: QEMU processes will outlive this process if it is killed (the next hyperd start sweeps them) — install it with: apt-get install util-linux', 'HyperWarning');
+  }
+  return spawn(binary, args, { stdio });
+}
+
+/** Resolves true if `p` settles within ms, false otherwise; leaves no timer behind. */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]).finally(() => clearTimeout(timer));
+}
+
 export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
   for (const f of [o.kernel, o.initrd]) if (!existsSync(f)) throw new DriverError('missing', `cannot boot: ${f} does not exist — build the guest with: npm run build:guest`);
   mkdirSync(o.workDir, { recursive: true });
   const binary = o.binary ?? 'qemu-system-x86_64';
+  // through setpriv a missing QEMU would surface as setpriv's exit code 127, so check here and keep the clear error
+  if (!onPath(binary)) throw new DriverError('spawn', `could not start ${binary}: not found on PATH — install it with: apt-get install qemu-system-x86`);
   const consoleLog = join(o.workDir, 'console.log');
+  const pidFile = join(o.workDir, 'qemu.pid');
   const t0 = performance.now();
-  const proc = spawn(binary, qemuArgs(o), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawnQemu(binary, qemuArgs(o), o.parentDeathSignal ?? true);
   let stderr = '';
   proc.stderr!.on('data', (b: Buffer) => { if (stderr.length < 65536) stderr += b.toString(); });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
@@ -120,6 +175,13 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     });
     if (!socket) await new Promise((r) => setTimeout(r, 5));
   }
+  // QEMU creates both sockets before the guest runs, so QMP negotiates while the guest boots, off the critical path
+  const qmpReady = QmpClient.connect(join(o.workDir, 'qmp.sock'), { timeoutMs: Math.max(1_000, deadline - Date.now()) });
+  qmpReady.catch(() => {});
+  const abandon = () => {
+    proc.kill('SIGKILL');
+    void qmpReady.then((q) => q.close(), () => {});
+  };
   const agent = new AgentClient(socket, socket);
   try {
     await Promise.race([
@@ -127,25 +189,56 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
       exited.then((code) => { throw failure(`qemu exited with code ${code} while booting`); }),
     ]);
   } catch (err) {
-    proc.kill('SIGKILL');
+    abandon();
     throw err instanceof DriverError ? err : failure(`the guest agent did not answer within ${timeout} ms: ${(err as Error).message}`);
   }
   const readyMs = performance.now() - t0;
   // clones of one VM image must not share randomness: every guest gets fresh entropy from the host first
   await agent.reseed(randomBytes(64)).catch((err) => {
-    proc.kill('SIGKILL');
+    abandon();
     throw failure(`reseeding the guest RNG failed: ${(err as Error).message}`);
   });
-  return {
-    proc, agent, readyMs, consoleLog, consoleTail, exited,
+  const qmp = await qmpReady.catch((err) => {
+    abandon();
+    throw failure(`QMP did not come up: ${(err as Error).message}`);
+  });
+
+  const gone = () => proc.exitCode !== null || proc.signalCode !== null;
+  const ladder = async (graceMs: number): Promise<StopRung> => {
+    if (gone()) return 'exited';
+    const t = Date.now();
+    // 1. the agent stops containers, syncs and powers off; with -no-reboot the reset that follows makes QEMU exit
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      exited.then(() => 'exited' as const),
+      agent.shutdown().then(() => exited.then(() => 'exited' as const), () => 'refused' as const),
+      new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.round(graceMs * 0.7)))),
+    ]).finally(() => clearTimeout(timer));
+    // the agent's channel also closes while QEMU exits, so a failed request gets a moment's look before moving on
+    if (outcome === 'exited' || (outcome === 'refused' && (await within(exited, 100)))) return 'agent';
+    // 2. quit, not system_powerdown: microvm runs without ACPI, so a powerdown request reaches nothing in the guest;
+    //    quit ends QEMU at once, and the guest was given its chance to sync in rung 1
+    const qmpMs = Math.max(500, graceMs - (Date.now() - t));
+    qmp.execute('quit', undefined, qmpMs).catch(() => {});
+    if (await within(exited, qmpMs)) return 'qmp';
+    // 3. QEMU itself is wedged (or stopped)
+    proc.kill('SIGKILL');
+    await exited;
+    return 'kill';
+  };
+  let stopping: Promise<StopRung> | null = null;
+  const vm: QemuVm = {
+    proc, agent, qmp, pidFile, readyMs, consoleLog, consoleTail, exited, stoppedBy: null,
     kill: () => proc.kill('SIGKILL'),
-    async stop(graceMs = 3_000) {
-      if (proc.exitCode !== null) return;
-      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
-      await agent.shutdown().catch(() => {});
-      await exited;
-      clearTimeout(timer);
-      socket!.destroy();
+    stop(graceMs = 3_000) {
+      stopping ??= ladder(graceMs).then((rung) => {
+        vm.stoppedBy = rung;
+        socket!.destroy();
+        qmp.close();
+        return rung;
+      });
+      return stopping;
     },
   };
+  return vm;
 }

@@ -1,13 +1,18 @@
 // hyperd with the QEMU driver: pods run in real VMs (our kernel + agent under QEMU), their exit codes come back through
 // the event log to `hyper run`, and no QEMU process outlives its pod.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNats, type TestNats } from '../../harness/nats.js';
 import { hyper, startHyperd, type DaemonProc } from '../../harness/processes.js';
-import { busyboxRootfs } from '../../harness/rootfs.js';
 import { requireGuest } from '../../harness/guest.js';
+import { startRegistry, type TestRegistry } from '../../harness/registry.js';
+import { TestImages } from '../../harness/images.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+let reg: TestRegistry;
 
 let t: TestNats;
 let d: DaemonProc;
@@ -26,18 +31,27 @@ beforeAll(async () => {
   requireGuest();
   t = await startTestNats();
   dataDir = join(t.dir, 'd');
-  mkdirSync(join(dataDir, 'images', 'busybox'), { recursive: true });
-  busyboxRootfs(join(dataDir, 'images', 'busybox', 'rootfs'));
-  // an image with a config, as skopeo/umoci store it
-  mkdirSync(join(dataDir, 'images', 'greeter_1'), { recursive: true });
-  cpSync(join(dataDir, 'images', 'busybox', 'rootfs'), join(dataDir, 'images', 'greeter_1', 'rootfs'), { recursive: true, verbatimSymlinks: true });
-  writeFileSync(join(dataDir, 'images', 'greeter_1', 'config.json'), JSON.stringify({ config: { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo $GREETING from $(pwd) as $(id -un)'], Env: ['GREETING=hi'], WorkingDir: '/tmp', User: 'nobody' } }));
+  reg = await startRegistry(join(t.dir, 'registry'));
+  const imgs = new TestImages(join(t.dir, 'build'));
+  imgs.derive('greeter:1', [], { entrypoint: ['/bin/sh', '-c'], cmd: ['echo $GREETING from $(pwd) as $(id -un)'], env: ['GREETING=hi'], workdir: '/tmp', user: 'nobody' });
+  imgs.derive('layers:1', [
+    (r) => { mkdirSync(join(r, 'data')); writeFileSync(join(r, 'data', 'gone'), 'x'); writeFileSync(join(r, 'etc', 'motd'), 'old'); },
+    (r) => { rmSync(join(r, 'data', 'gone')); writeFileSync(join(r, 'etc', 'motd'), 'new'); },
+  ]);
+  imgs.derive('nocmd:1', [], { clearCmd: true });
+  imgs.push('nocmd:1', `${reg.host}/nocmd:1`);
+  imgs.push('busybox:latest', `${reg.host}/busybox:latest`);
+  imgs.push('greeter:1', `${reg.host}/greeter:1`);
+  imgs.push('layers:1', `${reg.host}/layers:1`);
+  // "busybox" itself is loaded from an archive, as the quickstart does
+  execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
   d = startHyperd(['--nats', t.server.url, '--host-id', 'vm-h1', '--data-dir', dataDir, '--driver', 'qemu', '--cpus', '8', '--memory', '2048']);
   await d.ready;
-}, 60_000);
+}, 90_000);
 
 afterAll(async () => {
   await d?.stop();
+  await reg?.stop();
   await t?.close();
 });
 
@@ -62,14 +76,36 @@ describe('the QEMU driver under hyperd', () => {
     expect(logs.stderr).toBe('warning');
   }, 60_000);
 
+  it('pulls from a registry on first use: hyper run --rm REGISTRY/busybox echo hello prints hello; the second run neither pulls nor converts', async () => {
+    const r = await hyper(['run', '--rm', `${reg.host}/busybox`, 'echo', 'hello'], env());
+    expect(r.stdout).toBe('hello');
+    expect(r.exitCode).toBe(0);
+    expect(d.log()).toMatch(/converting \w+ to a read-only EROFS image/);
+    const requests = reg.requests().length;
+    const disks = readdirSync(join(dataDir, 'images', 'erofs'));
+    const logLength = d.log().length;
+    expect((await hyper(['run', '--rm', `${reg.host}/busybox`, 'echo', 'again'], env())).stdout).toBe('again');
+    expect(reg.requests().length).toBe(requests);
+    expect(readdirSync(join(dataDir, 'images', 'erofs'))).toEqual(disks);
+    expect(d.log().slice(logLength)).not.toMatch(/pulling|unpacking|converting/);
+  }, 90_000);
+
+  it('honours whiteouts of a multi-layer image inside the VM, and each container writes to its own layer', async () => {
+    const r = await hyper(['run', '--rm', `${reg.host}/layers:1`, 'sh', '-c', 'cat /etc/motd; echo; ls /data; echo scribble > /etc/motd; cat /etc/motd'], env());
+    expect(r.stdout).toBe('new\nscribble');
+    const again = await hyper(['run', '--rm', `${reg.host}/layers:1`, 'cat', '/etc/motd'], env()); // a fresh container: the scribble is gone
+    expect(again.stdout).toBe('new');
+  }, 90_000);
+
   it('honours the image config (Entrypoint, Cmd, Env, WorkingDir, User), overridable from the CLI', async () => {
-    expect((await hyper(['run', 'greeter:1'], env())).stdout).toBe('hi from /tmp as nobody');
-    expect((await hyper(['run', '-e', 'GREETING=yo', '-w', '/', 'greeter:1'], env())).stdout).toBe('yo from / as nobody');
-    expect((await hyper(['run', 'greeter:1', 'echo replaced Cmd'], env())).stdout).toBe('replaced Cmd');
-    expect((await hyper(['run', '--entrypoint', '/bin/hostname', '--name', 'ep', 'greeter:1'], env())).stdout).toBe('ep');
-    const noCmd = await hyper(['run', 'busybox'], env());
+    const greeter = `${reg.host}/greeter:1`;
+    expect((await hyper(['run', greeter], env())).stdout).toBe('hi from /tmp as nobody');
+    expect((await hyper(['run', '-e', 'GREETING=yo', '-w', '/', greeter], env())).stdout).toBe('yo from / as nobody');
+    expect((await hyper(['run', greeter, 'echo replaced Cmd'], env())).stdout).toBe('replaced Cmd');
+    expect((await hyper(['run', '--entrypoint', '/bin/hostname', '--name', 'ep', greeter], env())).stdout).toBe('ep');
+    const noCmd = await hyper(['run', `${reg.host}/nocmd:1`], env());
     expect(noCmd.exitCode).toBe(125);
-    expect(noCmd.stderr).toMatch(/image busybox has no Entrypoint or Cmd — give a command after the image/);
+    expect(noCmd.stderr).toMatch(/image \S+nocmd:1 has no Entrypoint or Cmd — give a command after the image/);
   }, 90_000);
 
   it('stops a running pod: SIGTERM reaches the container and no QEMU process survives', async () => {
@@ -89,9 +125,36 @@ describe('the QEMU driver under hyperd', () => {
     expect(JSON.parse((await hyper(['inspect', id], env())).stdout)[0].reason).toMatch(/qemu was killed by SIGKILL; guest console:/);
   }, 60_000);
 
-  it('a missing image fails the pod with the reason', async () => {
-    const r = await hyper(['run', 'nosuchimage', 'true'], env());
-    expect(r.exitCode).toBe(125);
-    expect(r.stderr).toMatch(/no image "nosuchimage" in the local store/);
-  }, 60_000);
+  it('a two-container pod: its containers see each other\'s processes and share localhost', async () => {
+    const file = join(t.dir, 'duo.yaml');
+    writeFileSync(file, [
+      'name: duo',
+      'containers:',
+      '  - name: server',
+      '    image: busybox',
+      '    args: ["nc", "-l", "-p", "7000", "-e", "echo", "pong"]',
+      '  - name: client',
+      '    image: busybox',
+      // the server's process is visible from the client (shared PID namespace), and its port answers on 127.0.0.1
+      '    args: ["sh", "-c", "for i in $(seq 100); do ps -o args | grep -q \'^nc -l\' && { echo saw-server; break; }; sleep 0.1; done; until nc 127.0.0.1 7000 </dev/null; do sleep 0.1; done"]',
+      '',
+    ].join('\n'));
+    const r = await hyper(['run', '--rm', '-f', file], env());
+    expect(r.stderr).toMatch(/container server exited with code 0/);
+    expect(r.stdout).toMatch(/^saw-server$/m);
+    expect(r.stdout).toMatch(/^pong$/m);
+    expect(r.exitCode).toBe(0);
+  }, 90_000);
+
+  it('a missing image, a bad reference and an unreachable registry each give a clear error', async () => {
+    const missing = await hyper(['run', `${reg.host}/nosuchimage`, 'true'], env());
+    expect(missing.exitCode).toBe(125);
+    expect(missing.stderr).toMatch(/cannot look up .*nosuchimage:latest: .*manifest unknown — no such image or tag in that registry/);
+    const bad = await hyper(['run', 'Bad/Name', 'true'], env());
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/containers\.0\.image: name component "Bad" must be lowercase/);
+    const unreachable = await hyper(['run', '127.0.0.1:1/busybox', 'true'], env());
+    expect(unreachable.exitCode).toBe(125);
+    expect(unreachable.stderr).toMatch(/connection refused — the registry is unreachable/);
+  }, 90_000);
 });
