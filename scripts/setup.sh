@@ -13,8 +13,8 @@ if ! node_ok; then
   exit 1
 fi
 
-# skopeo/umoci: pulling and unpacking images; docker-registry/apache2-utils: the tests' local registry (with htpasswd auth)
-PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev skopeo umoci docker-registry apache2-utils)
+# skopeo/umoci: pulling and unpacking images; docker-registry, apache2-utils (htpasswd) and openssl: the tests' local registries (basic and token auth)
+PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev skopeo umoci docker-registry apache2-utils openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -16,12 +16,14 @@ export async function runTool(cmd: string, args: string[], task: string, o: RunO
     const r = await execa(cmd, args, {
       stdin: o.input !== undefined ? 'pipe' : 'ignore',
       input: o.input,
-      stdout: 'pipe',
-      stderr: o.inherit ? 'inherit' : 'pipe',
+      // skopeo draws its progress bars on stdout, and only when that is a terminal
+      stdout: o.inherit ? 'inherit' : 'pipe',
+      // still captured when shown, so a failure's message can quote the tool
+      stderr: o.inherit ? ['pipe', 'inherit'] : 'pipe',
       encoding: 'utf8',
       maxBuffer: 256 * 1024 * 1024,
     });
-    return r.stdout;
+    return typeof r.stdout === 'string' ? r.stdout : '';
   } catch (err) {
     const e = err as { code?: string; stderr?: string; stdout?: string; exitCode?: number; signal?: string };
     if (e.code === 'ENOENT') throw new ImageError('missing-tool', `cannot ${task}: ${cmd} is not installed — install it with: apt-get install ${PACKAGE[cmd] ?? cmd}`);

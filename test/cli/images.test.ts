@@ -13,9 +13,9 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   dir = tempDir('hyper-cli-images-');
-  reg = await startRegistry(join(dir, 'registry'), { user: 'alice', password: 's3cret' });
+  reg = await startRegistry(join(dir, 'registry'), { user: 'alice', password: 's3cret', auth: 'htpasswd' });
   const imgs = new TestImages(join(dir, 'build'));
-  imgs.push('busybox:latest', `${reg.host}/team/busybox:1`, { creds: 'alice:s3cret' });
+  await imgs.push('busybox:latest', `${reg.host}/team/busybox:1`, { creds: 'alice:s3cret' });
   env = { HYPER_DATA_DIR: join(dir, 'data') };
 }, 60_000);
 
@@ -44,6 +44,26 @@ describe('hyper image commands', () => {
     const again = await hyper(['pull', '--authfile', authfile, ref], env);
     expect(again.stderr).toMatch(/already present/);
   }, 60_000);
+
+  it('a registry with Bearer token auth (a token server as Docker Hub runs): login, then pull', async () => {
+    const tokenReg = await startRegistry(join(dir, 'token-registry'), { user: 'bob', password: 'hunter2', auth: 'token' });
+    try {
+      const imgs = new TestImages(join(dir, 'build-token'));
+      await imgs.push('busybox:latest', `${tokenReg.host}/private/busybox:1`, { creds: 'bob:hunter2' });
+      const ref = `${tokenReg.host}/private/busybox:1`;
+      const tokenEnv = { HYPER_DATA_DIR: join(dir, 'data-token') };
+      const denied = await hyper(['pull', ref], tokenEnv);
+      expect(denied.stderr).toMatch(/the registry wants credentials: run hyper login/);
+      const authfile = join(dir, 'token-auth.json');
+      expect((await hyper(['login', tokenReg.host, '-u', 'bob', '--password-stdin', '--authfile', authfile], tokenEnv, 'hunter2\n')).exitCode).toBe(0);
+      const issued = tokenReg.tokensIssued!();
+      const pulled = await hyper(['pull', '--authfile', authfile, ref], tokenEnv);
+      expect(pulled.stderr).toMatch(/pulled and converted/);
+      expect(tokenReg.tokensIssued!()).toBeGreaterThan(issued);
+    } finally {
+      await tokenReg.stop();
+    }
+  }, 90_000);
 
   it('lists, saves, removes and loads images back', async () => {
     const listed = await hyper(['images'], env);

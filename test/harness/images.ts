@@ -1,5 +1,6 @@
 // Test harness: builds OCI images with umoci on top of the busybox image (scripts/build-busybox-image.sh) and pushes them with skopeo.
 import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -61,9 +62,9 @@ export class TestImages {
     return tag;
   }
 
-  /** Pushes a tag to a registry (plain HTTP); `all` copies every platform of an index. */
-  push(tag: string, dest: string, o: { creds?: string; all?: boolean } = {}): void {
-    run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...(o.all ? ['--all'] : []), ...(o.creds ? ['--dest-creds', o.creds] : []), `oci:${this.layout}:${tag}`, `docker://${dest}`]);
+  /** Pushes a tag to a registry (plain HTTP); `all` copies every platform of an index. Async: a token server may run in this process. */
+  async push(tag: string, dest: string, o: { creds?: string; all?: boolean } = {}): Promise<void> {
+    await execa('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...(o.all ? ['--all'] : []), ...(o.creds ? ['--dest-creds', o.creds] : []), `oci:${this.layout}:${tag}`, `docker://${dest}`]);
   }
 
   /** Writes a tag as an archive: docker-archive (as `docker save`) or oci-archive. */

@@ -31,11 +31,11 @@ beforeAll(async () => {
   ]);
   imgs.derive('arm:1', [(r) => writeFileSync(join(r, 'ARCH'), 'arm64')], { architecture: 'arm64' });
   imgs.index('multi:1', [{ tag: 'busybox:latest', architecture: 'amd64' }, { tag: 'arm:1', architecture: 'arm64' }]);
-  imgs.push('busybox:latest', `${reg.host}/lib/busybox:1`);
-  imgs.push('greeter:1', `${reg.host}/greeter:1`);
-  imgs.push('layers:1', `${reg.host}/layers:1`);
-  imgs.push('arm:1', `${reg.host}/armonly:1`);
-  imgs.push('multi:1', `${reg.host}/multi:1`, { all: true });
+  await imgs.push('busybox:latest', `${reg.host}/lib/busybox:1`);
+  await imgs.push('greeter:1', `${reg.host}/greeter:1`);
+  await imgs.push('layers:1', `${reg.host}/layers:1`);
+  await imgs.push('arm:1', `${reg.host}/armonly:1`);
+  await imgs.push('multi:1', `${reg.host}/multi:1`, { all: true });
 }, 60_000);
 
 afterAll(async () => {

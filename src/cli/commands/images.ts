@@ -38,7 +38,7 @@ export function registerImages(program: Command, globals: () => GlobalOptions): 
     .option('-q, --quiet', 'no progress')
     .action(async (ref: string, o: { insecure?: boolean; authfile?: string; quiet?: boolean }) => {
       const name = familiar(parseRef(ref));
-      const r = await storeOf(globals()).pull(ref, { policy: 'always', insecure: o.insecure, authfile: o.authfile, tty: !o.quiet && process.stderr.isTTY, onProgress: o.quiet ? undefined : progress });
+      const r = await storeOf(globals()).pull(ref, { policy: 'always', insecure: o.insecure, authfile: o.authfile, tty: !o.quiet && process.stdout.isTTY, onProgress: o.quiet ? undefined : progress });
       reportPulled(name, r);
     });
 

@@ -39,10 +39,10 @@ beforeAll(async () => {
     (r) => { rmSync(join(r, 'data', 'gone')); writeFileSync(join(r, 'etc', 'motd'), 'new'); },
   ]);
   imgs.derive('nocmd:1', [], { clearCmd: true });
-  imgs.push('nocmd:1', `${reg.host}/nocmd:1`);
-  imgs.push('busybox:latest', `${reg.host}/busybox:latest`);
-  imgs.push('greeter:1', `${reg.host}/greeter:1`);
-  imgs.push('layers:1', `${reg.host}/layers:1`);
+  await imgs.push('nocmd:1', `${reg.host}/nocmd:1`);
+  await imgs.push('busybox:latest', `${reg.host}/busybox:latest`);
+  await imgs.push('greeter:1', `${reg.host}/greeter:1`);
+  await imgs.push('layers:1', `${reg.host}/layers:1`);
   // "busybox" itself is loaded from an archive, as the quickstart does
   execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
   d = startHyperd(['--nats', t.server.url, '--host-id', 'vm-h1', '--data-dir', dataDir, '--driver', 'qemu', '--cpus', '8', '--memory', '2048']);
