@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HyperError } from '../errors.js';
 import { guestInitrd, guestKernel, kernelCacheDir } from '../guest/artifacts.js';
-import { ImageStore } from '../images/store.js';
 import type { Driver } from './driver.js';
 import { HollowDriver, type HollowOptions } from './hollow/driver.js';
 import { QemuDriver } from './qemu/driver.js';
@@ -35,6 +34,8 @@ export async function createDriver(name: string, ctx: DriverContext): Promise<Dr
       });
       ctx.onAccelerator?.(verdict);
       await sweepAndLog(join(ctx.dataDir, 'vms')); // QEMU left by a previous hyperd (one without pdeathsig) dies here
+      // loaded here, not at the top: the store brings execa (~170 ms), which CLI commands importing this registry never need
+      const { ImageStore } = await import('../images/store.js');
       return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), images: new ImageStore(ctx.dataDir, { insecureRegistries: ctx.insecureRegistries }), bootTimeoutMs: ctx.bootTimeoutMs });
     }
     default:

@@ -9,7 +9,6 @@ import { PROTOCOL_VERSION } from '../../guest/wire.js';
 import { VERSION } from '../../version.js';
 import type { GlobalOptions } from '../connection.js';
 import { printJson } from '../format.js';
-import { ImageStore } from '../../images/store.js';
 import { defaultDataDir } from '../../daemon/paths.js';
 
 function file(path: string) {
@@ -38,8 +37,8 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
         kernel: { ...file(kernel), linuxSource: existsSync(join(kernel, '..', 'linux-source-version')) ? readFileSync(join(kernel, '..', 'linux-source-version'), 'utf8').trim() : undefined, options: existsSync(kconfig) ? readFileSync(kconfig, 'utf8').split('\n').filter((l) => /^CONFIG_.*=/.test(l)).length : undefined },
         initramfs: file(initrd),
         agentProtocol: PROTOCOL_VERSION,
-        store: (() => {
-          const images = new ImageStore(globals().dataDir ?? defaultDataDir());
+        store: await (async () => {
+          const images = new (await import('../../images/store.js')).ImageStore(globals().dataDir ?? defaultDataDir());
           return { path: images.root, ...images.usage() };
         })(),
       };
