@@ -46,10 +46,13 @@ export interface GuestChannel {
   close(): void;
 }
 
+/** An image a VM was prepared with: which id the reference resolved to, and whether it had to be pulled or converted. */
+export interface PreparedImage { image: string; id: string; pulled: boolean; converted: boolean; ms: number }
+
 export interface Vm {
   readonly id: string;
   /** Fetches what the VM needs before it can boot (images), with no boot deadline; progress as short messages. */
-  prepare?(onProgress: (message: string) => void): Promise<void>;
+  prepare?(onProgress: (message: string) => void): Promise<PreparedImage[]>;
   /** Boots until the guest's kernel is up; rejects with a DriverError carrying the backend's output on failure. */
   boot(signal: AbortSignal): Promise<void>;
   connectAgent(signal: AbortSignal): Promise<GuestChannel>;

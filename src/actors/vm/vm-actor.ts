@@ -20,7 +20,8 @@ export class VmActor {
   async boot(timeoutMs: number, onProgress: (message: string) => void = () => {}): Promise<boolean> {
     if (this.vm.prepare) {
       try {
-        await this.vm.prepare(onProgress);
+        const images = await this.vm.prepare(onProgress);
+        for (const [i, image] of images.entries()) await this.emit('image.ready', image, `image.${i}`);
       } catch (err) {
         this.stopped = true;
         await this.emit('vm.failed', { vm: this.vm.id, reason: (err as Error).message }, 'vm.failed');

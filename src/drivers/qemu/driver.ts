@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
 import type { AgentClient } from '../../guest/agent-client.js';
-import type { Capabilities, ContainerLaunch, Driver, GuestChannel, Vm, VmConfig } from '../driver.js';
+import type { Capabilities, ContainerLaunch, Driver, GuestChannel, PreparedImage, Vm, VmConfig } from '../driver.js';
 import { launchQemu, type QemuVm } from './launch.js';
 import { resolveProcess } from '../../images/image-config.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
@@ -58,8 +58,14 @@ class QemuPodVm implements Vm {
     return join(this.o.runDir, this.config.id);
   }
 
-  async prepare(onProgress: (message: string) => void): Promise<void> {
-    for (const ref of this.config.images) await this.o.images.ensure(ref, { onProgress });
+  async prepare(onProgress: (message: string) => void): Promise<PreparedImage[]> {
+    const prepared: PreparedImage[] = [];
+    for (const ref of this.config.images) {
+      const t0 = performance.now();
+      const r = await this.o.images.ensure(ref, { onProgress });
+      prepared.push({ image: ref, id: r.image.id, pulled: r.pulled, converted: r.converted, ms: Math.round(performance.now() - t0) });
+    }
+    return prepared;
   }
 
   async boot(signal: AbortSignal): Promise<void> {

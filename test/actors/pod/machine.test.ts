@@ -24,6 +24,16 @@ describe('pod machine: happy paths', () => {
     expect(p.context.containers.main).toMatchObject({ state: 'running' });
   });
 
+  it('records image.ready while scheduled (the image a VM gets, before it boots) and ignores it once the run has moved on', () => {
+    const scheduled = fold(toRunning().slice(0, 2));
+    const ready = ev('image.ready', { image: 'busybox', id: `sha256:${'a'.repeat(64)}`, pulled: true, converted: true, ms: 120 });
+    const after = foldPod(scheduled, ready);
+    expect(after.state).toBe('scheduled');
+    expect(after.context.updatedAt).toBe(ready.at);
+    const running = fold(toRunning());
+    expect(foldPod(running, ready)).toBe(running);
+  });
+
   it('ends succeeded when every container exits 0', () => {
     const p = fold([...toRunning(), ev('container.exited', { container: 'main', exitCode: 0 })]);
     expect(p.state).toBe('succeeded');
