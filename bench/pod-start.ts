@@ -22,7 +22,7 @@ try {
   await d.ready;
   const spec = PodSpec.parse({ containers: [{ name: 'main', image: 'busybox', args: ['echo', 'hi'] }] });
   const started: number[] = [], output: number[] = [];
-  const phases: Record<string, number[]> = { placement: [], runnerReaction: [], vmBoot: [], agentConnect: [], containerStart: [] };
+  const phases: Record<string, number[]> = { placement: [], runnerReaction: [], vmBoot: [], qemuStart: [], kernelAndAgentBoot: [], agentConnect: [], containerStart: [] };
   for (let i = 0; i < runs; i++) {
     const id = `ps${i}`;
     const logs = readLogs(n.nc, id, { follow: true });
@@ -30,10 +30,12 @@ try {
     const t0 = performance.now();
     const ack = await n.store.append(podEvent('pod.requested', id, { spec, start: true }, { id: `${id}.req`, at: Date.now(), by: 'bench' }));
     const at: Record<string, number> = {};
+    let booted: { vmmMs?: number; guestMs?: number } | undefined;
     for await (const r of n.store.read({ filter: podSubject(id), fromSeq: ack.seq })) {
       if (!r.ok) continue;
       const e = r.event as PodEvent;
       at[e.type] ??= e.at;
+      if (e.type === 'vm.booted') booted ??= e.data;
       if (e.type === 'container.started') started.push(performance.now() - t0);
       if (e.type === 'container.exited') break;
     }
@@ -42,6 +44,8 @@ try {
     phases.placement.push(at['pod.scheduled'] - at['pod.requested']);
     phases.runnerReaction.push(at['vm.booting'] - at['pod.scheduled']);
     phases.vmBoot.push(at['vm.booted'] - at['vm.booting']);
+    phases.qemuStart.push(booted?.vmmMs ?? NaN);
+    phases.kernelAndAgentBoot.push(booted?.guestMs ?? NaN);
     phases.agentConnect.push(at['agent.ready'] - at['vm.booted']);
     phases.containerStart.push(at['container.started'] - at['agent.ready']);
     progress(`pod ${i + 1}/${runs}: started after ${Math.round(started.at(-1)!)} ms`);

@@ -53,8 +53,11 @@ export interface Vm {
   readonly id: string;
   /** Fetches what the VM needs before it can boot (images), with no boot deadline; progress as short messages. */
   prepare?(onProgress: (message: string) => void): Promise<PreparedImage[]>;
-  /** Boots until the guest's kernel is up; rejects with a DriverError carrying the backend's output on failure. */
-  boot(signal: AbortSignal): Promise<void>;
+  /**
+   * Boots until the guest's kernel is up; rejects with a DriverError carrying the backend's output on failure. May report
+   * how the time split between the VMM starting (vmmMs) and the guest booting to its agent (guestMs).
+   */
+  boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number } | void>;
   connectAgent(signal: AbortSignal): Promise<GuestChannel>;
   /** Asks the guest to shut down, forces it after graceMs. Idempotent. */
   stop(graceMs: number): Promise<void>;

@@ -31,8 +31,8 @@ export class VmActor {
     const started = performance.now();
     await this.emit('vm.booting', { host: this.host, vm: this.vm.id, driver: this.driver, deadline: Date.now() + timeoutMs }, 'vm.booting');
     try {
-      await this.vm.boot(AbortSignal.timeout(timeoutMs));
-      await this.emit('vm.booted', { vm: this.vm.id, bootMs: Math.round(performance.now() - started) }, 'vm.booted');
+      const phases = await this.vm.boot(AbortSignal.timeout(timeoutMs));
+      await this.emit('vm.booted', { vm: this.vm.id, bootMs: Math.round(performance.now() - started), ...(phases ?? {}) }, 'vm.booted');
       return true;
     } catch (err) {
       const reason = (err as Error).name === 'TimeoutError' ? `vm ${this.vm.id} did not boot within ${timeoutMs} ms` : (err as Error).message;

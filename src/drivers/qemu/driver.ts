@@ -68,7 +68,7 @@ class QemuPodVm implements Vm {
     return prepared;
   }
 
-  async boot(signal: AbortSignal): Promise<void> {
+  async boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number }> {
     // one disk per distinct image, however many containers use it: /dev/vda, /dev/vdb, … in attach order
     const disks: string[] = [];
     const byId = new Map<string, string>();
@@ -101,6 +101,7 @@ class QemuPodVm implements Vm {
       this.exitListener?.(`qemu ${how}; guest console:\n${qemu.consoleTail(10) || '(empty)'}`);
       this.cleanup();
     });
+    return { vmmMs: Math.round(qemu.vmmMs), guestMs: Math.round(qemu.readyMs - qemu.vmmMs) };
   }
 
   async connectAgent(): Promise<GuestChannel> {

@@ -43,6 +43,8 @@ export interface QemuVm {
   pidFile: string;
   /** ms from spawning QEMU to the agent's first answer. */
   readyMs: number;
+  /** ms from spawning QEMU until its agent socket accepted a connection: QEMU's own start-up, before the guest runs. */
+  vmmMs: number;
   consoleLog: string;
   consoleTail(lines?: number): string;
   /**
@@ -182,6 +184,7 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     proc.kill('SIGKILL');
     void qmpReady.then((q) => q.close(), () => {});
   };
+  const vmmMs = performance.now() - t0;
   const agent = new AgentClient(socket, socket);
   try {
     await Promise.race([
@@ -228,7 +231,7 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
   };
   let stopping: Promise<StopRung> | null = null;
   const vm: QemuVm = {
-    proc, agent, qmp, pidFile, readyMs, consoleLog, consoleTail, exited, stoppedBy: null,
+    proc, agent, qmp, pidFile, readyMs, vmmMs, consoleLog, consoleTail, exited, stoppedBy: null,
     kill: () => proc.kill('SIGKILL'),
     stop(graceMs = 3_000) {
       stopping ??= ladder(graceMs).then((rung) => {

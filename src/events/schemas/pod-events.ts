@@ -23,7 +23,8 @@ export const podEventSchemas = [
   // the VM and its agent; image.ready records which image (by id) a pod's VM was given, and whether it had to be pulled
   podEvent('image.ready', { image: z.string().min(1).max(512), id: z.string().regex(/^sha256:[a-f0-9]{64}$/), pulled: z.boolean(), converted: z.boolean(), ms: z.number().nonnegative() }),
   podEvent('vm.booting', { host: idToken, vm: idToken, driver: z.string().min(1), deadline: z.number().int().nonnegative() }),
-  podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative() }),
+  // vmmMs: the hypervisor process starting; guestMs: kernel + agent until the agent answers (drivers that can tell)
+  podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative(), vmmMs: z.number().nonnegative().optional(), guestMs: z.number().nonnegative().optional() }),
   podEvent('vm.failed', { vm: idToken.nullable(), reason }),
   podEvent('vm.exited', { vm: idToken, reason }),
   podEvent('agent.ready', { version: z.string().min(1).max(64) }),

@@ -149,6 +149,15 @@ describe('the QEMU driver under hyperd', () => {
     expect(r.exitCode).toBe(0);
   }, 90_000);
 
+  it('the VM split: QEMU start and guest boot are recorded in vm.booted', async () => {
+    const id = (await hyper(['run', '-d', '--rm', 'busybox', 'true'], env())).stdout.trim();
+    await expect.poll(async () => (await hyper(['events', id, '-o', 'json'], env())).stdout, { timeout: 30_000 }).toMatch(/"vm\.booted"/);
+    const booted = (await hyper(['events', id, '-o', 'json'], env())).stdout.split('\n').map((l) => JSON.parse(l)).find((e) => e.type === 'vm.booted');
+    expect(booted.data.vmmMs).toBeGreaterThan(0);
+    expect(booted.data.guestMs).toBeGreaterThan(0);
+    expect(booted.data.vmmMs + booted.data.guestMs).toBeLessThanOrEqual(booted.data.bootMs + 1);
+  }, 60_000);
+
   it('a missing image, a bad reference and an unreachable registry each give a clear error', async () => {
     const missing = await hyper(['run', `${reg.host}/nosuchimage`, 'true'], env());
     expect(missing.exitCode).toBe(125);
@@ -160,4 +169,13 @@ describe('the QEMU driver under hyperd', () => {
     expect(unreachable.exitCode).toBe(125);
     expect(unreachable.stderr).toMatch(/connection refused — the registry is unreachable/);
   }, 90_000);
+
+  // last: it kills the shared daemon
+  it('a SIGKILLed hyperd takes its VMs with it: no QEMU process survives its daemon', async () => {
+    const id = (await hyper(['run', '-d', 'busybox', 'sleep', '1000'], env())).stdout.trim();
+    await expect.poll(async () => JSON.parse((await hyper(['inspect', id], env())).stdout)[0].state, { timeout: 30_000 }).toBe('running');
+    expect(qemuProcessesUnder(dataDir)).toHaveLength(1);
+    d.proc.kill('SIGKILL');
+    await expect.poll(() => qemuProcessesUnder(dataDir), { timeout: 5_000 }).toEqual([]);
+  }, 60_000);
 });
