@@ -77,8 +77,8 @@ export class ImageStore {
     renameSync(`${this.dbFile}.tmp`, this.dbFile);
   }
 
-  private lock<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(join(this.root, 'lock'), fn, () => {});
+  private lock<T>(fn: () => Promise<T>, onProgress?: (message: string) => void): Promise<T> {
+    return withLock(join(this.root, 'lock'), fn, () => onProgress?.(`waiting for another pull, load or rmi on ${this.root}`));
   }
 
   list(): StoredImage[] {
@@ -132,7 +132,9 @@ export class ImageStore {
     const tls = `--tls-verify=${!this.insecureFor(r, o)}`;
     const auth = o.authfile ? ['--authfile', o.authfile] : [];
     o.onProgress?.(`resolving ${shown}`);
-    const raw = await runTool('skopeo', ['inspect', '--raw', '--retry-times', '1', tls, ...auth, `docker://${name}`], `look up ${shown}`);
+    // registries take a tag or a digest, not both: a digest names the content exactly
+    const remote = r.digest ? `${repository(r)}@${r.digest}` : name;
+    const raw = await runTool('skopeo', ['inspect', '--raw', '--retry-times', '1', tls, ...auth, `docker://${remote}`], `look up ${shown}`);
     const repoDigest = `${repository(r)}@sha256:${createHash('sha256').update(raw).digest('hex')}`;
     return this.lock(async () => {
       const known = this.list().find((i) => i.repoDigests.includes(repoDigest));
@@ -143,12 +145,12 @@ export class ImageStore {
       const tmp = `tmp-${randomBytes(6).toString('hex')}`;
       o.onProgress?.(`pulling ${shown}`);
       try {
-        await runTool('skopeo', ['copy', ...(o.tty ? [] : ['--quiet']), '--retry-times', '2', `--src-${tls.slice(2)}`, ...(o.authfile ? ['--src-authfile', o.authfile] : []), `docker://${name}`, `oci:${this.layout}:${tmp}`], `pull ${shown}`, { inherit: o.tty });
+        await runTool('skopeo', ['copy', ...(o.tty ? [] : ['--quiet']), '--retry-times', '2', `--src-${tls.slice(2)}`, ...(o.authfile ? ['--src-authfile', o.authfile] : []), `docker://${remote}`, `oci:${this.layout}:${tmp}`], `pull ${shown}`, { inherit: o.tty });
         return await this.adopt(tmp, r.digest ? [] : [name], [repoDigest], o);
       } finally {
         untag(this.layout, tmp);
       }
-    });
+    }, o.onProgress);
   }
 
   /** Loads every image of a `docker save` archive, an OCI archive or an OCI layout directory. */
@@ -167,7 +169,7 @@ export class ImageStore {
           untag(this.layout, tmp);
         }
       }
-    });
+    }, o.onProgress);
     return results;
   }
 

@@ -66,6 +66,7 @@ describe('ImageStore', () => {
     // pulled by digest: the same image, recorded under its repository digest
     const digest = first.image.repoDigests[0].split('@')[1];
     expect(await store.pull(`${reg.host}/greeter@${digest}`)).toMatchObject({ pulled: false, image: { id: first.image.id } });
+    expect(await store.pull(`${reg.host}/greeter:1@${digest}`, { policy: 'always' })).toMatchObject({ pulled: false, image: { id: first.image.id } });
     expect(store.find(first.image.id.slice(7, 19))?.id).toBe(first.image.id);
   }, 60_000);
 
