@@ -21,6 +21,8 @@ export async function runTool(cmd: string, args: string[], task: string, o: RunO
       // still captured when shown, so a failure's message can quote the tool
       stderr: o.inherit ? ['pipe', 'inherit'] : 'pipe',
       encoding: 'utf8',
+      // byte-exact: a manifest's digest covers its final newline
+      stripFinalNewline: false,
       maxBuffer: 256 * 1024 * 1024,
     });
     return typeof r.stdout === 'string' ? r.stdout : '';
