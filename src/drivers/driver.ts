@@ -51,8 +51,11 @@ export interface PreparedImage { image: string; id: string; pulled: boolean; con
 
 export interface Vm {
   readonly id: string;
-  /** Fetches what the VM needs before it can boot (images), with no boot deadline; progress as short messages. */
-  prepare?(onProgress: (message: string) => void): Promise<PreparedImage[]>;
+  /**
+   * Fetches what the VM needs before it can boot (images), with no boot deadline; progress as short messages, and
+   * onPulling once per image that has to come from a registry.
+   */
+  prepare?(onProgress: (message: string) => void, onPulling?: (image: string) => Promise<void>): Promise<PreparedImage[]>;
   /**
    * Boots until the guest's kernel is up; rejects with a DriverError carrying the backend's output on failure. May report
    * how the time split between the VMM starting (vmmMs) and the guest booting to its agent (guestMs).

@@ -77,6 +77,7 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true, lastIntent: e.id };
     case 'pod.scheduled':
       return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt };
+    case 'image.pulling':
     case 'image.ready':
       return { ...ctx, updatedAt: e.at };
     case 'pod.rejected':

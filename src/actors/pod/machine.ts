@@ -73,7 +73,7 @@ export const podMachine = setup({
         'pod.delete.requested': to('deleted'),
       },
     },
-    scheduled: { on: { 'image.ready': stay(), 'vm.booting': to('booting', 'fromPlacedHost'), 'pod.rejected': to('pending'), 'vm.failed': to('failed'), ...stoppable } },
+    scheduled: { on: { 'image.pulling': stay(), 'image.ready': stay(), 'vm.booting': to('booting', 'fromPlacedHost'), 'pod.rejected': to('pending'), 'vm.failed': to('failed'), ...stoppable } },
     booting: { on: { 'vm.booted': to('booted'), ...vmDies, ...stoppable } },
     booted: { on: { 'agent.ready': to('starting'), ...vmDies, ...stoppable } },
     starting: {

@@ -20,7 +20,8 @@ export class VmActor {
   async boot(timeoutMs: number, onProgress: (message: string) => void = () => {}): Promise<boolean> {
     if (this.vm.prepare) {
       try {
-        const images = await this.vm.prepare(onProgress);
+        let pulls = 0;
+        const images = await this.vm.prepare(onProgress, (image) => this.emit('image.pulling', { image }, `image.pulling.${pulls++}`));
         for (const [i, image] of images.entries()) await this.emit('image.ready', image, `image.${i}`);
       } catch (err) {
         this.stopped = true;

@@ -16,7 +16,7 @@ export interface QemuDriverOptions {
   /** Per-VM work directories (agent socket, console log) go here. */
   runDir: string;
   /** Pulls images a pod needs if they are missing; names their EROFS disks and configs. */
-  images: Pick<ImageStore, 'ensure' | 'get'>;
+  images: Pick<ImageStore, 'ensure' | 'get' | 'find'>;
   bootTimeoutMs?: number;
 }
 
@@ -58,10 +58,11 @@ class QemuPodVm implements Vm {
     return join(this.o.runDir, this.config.id);
   }
 
-  async prepare(onProgress: (message: string) => void): Promise<PreparedImage[]> {
+  async prepare(onProgress: (message: string) => void, onPulling?: (image: string) => Promise<void>): Promise<PreparedImage[]> {
     const prepared: PreparedImage[] = [];
     for (const ref of this.config.images) {
       const t0 = performance.now();
+      if (!this.o.images.find(ref)) await onPulling?.(ref);
       const r = await this.o.images.ensure(ref, { onProgress });
       prepared.push({ image: ref, id: r.image.id, pulled: r.pulled, converted: r.converted, ms: Math.round(performance.now() - t0) });
     }

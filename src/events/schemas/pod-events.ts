@@ -20,7 +20,8 @@ export const podEventSchemas = [
   podEvent('pod.scheduled', { host: idToken, run: z.number().int().positive(), attempt: z.number().int().nonnegative() }),
   podEvent('pod.rejected', { host: idToken, reason }),
   podEvent('pod.unschedulable', { reason }),
-  // the VM and its agent; image.ready records which image (by id) a pod's VM was given, and whether it had to be pulled
+  // the VM and its agent; image.pulling says a pull from a registry began (it may take long); image.ready records which image (by id) a pod's VM was given, and whether it had to be pulled
+  podEvent('image.pulling', { image: z.string().min(1).max(512) }),
   podEvent('image.ready', { image: z.string().min(1).max(512), id: z.string().regex(/^sha256:[a-f0-9]{64}$/), pulled: z.boolean(), converted: z.boolean(), ms: z.number().nonnegative() }),
   podEvent('vm.booting', { host: idToken, vm: idToken, driver: z.string().min(1), deadline: z.number().int().nonnegative() }),
   // vmmMs: the hypervisor process starting; guestMs: kernel + agent until the agent answers (drivers that can tell)

@@ -24,9 +24,10 @@ describe('pod machine: happy paths', () => {
     expect(p.context.containers.main).toMatchObject({ state: 'running' });
   });
 
-  it('records image.ready while scheduled (the image a VM gets, before it boots) and ignores it once the run has moved on', () => {
+  it('records image.pulling and image.ready while scheduled (the image a VM gets, before it boots) and ignores it once the run has moved on', () => {
     const scheduled = fold(toRunning().slice(0, 2));
     const ready = ev('image.ready', { image: 'busybox', id: `sha256:${'a'.repeat(64)}`, pulled: true, converted: true, ms: 120 });
+    expect(foldPod(scheduled, ev('image.pulling', { image: 'busybox' })).state).toBe('scheduled');
     const after = foldPod(scheduled, ready);
     expect(after.state).toBe('scheduled');
     expect(after.context.updatedAt).toBe(ready.at);

@@ -80,7 +80,7 @@ describe('the QEMU driver under hyperd', () => {
     const r = await hyper(['run', '--rm', `${reg.host}/busybox`, 'echo', 'hello'], env());
     expect(r.stdout).toBe('hello');
     expect(r.exitCode).toBe(0);
-    expect(r.stderr).toMatch(/pulled \S+\/busybox \([a-f0-9]{12}\) in \d+ ms, converted to EROFS/);
+    expect(r.stderr).toMatch(/pulling \S+\/busybox…\n(.*\n)*.*pulled \S+\/busybox \([a-f0-9]{12}\) in \d+ ms, converted to EROFS/);
     expect(d.log()).toMatch(/converting \w+ to a read-only EROFS image/);
     const requests = reg.requests().length;
     const disks = readdirSync(join(dataDir, 'images', 'erofs'));
@@ -88,6 +88,7 @@ describe('the QEMU driver under hyperd', () => {
     const again = await hyper(['run', '--rm', `${reg.host}/busybox`, 'echo', 'again'], env());
     expect(again.stdout).toBe('again');
     expect(again.stderr).toMatch(/image \S+\/busybox \([a-f0-9]{12}\) is here/);
+    expect(again.stderr).not.toMatch(/pulling/);
     expect(reg.requests().length).toBe(requests);
     expect(readdirSync(join(dataDir, 'images', 'erofs'))).toEqual(disks);
     expect(d.log().slice(logLength)).not.toMatch(/pulling|unpacking|converting/);
