@@ -58,7 +58,6 @@ export class ImageStore {
   constructor(dataDir: string, private readonly opts: { insecureRegistries?: string[] } = {}) {
     this.root = join(dataDir, 'images');
     this.layout = join(this.root, 'oci');
-    for (const d of ['oci', 'erofs', 'tmp']) mkdirSync(join(this.root, d), { recursive: true });
   }
 
   private get dbFile() {
@@ -77,7 +76,9 @@ export class ImageStore {
     renameSync(`${this.dbFile}.tmp`, this.dbFile);
   }
 
+  /** Every writer holds the lock; the store's directories appear with its first writer, so reading commands create nothing. */
   private lock<T>(fn: () => Promise<T>, onProgress?: (message: string) => void): Promise<T> {
+    for (const d of ['oci', 'erofs', 'tmp']) mkdirSync(join(this.root, d), { recursive: true });
     return withLock(join(this.root, 'lock'), fn, () => onProgress?.(`waiting for another pull, load or rmi on ${this.root}`));
   }
 
