@@ -34,12 +34,12 @@ export async function runTool(cmd: string, args: string[], task: string, o: RunO
   }
 }
 
-/** skopeo and umoci log through logrus: keep the `msg="…"` of the last fatal line, unquoted. */
+/** skopeo and umoci log through logrus: keep the `msg="…"` of the last line, unquoted; other tools: their last three lines. */
 export function toolMessage(output: string): string {
   const lines = output.trim().split('\n').filter(Boolean);
   const last = lines.at(-1) ?? '(no output)';
   const m = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
-  const msg = m ? m[1].replace(/\\"/g, '"').replace(/\\\\/g, '\\') : last;
+  const msg = m ? m[1].replace(/\\"/g, '"').replace(/\\\\/g, '\\') : lines.length ? lines.slice(-3).join('; ') : last;
   // skopeo prefixes what it was doing, which repeats our own words: keep the cause
   return msg.replace(/^Error parsing image name "[^"]*": /, '').replace(/^initializing source \S+: /, '');
 }
