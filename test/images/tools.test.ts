@@ -21,6 +21,6 @@ describe('image tool errors', () => {
 
   it('names the package to install when a tool is missing, and quotes a failing tool', async () => {
     await expect(runTool('no-such-tool-hyper', [], 'frobnicate')).rejects.toThrow(/cannot frobnicate: no-such-tool-hyper is not installed — install it with: apt-get install no-such-tool-hyper/);
-    await expect(runTool('tar', ['-tf', '/nonexistent.tar'], 'read the archive')).rejects.toThrow(/cannot read the archive: tar: \/nonexistent\.tar: Cannot open: No such file or directory);
+    await expect(runTool('tar', ['-tf', '/nonexistent.tar'], 'read the archive')).rejects.toThrow(/cannot read the archive: tar: \/nonexistent\.tar: Cannot open: No such file or directory/);
   });
 });
