@@ -26,11 +26,12 @@ const program = new Command('hyper')
 
 // connection and output options work before or after the subcommand: `hyper -o json ps` and `hyper ps -o json`
 let current: GlobalOptions = {};
+const ownsDashO = new Set<Command>();
 const globals = () => current;
 program.hook('preAction', (_root, action) => {
   const local = action.opts<GlobalOptions>();
   const root = program.opts<GlobalOptions>();
-  const output = action.name() === 'save' ? undefined : local.output;
+  const output = ownsDashO.has(action) ? undefined : local.output;
   current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output };
 });
 registerRun(program, globals);
@@ -44,8 +45,9 @@ registerLogs(program, globals);
 registerImages(program, globals);
 for (const cmd of program.commands) {
   cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir');
-  // `hyper save -o FILE` keeps Docker's meaning of -o
-  if (!cmd.options.some((opt) => opt.short === '-o')) cmd.option('-o, --output <format>', 'text or json');
+  // a command with its own -o keeps it (`hyper save -o FILE`, as Docker's); its -o is then no output format
+  if (cmd.options.some((opt) => opt.short === '-o')) ownsDashO.add(cmd);
+  else cmd.option('-o, --output <format>', 'text or json');
 }
 program.addCommand(daemonCommand('daemon'));
 
