@@ -1,6 +1,6 @@
 // Follows a pod after an intent, prints progress on stderr, and turns the outcome into the CLI's exit code.
-import type { PodFold } from '../actors/pod/fold.js';
-import type { PodState } from '../actors/pod/machine.js';
+import type { PodFold } from '../model/pod-fold.js';
+import type { PodState } from '../model/pod-machine.js';
 import type { EventStore } from '../events/store/event-store.js';
 import { watchPod } from './watch.js';
 

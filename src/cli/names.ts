@@ -2,7 +2,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HyperError } from '../errors.js';
-import type { ClusterView } from '../events/projections/cluster-view.js';
+import type { ClusterView } from '../model/cluster-view.js';
 import { NAME_BUCKET } from '../events/store/subjects.js';
 
 async function bucket(nc: NatsConnection): Promise<KV> {

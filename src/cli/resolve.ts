@@ -1,6 +1,6 @@
 // Finds a pod by full id, unique id prefix, or name, among pods that are not deleted.
 import { NotFoundError } from '../errors.js';
-import type { ClusterView, PodRecord } from '../events/projections/cluster-view.js';
+import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 
 export function resolvePod(view: ClusterView, ref: string): PodRecord {
   const exact = view.pods.get(ref);

@@ -1,6 +1,6 @@
 // Follows one pod's events after an intent, folding them locally, printing progress, until the pod reaches a state the command waits for.
-import { foldPod, type PodFold } from '../actors/pod/fold.js';
-import type { PodState } from '../actors/pod/machine.js';
+import { foldPod, type PodFold } from '../model/pod-fold.js';
+import type { PodState } from '../model/pod-machine.js';
 import type { PodEvent } from '../events/schemas/mod.js';
 import type { EventStore } from '../events/store/event-store.js';
 import { podSubject } from '../events/store/subjects.js';

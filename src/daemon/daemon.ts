@@ -10,7 +10,7 @@ import { startNatsServer, type NatsServer } from '../nats/server.js';
 import { EventStore } from '../events/store/event-store.js';
 import { loadView } from '../events/store/load-view.js';
 import { SnapshotStore } from '../events/store/snapshots.js';
-import type { Change, ClusterView } from '../events/projections/cluster-view.js';
+import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
 import { Scheduler } from '../actors/scheduler/live.js';

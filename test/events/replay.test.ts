@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterView, type ViewSnapshot } from '../../src/events/projections/cluster-view.js';
+import { ClusterView, type ViewSnapshot } from '../../src/model/cluster-view.js';
 import { decodeRecord } from '../../src/events/store/event-store.js';
 import { SnapshotStore } from '../../src/events/store/snapshots.js';
 import { ReplayError } from '../../src/errors.js';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import { ConflictError, ValidationError } from '../../src/errors.js';
 import { podSubject } from '../../src/events/store/subjects.js';
-import { ClusterView } from '../../src/events/projections/cluster-view.js';
+import { ClusterView } from '../../src/model/cluster-view.js';
 import { startTestNats, type TestNats } from '../harness/nats.js';
 import { ev, spec } from '../harness/events.js';
 

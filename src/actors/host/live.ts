@@ -3,8 +3,8 @@ import type { Driver } from '../../drivers/driver.js';
 import type { Logger } from '../../log.js';
 import { hostEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
-import type { Change, ClusterView } from '../../events/projections/cluster-view.js';
-import { HOLDS_RESOURCES } from '../pod/machine.js';
+import type { Change, ClusterView } from '../../model/cluster-view.js';
+import { HOLDS_RESOURCES } from '../../model/pod-machine.js';
 import { PodRunner } from '../pod/live.js';
 import { VERSION } from '../../version.js';
 

@@ -1,7 +1,7 @@
 // Which hosts are alive: joined and not left, with a heartbeat seen within the TTL. Polled, because NATS 2.9 sends no watch event on KV expiry.
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ClusterView, HostRecord } from '../../events/projections/cluster-view.js';
+import type { ClusterView, HostRecord } from '../../model/cluster-view.js';
 import { HEARTBEAT_BUCKET } from '../../events/store/subjects.js';
 
 export class Liveness {

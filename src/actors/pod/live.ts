@@ -1,7 +1,7 @@
 // The live side of a pod actor on its host: reconciles the folded pod state with the VM it runs, through the VM and agent actors. Runs only for live events.
 import type { Driver } from '../../drivers/driver.js';
 import type { Logger } from '../../log.js';
-import type { ClusterView, PodRecord } from '../../events/projections/cluster-view.js';
+import type { ClusterView, PodRecord } from '../../model/cluster-view.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import { podEvent } from '../../events/schemas/mod.js';
 import { ConflictError } from '../../errors.js';
@@ -9,7 +9,7 @@ import { AgentActor } from '../agent/agent-actor.js';
 import { emitterFor, linksOf, type Emit } from '../emit.js';
 import { VmActor } from '../vm/vm-actor.js';
 import { publishLog } from '../../events/store/logs.js';
-import { TERMINAL } from './machine.js';
+import { TERMINAL } from '../../model/pod-machine.js';
 
 export interface PodRunnerDeps {
   hostId: string;

@@ -3,8 +3,8 @@ import { ConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { podEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
-import type { Change, ClusterView, HostRecord, PodRecord } from '../../events/projections/cluster-view.js';
-import { place, rankOf } from './place.js';
+import type { Change, ClusterView, HostRecord, PodRecord } from '../../model/cluster-view.js';
+import { place, rankOf } from '../../model/placement.js';
 import { linksOf } from '../emit.js';
 
 export interface SchedulerDeps {

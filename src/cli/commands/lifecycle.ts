@@ -1,9 +1,9 @@
 // `hyper start`, `hyper stop`, `hyper rm`: check the pod's state, publish the intent, and wait for the outcome.
 import type { Command } from 'commander';
 import { HyperError } from '../../errors.js';
-import { TERMINAL, type PodState } from '../../actors/pod/machine.js';
+import { TERMINAL, type PodState } from '../../model/pod-machine.js';
 import { loadView } from '../../events/store/load-view.js';
-import type { PodRecord } from '../../events/projections/cluster-view.js';
+import type { PodRecord } from '../../model/cluster-view.js';
 import { openSession, type GlobalOptions, type Session } from '../connection.js';
 import { resolvePod } from '../resolve.js';
 import { publishIntent } from '../intent.js';

@@ -1,8 +1,8 @@
 // `hyper ps` and `hyper inspect`: the pod projection, rebuilt from the event log (snapshot + tail).
 import type { Command } from 'commander';
-import { TERMINAL } from '../../actors/pod/machine.js';
+import { TERMINAL } from '../../model/pod-machine.js';
 import { loadView } from '../../events/store/load-view.js';
-import type { PodRecord } from '../../events/projections/cluster-view.js';
+import type { PodRecord } from '../../model/cluster-view.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { ago, printJson, table } from '../format.js';
 import { resolvePod } from '../resolve.js';

@@ -1,7 +1,7 @@
 // `hyper run` and `hyper create`: validate the spec, reserve the name, publish pod.requested, then follow the pod to running or exit.
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { initialPod, foldPod } from '../../actors/pod/fold.js';
+import { initialPod, foldPod } from '../../model/pod-fold.js';
 import { podEvent, type PodSpec } from '../../events/schemas/mod.js';
 import { loadView } from '../../events/store/load-view.js';
 import { openSession, type GlobalOptions } from '../connection.js';

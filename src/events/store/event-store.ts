@@ -5,21 +5,9 @@ import { ConflictError, EventStoreError } from '../../errors.js';
 import { parseEvent, safeParseEvent, type HyperEvent } from '../schemas/mod.js';
 import { ensureStore, type StoreOptions } from './setup.js';
 import { podSubject, STREAM, subjectOf } from './subjects.js';
+import type { Record_ } from '../../model/record.js';
 
-export interface StoredEvent {
-  seq: number;
-  subject: string;
-  event: HyperEvent;
-}
-
-/** A message in the stream that is not a valid event (any NATS client can publish): skipped live, fatal in strict replay. */
-export interface InvalidRecord {
-  seq: number;
-  subject: string;
-  issues: { path: string; message: string }[];
-}
-
-export type Record_ = ({ ok: true } & StoredEvent) | ({ ok: false } & InvalidRecord);
+export type { StoredEvent, InvalidRecord, Record_ } from '../../model/record.js';
 
 export interface AppendResult {
   seq: number;

@@ -1,5 +1,5 @@
 // Builds the current cluster view: newest snapshot, then the tail of the stream folded on top.
-import { ClusterView } from '../projections/cluster-view.js';
+import { ClusterView } from '../../model/cluster-view.js';
 import type { EventStore } from './event-store.js';
 import { SnapshotStore } from './snapshots.js';
 

@@ -2,7 +2,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SNAPSHOT_FORMAT, type ViewSnapshot } from '../projections/cluster-view.js';
+import { SNAPSHOT_FORMAT, type ViewSnapshot } from '../../model/cluster-view.js';
 import { SNAPSHOT_BUCKET } from './subjects.js';
 
 const CHUNK = 512 * 1024;

@@ -1,8 +1,8 @@
 // Pure transition tests of the pod machine: every lifecycle path and every failure path, through the compiled fold.
 import { describe, expect, it } from 'vitest';
-import { foldPod, initialPod, type PodFold } from '../../../src/actors/pod/fold.js';
-import type { PodEvent } from '../../../src/events/schemas/mod.js';
-import { ev, spec } from '../../harness/events.js';
+import { foldPod, initialPod, type PodFold } from '../../src/model/pod-fold.js';
+import type { PodEvent } from '../../src/events/schemas/mod.js';
+import { ev, spec } from '../harness/events.js';
 
 const fold = (events: PodEvent[], from: PodFold = initialPod('p1')) => events.reduce(foldPod, from);
 const requested = (s = spec(), start = true) => ev('pod.requested', { spec: s, start });

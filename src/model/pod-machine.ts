@@ -1,7 +1,7 @@
 // The pod lifecycle as an XState v5 machine: the single definition of which event moves a pod where. Pure: no effects, no clocks.
 import { setup, assign } from 'xstate';
-import type { PodEvent } from '../../events/schemas/mod.js';
-import { applyPodEvent, emptyPodContext, restartsAfter, type PodContext } from './context.js';
+import type { PodEvent } from '../events/schemas/mod.js';
+import { applyPodEvent, emptyPodContext, restartsAfter, type PodContext } from './pod-context.js';
 
 type Ev<T extends PodEvent['type']> = Extract<PodEvent, { type: T }>;
 

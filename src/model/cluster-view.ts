@@ -1,9 +1,9 @@
 // The folded state of the whole cluster (every pod, every host, per-host usage), rebuilt by replay. Pure: no I/O, no clock.
-import { foldPod, initialPod, type PodFold } from '../../actors/pod/fold.js';
-import { HOLDS_RESOURCES, type PodState } from '../../actors/pod/machine.js';
-import { ReplayError } from '../../errors.js';
-import type { HostEvent, HyperEvent, PodEvent } from '../schemas/mod.js';
-import type { Record_ } from '../store/event-store.js';
+import { foldPod, initialPod, type PodFold } from './pod-fold.js';
+import { HOLDS_RESOURCES, type PodState } from './pod-machine.js';
+import { ReplayError } from '../errors.js';
+import type { HostEvent, HyperEvent, PodEvent } from '../events/schemas/mod.js';
+import type { Record_ } from './record.js';
 
 export interface PodRecord extends PodFold {
   /** Stream sequence of the last message on this pod's subject: the expectation for the next OCC append. */

@@ -1,5 +1,5 @@
 // The pod's folded data (XState context) and the pure reducer that applies one accepted event to it.
-import type { PodEvent, PodSpec } from '../../events/schemas/mod.js';
+import type { PodEvent, PodSpec } from '../events/schemas/mod.js';
 
 export type ContainerState = 'waiting' | 'running' | 'restarting' | 'exited' | 'failed';
 

@@ -1,6 +1,6 @@
 // Pure placement: spreads by free capacity, refuses with a reason naming the roomiest host, ranks daemons deterministically.
 import { describe, expect, it } from 'vitest';
-import { place, rankOf } from '../../../src/actors/scheduler/place.js';
+import { place, rankOf } from '../../src/model/placement.js';
 
 const host = (id: string, cpus: number, memoryMb: number, used = { cpus: 0, memoryMb: 0 }) => ({ id, capacity: { cpus, memoryMb }, used });
 

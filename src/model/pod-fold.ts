@@ -1,7 +1,7 @@
 // The pod machine compiled to a lookup table for replay: same states, guards and reducer, ~10x faster than xstate's generic transition().
-import type { PodEvent } from '../../events/schemas/mod.js';
-import { applyPodEvent, emptyPodContext, type PodContext } from './context.js';
-import { podGuards, podMachine, type PodState } from './machine.js';
+import type { PodEvent } from '../events/schemas/mod.js';
+import { applyPodEvent, emptyPodContext, type PodContext } from './pod-context.js';
+import { podGuards, podMachine, type PodState } from './pod-machine.js';
 
 interface Edge { target: PodState | null; guard: ((a: { context: PodContext; event: PodEvent }) => boolean) | null }
 type Table = Map<PodState, Map<string, Edge[]>>;

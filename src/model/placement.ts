@@ -1,5 +1,5 @@
 // Pure placement: pick the host that stays emptiest after taking the pod (spread), or say why none fits.
-import type { Capacity } from '../../events/schemas/host-events.js';
+import type { Capacity } from '../events/schemas/host-events.js';
 
 export interface Candidate {
   id: string;

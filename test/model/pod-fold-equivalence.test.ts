@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { initialTransition, transition } from 'xstate';
-import { foldPod, initialPod } from '../../../src/actors/pod/fold.js';
-import { podMachine } from '../../../src/actors/pod/machine.js';
-import type { PodEvent } from '../../../src/events/schemas/mod.js';
-import { ev, spec } from '../../harness/events.js';
+import { foldPod, initialPod } from '../../src/model/pod-fold.js';
+import { podMachine } from '../../src/model/pod-machine.js';
+import type { PodEvent } from '../../src/events/schemas/mod.js';
+import { ev, spec } from '../harness/events.js';
 
 const containers = ['a', 'b'];
 const arbEvent: fc.Arbitrary<PodEvent> = fc.oneof(

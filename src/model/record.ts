@@ -1,0 +1,17 @@
+// What the fold consumes: one stored message of the event stream, either a valid event or a record of why it is not one.
+import type { HyperEvent } from '../events/schemas/mod.js';
+
+export interface StoredEvent {
+  seq: number;
+  subject: string;
+  event: HyperEvent;
+}
+
+/** A message in the stream that is not a valid event (any NATS client can publish): skipped live, fatal in strict replay. */
+export interface InvalidRecord {
+  seq: number;
+  subject: string;
+  issues: { path: string; message: string }[];
+}
+
+export type Record_ = ({ ok: true } & StoredEvent) | ({ ok: false } & InvalidRecord);
