@@ -1,8 +1,12 @@
 /* MSG_START_CONTAINER and MSG_EXEC: mount a container's root filesystem, start its main process, exec more into it. */
 #define _GNU_SOURCE
-#include "agent.h"
+#include "container.h"
+#include "channel.h"
+#include "proctab.h"
 #include "protocol.h"
+#include "pump.h"
 #include "spawn.h"
+#include "system.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -93,16 +97,18 @@ static void start(const struct frame *f, int is_exec) {
   if (!valid_name(container) || !valid_name(name)) { reply_error(f->id, E_MISSING, 0, "%s needs a valid CONTAINER%s", is_exec ? "exec" : "start", is_exec ? " and PROCESS" : ""); goto out; }
   if (strv_get(f, TAG_ARG, &argv) < 0 || argv.n == 0) { reply_error(f->id, E_MISSING, 0, "no command: ARG fields missing or not strings"); goto out; }
   if (strv_get(f, TAG_ENV, &envp) < 0) { reply_error(f->id, E_MALFORMED, 0, "an ENV field is not a string"); goto out; }
-  if (proc_find(name)) { reply_error(f->id, E_EXISTS, 0, "process \"%s\" exists", name); goto out; }
+  struct proc *old = proc_find(name);
+  if (old) { reply_error(f->id, E_EXISTS, 0, "process \"%s\" exists%s", name, proc_done(old) ? " (exited, not yet released)" : ""); goto out; }
   struct spawn_spec s = {
     .argv = argv.v, .envp = envp.v, .cwd = cwd, .root = NULL, .join_ns = -1, .user = user,
     .uid = tlv_u64(f->body, f->len, TAG_UID, (uint64_t)-1), .gid = tlv_u64(f->body, f->len, TAG_GID, (uint64_t)-1),
     .tty = (int)tlv_u64(f->body, f->len, TAG_TTY, 0), .rows = (unsigned)tlv_u64(f->body, f->len, TAG_ROWS, 24), .cols = (unsigned)tlv_u64(f->body, f->len, TAG_COLS, 80),
+    .unprivileged = host_mode,
   };
   if (is_exec) {
     main_proc = proc_find(container);
     if (!main_proc || !main_proc->is_main) { reply_error(f->id, E_NOT_FOUND, 0, "no container \"%s\"", container); goto out; }
-    if (main_proc->exited) { reply_error(f->id, E_STATE, 0, "container \"%s\" has exited", container); goto out; }
+    if (main_proc->reaped) { reply_error(f->id, E_STATE, 0, "container \"%s\" has exited", container); goto out; }
     s.join_ns = main_proc->mnt_ns;
   } else {
     kind = tlv_str(f->body, f->len, TAG_ROOTFS_KIND, 0);
@@ -119,18 +125,24 @@ static void start(const struct frame *f, int is_exec) {
   if (!p) { reply_error(f->id, E_SYSTEM, ENOMEM, "process table full"); goto out; }
   snprintf(p->container, sizeof p->container, "%s", container);
   p->is_main = !is_exec;
-  if (spawn_process(&s, p, err, sizeof err) < 0) {
+  struct spawned sp;
+  if (spawn_process(&s, &sp, err, sizeof err) < 0) {
     int e = errno;
-    p->used = 0;
+    proc_release(p);
     reply_error(f->id, E_SYSTEM, e, "starting %s in %s: %s", argv.v[0], container, err);
     goto out;
   }
+  p->pid = sp.pid;
+  p->tty = s.tty;
+  p->in_fd = sp.in_fd;
+  p->out[0].fd = sp.out_fd;
+  p->out[1].fd = sp.err_fd;
   if (!is_exec && s.root) {
     char nspath[64];
     snprintf(nspath, sizeof nspath, "/proc/%d/ns/mnt", (int)p->pid);
     p->mnt_ns = open(nspath, O_RDONLY | O_CLOEXEC); /* taken after exec: the child has its namespace by then */
   }
-  proc_watch(p);
+  pump_watch(p);
   struct writer w = {0};
   writer_begin(&w, MSG_OK, f->id);
   writer_u64(&w, TAG_PID, (uint64_t)p->pid);

@@ -1,4 +1,4 @@
-/* hyper guest-agent wire protocol, version 1: the one definition, mirrored by src/guest/protocol.ts on the host.
+/* hyper guest-agent wire protocol, version 2: the one definition, mirrored by src/guest/wire.ts on the host.
  *
  * Frame:  u32 length (big-endian; counts the bytes after it) | u8 type | u32 id (big-endian) | body
  *   - the host picks id > 0 for each request; the agent answers every request with exactly one
@@ -9,19 +9,28 @@
  *   - integers are 8 bytes big-endian; strings are UTF-8 without NUL; lists repeat the tag.
  *   - unknown tags are ignored (so newer hosts can add fields); a field that overruns the body is E_MALFORMED.
  * Message and tag numbers are forever: retire a number, never reuse it.
+ *
+ * Output (v2). Offsets count the bytes of one stream (1 stdout, 2 stderr) of one process from 0. The agent keeps
+ * every byte it read from a process until the host acknowledges it (MSG_ACK), and reads a stream's pipe only while
+ * (read - acked) < HYPER_OUTPUT_WINDOW: a slow or absent host back-pressures the process, nothing is dropped.
+ * A host connection may end at any time (hyperd killed, restarted); processes keep running. A new host sends
+ * MSG_RESYNC and learns every process's state and per-stream positions; the agent then sends again every
+ * unacknowledged byte (MSG_OUTPUT with OFFSET), and the host keeps only the bytes beyond what it stored.
+ * A process that exited stays in the table (code, time, retained output) until MSG_RELEASE.
  */
 #ifndef HYPER_PROTOCOL_H
 #define HYPER_PROTOCOL_H
 
-#define HYPER_PROTOCOL_VERSION 1
+#define HYPER_PROTOCOL_VERSION 2
 #define HYPER_MAX_FRAME (1u << 20)
 #define HYPER_FRAME_HEADER 9 /* length + type + id */
+#define HYPER_OUTPUT_WINDOW (256u * 1024) /* bytes per (process, stream) read but not yet acknowledged */
 
 enum hyper_msg {
   /* requests (host -> agent) */
   MSG_PING = 1,            /* -> OK {VERSION} */
   MSG_START_POD = 2,       /* {HOSTNAME, DNS*} -> OK */
-  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID} */
+  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
   MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID} */
   MSG_SIGNAL = 5,          /* {PROCESS, SIGNAL} -> OK */
   MSG_STDIN = 6,           /* {PROCESS, DATA} -> OK once buffered; DATA of length 0 closes stdin */
@@ -29,14 +38,25 @@ enum hyper_msg {
   MSG_STATS = 8,           /* -> OK {MEM_TOTAL, MEM_AVAILABLE, UPTIME_MS, PROCESSES} (bytes, ms) */
   MSG_SHUTDOWN = 9,        /* -> OK, then SIGTERM to every process, SIGKILL after 2 s, sync, and the VM resets (QEMU exits) */
   MSG_RESEED = 10,         /* {DATA} -> OK: mixed into the kernel RNG and credited */
-  MSG_WINDOW = 11,         /* {PROCESS, BYTES}: the host consumed BYTES of output; the agent may send that much more */
+  MSG_RETIRED_WINDOW = 11, /* v1 credit-based flow control {PROCESS, BYTES}; retired in v2 (answered E_UNKNOWN), replaced by MSG_ACK */
+  MSG_RESYNC = 12,         /* {} -> OK {VERSION, MESSAGE=agent build, BOOT_ID, ENTRY*}, then every unacknowledged byte again.
+                            * Before replying, the agent drops the unsent events of its outgoing queue (replies stay) and
+                            * rewinds every stream to its acknowledged offset. ENTRY (one per process) is a nested body:
+                            *   PROCESS, CONTAINER, MAIN, PID, STATE ("running" | "exited"), EXIT_CODE and TIME_MS (exited only),
+                            *   then per stream, in this order: STREAM=1, SENT, ACKED, STREAM=2, SENT, ACKED
+                            *   (SENT: bytes read from the process on that stream so far; ACKED: the host's acknowledged offset).
+                            * "exited" means reaped and its output at EOF, as for MSG_EXIT. */
+  MSG_ACK = 13,            /* {PROCESS, STREAM, OFFSET} -> OK: the host stored that stream up to OFFSET; retained bytes below it are
+                            * freed, and the send position moves up to OFFSET if it was behind. E_STATE if OFFSET is beyond SENT. */
+  MSG_RELEASE = 14,        /* {PROCESS} -> OK: the host recorded the exit; the process is forgotten. E_STATE if it has not exited. */
   /* replies */
   MSG_OK = 64,
   MSG_ERROR = 65,          /* {ERROR, MESSAGE, ERRNO?} */
   /* events (agent -> host, id 0) */
-  MSG_READY = 96,          /* {VERSION, MESSAGE=agent build} once the channel is open */
-  MSG_OUTPUT = 97,         /* {PROCESS, STREAM (1 stdout, 2 stderr), DATA} */
-  MSG_EXIT = 98,           /* {PROCESS, EXIT_CODE}: 128+signal for a process killed by a signal */
+  MSG_READY = 96,          /* {VERSION, MESSAGE=agent build, BOOT_ID}: at boot, and whenever the agent sees a new host connection */
+  MSG_OUTPUT = 97,         /* {PROCESS, STREAM (1 stdout, 2 stderr), OFFSET (of DATA's first byte), DATA} */
+  MSG_EXIT = 98,           /* {PROCESS, EXIT_CODE, TIME_MS}: 128+signal for a process killed by a signal; sent after all of the
+                            * process's output, once per host connection (again after a RESYNC) until RELEASE */
 };
 
 enum hyper_tag {
@@ -68,14 +88,23 @@ enum hyper_tag {
   TAG_UPTIME_MS = 26,
   TAG_PROCESSES = 27,
   TAG_STREAM = 28,
-  TAG_BYTES = 29,
+  TAG_BYTES = 29,         /* only in v1's MSG_RETIRED_WINDOW */
   TAG_USER = 30,          /* "user[:group]", names or numbers, resolved in the container's /etc/passwd and /etc/group */
+  TAG_OFFSET = 31,        /* u64: byte offset within one stream of one process */
+  TAG_STATE = 32,         /* "running" | "exited" */
+  TAG_TIME_MS = 33,       /* u64: guest CLOCK_REALTIME in ms */
+  TAG_BOOT_ID = 34,       /* /proc/sys/kernel/random/boot_id, trimmed (with --host: the host's); a kernel without /proc/sys
+                           * (ours: no CONFIG_PROC_SYSCTL): a random UUID the agent, PID 1 for the whole boot, draws once */
+  TAG_ENTRY = 35,         /* bytes: a nested TLV body describing one process (MSG_RESYNC) */
+  TAG_SENT = 36,          /* u64: bytes read from a process on the STREAM before it */
+  TAG_ACKED = 37,         /* u64: acknowledged offset of the STREAM before it */
+  TAG_MAIN = 38,          /* u64: 1 for a container's main process */
 };
 
 enum hyper_error {
   E_MALFORMED = 1,   /* the frame or a field could not be parsed */
   E_TOO_BIG = 2,     /* the frame exceeds HYPER_MAX_FRAME */
-  E_UNKNOWN = 3,     /* unknown message type */
+  E_UNKNOWN = 3,     /* unknown (or retired) message type */
   E_MISSING = 4,     /* a required field is absent */
   E_NOT_FOUND = 5,   /* no such container or process */
   E_EXISTS = 6,      /* that name is taken */

@@ -2,7 +2,6 @@
  * reported back through a close-on-exec pipe (so a bad command fails the request instead of exiting 127). */
 #define _GNU_SOURCE
 #include "spawn.h"
-#include "agent.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -118,7 +117,7 @@ static void resolve_user(const char *spec, uint64_t *uid, uint64_t *gid, int err
   }
 }
 
-pid_t spawn_process(const struct spawn_spec *s, struct proc *p, char *err, size_t errlen) {
+pid_t spawn_process(const struct spawn_spec *s, struct spawned *p, char *err, size_t errlen) {
   int inpipe[2] = {-1, -1}, outpipe[2] = {-1, -1}, errp[2] = {-1, -1}, ctl[2];
   int master = -1, slave = -1;
   if (pipe2(ctl, O_CLOEXEC) < 0) goto sysfail;
@@ -148,7 +147,7 @@ pid_t spawn_process(const struct spawn_spec *s, struct proc *p, char *err, size_
     if (s->root) enter_new_root(s->root, ctl[1]);
     uint64_t uid = s->uid, gid = s->gid;
     if (s->user) resolve_user(s->user, &uid, &gid, ctl[1]);
-    if (gid != (uint64_t)-1 && (setgroups(0, NULL) < 0 && !host_mode)) child_fail(ctl[1], "setgroups");
+    if (gid != (uint64_t)-1 && (setgroups(0, NULL) < 0 && !s->unprivileged)) child_fail(ctl[1], "setgroups");
     if (gid != (uint64_t)-1 && setgid((gid_t)gid) < 0) child_fail(ctl[1], "setgid");
     if (uid != (uint64_t)-1 && setuid((uid_t)uid) < 0) child_fail(ctl[1], "setuid");
     if (s->cwd && chdir(s->cwd) < 0) child_fail(ctl[1], s->cwd);
@@ -181,7 +180,6 @@ pid_t spawn_process(const struct spawn_spec *s, struct proc *p, char *err, size_
   fcntl(p->in_fd, F_SETFL, O_NONBLOCK);
   fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
   if (p->err_fd >= 0) fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
-  p->tty = s->tty;
   p->pid = pid;
   return pid;
 

@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-struct proc;
 
 struct spawn_spec {
   char **argv, **envp;
@@ -15,8 +14,12 @@ struct spawn_spec {
   const char *user;   /* "user[:group]" resolved inside the new root, or NULL */
   int tty;
   unsigned rows, cols;
+  int unprivileged;   /* --host: a failing setgroups is not fatal */
 };
 
-/* Forks and execs; fills p's fds and pid. On failure returns -1 with errno set and a message in err. */
-pid_t spawn_process(const struct spawn_spec *s, struct proc *p, char *err, size_t errlen);
+/* The started process's end of things: nonblocking fds (with a tty, out_fd is the pty master, in_fd a dup of it, err_fd -1). */
+struct spawned { pid_t pid; int in_fd, out_fd, err_fd; };
+
+/* Forks and execs; fills out. On failure returns -1 with errno set and a message in err. */
+pid_t spawn_process(const struct spawn_spec *s, struct spawned *out, char *err, size_t errlen);
 #endif

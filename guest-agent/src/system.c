@@ -1,6 +1,9 @@
-/* The guest as a whole: early mounts as init, the host channel, pod-wide settings, stats, RNG reseeding and power-off. */
+/* The guest as a whole: early mounts as init, the virtio port, the boot id, pod-wide settings, stats, RNG reseeding and power-off. */
 #define _GNU_SOURCE
-#include "agent.h"
+#include "system.h"
+#include "channel.h"
+#include "log.h"
+#include "proctab.h"
 #include "protocol.h"
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +25,13 @@
 #include <unistd.h>
 
 #define CHANNEL_NAME "hyper.agent"
+#ifndef GRND_INSECURE
+#define GRND_INSECURE 0x0004 /* Linux 5.6 */
+#endif
+
+int host_mode;
+
+static void loopback_up(void);
 
 /* from <linux/random.h>, which musl's toolchain does not ship */
 struct rand_pool_info { int entropy_count; int buf_size; uint32_t buf[]; };
@@ -48,7 +59,7 @@ void guest_init(void) {
   loopback_up();
 }
 
-void loopback_up(void) {
+static void loopback_up(void) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return;
   struct ifreq ifr = {0};
@@ -61,7 +72,7 @@ void loopback_up(void) {
 }
 
 /* The virtio-serial port named hyper.agent (QEMU: virtserialport,name=hyper.agent); vport0p1 if names are unavailable. */
-int open_channel(void) {
+int open_port(void) {
   for (int tries = 0; ; tries++) {
     DIR *d = opendir("/sys/class/virtio-ports");
     struct dirent *e;
@@ -124,7 +135,7 @@ void handle_stats(const struct frame *f) {
   struct timespec ts;
   clock_gettime(CLOCK_BOOTTIME, &ts);
   uint64_t count = 0;
-  for (int i = 0; i < MAX_PROCS; i++) count += procs[i].used && !procs[i].exited;
+  for (int i = 0; i < proc_limit(); i++) count += proc_at(i) && !proc_at(i)->reaped;
   struct writer w = {0};
   writer_begin(&w, MSG_OK, f->id);
   writer_u64(&w, TAG_MEM_TOTAL, meminfo("MemTotal"));
@@ -152,22 +163,68 @@ void handle_reseed(const struct frame *f) {
   reply_ok(f->id, NULL);
 }
 
-/* Orderly: SIGTERM to every process, up to 2 s for them to exit, then SIGKILL whatever is left. */
+/* The kernel's boot id (/proc/sys/kernel/random/boot_id, CONFIG_PROC_SYSCTL) when it has one; a kernel without /proc/sys
+   gets one of the agent's: it is PID 1 and lives exactly as long as the boot, so a random id drawn once names it as well. */
+static void random_uuid(char *out, size_t n) {
+  uint8_t b[16];
+  ssize_t got = getrandom(b, sizeof b, GRND_INSECURE); /* early in boot: never wait for the pool */
+  if (got != (ssize_t)sizeof b) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t x = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+    for (int i = 0; i < 16; i++) { x = x * 6364136223846793005u + 1442695040888963407u; b[i] = (uint8_t)(x >> 56); }
+  }
+  b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
+  b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+  snprintf(out, n, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+           b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+const char *boot_id(void) {
+  static char id[64];
+  if (id[0]) return id;
+  FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (f && fgets(id, sizeof id, f)) id[strcspn(id, " \t\r\n")] = 0;
+  else id[0] = 0;
+  if (f) fclose(f);
+  if (!id[0]) random_uuid(id, sizeof id);
+  return id;
+}
+
 void handle_shutdown(const struct frame *f) {
   reply_ok(f->id, NULL);
-  for (int i = 0; i < MAX_PROCS; i++) if (procs[i].used && !procs[i].exited) kill(procs[i].pid, SIGTERM);
+  power_off();
+}
+
+static void signal_all(int sig) {
+  for (int i = 0; i < proc_limit(); i++) {
+    struct proc *p = proc_at(i);
+    if (p && !p->reaped) kill(p->pid, sig);
+  }
+}
+
+/* Orderly: SIGTERM to every process, up to 2 s for them to exit, then SIGKILL whatever is left. */
+void power_off(void) {
+  signal_all(SIGTERM);
   if (!host_mode) kill(-1, SIGTERM);
   /* every process in the guest descends from us (orphans are reparented to PID 1): ECHILD means all have exited */
   for (int waited = 0; waited < 2000; waited += 10) {
     pid_t r;
-    while ((r = waitpid(-1, NULL, WNOHANG)) > 0) {}
+    while ((r = waitpid(-1, NULL, WNOHANG)) > 0) {
+      struct proc *p = proc_by_pid(r);
+      if (p) p->reaped = 1; /* so the SIGKILL below cannot hit a recycled pid */
+    }
     if (r < 0 && errno == ECHILD) break;
     usleep(10000);
   }
-  for (int i = 0; i < MAX_PROCS; i++) if (procs[i].used && !procs[i].exited) kill(procs[i].pid, SIGKILL);
-  if (host_mode) exit(0);
+  signal_all(SIGKILL);
+  if (host_mode) {
+    if (channel_path()) unlink(channel_path());
+    exit(0);
+  }
   kill(-1, SIGKILL);
   sync();
   /* microvm without ACPI cannot power off: reset instead (reboot=t), which QEMU run with -no-reboot turns into an exit */
   reboot(RB_AUTOBOOT);
+  for (;;) pause();
 }

@@ -127,6 +127,8 @@ void writer_begin(struct writer *w, uint8_t type, uint32_t id) {
   w->len = HYPER_FRAME_HEADER;
 }
 
+void writer_reset(struct writer *w) { w->len = 0; w->oom = 0; }
+
 void writer_bytes(struct writer *w, uint8_t tag, const void *data, uint32_t n) {
   reserve(w, 5 + (size_t)n);
   if (w->oom) return;

@@ -43,6 +43,8 @@ uint64_t tlv_u64(const uint8_t *body, uint32_t len, uint8_t tag, uint64_t dflt);
 /* Builds outgoing frames. */
 struct writer { uint8_t *buf; size_t len, cap; int oom; };
 void writer_begin(struct writer *w, uint8_t type, uint32_t id);
+/* Starts a bare TLV body (no frame header), e.g. one nested in a field of another frame. */
+void writer_reset(struct writer *w);
 void writer_bytes(struct writer *w, uint8_t tag, const void *data, uint32_t n);
 void writer_str(struct writer *w, uint8_t tag, const char *s);
 void writer_u64(struct writer *w, uint8_t tag, uint64_t v);

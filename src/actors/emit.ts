@@ -1,4 +1,7 @@
-// Appends a pod fact observed by a host actor, with a deterministic id so a retried append is deduplicated.
+// Appends a pod fact observed by a host actor, with a deterministic id so a retried append is deduplicated; a fact is owed
+// until NATS has it, so a failed append is retried with the same id until it lands or the daemon stops.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ValidationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { podEvent, type PodEventOf, type PodEventType } from '../events/schemas/mod.js';
 import type { EventStore } from '../events/store/event-store.js';
@@ -12,14 +15,26 @@ export function linksOf(ctx: { lastIntent: string | null; runIntent: string | nu
   return { ...(ctx?.lastIntent ? { causation: ctx.lastIntent } : {}), ...(ctx?.runIntent ? { correlation: ctx.runIntent } : {}) };
 }
 
-/** Facts are true whatever happened meanwhile, so they append without an expectation; the pod machine ignores those that no longer apply. */
-export function emitterFor(store: EventStore, podId: string, prefix: string, by: string, log: Logger, links: () => Links): Emit {
+/**
+ * Facts are true whatever happened meanwhile, so they append without an expectation; the pod machine ignores those that
+ * no longer apply. The time and id are fixed at the first attempt, so every retry is the same message (NATS dedups it).
+ * If the daemon stops first, the fact is left to the next start, which re-derives what it owes from the folded state.
+ */
+export function emitterFor(store: EventStore, podId: string, prefix: string, by: string, log: Logger, links: () => Links, stopping: AbortSignal): Emit {
   return async (type, data, key) => {
     const e = podEvent(type, podId, data, { id: `${podId}.${prefix}.${key}`, at: Date.now(), by, ...links() }) as PodEventOf<typeof type>;
-    try {
-      await store.append(e);
-    } catch (err) {
-      log.error({ err, pod: podId, type }, `could not record ${type} for pod ${podId}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.append(e);
+        if (attempt > 1) log.info({ pod: podId, type, attempts: attempt }, `recorded ${type} for pod ${podId} after ${attempt} attempts`);
+        return;
+      } catch (err) {
+        // an invalid fact is a bug in this daemon: retrying cannot fix it
+        if (err instanceof ValidationError) return void log.error({ err, pod: podId, type }, `could not record ${type} for pod ${podId}: it does not validate`);
+        if (stopping.aborted) return void log.warn({ err, pod: podId, type }, `${type} for pod ${podId} not recorded before hyperd stopped; the next start re-derives it`);
+        if (attempt === 1 || attempt % 10 === 0) log.warn({ err, pod: podId, type, attempt }, `could not record ${type} for pod ${podId} yet; retrying until NATS takes it`);
+        await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)), undefined, { signal: stopping }).catch(() => {});
+      }
     }
   };
 }

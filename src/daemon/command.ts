@@ -30,8 +30,11 @@ export function daemonCommand(name: string): Command {
     .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM)', int('--memory'))
     .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
+    .option('--stop-pods-on-exit', 'stop every pod when hyperd stops (default: pods keep running and the next hyperd re-attaches)')
     .action(async (o) => {
       const log = createLogger('hyperd');
+      // a bug in one actor must not take every pod's daemon down with it: say so loudly and carry on
+      process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (a bug: please report it)'));
       const nats = o.nats ?? process.env.HYPER_NATS;
       const d = await Daemon.start({
         nats: nats ? parseServers(nats) : [],
@@ -44,6 +47,7 @@ export function daemonCommand(name: string): Command {
         capacity: { ...defaultCapacity(), ...(o.cpus ? { cpus: o.cpus } : {}), ...(o.memory ? { memoryMb: o.memory } : {}) },
         replicas: o.replicas,
         insecureRegistries: o.insecureRegistry,
+        stopPodsOnExit: Boolean(o.stopPodsOnExit),
       });
       let stopping = false;
       const stop = (sig: string) => {

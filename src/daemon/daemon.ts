@@ -15,6 +15,7 @@ import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
 import { Scheduler } from '../actors/scheduler/live.js';
 import { announceFile } from './paths.js';
+import { lockDataDir, type DataDirLock } from './lock.js';
 
 export interface DaemonOptions {
   /** NATS servers; empty starts an embedded single-node nats-server under dataDir. */
@@ -35,6 +36,8 @@ export interface DaemonOptions {
   insecureRegistries?: string[];
   /** Save a snapshot after this many folded events (0 disables). */
   snapshotEvery?: number;
+  /** Stop every pod when the daemon stops (the old behaviour); by default pods keep running and the next daemon re-attaches. */
+  stopPodsOnExit?: boolean;
 }
 
 /** vCPUs are threads and overcommit well (4 per core); memory does not (90% of RAM, the rest for the host and VMM overhead). */
@@ -42,7 +45,7 @@ export function defaultCapacity(): { cpus: number; memoryMb: number } {
   return { cpus: cpus().length * 4, memoryMb: Math.floor((totalmem() / 1024 / 1024) * 0.9) };
 }
 
-export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; pods: number; seq: number }
+export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; pods: number; seq: number; reattaching: number; orphans: number }
 
 export class Daemon {
   readonly daemonId: string;
@@ -58,6 +61,8 @@ export class Daemon {
   private following: Promise<void> | null = null;
   private sinceSnapshot = 0;
   private snapshotting = false;
+  private lock: DataDirLock | null = null;
+  private readonly stopping = new AbortController();
   ready!: ReadyStats;
 
   private constructor(private readonly o: DaemonOptions) {
@@ -83,9 +88,12 @@ export class Daemon {
     const t0 = performance.now();
     const { log } = this.o;
     mkdirSync(this.o.dataDir, { recursive: true });
+    // first of all: a second daemon on this data dir must not touch the first one's NATS, VMs or announce file
+    this.lock = await lockDataDir(this.o.dataDir);
     if (this.o.nats.length === 0) {
       this.server = await startNatsServer({ dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}` });
       log.info({ url: this.server.url, pid: this.server.pid }, 'started embedded nats-server');
+      this.superviseNats(this.server);
     }
     this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`);
     const heartbeatMs = this.o.heartbeatMs ?? 2_000;
@@ -105,7 +113,8 @@ export class Daemon {
     const ids = this.o.hollowHosts ? Array.from({ length: this.o.hollowHosts }, (_, i) => `${this.o.hostId}-${i}`) : [this.o.hostId];
     if (this.o.hollowHosts && this.o.driver !== 'hollow') throw new Error('--hollow-hosts needs --driver hollow');
     const bootTimeoutMs = this.o.bootTimeoutMs ?? 30_000;
-    this.hosts = ids.map((hostId) => new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs }));
+    this.hosts = ids.map((hostId) => new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs, stopping: this.stopping.signal }));
+    if (!driver.capabilities.reattach) log.warn({ driver: driver.name }, `the ${driver.name} driver cannot re-attach to VMs: its pods stop when hyperd stops, and are reported lost if it crashes`);
 
     this.liveness = await Liveness.open(this.nc, this.view, heartbeatMs * 5, new Set(ids));
     this.scheduler = new Scheduler({ view: this.view, store: this.store, daemonId: this.daemonId, aliveHosts: () => this.liveness.alive(), log, graceMs: this.o.schedulerGraceMs });
@@ -114,12 +123,46 @@ export class Daemon {
     await Promise.all(this.hosts.map((h) => h.join()));
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat().catch((err) => log.warn({ err }, 'heartbeat failed')), heartbeatMs);
-    for (const h of this.hosts) h.adopt();
+    let reattaching = 0;
+    let orphans = 0;
+    for (const h of this.hosts) {
+      const r = await h.adopt();
+      reattaching += r.attached;
+      orphans += r.orphans;
+    }
     this.scheduler.considerAll();
 
-    this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq };
+    this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq, reattaching, orphans };
+    this.announce();
+    log.info({ ...this.ready, daemon: this.daemonId, hosts: ids.length, driver: driver.name, nats: this.natsUrls }, 'hyperd ready');
+  }
+
+  /**
+   * The embedded nats-server is part of the daemon: if it dies (killed, OOM), start it again on the same store and port,
+   * so the daemon's connection reconnects by itself and nothing is lost (JetStream's store is on disk).
+   */
+  private superviseNats(server: NatsServer): void {
+    void server.exited.then(async (code) => {
+      if (this.stopping.signal.aborted || this.server !== server) return;
+      this.o.log.error({ code, pid: server.pid }, 'the embedded nats-server exited: starting it again on the same store and port');
+      for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
+        try {
+          const next = await startNatsServer({ dataDir: server.dataDir, name: `hyper-${this.o.hostId}`, port: server.port });
+          this.server = next;
+          this.o.log.info({ url: next.url, pid: next.pid, attempt }, 'restarted the embedded nats-server');
+          this.announce();
+          this.superviseNats(next);
+          return;
+        } catch (err) {
+          this.o.log.error({ err, attempt }, 'could not restart the embedded nats-server; trying again');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
+        }
+      }
+    });
+  }
+
+  private announce(): void {
     writeFileSync(announceFile(this.o.dataDir), JSON.stringify({ pid: process.pid, hostId: this.o.hostId, daemon: this.daemonId, nats: this.natsUrls, embedded: Boolean(this.server) }));
-    log.info({ ...this.ready, hosts: ids.length, driver: driver.name, nats: this.natsUrls }, 'hyperd ready');
   }
 
   private beat(): Promise<unknown> {
@@ -169,15 +212,18 @@ export class Daemon {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.scheduler?.stop();
     if (this.store) {
-      await Promise.all(this.hosts.map((h) => h.leave(reason).catch((err) => this.o.log.warn({ err, host: h.id }, 'leave failed'))));
+      await Promise.all(this.hosts.map((h) => h.leave(reason, this.o.stopPodsOnExit).catch((err) => this.o.log.warn({ err, host: h.id }, 'leave failed'))));
       await this.snapshot();
     }
+    this.stopping.abort();
     this.followAbort.abort();
     this.liveness?.stop();
     await this.following?.catch(() => {});
     await this.nc?.drain().catch(() => {});
     await this.server?.stop();
-    rmSync(announceFile(this.o.dataDir), { force: true });
+    // only the lock holder owns the announce file: a daemon refused by the lock must leave the running one's in place
+    if (this.lock) rmSync(announceFile(this.o.dataDir), { force: true });
+    this.lock?.release();
     this.o.log.info({ reason }, 'hyperd stopped');
   }
 }

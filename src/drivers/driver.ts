@@ -1,18 +1,29 @@
-// The hypervisor driver interface the actors own: VM lifecycle, the guest-agent channel, and capabilities a backend must declare up front.
+// The hypervisor driver interface the actors own, in the shape of Kata's hypervisor trait: VM lifecycle (create, boot,
+// attach, stop), devices as a closed union, the guest channel, and capabilities the host actor checks before work starts.
 import { DriverError } from '../errors.js';
 
 export interface Capabilities {
-  /** VMs keep running when hyperd exits, so a restarted daemon can re-attach. */
-  survivesDaemonRestart: boolean;
+  /** VMs run detached from hyperd and a restarted daemon re-attaches to them (their pods outlive the daemon). */
+  reattach: boolean;
   /** Real hardware isolation (false for the hollow driver, which runs nothing). */
   isolation: boolean;
-  snapshotRestore: boolean;
-  cpuHotplug: boolean;
+  /** Containers really run, so they print output (hollow containers print nothing). */
+  output: boolean;
+  /** The most vCPUs and memory one VM may have. */
+  maxCpus: number;
+  maxMemoryMb: number;
 }
+
+/** What a VM is given besides its CPUs and memory. A closed union: a backend handles every kind or refuses it up front. */
+export type Device =
+  | { kind: 'disk'; path: string; readonly: true; /** the image reference it carries, and its id */ image: string; imageId: string; guestPath: string }
+  | { kind: 'share'; tag: string; path: string };
 
 export interface VmConfig {
   id: string;
   podId: string;
+  /** The pod's run this VM belongs to: a VM is owned by a run, never by a daemon. */
+  run: number;
   cpus: number;
   memoryMb: number;
   labels: Record<string, string>;
@@ -33,16 +44,37 @@ export interface ContainerLaunch {
   tty: boolean;
 }
 
-/** The host's side of the guest agent: requests with replies, plus asynchronous exit events. */
+/** What the guest said about one of its processes when a host re-attached. */
+export interface GuestProcess {
+  container: string;
+  main: boolean;
+  pid: number;
+  state: 'running' | 'exited';
+  exitCode?: number;
+  exitedAtMs?: number;
+  /** Bytes the process wrote to stdout / stderr so far (all of it, for an exited process). */
+  outBytes: number;
+  errBytes: number;
+}
+
+/** The host's side of the guest agent: requests with replies, plus asynchronous output and exit events. */
 export interface GuestChannel {
   readonly version: string;
+  /** The guest kernel's boot id: unchanged across a re-attach, new for a new VM. */
+  readonly bootId: string | null;
+  /** After a re-attach: what the guest reported about each process (null for a VM this daemon booted). */
+  readonly resynced: GuestProcess[] | null;
   /** Pod-wide settings, once, before any container: the hostname its containers see. */
   configurePod(o: { hostname: string }): Promise<void>;
   startContainer(c: ContainerLaunch): Promise<{ pid: number }>;
   signal(container: string, signal: number): Promise<void>;
   onContainerExit(listener: (container: string, exitCode: number) => void): void;
-  /** Output of containers' main processes, in order, stdout (1) and stderr (2). */
-  onContainerOutput(listener: (container: string, stream: 1 | 2, data: Uint8Array) => void): void;
+  /** Output of containers' main processes, in order per stream, stdout (1) and stderr (2), with the offset of its first byte. */
+  onContainerOutput(listener: (container: string, stream: 1 | 2, data: Uint8Array, offset: number) => void): void;
+  /** The host stored this stream durably up to offset: the guest may free it. */
+  ack(container: string, stream: 1 | 2, offset: number): void;
+  /** The host recorded this container's exit: the guest may forget it (its name becomes free for a restart). */
+  release(container: string): Promise<void>;
   close(): void;
 }
 
@@ -61,21 +93,45 @@ export interface Vm {
    * how the time split between the VMM starting (vmmMs) and the guest booting to its agent (guestMs).
    */
   boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number } | void>;
+  /** The guest agent's channel (for a re-attached VM: already resynchronised). */
   connectAgent(signal: AbortSignal): Promise<GuestChannel>;
   /** Asks the guest to shut down, forces it after graceMs. Idempotent. */
   stop(graceMs: number): Promise<void>;
-  /** Called once if the VM ends by itself (crash, guest poweroff), not after stop(). */
+  /** Lets go of the VM without stopping it (the daemon exits and leaves its pods running): sockets closed, work dir kept. */
+  detach(): void;
+  /** Called once if the VM ends by itself (crash, guest poweroff), not after stop() or detach(). */
   onExit(listener: (reason: string) => void): void;
+}
+
+/** A VM found on this host at start: what its work dir recorded, and whether its hypervisor process still runs. */
+export interface FoundVm {
+  id: string;
+  pod: string | null;
+  run: number | null;
+  alive: boolean;
+  /** For a dead or unreadable VM: what happened, for the fact that reports it. */
+  why?: string;
 }
 
 export interface Driver {
   readonly name: string;
   readonly capabilities: Capabilities;
   createVm(config: VmConfig): Vm;
-  /** Ids of the VMs this driver runs now (for re-attaching after a daemon restart). */
-  list(): Promise<string[]>;
+  /** The VMs of this driver's work dirs on this host, alive or not (never another data dir's). */
+  list(): Promise<FoundVm[]>;
+  /** Re-attaches to a VM found alive by list(): hypervisor control and the agent channel reconnected and resynced. */
+  attach(found: FoundVm, o?: { timeoutMs?: number }): Promise<Vm>;
+  /** Stops a VM found by list() that no current run owns, and removes its work dir. */
+  destroy(found: FoundVm): Promise<void>;
 }
 
 export function unsupported(driver: string, what: string): DriverError {
   return new DriverError('unsupported', `the ${driver} driver cannot ${what} — use a driver whose capabilities include it (hyper info lists them)`);
+}
+
+/** Why a driver cannot run a VM of this size, or null: checked by the host before anything is booted. */
+export function refusal(d: Pick<Driver, 'name' | 'capabilities'>, c: { cpus: number; memoryMb: number }): DriverError | null {
+  if (c.cpus > d.capabilities.maxCpus) return unsupported(d.name, `run a VM with ${c.cpus} vCPUs (at most ${d.capabilities.maxCpus})`);
+  if (c.memoryMb > d.capabilities.maxMemoryMb) return unsupported(d.name, `run a VM with ${c.memoryMb} MB (at most ${d.capabilities.maxMemoryMb} MB)`);
+  return null;
 }

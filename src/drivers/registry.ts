@@ -3,13 +3,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HyperError } from '../errors.js';
 import { guestInitrd, guestKernel, kernelCacheDir } from '../guest/artifacts.js';
-import type { Driver } from './driver.js';
+import type { Capabilities, Driver } from './driver.js';
 import { HollowDriver, type HollowOptions } from './hollow/driver.js';
 import { QemuDriver } from './qemu/driver.js';
 import { probeAccelerator, type AccelVerdict } from './qemu/probe.js';
-import { sweepAndLog } from './qemu/sweep.js';
 
 export const DRIVERS = ['hollow', 'qemu'] as const;
+
+/** What each driver can do, without starting it (hyper info prints this; the host actor checks it before work starts). */
+export const CAPABILITIES: Record<(typeof DRIVERS)[number], Capabilities> = { hollow: HollowDriver.capabilities, qemu: QemuDriver.capabilities };
 
 export interface DriverContext {
   dataDir: string;
@@ -33,7 +35,6 @@ export async function createDriver(name: string, ctx: DriverContext): Promise<Dr
         throw new HyperError('driver', `the qemu driver cannot start: ${(err as Error).message}`, { cause: err });
       });
       ctx.onAccelerator?.(verdict);
-      await sweepAndLog(join(ctx.dataDir, 'vms')); // QEMU left by a previous hyperd (one without pdeathsig) dies here
       // loaded here, not at the top: the store brings execa (~170 ms), which CLI commands importing this registry never need
       const { ImageStore } = await import('../images/store.js');
       return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), images: new ImageStore(ctx.dataDir, { insecureRegistries: ctx.insecureRegistries }), bootTimeoutMs: ctx.bootTimeoutMs });

@@ -13,22 +13,83 @@ function fieldsOf(body: Buffer): Partial<Record<keyof typeof TAG, Buffer[]>> {
   return out;
 }
 
-const u64 = (b: Buffer | undefined) => (b && b.length === 8 ? Number(b.readBigUInt64BE()) : undefined);
+// above 2^53 a u64 is no longer exact as a number: NaN makes zod refuse it rather than act on a rounded offset
+const u64 = (b: Buffer | undefined) => {
+  if (!b || b.length !== 8) return undefined;
+  const v = b.readBigUInt64BE();
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : Number.NaN;
+};
 const str = (b: Buffer | undefined) => b?.toString('utf8');
 
-const process = z.string().min(1).max(127);
+const name = z.string().min(1).max(127);
+const count = z.number().int().nonnegative();
+const position = z.object({ sent: count, acked: count }).refine((p) => p.acked <= p.sent, 'acked is beyond sent');
+
+/** One process as a RESYNC reply lists it. */
+export const ProcessEntry = z
+  .object({
+    process: name,
+    container: name,
+    main: z.boolean(),
+    pid: count,
+    state: z.enum(['running', 'exited']),
+    exitCode: z.number().int().min(0).max(255).optional(),
+    exitedAtMs: count.optional(),
+    out: position,
+    err: position,
+  })
+  .refine((e) => (e.state === 'exited') === (e.exitCode !== undefined), 'an exit code comes with state exited, and only then');
+export type ProcessEntry = z.infer<typeof ProcessEntry>;
+
 export const AgentMessage = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('ready'), id: z.literal(0), version: z.number().int(), build: z.string().optional() }),
-  z.object({ kind: z.literal('output'), id: z.literal(0), process, stream: z.union([z.literal(1), z.literal(2)]), data: z.instanceof(Buffer) }),
-  z.object({ kind: z.literal('exit'), id: z.literal(0), process, exitCode: z.number().int().min(0).max(255) }),
+  z.object({ kind: z.literal('ready'), id: z.literal(0), version: z.number().int(), build: z.string().optional(), bootId: z.string().optional() }),
+  z.object({ kind: z.literal('output'), id: z.literal(0), process: name, stream: z.union([z.literal(1), z.literal(2)]), offset: count, data: z.instanceof(Buffer) }),
+  z.object({ kind: z.literal('exit'), id: z.literal(0), process: name, exitCode: z.number().int().min(0).max(255), timeMs: count.optional() }),
   z.object({
     kind: z.literal('ok'), id: z.number().int().positive(),
     version: z.number().int().optional(), pid: z.number().int().optional(),
     memTotal: z.number().optional(), memAvailable: z.number().optional(), uptimeMs: z.number().optional(), processes: z.number().optional(),
+    build: z.string().optional(), bootId: z.string().optional(), entries: z.array(ProcessEntry).optional(),
   }),
   z.object({ kind: z.literal('error'), id: z.number().int().nonnegative(), error: z.number().int(), message: z.string(), errno: z.number().int().optional() }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
+
+/**
+ * One ENTRY of a RESYNC reply. Its fields are read in order: SENT and ACKED belong to the STREAM before them.
+ * Anything odd is left for zod to refuse (or thrown as ProtocolError where order makes it meaningless).
+ */
+function decodeEntry(body: Buffer): Record<string, unknown> {
+  const e: Record<string, unknown> = {};
+  const streams: Record<number, Record<string, unknown>> = {};
+  let stream: Record<string, unknown> | null = null;
+  const first = (key: string, v: unknown) => { if (!(key in e)) e[key] = v; };
+  for (const f of decodeFields(body)) {
+    switch (byTag[f.tag]) {
+      case 'PROCESS': first('process', str(f.value)); break;
+      case 'CONTAINER': first('container', str(f.value)); break;
+      case 'MAIN': { const v = u64(f.value); first('main', v === 1 ? true : v === 0 ? false : v); break; }
+      case 'PID': first('pid', u64(f.value)); break;
+      case 'STATE': first('state', str(f.value)); break;
+      case 'EXIT_CODE': first('exitCode', u64(f.value)); break;
+      case 'TIME_MS': first('exitedAtMs', u64(f.value)); break;
+      case 'STREAM': {
+        const s = u64(f.value);
+        if ((s !== 1 && s !== 2) || streams[s]) throw new ProtocolError(`resync entry has a bad or repeated STREAM ${s}`);
+        stream = streams[s] = {};
+        break;
+      }
+      case 'SENT':
+      case 'ACKED':
+        if (!stream) throw new ProtocolError(`resync entry has ${byTag[f.tag]} before any STREAM`);
+        stream[byTag[f.tag] === 'SENT' ? 'sent' : 'acked'] = u64(f.value);
+        break;
+    }
+  }
+  e.out = streams[1];
+  e.err = streams[2];
+  return e;
+}
 
 /** Decodes one frame from the agent; throws ProtocolError (only) when it is not a valid agent message. */
 export function decodeAgentMessage(frame: Frame): AgentMessage {
@@ -36,19 +97,23 @@ export function decodeAgentMessage(frame: Frame): AgentMessage {
   const one = (k: keyof typeof TAG) => f[k]?.[0];
   let raw: Record<string, unknown>;
   switch (frame.type) {
-    case MSG.READY: raw = { kind: 'ready', id: frame.id, version: u64(one('VERSION')), build: str(one('MESSAGE')) }; break;
-    case MSG.OUTPUT: raw = { kind: 'output', id: frame.id, process: str(one('PROCESS')), stream: u64(one('STREAM')), data: one('DATA') }; break;
-    case MSG.EXIT: raw = { kind: 'exit', id: frame.id, process: str(one('PROCESS')), exitCode: u64(one('EXIT_CODE')) }; break;
+    case MSG.READY: raw = { kind: 'ready', id: frame.id, version: u64(one('VERSION')), build: str(one('MESSAGE')), bootId: str(one('BOOT_ID')) }; break;
+    case MSG.OUTPUT:
+      raw = { kind: 'output', id: frame.id, process: str(one('PROCESS')), stream: u64(one('STREAM')), offset: u64(one('OFFSET')), data: one('DATA') };
+      break;
+    case MSG.EXIT: raw = { kind: 'exit', id: frame.id, process: str(one('PROCESS')), exitCode: u64(one('EXIT_CODE')), timeMs: u64(one('TIME_MS')) }; break;
     case MSG.OK:
       raw = {
         kind: 'ok', id: frame.id, version: u64(one('VERSION')), pid: u64(one('PID')),
         memTotal: u64(one('MEM_TOTAL')), memAvailable: u64(one('MEM_AVAILABLE')), uptimeMs: u64(one('UPTIME_MS')), processes: u64(one('PROCESSES')),
+        build: str(one('MESSAGE')), bootId: str(one('BOOT_ID')), entries: f.ENTRY?.map(decodeEntry),
       };
       break;
     case MSG.ERROR: raw = { kind: 'error', id: frame.id, error: u64(one('ERROR')), message: str(one('MESSAGE')), errno: u64(one('ERRNO')) }; break;
     default: throw new ProtocolError(`unknown message type ${frame.type} from the guest agent`);
   }
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];
+  for (const e of (raw.entries as Record<string, unknown>[] | undefined) ?? []) for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
   const r = AgentMessage.safeParse(raw);
   if (!r.success) throw new ProtocolError(`malformed ${raw.kind} message from the guest agent: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   return r.data;

@@ -2,12 +2,17 @@
 // frame reassembly and TLV encoding. Every byte from a guest is untrusted: decoding failures are ProtocolErrors, never crashes.
 import { HyperError } from '../errors.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const MAX_FRAME = 1 << 20;
 export const FRAME_HEADER = 9;
+/** Bytes per (process, stream) the agent reads ahead of the host's acknowledgements. */
+export const OUTPUT_WINDOW = 256 * 1024;
 
 export const MSG = {
-  PING: 1, START_POD: 2, START_CONTAINER: 3, EXEC: 4, SIGNAL: 5, STDIN: 6, RESIZE: 7, STATS: 8, SHUTDOWN: 9, RESEED: 10, WINDOW: 11,
+  PING: 1, START_POD: 2, START_CONTAINER: 3, EXEC: 4, SIGNAL: 5, STDIN: 6, RESIZE: 7, STATS: 8, SHUTDOWN: 9, RESEED: 10,
+  /** v1 flow control, retired in v2 (the agent answers E_UNKNOWN); the number stays taken. */
+  RETIRED_WINDOW: 11,
+  RESYNC: 12, ACK: 13, RELEASE: 14,
   OK: 64, ERROR: 65,
   READY: 96, OUTPUT: 97, EXIT: 98,
 } as const;
@@ -16,6 +21,7 @@ export const TAG = {
   VERSION: 1, PROCESS: 2, ARG: 3, ENV: 4, CWD: 5, UID: 6, GID: 7, TTY: 8, ROWS: 9, COLS: 10, DATA: 11, SIGNAL: 12, EXIT_CODE: 13,
   PID: 14, HOSTNAME: 15, DNS: 16, ROOTFS_KIND: 17, ROOTFS_SOURCE: 18, ROOTFS_FSTYPE: 19, ERROR: 20, MESSAGE: 21, ERRNO: 22,
   CONTAINER: 23, MEM_TOTAL: 24, MEM_AVAILABLE: 25, UPTIME_MS: 26, PROCESSES: 27, STREAM: 28, BYTES: 29, USER: 30,
+  OFFSET: 31, STATE: 32, TIME_MS: 33, BOOT_ID: 34, ENTRY: 35, SENT: 36, ACKED: 37, MAIN: 38,
 } as const;
 
 export const AGENT_ERROR = { MALFORMED: 1, TOO_BIG: 2, UNKNOWN: 3, MISSING: 4, NOT_FOUND: 5, EXISTS: 6, SYSTEM: 7, STATE: 8 } as const;
@@ -34,7 +40,8 @@ export type FieldValue = string | number | bigint | Buffer | Uint8Array;
 /** Fields to encode: numbers become 8-byte integers, strings UTF-8; arrays repeat the tag. */
 export type Fields = Partial<Record<keyof typeof TAG, FieldValue | FieldValue[] | undefined>>;
 
-export function encodeFrame(type: number, id: number, fields: Fields = {}): Buffer {
+/** Encodes TLV fields as a frame body (or as the value of a field that nests one, such as ENTRY). */
+export function encodeFields(fields: Fields = {}): Buffer {
   const parts: Buffer[] = [];
   for (const [name, raw] of Object.entries(fields)) {
     if (raw === undefined) continue;
@@ -52,7 +59,11 @@ export function encodeFrame(type: number, id: number, fields: Fields = {}): Buff
       parts.push(head, value);
     }
   }
-  const body = Buffer.concat(parts);
+  return Buffer.concat(parts);
+}
+
+export function encodeFrame(type: number, id: number, fields: Fields = {}): Buffer {
+  const body = encodeFields(fields);
   const head = Buffer.alloc(FRAME_HEADER);
   head.writeUInt32BE(body.length + 5, 0);
   head[4] = type;

@@ -18,6 +18,8 @@ export interface HostRecord {
   daemon: string;
   hollow: boolean;
   version: string;
+  /** The largest VM the host's driver runs (null: not announced, before 0.2). */
+  maxVm: { cpus: number; memoryMb: number } | null;
   joinedAt: number;
   seq: number;
 }
@@ -29,7 +31,29 @@ export type Change =
   | { kind: 'host'; host: HostRecord; event: HostEvent }
   | { kind: 'invalid'; seq: number; subject: string; issues: { path: string; message: string }[] };
 
-export const SNAPSHOT_FORMAT = 1;
+/** 2: pods' context gained `attached`, containers their `pid`, hosts their `maxVm` (0.2). Format 1 snapshots are upcast when read. */
+export const SNAPSHOT_FORMAT = 2;
+
+/** Reads a snapshot of any format this build knows, in the current format; null for a format it does not know. */
+export function upcastSnapshot(s: ViewSnapshot): ViewSnapshot | null {
+  if (s.format === SNAPSHOT_FORMAT) return s;
+  if (s.format !== 1) return null;
+  // before 0.2 a daemon held every VM it ran: attached whenever a VM exists past its boot
+  const attachedStates: ReadonlySet<PodState> = new Set(['booted', 'starting', 'running', 'stopping']);
+  return {
+    ...s,
+    format: SNAPSHOT_FORMAT,
+    hosts: s.hosts.map((h) => ({ ...h, maxVm: h.maxVm ?? null })),
+    pods: s.pods.map((p) => ({
+      ...p,
+      context: {
+        ...p.context,
+        attached: attachedStates.has(p.state) && p.context.vm !== null,
+        containers: Object.fromEntries(Object.entries(p.context.containers).map(([n, c]) => [n, { ...c, pid: (c as { pid?: number | null }).pid ?? null }])),
+      },
+    })),
+  };
+}
 
 export interface ViewSnapshot {
   format: number;
@@ -105,9 +129,9 @@ export class ClusterView {
     const prev = this.hosts.get(e.host);
     let host: HostRecord;
     if (e.type === 'host.joined') {
-      host = { id: e.host, state: 'up', capacity: e.data.capacity, drivers: e.data.drivers, daemon: e.data.daemon, hollow: e.data.hollow, version: e.data.version, joinedAt: e.at, seq };
+      host = { id: e.host, state: 'up', capacity: e.data.capacity, drivers: e.data.drivers, daemon: e.data.daemon, hollow: e.data.hollow, version: e.data.version, maxVm: e.data.maxVm ?? null, joinedAt: e.at, seq };
     } else {
-      host = prev ? { ...prev, state: 'left', seq } : { id: e.host, state: 'left', capacity: { cpus: 0, memoryMb: 0 }, drivers: [], daemon: 'unknown', hollow: false, version: '', joinedAt: e.at, seq };
+      host = prev ? { ...prev, state: 'left', seq } : { id: e.host, state: 'left', capacity: { cpus: 0, memoryMb: 0 }, drivers: [], daemon: 'unknown', hollow: false, version: '', maxVm: null, joinedAt: e.at, seq };
     }
     this.hosts.set(e.host, host);
     return { kind: 'host', host, event: e };
@@ -126,8 +150,9 @@ export class ClusterView {
     return { format: SNAPSHOT_FORMAT, seq: this.seq, pods: [...this.pods.values()], hosts: [...this.hosts.values()], invalid: this.invalid };
   }
 
-  static fromSnapshot(s: ViewSnapshot): ClusterView {
-    if (s.format !== SNAPSHOT_FORMAT) throw new ReplayError(s.seq, `snapshot format ${s.format} is not ${SNAPSHOT_FORMAT}`);
+  static fromSnapshot(raw: ViewSnapshot): ClusterView {
+    const s = upcastSnapshot(raw);
+    if (!s) throw new ReplayError(raw.seq, `snapshot format ${raw.format} is not one this build reads (1..${SNAPSHOT_FORMAT})`);
     const v = new ClusterView();
     v.seq = s.seq;
     v.invalid = s.invalid;

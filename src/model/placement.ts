@@ -5,6 +5,8 @@ export interface Candidate {
   id: string;
   capacity: Capacity;
   used: { cpus: number; memoryMb: number };
+  /** The largest VM this host's driver can run, if it said. */
+  maxVm?: Capacity | null;
 }
 
 export type Placement = { host: string } | { reason: string };
@@ -27,6 +29,12 @@ export function hash(s: string): number {
 
 export function place(podId: string, need: Capacity, hosts: Candidate[]): Placement {
   if (hosts.length === 0) return { reason: 'no host is up: start one with `hyperd` (or `hyper daemon`)' };
+  const able = hosts.filter((h) => !h.maxVm || (need.cpus <= h.maxVm.cpus && need.memoryMb <= h.maxVm.memoryMb));
+  if (able.length === 0) {
+    const biggest = hosts.map((h) => h.maxVm!).sort((a, b) => b.cpus - a.cpus || b.memoryMb - a.memoryMb)[0];
+    return { reason: `no host's driver runs a VM of ${need.cpus} vCPU / ${need.memoryMb} MB: the largest any can run is ${biggest.cpus} vCPU / ${biggest.memoryMb} MB (hyper info lists each driver's limits)` };
+  }
+  hosts = able;
   let best: Candidate | null = null;
   let bestScore = -1;
   let bestTie = 0;

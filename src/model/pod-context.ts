@@ -5,6 +5,8 @@ export type ContainerState = 'waiting' | 'running' | 'restarting' | 'exited' | '
 
 export interface ContainerStatus {
   state: ContainerState;
+  /** The guest pid of its current (or last) process: tells a process a re-attached daemon finds from an earlier one. */
+  pid: number | null;
   exitCode: number | null;
   restarts: number;
   startedAt: number | null;
@@ -25,6 +27,8 @@ export interface PodContext {
   host: string | null;
   vm: string | null;
   bootDeadline: number | null;
+  /** A daemon holds the VM's channels (false between vm.detached and vm.attached, or once the VM is gone). */
+  attached: boolean;
   agentVersion: string | null;
   containers: Record<string, ContainerStatus>;
   reason: string | null;
@@ -41,14 +45,14 @@ export interface PodContext {
 
 export function emptyPodContext(id: string): PodContext {
   return {
-    id, name: null, spec: null, createdAt: 0, updatedAt: 0, run: 0, attempt: 0, host: null, vm: null, bootDeadline: null,
+    id, name: null, spec: null, createdAt: 0, updatedAt: 0, run: 0, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false,
     agentVersion: null, containers: {}, reason: null, deleteRequested: false, stopRequested: false, stopGraceMs: 10_000, requestedBy: null, lastIntent: null, runIntent: null,
   };
 }
 
 function freshContainers(spec: PodSpec): Record<string, ContainerStatus> {
   const out: Record<string, ContainerStatus> = {};
-  for (const c of spec.containers) out[c.name] = { state: 'waiting', exitCode: null, restarts: 0, startedAt: null, finishedAt: null, reason: null };
+  for (const c of spec.containers) out[c.name] = { state: 'waiting', pid: null, exitCode: null, restarts: 0, startedAt: null, finishedAt: null, reason: null };
   return out;
 }
 
@@ -70,7 +74,7 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'pod.requested':
       return { ...ctx, updatedAt: e.at, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by, lastIntent: e.id, runIntent: e.data.start ? e.id : null };
     case 'pod.start.requested':
-      return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, agentVersion: null, reason: null, stopRequested: false, lastIntent: e.id, runIntent: e.id, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
+      return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false, agentVersion: null, reason: null, stopRequested: false, lastIntent: e.id, runIntent: e.id, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
     case 'pod.stop.requested':
       return { ...ctx, updatedAt: e.at, stopGraceMs: e.data.graceMs, stopRequested: true, lastIntent: e.id };
     case 'pod.delete.requested':
@@ -87,16 +91,20 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'vm.booting':
       return { ...ctx, updatedAt: e.at, vm: e.data.vm, bootDeadline: e.data.deadline };
     case 'vm.booted':
-      return { ...ctx, updatedAt: e.at, bootDeadline: null };
+      return { ...ctx, updatedAt: e.at, bootDeadline: null, attached: true };
+    case 'vm.attached':
+      return { ...ctx, updatedAt: e.at, attached: true };
+    case 'vm.detached':
+      return { ...ctx, updatedAt: e.at, attached: false };
     case 'vm.failed':
     case 'agent.failed':
       return { ...ctx, updatedAt: e.at, reason: e.data.reason, bootDeadline: null };
     case 'vm.exited':
-      return { ...ctx, updatedAt: e.at, vm: null, reason: ctx.reason ?? e.data.reason };
+      return { ...ctx, updatedAt: e.at, vm: null, attached: false, reason: ctx.reason ?? e.data.reason };
     case 'agent.ready':
       return { ...ctx, updatedAt: e.at, agentVersion: e.data.version };
     case 'container.started':
-      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { state: 'running', startedAt: e.at, finishedAt: null, exitCode: null }) };
+      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { state: 'running', pid: e.data.pid, startedAt: e.at, finishedAt: null, exitCode: null }) };
     case 'container.failed':
       return { ...ctx, updatedAt: e.at, reason: `container ${e.data.container}: ${e.data.reason}`, containers: withContainer(ctx, e.data.container, { state: 'failed', reason: e.data.reason, finishedAt: e.at }) };
     case 'container.exited': {
@@ -117,7 +125,7 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       // whatever still ran ended with the VM; its exit code is unknown unless the agent reported it first
       const containers: Record<string, ContainerStatus> = {};
       for (const [n, st] of Object.entries(ctx.containers)) containers[n] = st.state === 'running' || st.state === 'restarting' ? { ...st, state: 'exited', finishedAt: e.at } : st;
-      return { ...ctx, updatedAt: e.at, vm: null, bootDeadline: null, reason: e.data.reason ?? ctx.reason, containers };
+      return { ...ctx, updatedAt: e.at, vm: null, bootDeadline: null, attached: false, reason: e.data.reason ?? ctx.reason, containers };
     }
   }
 }

@@ -42,6 +42,8 @@ const stay = (guard?: Guard) => ({ ...(guard ? { guard } : {}), actions: 'apply'
  */
 const stoppable = { 'pod.stop.requested': to('stopping'), 'pod.delete.requested': to('stopping'), 'pod.stopped': to('stopped') };
 const vmDies = { 'vm.failed': to('failed'), 'vm.exited': to('failed'), 'agent.failed': to('failed') };
+/** A daemon letting go of a running VM, or taking it over again after a restart: the pod's state does not change. */
+const attachment = { 'vm.attached': stay(), 'vm.detached': stay() };
 const containerExit = [stay('willRestart'), to('succeeded', 'lastExitAllOk'), to('failed', 'lastExit'), stay()];
 /** Terminal states accept a restart or a delete, and record late facts (a VM's exit after the pod failed). */
 const terminal = {
@@ -51,6 +53,7 @@ const terminal = {
     'vm.exited': stay(),
     'pod.stopped': stay(),
     'container.exited': stay(),
+    ...attachment,
   },
 };
 
@@ -74,8 +77,8 @@ export const podMachine = setup({
       },
     },
     scheduled: { on: { 'image.pulling': stay(), 'image.ready': stay(), 'vm.booting': to('booting', 'fromPlacedHost'), 'pod.rejected': to('pending'), 'vm.failed': to('failed'), ...stoppable } },
-    booting: { on: { 'vm.booted': to('booted'), ...vmDies, ...stoppable } },
-    booted: { on: { 'agent.ready': to('starting'), ...vmDies, ...stoppable } },
+    booting: { on: { 'vm.booted': to('booted'), ...vmDies, ...stoppable, ...attachment } },
+    booted: { on: { 'agent.ready': to('starting'), ...vmDies, ...stoppable, ...attachment } },
     starting: {
       on: {
         'container.started': [to('running', 'lastToStart'), stay()],
@@ -83,6 +86,7 @@ export const podMachine = setup({
         'container.failed': to('failed'),
         ...vmDies,
         ...stoppable,
+        ...attachment,
       },
     },
     running: {
@@ -92,6 +96,7 @@ export const podMachine = setup({
         'container.failed': to('failed'),
         ...vmDies,
         ...stoppable,
+        ...attachment,
       },
     },
     stopping: {
@@ -103,6 +108,7 @@ export const podMachine = setup({
         'vm.exited': stay(),
         'vm.failed': stay(),
         'agent.failed': stay(),
+        ...attachment,
       },
     },
     stopped: terminal,

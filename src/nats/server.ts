@@ -12,6 +12,8 @@ export interface NatsServer {
   stop(): Promise<void>;
   /** Kills the process without letting it flush: for crash tests. */
   kill(): void;
+  /** Resolves when the process exits for any reason (stop() included). */
+  exited: Promise<number | null>;
 }
 
 export interface NatsServerOptions {
@@ -69,7 +71,12 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
     child.stderr!.on('data', onData);
   });
   child.stderr!.resume();
+  const exited = new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
   return {
+    exited,
     url: `nats://${host}:${port}`,
     port,
     pid: child.pid!,

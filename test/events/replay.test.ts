@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterView, type ViewSnapshot } from '../../src/model/cluster-view.js';
+import { ClusterView, upcastSnapshot, type ViewSnapshot } from '../../src/model/cluster-view.js';
 import { decodeRecord } from '../../src/events/store/event-store.js';
 import { SnapshotStore } from '../../src/events/store/snapshots.js';
 import { ReplayError } from '../../src/errors.js';
@@ -77,10 +77,15 @@ describe('live run ≡ replay', () => {
 });
 
 describe(`recorded log ${NAME}`, () => {
-  it('folds to the view the live daemon recorded', () => {
-    const { lines, view } = readFixture();
+  it('folds to the view the live daemon recorded (a format 1 snapshot, upcast)', () => {
+    const { lines, view: recorded } = readFixture();
+    expect(recorded.format).toBe(1);
+    const view = upcastSnapshot(recorded)!;
     const replayed = fold(lines, view.seq);
-    expect(replayed.toSnapshot()).toEqual(view);
+    // 0.1.0 did not keep containers' pids in the view, so the upcast cannot know them: compare everything else
+    const noPids = (s: ViewSnapshot) => ({ ...s, pods: s.pods.map((p) => ({ ...p, context: { ...p.context, containers: Object.fromEntries(Object.entries(p.context.containers).map(([n, c]) => [n, { ...c, pid: null }])) } })) });
+    expect(noPids(replayed.toSnapshot())).toEqual(view);
+    expect(replayed.toSnapshot().pods.some((p) => Object.values(p.context.containers).some((c) => c.pid !== null))).toBe(true);
     const states = Object.fromEntries(view.pods.map((p) => [p.context.name ?? p.context.id, p.state]));
     expect(states.web).toBe('stopped'); // the daemon stopped it when it shut down
     expect(Object.values(states)).toEqual(expect.arrayContaining(['failed', 'succeeded', 'deleted']));

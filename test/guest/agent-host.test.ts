@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentError } from '../../src/guest/agent-client.js';
-import { encodeFrame, MSG } from '../../src/guest/wire.js';
+import { encodeFrame, MSG, PROTOCOL_VERSION } from '../../src/guest/wire.js';
 import { startHostAgent, type HostAgent } from '../harness/agent.js';
 
 let a: HostAgent;
@@ -14,9 +14,10 @@ afterAll(() => a?.close());
 const host = { kind: 'host' as const };
 
 describe('agent on the host', () => {
-  it('announces readiness with its protocol version and answers pings', async () => {
-    expect(a.client.ready).toMatchObject({ version: 1, build: expect.stringMatching(/^hyper-agent /) });
-    expect((await a.client.ping()).version).toBe(1);
+  it('announces readiness with its protocol version, build and boot id, and answers pings', async () => {
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    expect(a.client.ready).toEqual({ version: PROTOCOL_VERSION, build: expect.stringMatching(/^hyper-agent /), bootId });
+    expect((await a.client.ping()).version).toBe(PROTOCOL_VERSION);
   });
 
   it('runs a process: stdout, stderr and the exit code', async () => {
@@ -68,12 +69,31 @@ describe('agent on the host', () => {
     await expect(a.client.stdin('c-cat', Buffer.from('late'))).rejects.toThrow(/no process "c-cat"/);
   });
 
-  it('moves large output with flow control intact', async () => {
+  it('moves large output through the acknowledgement window, each chunk at the offset where the last one ended', async () => {
     let bytes = 0;
-    a.client.onOutput((p, _s, d) => { if (p === 'c-big') bytes += d.length; });
+    let gaps = 0;
+    a.client.onOutput((p, _s, d, offset) => {
+      if (p !== 'c-big') return;
+      if (offset !== bytes) gaps++;
+      bytes += d.length;
+    });
     await a.client.startContainer('c-big', host, { args: ['sh', '-c', 'head -c 5000000 /dev/zero'] });
     expect(await a.client.waitExit('c-big')).toBe(0);
     expect(bytes).toBe(5_000_000);
+    expect(gaps).toBe(0);
+  });
+
+  it('reports the exit time, and frees the name once the exit is released', async () => {
+    const exits: { code: number; atMs?: number }[] = [];
+    a.client.onExit((p, code, atMs) => { if (p === 'c-again') exits.push({ code, atMs }); });
+    const before = Date.now();
+    await a.client.startContainer('c-again', host, { args: ['sh', '-c', 'exit 4'] });
+    expect(await a.client.waitExit('c-again')).toBe(4);
+    expect(exits[0].atMs).toBeGreaterThanOrEqual(before - 1_000);
+    expect(exits[0].atMs).toBeLessThanOrEqual(Date.now() + 1_000);
+    // the client released it on EXIT (autoRelease), so the name can start a new process
+    await a.client.startContainer('c-again', host, { args: ['sh', '-c', 'exit 5'] });
+    expect(await a.client.waitExit('c-again')).toBe(5);
   });
 
   it('runs a tty session whose size follows resize', async () => {
@@ -121,7 +141,7 @@ describe('agent with bad input', () => {
     const overrun = encodeFrame(MSG.PING, 77, { DATA: Buffer.from('abcd') });
     overrun.writeUInt32BE(1000, 9 + 1); // the field claims 1000 bytes
     send(overrun);
-    expect((await a.client.ping()).version).toBe(1);
+    expect((await a.client.ping()).version).toBe(PROTOCOL_VERSION);
   });
 
   it('refuses an oversized frame, skips its bytes, and still answers a ping', async () => {
@@ -130,14 +150,14 @@ describe('agent with bad input', () => {
     big[4] = MSG.PING;
     big.writeUInt32BE(4242, 5);
     send(big);
-    expect((await a.client.ping()).version).toBe(1);
+    expect((await a.client.ping()).version).toBe(PROTOCOL_VERSION);
   });
 
   it('survives a frame shorter than its header', async () => {
     const tiny = Buffer.alloc(4);
     tiny.writeUInt32BE(2, 0);
     send(tiny);
-    expect((await a.client.ping()).version).toBe(1);
+    expect((await a.client.ping()).version).toBe(PROTOCOL_VERSION);
   });
 
   it('keeps refusing bad requests with typed errors', async () => {

@@ -42,3 +42,12 @@ describe('rankOf', () => {
     }
   });
 });
+
+describe('placement and driver limits', () => {
+  it('skips a host whose driver cannot run a VM that big, and says so when none can', () => {
+    const small = { id: 'small', capacity: { cpus: 64, memoryMb: 65536 }, used: { cpus: 0, memoryMb: 0 }, maxVm: { cpus: 2, memoryMb: 4096 } };
+    const big = { id: 'big', capacity: { cpus: 8, memoryMb: 8192 }, used: { cpus: 0, memoryMb: 0 }, maxVm: { cpus: 8, memoryMb: 8192 } };
+    expect(place('p', { cpus: 4, memoryMb: 512 }, [small, big])).toEqual({ host: 'big' });
+    expect(place('p', { cpus: 16, memoryMb: 512 }, [small, big])).toEqual({ reason: expect.stringMatching(/no host's driver runs a VM of 16 vCPU \/ 512 MB: the largest any can run is 8 vCPU \/ 8192 MB/) });
+  });
+});

@@ -24,10 +24,12 @@ const arbEvent: fc.Arbitrary<PodEvent> = fc.oneof(
   fc.constant(null).map(() => ev('vm.exited', { vm: 'vm1', reason: 'y' })),
   fc.constant(null).map(() => ev('agent.ready', { version: '1' })),
   fc.constant(null).map(() => ev('agent.failed', { reason: 'z' })),
-  fc.constantFrom(...containers).map((container) => ev('container.started', { container, pid: 3 })),
+  fc.record({ container: fc.constantFrom(...containers), pid: fc.constantFrom(3, 4) }).map((d) => ev('container.started', d)),
   fc.constantFrom(...containers).map((container) => ev('container.failed', { container, reason: 'enoent' })),
   fc.record({ container: fc.constantFrom(...containers), exitCode: fc.constantFrom(0, 1, 137) }).map((d) => ev('container.exited', d)),
   fc.constant(null).map(() => ev('pod.stopped', {})),
+  fc.constantFrom('resynced', 'too-old').map((resync) => ev('vm.attached', { vm: 'vm1', daemon: 'd2', resync: resync as 'resynced' | 'too-old', processes: 1 })),
+  fc.constant(null).map(() => ev('vm.detached', { vm: 'vm1', reason: 'hyperd stopped' })),
 );
 
 describe('compiled fold ≡ xstate transition()', () => {

@@ -190,3 +190,29 @@ describe('pod machine: failure paths', () => {
     expect(p.context).toMatchObject({ createdAt: 42, updatedAt: 42 });
   });
 });
+
+describe('pod machine: daemons letting go of a VM and taking it over again', () => {
+  it('vm.detached and vm.attached change only whether a daemon holds the VM, never the pod\'s state', () => {
+    const running = fold(toRunning());
+    expect(running.context.attached).toBe(true);
+    expect(running.context.containers.main.pid).toBe(2);
+    const detached = foldPod(running, ev('vm.detached', { vm: 'vm1', reason: 'hyperd stopped' }));
+    expect(detached.state).toBe('running');
+    expect(detached.context.attached).toBe(false);
+    const back = foldPod(detached, ev('vm.attached', { vm: 'vm1', daemon: 'h1-2', resync: 'resynced', processes: 1 }));
+    expect(back.state).toBe('running');
+    expect(back.context.attached).toBe(true);
+  });
+
+  it('an exit recorded after a re-attach applies the restart policy as if the daemon had been there', () => {
+    const s = spec({ restartPolicy: 'on-failure' });
+    const p = fold([...toRunning(s), ev('vm.detached', { vm: 'vm1', reason: 'x' }), ev('vm.attached', { vm: 'vm1', daemon: 'd2', resync: 'resynced', processes: 1 }), ev('container.exited', { container: 'main', exitCode: 7 })]);
+    expect(p.state).toBe('running');
+    expect(p.context.containers.main).toMatchObject({ state: 'restarting', exitCode: 7, restarts: 1 });
+  });
+
+  it('a VM that exits or a pod that stops is no longer attached', () => {
+    expect(foldPod(fold(toRunning()), ev('vm.exited', { vm: 'vm1', reason: 'gone' })).context.attached).toBe(false);
+    expect(fold([...toRunning(), ev('pod.stop.requested', {}), ev('pod.stopped', {})]).context.attached).toBe(false);
+  });
+});

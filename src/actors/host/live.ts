@@ -1,11 +1,11 @@
 // The host actor: joins the cluster with its capacity, heartbeats, and runs a pod runner for each pod placed on it.
-import type { Driver } from '../../drivers/driver.js';
+import type { Driver, FoundVm } from '../../drivers/driver.js';
 import type { Logger } from '../../log.js';
 import { hostEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { Change, ClusterView } from '../../model/cluster-view.js';
 import { HOLDS_RESOURCES } from '../../model/pod-machine.js';
-import { PodRunner } from '../pod/live.js';
+import { PodRunner, vmIdOf } from '../pod/live.js';
 import { VERSION } from '../../version.js';
 
 export interface HostActorDeps {
@@ -17,6 +17,8 @@ export interface HostActorDeps {
   view: ClusterView;
   log: Logger;
   bootTimeoutMs: number;
+  /** Aborted when the daemon stops. */
+  stopping: AbortSignal;
 }
 
 export class HostActor {
@@ -31,13 +33,34 @@ export class HostActor {
   async join(): Promise<void> {
     const { hostId, daemonId, capacity, driver } = this.d;
     await this.d.store.append(
-      hostEvent('host.joined', hostId, { capacity, drivers: [driver.name], daemon: daemonId, version: VERSION, hollow: driver.name === 'hollow' }, { id: `${hostId}.joined.${daemonId}`, at: Date.now(), by: `host:${hostId}` }),
+      hostEvent('host.joined', hostId, { capacity, drivers: [driver.name], daemon: daemonId, version: VERSION, hollow: driver.name === 'hollow', maxVm: { cpus: driver.capabilities.maxCpus, memoryMb: driver.capabilities.maxMemoryMb }, reattach: driver.capabilities.reattach }, { id: `${hostId}.joined.${daemonId}`, at: Date.now(), by: `host:${hostId}` }),
     );
   }
 
-  /** After catching up: take charge of every pod the log says is on this host (re-arming what replay did not run). */
-  adopt(): void {
-    for (const p of this.d.view.pods.values()) if (p.context.host === this.d.hostId && HOLDS_RESOURCES.has(p.state)) this.runner(p.context.id).poke();
+  /**
+   * After catching up, the whole re-attach algorithm: compare the folded log with the VMs that really run on this host.
+   * A VM owned by a current run of a pod placed here is handed to that pod's runner (which re-attaches, or reports it
+   * gone); a VM no current run owns (its pod was removed, stopped or moved while no daemon ran) is stopped. Only this
+   * driver's own work dirs are looked at, so VMs of another data dir are never touched.
+   */
+  async adopt(found?: FoundVm[]): Promise<{ attached: number; orphans: number }> {
+    const vms = new Map((found ?? (await this.d.driver.list())).map((f) => [f.id, f]));
+    let attached = 0;
+    for (const p of this.d.view.pods.values()) {
+      if (p.context.host !== this.d.hostId || !HOLDS_RESOURCES.has(p.state)) continue;
+      const id = vmIdOf(p.context.id, p.context.run);
+      const f = vms.get(id);
+      vms.delete(id);
+      if (f?.alive) attached++;
+      this.runner(p.context.id).adopt(f ?? null);
+    }
+    for (const f of vms.values()) {
+      const owner = f.pod ? this.d.view.pods.get(f.pod) : undefined;
+      const why = !f.pod ? (f.why ?? 'no state file') : !owner ? `pod ${f.pod} is unknown` : `pod ${f.pod} is ${owner.state} (run ${owner.context.run}${owner.context.host && owner.context.host !== this.d.hostId ? ` on ${owner.context.host}` : ''})`;
+      this.d.log.warn({ vm: f.id, pod: f.pod, alive: f.alive }, `stopping vm ${f.id}: no current run owns it (${why})`);
+      await this.d.driver.destroy(f).catch((err) => this.d.log.error({ err, vm: f.id }, `could not stop vm ${f.id}`));
+    }
+    return { attached, orphans: vms.size };
   }
 
   /** Fed only with live changes about pods. */
@@ -53,9 +76,10 @@ export class HostActor {
     return this.runners.size;
   }
 
-  async leave(reason: string): Promise<void> {
-    const stop = this.d.driver.capabilities.survivesDaemonRestart ? [] : [...this.runners.values()].map((r) => r.shutdown(`host ${this.d.hostId} shut down: ${reason}`));
-    await Promise.all(stop);
+  /** The daemon stops: its pods keep running (re-attached by the next daemon) unless asked, or unless the driver cannot let them. */
+  async leave(reason: string, stopPods = false): Promise<void> {
+    const stop = stopPods || !this.d.driver.capabilities.reattach;
+    await Promise.all([...this.runners.values()].map((r) => (stop ? r.shutdown(`host ${this.d.hostId} shut down: ${reason}`) : r.detach(`hyperd on ${this.d.hostId} stopped (${reason}); the VM keeps running`))));
     await this.d.store.append(hostEvent('host.left', this.d.hostId, { reason }, { id: `${this.d.hostId}.left.${this.d.daemonId}`, at: Date.now(), by: `host:${this.d.hostId}` }));
   }
 

@@ -1,5 +1,7 @@
-// The live side of a pod actor on its host: reconciles the folded pod state with the VM it runs, through the VM and agent actors. Runs only for live events.
-import type { Driver } from '../../drivers/driver.js';
+// The live side of a pod actor on its host: reconciles the folded pod state with the VM it runs, through the VM and agent
+// actors — booting a new VM, or re-attaching to the one a previous daemon left running. Runs only for live events.
+import type { Driver, FoundVm } from '../../drivers/driver.js';
+import { refusal } from '../../drivers/driver.js';
 import type { Logger } from '../../log.js';
 import type { ClusterView, PodRecord } from '../../model/cluster-view.js';
 import type { EventStore } from '../../events/store/event-store.js';
@@ -8,20 +10,25 @@ import { ConflictError } from '../../errors.js';
 import { AgentActor } from '../agent/agent-actor.js';
 import { emitterFor, linksOf, type Emit } from '../emit.js';
 import { VmActor } from '../vm/vm-actor.js';
-import { publishLog } from '../../events/store/logs.js';
 import { TERMINAL } from '../../model/pod-machine.js';
 
 export interface PodRunnerDeps {
   hostId: string;
+  daemonId: string;
   capacity: { cpus: number; memoryMb: number };
   driver: Driver;
   store: EventStore;
   view: ClusterView;
   log: Logger;
   bootTimeoutMs: number;
+  /** Aborted when the daemon stops: owed facts are left to the next start. */
+  stopping: AbortSignal;
   /** Called when the runner has nothing left to do for this pod (terminal, moved away or deleted). */
   onDone: (podId: string) => void;
 }
+
+/** The VM a run owns is named by the pod and the run, so any later daemon knows which VM belongs to which run. */
+export const vmIdOf = (podId: string, run: number) => `${podId}-r${run}`.slice(0, 64);
 
 export class PodRunner {
   private vm: VmActor | null = null;
@@ -33,6 +40,8 @@ export class PodRunner {
   private done = false;
   private run: number;
   private attempt: number;
+  /** Set once at daemon start: what was found of this run's VM (null: nothing), to re-attach before anything else. */
+  private found: FoundVm | null | undefined = undefined;
 
   constructor(
     private readonly podId: string,
@@ -41,7 +50,11 @@ export class PodRunner {
     const rec = d.view.pods.get(podId)!;
     this.run = rec.context.run;
     this.attempt = rec.context.attempt;
-    this.emit = emitterFor(d.store, podId, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context));
+    this.emit = emitterFor(d.store, podId, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), d.stopping);
+  }
+
+  private get vmId(): string {
+    return vmIdOf(this.podId, this.run);
   }
 
   /** Asks for a reconcile; calls coalesce while one is running. */
@@ -54,7 +67,13 @@ export class PodRunner {
     this.running = this.reconcileLoop();
   }
 
-  /** Stops the VM (daemon shutdown) and reports the pod stopped. */
+  /** At daemon start: take over what a previous daemon left (the VM found for this run, or the news that there is none). */
+  adopt(found: FoundVm | null): void {
+    this.found = found;
+    this.poke();
+  }
+
+  /** Stops the VM (daemon shutdown with --stop-pods-on-exit, or a driver whose VMs cannot outlive it) and reports the pod stopped. */
   async shutdown(reason: string): Promise<void> {
     this.done = true;
     await this.running?.catch(() => {});
@@ -63,6 +82,16 @@ export class PodRunner {
       await this.emit('pod.stopped', { reason }, 'pod.stopped');
     }
     this.agent?.close();
+  }
+
+  /** Daemon shutdown that leaves the pod running: the VM keeps going and the next daemon re-attaches. */
+  async detach(reason: string): Promise<void> {
+    this.done = true;
+    await this.running?.catch(() => {});
+    if (!this.vm) return;
+    await this.emit('vm.detached', { vm: this.vmId, reason }, `vm.detached.${this.d.daemonId}`);
+    this.agent?.close();
+    this.vm.detach();
   }
 
   private async reconcileLoop(): Promise<void> {
@@ -86,33 +115,42 @@ export class PodRunner {
     if (!rec || rec.context.host !== this.d.hostId || rec.context.run !== this.run || rec.context.attempt !== this.attempt || TERMINAL.has(rec.state)) {
       return this.finish(rec);
     }
+    if (this.found !== undefined) {
+      const found = this.found;
+      this.found = undefined;
+      this.dirty = true; // whatever the re-attach recorded, look again
+      return this.reattach(rec, found);
+    }
     const spec = rec.context.spec!;
     switch (rec.state) {
-      case 'scheduled':
+      case 'scheduled': {
         if (this.vm) return;
         if (!(await this.admit(rec))) return;
+        const refused = refusal(this.d.driver, spec.resources);
+        if (refused) return this.emit('vm.failed', { vm: null, reason: refused.message }, 'vm.refused');
         this.vm = new VmActor(
-          this.d.driver.createVm({ id: `${this.podId}-r${this.run}`.slice(0, 64), podId: this.podId, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))] }),
+          this.d.driver.createVm({ id: this.vmId, podId: this.podId, run: this.run, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))] }),
           this.d.hostId,
           this.d.driver.name,
           this.emit,
         );
         await this.vm.boot(this.d.bootTimeoutMs, (message) => this.d.log.info({ pod: this.podId }, message));
         return;
+      }
       case 'booting':
-        // a boot we did not start: this daemon restarted and cannot re-attach to that VM
-        if (!this.vm) await this.emit('vm.failed', { vm: rec.context.vm, reason: `lost during a restart of hyperd on ${this.d.hostId} (the ${this.d.driver.name} driver cannot re-attach)` }, 'vm.lost-booting');
+        // a boot no daemon of this host started (it cannot be ours: re-attach handled the ones found at start)
+        if (!this.vm) await this.emit('vm.failed', { vm: rec.context.vm, reason: `lost during a restart of hyperd on ${this.d.hostId}` }, 'vm.lost-booting');
         return;
       case 'booted':
-        if (!this.vm) return this.lost(rec);
+        if (!this.vm) return this.lost(rec, `vm lost: hyperd on ${this.d.hostId} restarted and the ${this.d.driver.name} driver cannot re-attach`);
         if (!this.agent) {
-          this.agent = new AgentActor(this.emit, (c, stream, data) => publishLog(this.d.store.nc, this.podId, c, stream, data));
+          this.agent = this.newAgent();
           await this.agent.connect(this.vm.vm, this.d.bootTimeoutMs, rec.context.name ?? this.podId);
         }
         return;
       case 'starting':
       case 'running':
-        if (!this.vm || !this.agent?.connected) return this.lost(rec);
+        if (!this.vm || !this.agent?.connected) return this.lost(rec, `vm lost: hyperd on ${this.d.hostId} restarted and the ${this.d.driver.name} driver cannot re-attach`);
         for (const c of spec.containers) {
           const st = rec.context.containers[c.name];
           const key = `${c.name}#${st.restarts}`;
@@ -135,6 +173,53 @@ export class PodRunner {
     }
   }
 
+  private newAgent(): AgentActor {
+    return new AgentActor({ emit: this.emit, podId: this.podId, vmId: this.vmId, nc: this.d.store.nc, log: this.d.log, stopping: this.d.stopping });
+  }
+
+  /**
+   * Reconciles the log with what runs on this host after a daemon restart: a live VM of this run is re-attached and its
+   * agent's resync turned into the facts the log lacks; a VM that is gone is reported with the reason.
+   */
+  private async reattach(rec: PodRecord, found: FoundVm | null): Promise<void> {
+    const { driver, hostId } = this.d;
+    if (rec.state === 'scheduled') {
+      // not booted yet as far as the log knows: a VM left from a boot that was never recorded is stale
+      if (found) await driver.destroy(found);
+      return;
+    }
+    const report = (reason: string) => (rec.state === 'stopping' ? this.emit('pod.stopped', { reason }, 'pod.stopped') : this.lost(rec, reason));
+    if (!driver.capabilities.reattach) return report(`vm lost: hyperd on ${hostId} restarted and the ${driver.name} driver cannot re-attach`);
+    if (!found) return report(`vm ${this.vmId} was not found on ${hostId} when hyperd restarted (its work dir is gone)`);
+    if (!found.alive) {
+      await driver.destroy(found).catch((err) => this.d.log.warn({ err, pod: this.podId }, 'could not remove a dead VM\'s work dir'));
+      return report(`vm ${this.vmId} ended while hyperd on ${hostId} was not running: ${found.why ?? 'QEMU is gone'}`);
+    }
+    const timeoutMs = rec.state === 'booting' && rec.context.bootDeadline ? Math.max(2_000, rec.context.bootDeadline - Date.now()) : 15_000;
+    let vm;
+    try {
+      vm = await driver.attach(found, { timeoutMs });
+    } catch (err) {
+      this.d.log.error({ err, pod: this.podId, vm: found.id }, 'could not re-attach to a running VM');
+      await driver.destroy(found).catch(() => {});
+      return report(`hyperd on ${hostId} could not re-attach to vm ${this.vmId}: ${(err as Error).message}`);
+    }
+    this.vm = new VmActor(vm, hostId, driver.name, this.emit);
+    this.agent = this.newAgent();
+    const configure = rec.state === 'booting' || rec.state === 'booted';
+    if (rec.state === 'booting') {
+      const bootMs = rec.context.bootDeadline ? Math.max(0, Date.now() - (rec.context.bootDeadline - this.d.bootTimeoutMs)) : 0;
+      await this.emit('vm.booted', { vm: this.vmId, bootMs }, 'vm.booted');
+    }
+    if (!(await this.agent.connect(vm, timeoutMs, rec.context.name ?? this.podId, configure))) return;
+    const processes = this.agent.resynced;
+    await this.emit('vm.attached', { vm: this.vmId, daemon: this.d.daemonId, resync: processes ? 'resynced' : 'too-old', processes: processes?.length ?? 0 }, `vm.attached.${this.d.daemonId}`);
+    if (!processes) this.d.log.warn({ pod: this.podId, vm: this.vmId }, `the agent of pod ${this.podId} is too old to resync: the pod keeps running, but its exits and output are not followed until it is stopped and started again`);
+    const fresh = this.d.view.pods.get(this.podId);
+    if (fresh) for (const k of await this.agent.adopt(fresh.context)) this.started.add(k);
+    this.d.log.info({ pod: this.podId, vm: this.vmId, bootId: this.agent.bootId, processes: processes?.length }, 're-attached to a running VM');
+  }
+
   /** Admission: the placement was decided on a possibly stale view; the folded (total-order) usage is the truth. */
   private async admit(rec: PodRecord): Promise<boolean> {
     const u = this.d.view.usageOf(this.d.hostId);
@@ -147,8 +232,9 @@ export class PodRunner {
     return false;
   }
 
-  private async lost(rec: PodRecord): Promise<void> {
-    await this.emit('vm.exited', { vm: rec.context.vm ?? 'unknown', reason: `vm lost: hyperd on ${this.d.hostId} restarted and the ${this.d.driver.name} driver cannot re-attach` }, 'vm.lost');
+  private async lost(rec: PodRecord, reason: string): Promise<void> {
+    if (rec.state === 'booting') return this.emit('vm.failed', { vm: rec.context.vm, reason }, 'vm.lost-booting');
+    await this.emit('vm.exited', { vm: rec.context.vm ?? this.vmId, reason }, 'vm.lost');
   }
 
   private async finish(rec: PodRecord | undefined): Promise<void> {
@@ -157,7 +243,7 @@ export class PodRunner {
       await this.vm.stop(rec?.context.stopGraceMs ?? 0).catch((err) => this.d.log.warn({ err, pod: this.podId }, 'vm stop failed'));
       this.agent?.close();
       this.vm = null;
-      if (rec && rec.context.run === this.run && rec.state !== 'deleted') await this.emit('vm.exited', { vm: `${this.podId}-r${this.run}`.slice(0, 64), reason: `pod ${rec.state}` }, 'vm.exited');
+      if (rec && rec.context.run === this.run && rec.state !== 'deleted') await this.emit('vm.exited', { vm: this.vmId, reason: `pod ${rec.state}` }, 'vm.exited');
     }
     this.d.onDone(this.podId);
   }

@@ -93,7 +93,7 @@ export class Scheduler {
     const candidates = this.d.aliveHosts().map((h) => {
       const u = this.d.view.usageOf(h.id);
       const a = this.assumedByHost.get(h.id);
-      return { id: h.id, capacity: h.capacity, used: a ? { cpus: u.cpus + a.cpus, memoryMb: u.memoryMb + a.memoryMb } : u };
+      return { id: h.id, capacity: h.capacity, maxVm: h.maxVm, used: a ? { cpus: u.cpus + a.cpus, memoryMb: u.memoryMb + a.memoryMb } : u };
     });
     const choice = place(podId, need, candidates);
     const { run, attempt } = pod.context;

@@ -1,4 +1,4 @@
-// The hypervisor-driver actor: one per VM; runs the driver's boot/stop and turns every outcome into a fact (vm.booting/booted/failed/exited).
+// The hypervisor-driver actor: one per VM (booted here or re-attached); runs the driver's boot/stop and turns every outcome into a fact (vm.booting/booted/failed/exited).
 import type { Vm } from '../../drivers/driver.js';
 import type { Emit } from '../emit.js';
 
@@ -47,5 +47,11 @@ export class VmActor {
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;
     await this.vm.stop(graceMs);
+  }
+
+  /** Lets go of the VM, which keeps running (daemon shutdown with pods left running). */
+  detach(): void {
+    this.stopped = true;
+    this.vm.detach();
   }
 }

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DRIVERS } from '../../drivers/registry.js';
+import { CAPABILITIES, DRIVERS } from '../../drivers/registry.js';
 import { probeAccelerator } from '../../drivers/qemu/probe.js';
 import { guestInitrd, guestKernel, kernelCacheDir } from '../../guest/artifacts.js';
 import { PROTOCOL_VERSION } from '../../guest/wire.js';
@@ -33,6 +33,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
       const info = {
         hyper: VERSION,
         drivers: [...DRIVERS],
+        capabilities: CAPABILITIES,
         accelerator: accel,
         kernel: { ...file(kernel), linuxSource: existsSync(join(kernel, '..', 'linux-source-version')) ? readFileSync(join(kernel, '..', 'linux-source-version'), 'utf8').trim() : undefined, options: existsSync(kconfig) ? readFileSync(kconfig, 'utf8').split('\n').filter((l) => /^CONFIG_.*=/.test(l)).length : undefined },
         initramfs: file(initrd),
@@ -48,6 +49,11 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
         [
           `hyper ${VERSION}`,
           `drivers:      ${info.drivers.join(', ')}`,
+          ...DRIVERS.map((d) => {
+            const c = CAPABILITIES[d];
+            const yes = (b: boolean, what: string) => `${b ? '' : 'no '}${what}`;
+            return `  ${d.padEnd(12)}${[yes(c.reattach, 're-attach (pods outlive hyperd)'), yes(c.isolation, 'isolation'), yes(c.output, 'output'), `≤ ${c.maxCpus} vCPUs`, `≤ ${c.maxMemoryMb} MB`].join(', ')}`;
+          }),
           `accelerator:  ${a.accel ?? '-'} — ${a.reason ?? a.missing}`,
           `kernel:       ${'missing' in info.kernel ? `${kernel} (missing: npm run build:guest)` : `${info.kernel.path} (${(info.kernel.bytes / 1e6).toFixed(1)} MB, linux ${info.kernel.linuxSource}, ${info.kernel.options} options)`}`,
           `initramfs:    ${'missing' in info.initramfs ? `${initrd} (missing)` : `${info.initramfs.path} (${info.initramfs.bytes} bytes)`}`,

@@ -1,6 +1,8 @@
 // `hyper ps` and `hyper inspect`: the pod projection, rebuilt from the event log (snapshot + tail).
 import type { Command } from 'commander';
-import { TERMINAL } from '../../model/pod-machine.js';
+import { TERMINAL, type PodState } from '../../model/pod-machine.js';
+
+const HAS_VM: ReadonlySet<PodState> = new Set(['booted', 'starting', 'running', 'stopping']);
 import { loadView } from '../../events/store/load-view.js';
 import type { PodRecord } from '../../model/cluster-view.js';
 import { openSession, type GlobalOptions } from '../connection.js';
@@ -10,7 +12,7 @@ import { resolvePod } from '../resolve.js';
 export function podSummary(p: PodRecord) {
   const c = p.context;
   return {
-    id: c.id, name: c.name, state: p.state, host: c.host, created: c.createdAt, updated: c.updatedAt, run: c.run, reason: c.reason,
+    id: c.id, name: c.name, state: p.state, host: c.host, vm: c.vm, attached: c.attached, created: c.createdAt, updated: c.updatedAt, run: c.run, reason: c.reason,
     images: c.spec?.containers.map((x) => x.image) ?? [],
     containers: Object.fromEntries(Object.entries(c.containers).map(([n, s]) => [n, { state: s.state, exitCode: s.exitCode, restarts: s.restarts }])),
   };
@@ -32,7 +34,9 @@ export function registerPs(program: Command, globals: () => GlobalOptions): void
         if (o.quiet) return void process.stdout.write(pods.map((p) => p.context.id + '\n').join(''));
         const rows = pods.map((p) => {
           const exits = Object.values(p.context.containers).map((c) => c.exitCode).filter((x) => x !== null);
-          const status = p.state === 'succeeded' || p.state === 'failed' ? `${p.state} (${exits.join(',') || p.context.reason})` : p.state;
+          // a VM that runs with no daemon holding it (hyperd stopped and left it running, or has not re-attached yet)
+          const detached = HAS_VM.has(p.state) && !p.context.attached ? ' (vm detached)' : '';
+          const status = p.state === 'succeeded' || p.state === 'failed' ? `${p.state} (${exits.join(',') || p.context.reason})` : p.state + detached;
           return [p.context.id, p.context.name ?? '', p.context.spec?.containers.map((c) => c.image).join(',') ?? '', status, p.context.host ?? '', ago(p.context.createdAt)];
         });
         process.stdout.write(table(['POD ID', 'NAME', 'IMAGE', 'STATUS', 'HOST', 'CREATED'], rows) + '\n');

@@ -1,7 +1,7 @@
 // The HOLLOW driver: VMs that exist only in memory, for control-plane tests and scale benchmarks (like kubemark's hollow nodes). It runs no code and isolates nothing.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DriverError } from '../../errors.js';
-import type { Capabilities, ContainerLaunch, Driver, GuestChannel, Vm, VmConfig } from '../driver.js';
+import { unsupported, type Capabilities, type ContainerLaunch, type Driver, type FoundVm, type GuestChannel, type Vm, type VmConfig } from '../driver.js';
 
 export interface HollowOptions {
   /** Simulated boot latency in ms. */
@@ -19,7 +19,9 @@ export const HOLLOW_AGENT_VERSION = 'hollow-1';
 
 export class HollowDriver implements Driver {
   readonly name = 'hollow';
-  readonly capabilities: Capabilities = { survivesDaemonRestart: false, isolation: false, snapshotRestore: false, cpuHotplug: false };
+  // hollow VMs live in this process's memory: they cannot outlive it, so their pods stop (or are reported lost) with it
+  static readonly capabilities: Capabilities = { reattach: false, isolation: false, output: false, maxCpus: 1024, maxMemoryMb: 1 << 24 };
+  readonly capabilities = HollowDriver.capabilities;
   private readonly vms = new Map<string, HollowVm>();
 
   constructor(private readonly opts: HollowOptions = {}) {}
@@ -30,9 +32,16 @@ export class HollowDriver implements Driver {
     return vm;
   }
 
-  async list(): Promise<string[]> {
-    return [...this.vms.keys()];
+  /** Nothing of a hollow VM is left once its daemon is gone. */
+  async list(): Promise<FoundVm[]> {
+    return [];
   }
+
+  async attach(found: FoundVm): Promise<Vm> {
+    throw unsupported(this.name, `re-attach to vm ${found.id} (hollow VMs end with their daemon)`);
+  }
+
+  async destroy(): Promise<void> {}
 }
 
 class HollowVm implements Vm {
@@ -65,12 +74,18 @@ class HollowVm implements Vm {
     this.forget();
   }
 
+  detach(): void {
+    void this.stop();
+  }
+
   /** A hollow VM never ends by itself: it only stops when asked. */
   onExit(): void {}
 }
 
 class HollowChannel implements GuestChannel {
   readonly version = HOLLOW_AGENT_VERSION;
+  readonly bootId = null;
+  readonly resynced = null;
   private listener: ((container: string, exitCode: number) => void) | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   private nextPid = 2;
@@ -97,6 +112,8 @@ class HollowChannel implements GuestChannel {
 
   /** Hollow containers run nothing, so they print nothing. */
   onContainerOutput(): void {}
+  ack(): void {}
+  async release(): Promise<void> {}
 
   close(): void {
     for (const t of this.timers) clearTimeout(t);

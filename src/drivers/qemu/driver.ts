@@ -1,11 +1,16 @@
-// The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent; each image a pod uses is attached once as
-// a read-only EROFS disk from the image store, and every container gets its own writable layer over it in the guest.
-import { rmSync } from 'node:fs';
+// The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent, detached from hyperd and recorded in its
+// work dir, so a restarted daemon re-attaches; each image a pod uses is attached once as a read-only EROFS disk.
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
-import type { AgentClient } from '../../guest/agent-client.js';
-import type { Capabilities, ContainerLaunch, Driver, GuestChannel, PreparedImage, Vm, VmConfig } from '../driver.js';
-import { launchQemu, type QemuVm } from './launch.js';
+import { AgentTooOldError, type AgentClient, type ResyncResult } from '../../guest/agent-client.js';
+import { PROTOCOL_VERSION } from '../../guest/wire.js';
+import type { Capabilities, ContainerLaunch, Device, Driver, FoundVm, GuestChannel, GuestProcess, PreparedImage, Vm, VmConfig } from '../driver.js';
+import { attachQemu, launchQemu, type QemuVm } from './launch.js';
+import { isQemuOf, onPath, readPid, waitGone } from './process.js';
+import { readVmState, writeVmState, type VmState } from './state-file.js';
+import { QmpClient } from './qmp.js';
 import { resolveProcess } from '../../images/image-config.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
 
@@ -13,41 +18,145 @@ export interface QemuDriverOptions {
   kernel: string;
   initrd: string;
   accel: 'kvm' | 'tcg';
-  /** Per-VM work directories (agent socket, console log) go here. */
+  /** Per-VM work directories (sockets, pidfile, console log, state file) go here; this driver touches nothing else. */
   runDir: string;
   /** Pulls images a pod needs if they are missing; names their EROFS disks and configs. */
   images: Pick<ImageStore, 'ensure' | 'get' | 'find'>;
   bootTimeoutMs?: number;
 }
 
+/** hyperd acknowledges output only once it is stored, and releases an exit only once it is recorded. */
+const DURABLE = { autoAck: false, autoRelease: false } as const;
+
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
-  readonly capabilities: Capabilities = { survivesDaemonRestart: false, isolation: true, snapshotRestore: false, cpuHotplug: false };
-  private readonly vms = new Map<string, QemuPodVm>();
+  static readonly capabilities: Capabilities = { reattach: true, isolation: true, output: true, maxCpus: 64, maxMemoryMb: Math.floor(totalmem() / 1024 / 1024) };
+  readonly capabilities = QemuDriver.capabilities;
 
   constructor(private readonly o: QemuDriverOptions) {}
 
   createVm(config: VmConfig): Vm {
-    const vm = new QemuPodVm(config, this.o, () => this.vms.delete(config.id));
-    this.vms.set(config.id, vm);
+    return new QemuPodVm(config, this.o);
+  }
+
+  async list(): Promise<FoundVm[]> {
+    let names: string[];
+    try {
+      names = readdirSync(this.o.runDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return [];
+    }
+    return names.map((id) => {
+      const dir = join(this.o.runDir, id);
+      const st = readVmState(dir);
+      const pid = readPid(join(dir, 'qemu.pid')) ?? (st.ok ? st.state.pid : null);
+      const alive = pid !== null && isQemuOf(pid, dir);
+      const found: FoundVm = { id, pod: st.ok ? st.state.pod : null, run: st.ok ? st.state.run : null, alive };
+      if (!st.ok) found.why = st.why;
+      else if (!alive) found.why = `QEMU${pid ? ` (pid ${pid})` : ''} is gone${consoleSummary(dir)}`;
+      return found;
+    });
+  }
+
+  async attach(found: FoundVm, o: { timeoutMs?: number } = {}): Promise<Vm> {
+    const dir = join(this.o.runDir, found.id);
+    const st = readVmState(dir);
+    if (!st.ok) throw new DriverError('attach', `cannot re-attach to vm ${found.id}: ${st.why}`);
+    const deadline = Date.now() + (o.timeoutMs ?? 10_000);
+    const { qemu, held, resync, tooOld } = await resyncAgent(dir, st.state.pid, deadline);
+    const vm = new QemuPodVm({ id: st.state.vm, podId: st.state.pod, run: st.state.run, cpus: st.state.cpus, memoryMb: st.state.memoryMb, labels: {}, images: [] }, this.o);
+    vm.adopt(qemu, held, st.state.devices, resync, tooOld);
     return vm;
   }
 
-  async list(): Promise<string[]> {
-    return [...this.vms.keys()];
+  async destroy(found: FoundVm): Promise<void> {
+    const dir = join(this.o.runDir, found.id);
+    const pid = readPid(join(dir, 'qemu.pid'));
+    if (found.alive && pid && isQemuOf(pid, dir)) {
+      // QMP quit first (QEMU exits at once); SIGKILL if QEMU cannot answer
+      await QmpClient.connect(join(dir, 'qmp.sock'), { timeoutMs: 1_000 }).then((q) => q.execute('quit', undefined, 1_000).catch(() => {}).finally(() => q.close()), () => {});
+      if (!(await waitGone(pid, 2_000))) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+        if (!(await waitGone(pid, 3_000))) throw new DriverError('destroy', `QEMU pid ${pid} of ${dir} is still alive 3 s after SIGKILL`);
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function consoleSummary(dir: string): string {
+  const tail = (f: string) => {
+    try {
+      return readFileSync(f, 'utf8').trimEnd().split('\n').slice(-5).join('\n');
+    } catch {
+      return '';
+    }
+  };
+  const err = tail(join(dir, 'qemu.log'));
+  const con = tail(join(dir, 'console.log'));
+  return `${err ? `; qemu said:\n${err}` : ''}${con ? `\nguest console:\n${con}` : ''}`;
+}
+
+/**
+ * Connects to a VM's QMP and agent sockets and resyncs the agent. A resync that goes unanswered (the guest had not yet
+ * noticed the old host left, or is still booting) is retried on a fresh connection until the deadline.
+ */
+async function resyncAgent(dir: string, pid: number, deadline: number): Promise<{ qemu: QemuVm; held: HeldEvents; resync: ResyncResult | null; tooOld: AgentTooOldError | null }> {
+  for (let attempt = 1; ; attempt++) {
+    const qemu = await attachQemu(dir, pid, { agent: DURABLE, timeoutMs: Math.max(1_000, deadline - Date.now()) });
+    // the agent resends unacknowledged output right after its resync reply: hold it until the host's actors listen
+    const held = new HeldEvents(qemu.agent);
+    try {
+      const resync = await qemu.agent.resync(Math.max(500, Math.min(3_000, deadline - Date.now())));
+      return { qemu, held, resync, tooOld: null };
+    } catch (err) {
+      if (err instanceof AgentTooOldError) return { qemu, held, resync: null, tooOld: err };
+      qemu.detach();
+      if (Date.now() >= deadline) throw new DriverError('attach', `the agent of the VM in ${dir} did not answer a resync (${attempt} attempts): ${(err as Error).message}`, { cause: err });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+type OutputEvent = [container: string, stream: 1 | 2, data: Uint8Array, offset: number];
+
+/** Output and exits from the agent, kept from the moment it is connected until someone listens (none is ever dropped). */
+class HeldEvents {
+  private output: OutputEvent[] = [];
+  private exits: [string, number][] = [];
+  private onOutput: ((...e: OutputEvent) => void) | null = null;
+  private onExit: ((container: string, code: number) => void) | null = null;
+
+  constructor(agent: AgentClient) {
+    agent.onOutput((p, stream, data, offset) => (this.onOutput ? this.onOutput(p, stream, data, offset) : this.output.push([p, stream, data, offset])));
+    agent.onExit((p, code) => (this.onExit ? this.onExit(p, code) : this.exits.push([p, code])));
+  }
+
+  listenOutput(l: (...e: OutputEvent) => void): void {
+    this.onOutput = l;
+    for (const e of this.output.splice(0)) l(...e);
+  }
+
+  listenExit(l: (container: string, code: number) => void): void {
+    this.onExit = l;
+    for (const e of this.exits.splice(0)) l(...e);
   }
 }
 
 class QemuPodVm implements Vm {
   private qemu: QemuVm | null = null;
+  private held: HeldEvents | null = null;
   private exitListener: ((reason: string) => void) | null = null;
-  private stopping = false;
-  private readonly images = new Map<string, { device: string; image: StoredImage }>();
+  private letGo = false;
+  private devices: Device[] = [];
+  private resync: ResyncResult | null = null;
+  private tooOld: AgentTooOldError | null = null;
 
   constructor(
     private readonly config: VmConfig,
     private readonly o: QemuDriverOptions,
-    private readonly forget: () => void,
   ) {}
 
   get id() {
@@ -71,21 +180,23 @@ class QemuPodVm implements Vm {
 
   async boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number }> {
     // one disk per distinct image, however many containers use it: /dev/vda, /dev/vdb, … in attach order
-    const disks: string[] = [];
     const byId = new Map<string, string>();
+    this.devices = [];
     for (const ref of this.config.images) {
       const image = this.o.images.get(ref);
-      let device = byId.get(image.id);
-      if (!device) {
-        device = `/dev/vd${String.fromCharCode(97 + disks.length)}`;
-        byId.set(image.id, device);
-        disks.push(image.diskPath);
+      let guestPath = byId.get(image.id);
+      if (!guestPath) {
+        guestPath = `/dev/vd${String.fromCharCode(97 + byId.size)}`;
+        byId.set(image.id, guestPath);
       }
-      this.images.set(ref, { device, image });
+      this.devices.push({ kind: 'disk', path: image.diskPath, readonly: true, image: ref, imageId: image.id, guestPath });
     }
+    const disks = [...new Map(this.devices.filter((d) => d.kind === 'disk').map((d) => [d.guestPath, d.path])).values()];
+    const binary = 'qemu-system-x86_64';
     const launching = launchQemu({
-      kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel,
-      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, bootTimeoutMs: this.o.bootTimeoutMs,
+      kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel, binary,
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
+      onSpawned: (pid) => this.record(pid, onPath(binary) ?? binary),
     });
     const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
     try {
@@ -95,25 +206,60 @@ class QemuPodVm implements Vm {
       this.cleanup();
       throw err;
     }
-    const qemu = this.qemu;
-    void qemu.exited.then((code) => {
-      if (this.stopping) return;
-      const how = qemu.proc.signalCode ? `was killed by ${qemu.proc.signalCode}` : `exited with code ${code}`;
-      this.exitListener?.(`qemu ${how}; guest console:\n${qemu.consoleTail(10) || '(empty)'}`);
+    this.held = new HeldEvents(this.qemu.agent);
+    this.watch(this.qemu);
+    return { vmmMs: Math.round(this.qemu.vmmMs), guestMs: Math.round(this.qemu.readyMs - this.qemu.vmmMs) };
+  }
+
+  /** Takes over a VM a previous daemon started (QemuDriver.attach). */
+  adopt(qemu: QemuVm, held: HeldEvents, devices: Device[], resync: ResyncResult | null, tooOld: AgentTooOldError | null): void {
+    this.qemu = qemu;
+    this.held = held;
+    this.devices = devices;
+    this.resync = resync;
+    this.tooOld = tooOld;
+    this.watch(qemu);
+  }
+
+  private record(pid: number, binary: string): void {
+    const s: VmState = {
+      format: 1, driver: 'qemu', vm: this.config.id, pod: this.config.podId, run: this.config.run, createdAt: Date.now(), pid, binary,
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, agentProtocol: PROTOCOL_VERSION, devices: this.devices,
+    };
+    writeVmState(this.workDir, s);
+  }
+
+  private watch(qemu: QemuVm): void {
+    void qemu.exited.then(() => {
+      if (this.letGo) return;
+      this.exitListener?.(`qemu ${qemu.howExited()}; guest console:\n${qemu.consoleTail(10) || '(empty)'}`);
       this.cleanup();
     });
-    return { vmmMs: Math.round(qemu.vmmMs), guestMs: Math.round(qemu.readyMs - qemu.vmmMs) };
   }
 
   async connectAgent(): Promise<GuestChannel> {
-    if (!this.qemu) throw new DriverError('state', `vm ${this.id} is not booted`);
-    return new AgentChannel(this.qemu.agent, this.images);
+    if (!this.qemu || !this.held) throw new DriverError('state', `vm ${this.id} is not booted`);
+    const images = new Map<string, { device: string; image: StoredImage | null }>();
+    for (const d of this.devices) {
+      if (d.kind !== 'disk') continue;
+      let image: StoredImage | null = null;
+      try {
+        image = this.o.images.get(d.imageId);
+      } catch {}
+      images.set(d.image, { device: d.guestPath, image });
+    }
+    return new AgentChannel(this.qemu.agent, this.held, images, this.resync, this.tooOld);
   }
 
   async stop(graceMs: number): Promise<void> {
-    this.stopping = true;
+    this.letGo = true;
     await this.qemu?.stop(Math.max(graceMs, 500));
     this.cleanup();
+  }
+
+  detach(): void {
+    this.letGo = true;
+    this.qemu?.detach();
   }
 
   onExit(listener: (reason: string) => void): void {
@@ -121,7 +267,6 @@ class QemuPodVm implements Vm {
   }
 
   private cleanup(): void {
-    this.forget();
     rmSync(this.workDir, { recursive: true, force: true });
   }
 }
@@ -129,12 +274,21 @@ class QemuPodVm implements Vm {
 /** The guest agent behind the driver-neutral GuestChannel: containers start from their image's EROFS disk plus a writable layer. */
 class AgentChannel implements GuestChannel {
   readonly version: string;
+  readonly bootId: string | null;
+  readonly resynced: GuestProcess[] | null;
 
   constructor(
     private readonly agent: AgentClient,
-    private readonly images: Map<string, { device: string; image: StoredImage }>,
+    private readonly held: HeldEvents,
+    private readonly images: Map<string, { device: string; image: StoredImage | null }>,
+    resync: ResyncResult | null,
+    readonly tooOld: AgentTooOldError | null,
   ) {
-    this.version = `hyper-agent/${agent.ready?.version ?? 1}`;
+    this.version = `hyper-agent/${resync?.version ?? agent.ready?.version ?? 1}`;
+    this.bootId = resync?.bootId ?? agent.ready?.bootId ?? null;
+    this.resynced = resync
+      ? resync.processes.filter((p) => p.main).map((p) => ({ container: p.container, main: p.main, pid: p.pid, state: p.state, exitCode: p.exitCode, exitedAtMs: p.exitedAtMs, outBytes: p.out.sent, errBytes: p.err.sent }))
+      : tooOld ? [] : null;
   }
 
   async configurePod(o: { hostname: string }): Promise<void> {
@@ -144,6 +298,7 @@ class AgentChannel implements GuestChannel {
   async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {
     const shared = this.images.get(c.image);
     if (!shared) throw new DriverError('no-image', `image ${c.image} was not attached to this VM`);
+    if (!shared.image) throw new DriverError('no-image', `image ${c.image} is no longer in this host's store (removed while the pod ran) — pull it again`);
     const p = resolveProcess(shared.image.config, c);
     if (p.argv.length === 0) throw new DriverError('no-command', `container ${c.name}: image ${c.image} has no Entrypoint or Cmd — give a command after the image`);
     const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty });
@@ -155,11 +310,19 @@ class AgentChannel implements GuestChannel {
   }
 
   onContainerExit(listener: (container: string, exitCode: number) => void): void {
-    this.agent.onExit(listener);
+    this.held.listenExit(listener);
   }
 
-  onContainerOutput(listener: (container: string, stream: 1 | 2, data: Uint8Array) => void): void {
-    this.agent.onOutput(listener);
+  onContainerOutput(listener: (container: string, stream: 1 | 2, data: Uint8Array, offset: number) => void): void {
+    this.held.listenOutput(listener);
+  }
+
+  ack(container: string, stream: 1 | 2, offset: number): void {
+    this.agent.ack(container, stream, offset);
+  }
+
+  async release(container: string): Promise<void> {
+    await this.agent.release(container);
   }
 
   close(): void {}

@@ -1,12 +1,14 @@
-// Starts one QEMU microvm with our kernel and initramfs, the agent's virtio-serial channel, QMP, 9p shares and a console log;
-// connects to the agent and QMP, and stops the VM by a ladder: agent shutdown, then QMP quit, then SIGKILL.
+// Starts one QEMU microvm with our kernel and initramfs, the agent's virtio-serial channel, QMP, 9p shares and a console log,
+// detached from this process (its own session, no parent-death signal) so it outlives a daemon restart; re-attaches to one
+// started earlier; and stops a VM by a ladder: agent shutdown, then QMP quit, then SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
-import { AgentClient } from '../../guest/agent-client.js';
+import { AgentClient, type AgentClientOptions } from '../../guest/agent-client.js';
+import { isQemuOf, onPath, waitGone } from './process.js';
 import { QmpClient } from './qmp.js';
 
 export interface QemuOptions {
@@ -27,15 +29,20 @@ export interface QemuOptions {
   cpuModel?: string;
   /** Extra kernel command-line words. */
   append?: string[];
-  /** SIGKILL QEMU when this process dies (setpriv --pdeathsig); default true. Tests turn it off to leave an orphan. */
-  parentDeathSignal?: boolean;
+  /** How the host's agent client acknowledges output and releases exits (default: at once, for tests and probes). */
+  agent?: AgentClientOptions;
+  /** Called as soon as QEMU runs, before the guest boots: where a daemon records the VM so a restart can find it. */
+  onSpawned?: (pid: number) => void;
 }
 
 /** Which rung of stop() ended the VM; 'exited' if QEMU was already gone. */
 export type StopRung = 'agent' | 'qmp' | 'kill' | 'exited';
 
 export interface QemuVm {
-  proc: ChildProcess;
+  pid: number;
+  /** The QEMU child process when this process started it; null for a VM re-attached after a restart. */
+  proc: ChildProcess | null;
+  workDir: string;
   agent: AgentClient;
   /** QEMU's monitor (QMP), connected and past capabilities negotiation. */
   qmp: QmpClient;
@@ -54,7 +61,12 @@ export interface QemuVm {
   stop(graceMs?: number): Promise<StopRung>;
   stoppedBy: StopRung | null;
   kill(): void;
+  /** Resolves when QEMU is gone: its exit code if it was this process's child, else null. */
   exited: Promise<number | null>;
+  /** How QEMU ended, in words: exit code or signal (known only for a child of this process). */
+  howExited(): string;
+  /** Closes the agent and QMP connections and stops watching QEMU, which keeps running. */
+  detach(): void;
 }
 
 /** Kernel command line: quiet, no delay-loop calibration (lpj), reset by triple fault on panic or reboot (QEMU's -no-reboot turns it into an exit). */
@@ -99,34 +111,20 @@ export function qemuArgs(o: QemuOptions): string[] {
   return args;
 }
 
-/** The executable `cmd` resolves to on PATH (or `cmd` itself if it names a path), or null. */
-function onPath(cmd: string): string | null {
-  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, cmd));
-  for (const c of candidates) {
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {}
-  }
-  return null;
-}
-
-let warnedNoSetpriv = false;
-
 /**
- * QEMU must not outlive hyperd: setpriv (util-linux) sets PR_SET_PDEATHSIG=SIGKILL and then execs QEMU, so the pid is
- * QEMU's own. Without setpriv, spawn directly and warn once; the orphan sweep at the next daemon start covers that case.
+ * QEMU runs detached from hyperd: its own session (setsid, as Firecracker's jailer --daemonize does), no parent-death
+ * signal, stderr into its work dir. Everything needed to find it again is in that dir (pidfile, QMP and agent sockets,
+ * console log; the driver adds its state file), so a restarted or upgraded daemon re-attaches instead of losing the pod.
  */
-function spawnQemu(binary: string, args: string[], pdeathsig: boolean): ChildProcess {
-  const stdio: ['ignore', 'ignore', 'pipe'] = ['ignore', 'ignore', 'pipe'];
-  if (!pdeathsig) return spawn(binary, args, { stdio });
-  const setpriv = onPath('setpriv');
-  if (setpriv) return spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', binary, ...args], { stdio });
-  if (!warnedNoSetpriv) {
-    warnedNoSetpriv = true;
-    process.emitWarning('setpriv is not installed: QEMU processes will outlive this process if it is killed (the next hyperd start sweeps them) — install it with: apt-get install util-linux', 'HyperWarning');
+function spawnQemu(binary: string, args: string[], workDir: string): ChildProcess {
+  const err = openSync(join(workDir, 'qemu.log'), 'a');
+  try {
+    const proc = spawn(binary, args, { stdio: ['ignore', 'ignore', err], detached: true });
+    proc.unref();
+    return proc;
+  } finally {
+    closeSync(err);
   }
-  return spawn(binary, args, { stdio });
 }
 
 /** Resolves true if `p` settles within ms, false otherwise; leaves no timer behind. */
@@ -135,47 +133,57 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   return Promise.race([p.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]).finally(() => clearTimeout(timer));
 }
 
+function tailOf(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Connects to a unix socket, retrying while it does not exist yet, until `deadline` (epoch ms) or `giveUp()` says stop. */
+export async function connectUnix(path: string, deadline: number, giveUp: () => Error | null = () => null): Promise<Socket> {
+  for (;;) {
+    const stop = giveUp();
+    if (stop) throw stop;
+    const socket = await new Promise<Socket | null>((resolve) => {
+      const s = connect(path);
+      s.once('connect', () => resolve(s));
+      s.once('error', () => resolve(null));
+    });
+    if (socket) return socket;
+    if (Date.now() > deadline) throw new DriverError('connect', `${path} did not accept a connection in time`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
   for (const f of [o.kernel, o.initrd]) if (!existsSync(f)) throw new DriverError('missing', `cannot boot: ${f} does not exist — build the guest with: npm run build:guest`);
   mkdirSync(o.workDir, { recursive: true });
   const binary = o.binary ?? 'qemu-system-x86_64';
-  // through setpriv a missing QEMU would surface as setpriv's exit code 127, so check here and keep the clear error
   if (!onPath(binary)) throw new DriverError('spawn', `could not start ${binary}: not found on PATH — install it with: apt-get install qemu-system-x86`);
-  const consoleLog = join(o.workDir, 'console.log');
-  const pidFile = join(o.workDir, 'qemu.pid');
   const t0 = performance.now();
-  const proc = spawnQemu(binary, qemuArgs(o), o.parentDeathSignal ?? true);
-  let stderr = '';
-  proc.stderr!.on('data', (b: Buffer) => { if (stderr.length < 65536) stderr += b.toString(); });
+  const proc = spawnQemu(binary, qemuArgs(o), o.workDir);
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const consoleTail = (lines = 20) => {
-    try {
-      return readFileSync(consoleLog, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
-  };
-  const failure = (what: string) =>
-    new DriverError('boot', `${what} (qemu pid ${proc.pid})\n--- qemu stderr ---\n${stderr.trim() || '(empty)'}\n--- guest console (last lines) ---\n${consoleTail() || '(empty)'}`);
   let spawnError: Error | null = null;
   proc.once('error', (err) => (spawnError = err));
+  if (proc.pid) o.onSpawned?.(proc.pid);
+  const consoleTail = (lines = 20) => tailOf(join(o.workDir, 'console.log'), lines);
+  const failure = (what: string) =>
+    new DriverError('boot', `${what} (qemu pid ${proc.pid})\n--- qemu stderr ---\n${tailOf(join(o.workDir, 'qemu.log'), 30) || '(empty)'}\n--- guest console (last lines) ---\n${consoleTail() || '(empty)'}`);
 
   const timeout = o.bootTimeoutMs ?? 20_000;
   const deadline = Date.now() + timeout;
-  let socket: Socket | null = null;
-  while (!socket) {
-    if (spawnError) throw new DriverError('spawn', `could not start ${binary}: ${(spawnError as Error).message} — install it with: apt-get install qemu-system-x86`);
-    if (proc.exitCode !== null) throw failure(`qemu exited with code ${proc.exitCode} before the agent answered`);
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw failure(`the agent socket did not appear within ${timeout} ms`);
-    }
-    socket = await new Promise<Socket | null>((resolve) => {
-      const s = connect(join(o.workDir, 'agent.sock'));
-      s.once('connect', () => resolve(s));
-      s.once('error', () => resolve(null));
+  let socket: Socket;
+  try {
+    socket = await connectUnix(join(o.workDir, 'agent.sock'), deadline, () => {
+      if (spawnError) return new DriverError('spawn', `could not start ${binary}: ${(spawnError as Error).message} — install it with: apt-get install qemu-system-x86`);
+      if (proc.exitCode !== null) return failure(`qemu exited with code ${proc.exitCode} before the agent answered`);
+      return null;
     });
-    if (!socket) await new Promise((r) => setTimeout(r, 5));
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err instanceof DriverError && err.code !== 'connect' ? err : failure(`the agent socket did not appear within ${timeout} ms`);
   }
   // QEMU creates both sockets before the guest runs, so QMP negotiates while the guest boots, off the critical path
   const qmpReady = QmpClient.connect(join(o.workDir, 'qmp.sock'), { timeoutMs: Math.max(1_000, deadline - Date.now()) });
@@ -185,7 +193,7 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     void qmpReady.then((q) => q.close(), () => {});
   };
   const vmmMs = performance.now() - t0;
-  const agent = new AgentClient(socket, socket);
+  const agent = new AgentClient(socket, socket, undefined, o.agent);
   try {
     await Promise.race([
       agent.waitReady(Math.max(1, deadline - Date.now())),
@@ -205,10 +213,54 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     abandon();
     throw failure(`QMP did not come up: ${(err as Error).message}`);
   });
+  const howExited = () => (proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${proc.exitCode}`);
+  return controlled({ pid: proc.pid!, proc, workDir: o.workDir, agent, socket, qmp, exited, howExited, readyMs, vmmMs });
+}
 
-  const gone = () => proc.exitCode !== null || proc.signalCode !== null;
+/**
+ * Re-attaches to a QEMU a previous daemon started in `workDir`: checks that `pid` is that QEMU (by binary and work dir,
+ * never anything else), connects QMP and the agent channel. The agent client hunts for frame boundaries (bytes of frames
+ * torn by the old daemon's disconnect may come first); the caller resyncs it.
+ */
+export async function attachQemu(workDir: string, pid: number, o: { agent?: AgentClientOptions; timeoutMs?: number } = {}): Promise<QemuVm> {
+  if (!isQemuOf(pid, workDir)) throw new DriverError('attach', `pid ${pid} is not the QEMU of ${workDir} (it exited, or the pid was reused)`);
+  const deadline = Date.now() + (o.timeoutMs ?? 5_000);
+  const qmp = await QmpClient.connect(join(workDir, 'qmp.sock'), { timeoutMs: Math.max(500, deadline - Date.now()) });
+  let socket: Socket;
+  try {
+    socket = await connectUnix(join(workDir, 'agent.sock'), deadline);
+  } catch (err) {
+    qmp.close();
+    throw new DriverError('attach', `cannot reach the agent socket of the QEMU in ${workDir}: ${(err as Error).message}`, { cause: err });
+  }
+  const agent = new AgentClient(socket, socket, undefined, { ...o.agent, hunt: true });
+  const watch = { detached: false };
+  // not our child: QEMU's end shows as its QMP socket closing (unless we closed it to detach), confirmed by /proc
+  const exited = new Promise<number | null>((resolve) => {
+    void qmp.closed.then(async () => {
+      while (!watch.detached) if (await waitGone(pid, 1_000, 50)) return resolve(null);
+    });
+  });
+  return controlled({ pid, proc: null, workDir, agent, socket, qmp, exited, howExited: () => `(pid ${pid}) exited`, readyMs: 0, vmmMs: 0, watch });
+}
+
+interface Parts {
+  pid: number; proc: ChildProcess | null; workDir: string; agent: AgentClient; socket: Socket; qmp: QmpClient;
+  exited: Promise<number | null>; howExited: () => string; readyMs: number; vmmMs: number; watch?: { detached: boolean };
+}
+
+/** The stop ladder and the rest of QemuVm, the same for a VM started here and one re-attached. */
+function controlled(p: Parts): QemuVm {
+  const { pid, agent, qmp, exited } = p;
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const kill = () => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  };
   const ladder = async (graceMs: number): Promise<StopRung> => {
-    if (gone()) return 'exited';
+    if (gone) return 'exited';
     const t = Date.now();
     // 1. the agent stops containers, syncs and powers off; with -no-reboot the reset that follows makes QEMU exit
     let timer: NodeJS.Timeout | undefined;
@@ -225,22 +277,28 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     qmp.execute('quit', undefined, qmpMs).catch(() => {});
     if (await within(exited, qmpMs)) return 'qmp';
     // 3. QEMU itself is wedged (or stopped)
-    proc.kill('SIGKILL');
+    kill();
     await exited;
     return 'kill';
   };
   let stopping: Promise<StopRung> | null = null;
+  const consoleLog = join(p.workDir, 'console.log');
   const vm: QemuVm = {
-    proc, agent, qmp, pidFile, readyMs, vmmMs, consoleLog, consoleTail, exited, stoppedBy: null,
-    kill: () => proc.kill('SIGKILL'),
+    pid, proc: p.proc, workDir: p.workDir, agent, qmp, pidFile: join(p.workDir, 'qemu.pid'), readyMs: p.readyMs, vmmMs: p.vmmMs,
+    consoleLog, consoleTail: (lines = 20) => tailOf(consoleLog, lines), exited, stoppedBy: null, kill, howExited: p.howExited,
     stop(graceMs = 3_000) {
       stopping ??= ladder(graceMs).then((rung) => {
         vm.stoppedBy = rung;
-        socket!.destroy();
+        p.socket.destroy();
         qmp.close();
         return rung;
       });
       return stopping;
+    },
+    detach() {
+      if (p.watch) p.watch.detached = true;
+      p.socket.destroy();
+      qmp.close();
     },
   };
   return vm;

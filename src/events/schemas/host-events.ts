@@ -17,6 +17,10 @@ export const hostEventSchemas = [
     daemon: idToken,
     version: z.string().min(1),
     hollow: z.boolean(),
+    /** The largest VM its driver can run (0.2; absent before): the scheduler places nothing bigger there. */
+    maxVm: Capacity.optional(),
+    /** Whether its pods outlive its daemon (the driver re-attaches). */
+    reattach: z.boolean().optional(),
   }),
   hostEvent('host.left', { reason: z.string().max(4000) }),
 ] as const;

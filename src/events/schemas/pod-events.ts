@@ -28,6 +28,10 @@ export const podEventSchemas = [
   podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative(), vmmMs: z.number().nonnegative().optional(), guestMs: z.number().nonnegative().optional() }),
   podEvent('vm.failed', { vm: idToken.nullable(), reason }),
   podEvent('vm.exited', { vm: idToken, reason }),
+  // a daemon took over a running VM after a restart (resync: the agent reported its processes; too-old: an agent that cannot)
+  podEvent('vm.attached', { vm: idToken, daemon: z.string().min(1).max(64), resync: z.enum(['resynced', 'too-old']), processes: z.number().int().nonnegative() }),
+  // the daemon let go of a VM that keeps running (it stopped without stopping its pods)
+  podEvent('vm.detached', { vm: idToken, reason }),
   podEvent('agent.ready', { version: z.string().min(1).max(64) }),
   podEvent('agent.failed', { reason }),
   // containers

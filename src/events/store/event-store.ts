@@ -2,6 +2,7 @@
 import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConflictError, EventStoreError } from '../../errors.js';
+import { isTransient, JS } from '../../nats/errors.js';
 import { parseEvent, safeParseEvent, type HyperEvent } from '../schemas/mod.js';
 import { ensureStore, type StoreOptions } from './setup.js';
 import { podSubject, STREAM, subjectOf } from './subjects.js';
@@ -14,7 +15,6 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
-const CONFLICT = 10071;
 const decoder = new TextDecoder();
 
 export class EventStore {
@@ -44,7 +44,7 @@ export class EventStore {
         const ack = await this.js.publish(subject, payload, { msgID: valid.id, expect });
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === CONFLICT) throw new ConflictError(subject, opts.expectLastSeq ?? 0, { cause: err });
+        if (err instanceof JetStreamApiError && err.code === JS.wrongLastSequence) throw new ConflictError(subject, opts.expectLastSeq ?? 0, { cause: err });
         if (attempt++ >= (opts.retries ?? 8) || !isTransient(err)) {
           throw new EventStoreError('append', `could not append ${valid.type} (${valid.id}) to ${subject}: ${(err as Error).message}`, { cause: err });
         }
@@ -60,11 +60,15 @@ export class EventStore {
     return info.state.last_seq;
   }
 
-  /** The last sequence on one pod's subject, or 0 when the pod has no events. */
+  /** The last sequence on one pod's subject, or 0 when the pod has no events; a failure to ask is an error, not "no events". */
   async lastPodSeq(podId: string): Promise<number> {
     const jsm = await jetstreamManager(this.nc);
-    const m = await jsm.direct.getMessage(STREAM, { last_by_subj: podSubject(podId) }).catch(() => null);
-    return m?.seq ?? 0;
+    try {
+      const m = await jsm.direct.getMessage(STREAM, { last_by_subj: podSubject(podId) });
+      return m?.seq ?? 0;
+    } catch (err) {
+      throw new EventStoreError('read', `could not read the last event of pod ${podId} from ${STREAM}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Every event of one pod, in order. Invalid records are returned too, marked. */
@@ -184,7 +188,3 @@ export function decodeRecord(seq: number, subject: string, data: Uint8Array | st
   return { ok: true, seq, subject, event: r.event };
 }
 
-function isTransient(err: unknown): boolean {
-  const msg = String((err as Error)?.message ?? '');
-  return /timeout|timed out|not enabled|no responders|503|connection|closed|disconnect/i.test(msg);
-}

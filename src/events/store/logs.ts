@@ -1,20 +1,140 @@
-// Container output on NATS: hosts publish each chunk to hyper.logs.<pod>.<container> (stream HYPER_LOGS); the CLI reads it back.
+// Container output on NATS: hosts store each stream in order on hyper.logs.<pod>.<container>.<out|err> (stream HYPER_LOGS),
+// every message carrying its offset, so a re-attached host knows exactly how far a stream is stored; the CLI reads it back.
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { LOG_PREFIX, LOG_STREAM, logSubject } from './subjects.js';
 
 export interface LogChunk { seq: number; container: string; stream: 1 | 2; data: Uint8Array }
 
-/** Publishes one chunk; the stream header says stdout (1) or stderr (2). Core publish: output must not wait on acks. */
-export function publishLog(nc: NatsConnection, podId: string, container: string, stream: 1 | 2, data: Uint8Array): void {
-  const h = natsHeaders();
-  h.set('Hyper-Stream', String(stream));
-  nc.publish(logSubject(podId, container), data, { headers: h });
+/** Which process instance a chunk belongs to (`<vm>/<restarts>`), and the stream offset of its first byte. */
+const INSTANCE = 'Hyper-Instance';
+const OFFSET = 'Hyper-Offset';
+/** Below NATS' default 1 MB max_payload (an external server may keep the default), with room for headers. */
+const MAX_BATCH = 512 * 1024;
+
+/** How far one process instance's stream is stored: the end offset of its last message (0 if none, or another instance's). */
+export async function storedLogOffset(nc: NatsConnection, podId: string, container: string, stream: 1 | 2, instance: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const m = await jsm.direct.getMessage(LOG_STREAM, { last_by_subj: logSubject(podId, container, stream) });
+  if (!m || m.header?.get(INSTANCE) !== instance) return 0;
+  return Number(m.header.get(OFFSET)) + m.data.length;
+}
+
+/**
+ * One stream of one process instance, written strictly in order: one publish in flight, everything that arrives meanwhile
+ * coalesced into the next. So a stored message implies every earlier byte is stored, and the last message's offset is the
+ * stream's durable end. A failed publish is retried with the same msgID (a retry after a lost ack is deduplicated) until it
+ * is stored or the writer is closed; `onStored` reports each new durable end (the host acknowledges it to the agent).
+ */
+export class LogWriter {
+  private readonly js: JetStreamClient;
+  private readonly subject: string;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private inflight = 0;
+  private loop: Promise<void> | null = null;
+  private closed = false;
+  private readonly waiters: { end: number; resolve: () => void }[] = [];
+
+  constructor(
+    nc: NatsConnection,
+    private readonly podId: string,
+    private readonly container: string,
+    private readonly stream: 1 | 2,
+    private readonly instance: string,
+    /** The durable end at start (storedLogOffset). */
+    public stored: number,
+    private readonly onStored: (end: number) => void,
+    private readonly onRetry: (err: unknown) => void = () => {},
+  ) {
+    this.js = jetstream(nc, { timeout: 10_000 });
+    this.subject = logSubject(podId, container, stream);
+  }
+
+  /** End offset of everything accepted so far (stored or queued). */
+  get end(): number {
+    return this.stored + this.inflight + this.pendingBytes;
+  }
+
+  /** Appends bytes that start exactly at `end` (the caller trims duplicates first). */
+  push(data: Uint8Array): void {
+    if (this.closed || data.length === 0) return;
+    this.pending.push(data);
+    this.pendingBytes += data.length;
+    this.loop ??= this.drain().finally(() => (this.loop = null));
+  }
+
+  /** Resolves once the stream is stored up to `end` (default: everything accepted so far). */
+  flushTo(end = this.end): Promise<void> {
+    if (this.stored >= end || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ end, resolve }));
+  }
+
+  /** Moves the stream's position forward over bytes that will never come (nothing may be queued). */
+  skipTo(offset: number): void {
+    if (this.pendingBytes || this.inflight || offset < this.stored) throw new Error(`log writer: cannot skip to ${offset} from ${this.end}`);
+    this.stored = offset;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w.resolve();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length && !this.closed) {
+      const parts: Uint8Array[] = [];
+      let n = 0;
+      while (this.pending.length && n + this.pending[0].length <= MAX_BATCH) {
+        const p = this.pending.shift()!;
+        parts.push(p);
+        n += p.length;
+      }
+      if (!parts.length) {
+        // one chunk bigger than a batch: split it
+        const p = this.pending[0];
+        parts.push(p.subarray(0, MAX_BATCH));
+        this.pending[0] = p.subarray(MAX_BATCH);
+        n = MAX_BATCH;
+      }
+      this.pendingBytes -= n;
+      this.inflight = n;
+      const data = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+      const offset = this.stored;
+      const h = natsHeaders();
+      h.set(INSTANCE, this.instance);
+      h.set(OFFSET, String(offset));
+      const msgID = `${this.podId}.${this.instance}.${this.container}.${this.stream}.${offset}`;
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          await this.js.publish(this.subject, data, { msgID, headers: h });
+          break;
+        } catch (err) {
+          this.onRetry(err);
+          await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(attempt, 6))));
+        }
+      }
+      if (this.closed) return;
+      this.inflight = 0;
+      this.stored = offset + n;
+      this.onStored(this.stored);
+      for (let i = this.waiters.length - 1; i >= 0; i--) {
+        if (this.waiters[i].end <= this.stored) this.waiters.splice(i, 1)[0].resolve();
+      }
+    }
+  }
+}
+
+/** Container and stream of a log subject; subjects of stores older than 0.2 (`<pod>.<container>`) say the stream in a header. */
+function parseSubject(subject: string, podId: string, header: string | undefined): { container: string; stream: 1 | 2 } {
+  const rest = subject.slice(LOG_PREFIX.length + podId.length + 1).split('.');
+  if (rest.length >= 2) return { container: rest[0], stream: rest[1] === 'err' ? 2 : 1 };
+  return { container: rest[0], stream: header === '2' ? 2 : 1 };
 }
 
 /** Reads a pod's output from the start; with `follow` it keeps going until the signal aborts, otherwise it stops at the end. */
 export async function* readLogs(nc: NatsConnection, podId: string, o: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<LogChunk> {
-  const filter = `${LOG_PREFIX}${podId}.*`;
+  const filter = `${LOG_PREFIX}${podId}.>`;
   let last = Infinity;
   if (!o.follow) {
     const info = await (await jetstreamManager(nc)).streams.info(LOG_STREAM, { subjects_filter: filter });
@@ -28,7 +148,7 @@ export async function* readLogs(nc: NatsConnection, podId: string, o: { follow?:
   o.signal?.addEventListener('abort', stop, { once: true });
   try {
     for await (const m of messages) {
-      yield { seq: m.seq, container: m.subject.slice(LOG_PREFIX.length + podId.length + 1), stream: m.headers?.get('Hyper-Stream') === '2' ? 2 : 1, data: m.data };
+      yield { seq: m.seq, ...parseSubject(m.subject, podId, m.headers?.get('Hyper-Stream')), data: m.data };
       if (m.seq >= last || m.info.pending === 0 && !o.follow) break;
     }
   } finally {

@@ -3,6 +3,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EventStoreError } from '../../errors.js';
+import { isNameInUse, isStreamNotFound } from '../../nats/errors.js';
 import { HEARTBEAT_BUCKET, HOST_PREFIX, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM } from './subjects.js';
 
 export interface StoreOptions {
@@ -18,7 +19,7 @@ export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): 
   try {
     await jsm.streams.info(STREAM);
   } catch (err) {
-    if (!isNotFound(err)) throw wrap(err, `stream ${STREAM}`);
+    if (!isStreamNotFound(err)) throw wrap(err, `stream ${STREAM}`);
     try {
       await jsm.streams.add({
         name: STREAM,
@@ -30,12 +31,15 @@ export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): 
       });
     } catch (e) {
       // another process created it between our info and add
-      if (!/already in use/i.test(String((e as Error).message))) throw wrap(e, `stream ${STREAM}`);
+      if (!isNameInUse(e)) throw wrap(e, `stream ${STREAM}`);
     }
   }
   await ensureStream(jsm, LOG_STREAM, {
-    subjects: [`${LOG_PREFIX}*.*`],
+    // <pod>.<container>.<out|err>; stores made before 0.2 used <pod>.<container> with a header, which `>` still covers
+    subjects: [`${LOG_PREFIX}>`],
     num_replicas: replicas,
+    // a re-attached host asks for the last message of each stream (its offset) with a direct get
+    allow_direct: true,
     // output is kept a week and at most 1 GiB: logs are for reading back, the event log is the record
     max_age: 7 * 24 * 3600 * 1_000_000_000,
     max_bytes: 1024 ** 3,
@@ -52,20 +56,20 @@ export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): 
   return jsm;
 }
 
-async function ensureStream(jsm: JetStreamManager, name: string, config: Record<string, unknown>): Promise<void> {
+/** Creates the stream, or widens the subjects of one an older version created (its messages are kept). */
+async function ensureStream(jsm: JetStreamManager, name: string, config: { subjects: string[]; allow_direct?: boolean } & Record<string, unknown>): Promise<void> {
   try {
-    await jsm.streams.info(name);
+    const info = await jsm.streams.info(name);
+    const have = info.config.subjects ?? [];
+    if (config.subjects.some((s) => !have.includes(s)) || (config.allow_direct && !info.config.allow_direct)) {
+      await jsm.streams.update(name, { ...info.config, subjects: config.subjects, allow_direct: config.allow_direct ?? info.config.allow_direct });
+    }
   } catch (err) {
-    if (!isNotFound(err)) throw wrap(err, `stream ${name}`);
+    if (!isStreamNotFound(err)) throw wrap(err, `stream ${name}`);
     await jsm.streams.add({ name, ...config }).catch((e) => {
-      if (!/already in use/i.test(String((e as Error).message))) throw wrap(e, `stream ${name}`);
+      if (!isNameInUse(e)) throw wrap(e, `stream ${name}`);
     });
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as { code?: number; message?: string; api_error?: { err_code?: number } };
-  return e?.api_error?.err_code === 10059 || /not found/i.test(String(e?.message));
 }
 
 function wrap(err: unknown, what: string): EventStoreError {

@@ -2,7 +2,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SNAPSHOT_FORMAT, type ViewSnapshot } from '../../model/cluster-view.js';
+import { SNAPSHOT_FORMAT, upcastSnapshot, type ViewSnapshot } from '../../model/cluster-view.js';
 import { SNAPSHOT_BUCKET } from './subjects.js';
 
 const CHUNK = 512 * 1024;
@@ -33,14 +33,14 @@ export class SnapshotStore {
   /** The newest snapshot in this format, or null (none yet, or its chunks were replaced while reading). */
   async load(): Promise<ViewSnapshot | null> {
     const m = await this.manifest();
-    if (!m || m.format !== SNAPSHOT_FORMAT) return null;
+    if (!m || m.format > SNAPSHOT_FORMAT) return null;
     const parts: Uint8Array[] = [];
     for (let i = 0; i < m.chunks; i++) {
       const e = await this.kv.get(`view.${m.seq}.${i}`);
       if (!e || e.operation !== 'PUT') return null;
       parts.push(e.value);
     }
-    return JSON.parse(gunzipSync(Buffer.concat(parts)).toString()) as ViewSnapshot;
+    return upcastSnapshot(JSON.parse(gunzipSync(Buffer.concat(parts)).toString()) as ViewSnapshot);
   }
 
   private async manifest(): Promise<Manifest | null> {

@@ -8,7 +8,8 @@ export const SNAPSHOT_BUCKET = 'hyper-snapshots';
 /** Container output: not events (no fold reads it), kept in its own stream with limits. */
 export const LOG_STREAM = 'HYPER_LOGS';
 export const LOG_PREFIX = 'hyper.logs.';
-export const logSubject = (podId: string, container: string) => `${LOG_PREFIX}${podId}.${container}`;
+/** One subject per container and stream, so the last message of each (its offset header) says how far that stream is stored. */
+export const logSubject = (podId: string, container: string, stream: 1 | 2) => `${LOG_PREFIX}${podId}.${container}.${stream === 2 ? 'err' : 'out'}`;
 
 export const podSubject = (podId: string) => `${POD_PREFIX}${podId}`;
 export const hostSubject = (hostId: string) => `${HOST_PREFIX}${hostId}`;

@@ -1,0 +1,59 @@
+// QEMU processes on this host: finding binaries, reading /proc to tell a live QEMU of a given work dir from a reused pid.
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { basename, delimiter, join, resolve } from 'node:path';
+
+/** The executable `cmd` resolves to on PATH (or `cmd` itself if it names a path), or null. */
+export function onPath(cmd: string): string | null {
+  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {}
+  }
+  return null;
+}
+
+/** Reads /proc/PID; null if the process is gone or a zombie (a zombie holds no resources, only its exit status). */
+export function liveCmdline(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return null;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return null;
+  }
+}
+
+/** Why this pid is not the QEMU of `dir` (or null if it is): a pid can be reused by anything once the old QEMU is gone. */
+export function notOurs(cmd: string[], dir: string): string | null {
+  if (!basename(cmd[0] ?? '').startsWith('qemu-system')) return `pid runs ${cmd[0] ?? '(nothing)'}, not QEMU`;
+  const names = [dir, resolve(dir)].map((d) => `${d}/`);
+  if (!cmd.some((a) => names.some((n) => a.includes(n)))) return 'a QEMU of another work dir';
+  return null;
+}
+
+/** The pid QEMU wrote with -pidfile, or null. */
+export function readPid(pidFile: string): number | null {
+  try {
+    const pid = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
+    return pid > 1 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `pid` is, right now, the QEMU of work dir `dir`. */
+export function isQemuOf(pid: number, dir: string): boolean {
+  const cmd = liveCmdline(pid);
+  return cmd !== null && notOurs(cmd, dir) === null;
+}
+
+export async function waitGone(pid: number, ms: number, everyMs = 20): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (liveCmdline(pid)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return true;
+}
