@@ -50,6 +50,10 @@ static const char *mount_rootfs(const char *name, const char *kind, const char *
   snprintf(base, sizeof base, "/run/hyper/c/%s", name);
   snprintf(root, sizeof root, "%s/root", base);
   mkdir("/run/hyper", 0755); mkdir("/run/hyper/c", 0755); mkdir(base, 0755); mkdir(root, 0755);
+  /* a restarted container (restart policy) keeps its root filesystem and writable layer, as Docker's do: if its root is
+     already a mount point (another device than its parent dir), it is reused as it is */
+  struct stat rs, bs;
+  if (stat(root, &rs) == 0 && stat(base, &bs) == 0 && rs.st_dev != bs.st_dev) return root;
   if (!strcmp(kind, "9p")) {
     /* a virtio-9p channel can be mounted once: mount each tag under /run/hyper/9p and bind it into every container using it */
     char share[4096];

@@ -123,6 +123,12 @@ describe('the QEMU driver under hyperd', () => {
     expect(JSON.parse((await hyper(['inspect', id], env())).stdout)[0].reason).toMatch(/qemu was killed by SIGKILL; guest console:/);
   }, 60_000);
 
+  it('restarts a container by its restart policy in the same VM, keeping its writable layer (as Docker does)', async () => {
+    const r = await hyper(['run', '--restart', 'on-failure', 'busybox', 'sh', '-c', 'echo run >> /state; n=$(wc -l < /state); echo "run $n"; [ "$n" -ge 3 ]'], env());
+    expect(r.stdout).toBe('run 1\nrun 2\nrun 3');
+    expect(r.exitCode).toBe(0);
+  }, 90_000);
+
   it('a two-container pod: its containers see each other\'s processes and share localhost', async () => {
     const file = join(t.dir, 'duo.yaml');
     writeFileSync(file, [

@@ -1,11 +1,13 @@
-// Stopping a VM: the agent first, QMP quit if the guest cannot answer, SIGKILL last; no QEMU outlives its parent or a sweep.
+// Stopping a VM: the agent first, QMP quit if the guest cannot answer, SIGKILL last. QEMU outlives the process that
+// launched it and is taken over again by its work dir; a reused pid or another dir's QEMU is never mistaken for it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { launchQemu } from '../../../src/drivers/qemu/launch.js';
-import { sweepOrphans } from '../../../src/drivers/qemu/sweep.js';
+import { attachQemu, launchQemu } from '../../../src/drivers/qemu/launch.js';
+import { QemuDriver } from '../../../src/drivers/qemu/driver.js';
+import { writeVmState } from '../../../src/drivers/qemu/state-file.js';
 import { guestInitrd, guestKernel } from '../../../src/guest/artifacts.js';
 import { bootGuest, requireGuest } from '../../harness/guest.js';
 import { tempDir } from '../../harness/nats.js';
@@ -28,20 +30,12 @@ function alive(pid: number): boolean {
   }
 }
 
-async function goneWithin(pid: number, ms: number): Promise<number> {
-  const t0 = Date.now();
-  while (alive(pid)) {
-    if (Date.now() - t0 > ms) throw new Error(`pid ${pid} still alive after ${ms} ms: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - t0;
-}
 
 describe('stop ladder', () => {
   it('stops through the agent when the guest answers', async () => {
     const { vm, dir } = await bootGuest();
     dirs.push(dir);
-    const pid = vm.proc.pid!;
+    const pid = vm.pid;
     // setpriv execs QEMU, so the pidfile, the child and the process are one and the same
     expect(Number(readFileSync(vm.pidFile, 'utf8'))).toBe(pid);
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]).toBe('qemu-system-x86_64');
@@ -61,23 +55,23 @@ describe('stop ladder', () => {
     expect(await vm.stop(1_500)).toBe('qmp');
     expect(Date.now() - t0).toBeLessThan(2_500);
     expect(await vm.exited).toBe(0); // quit exits cleanly, unlike a kill
-    expect(alive(vm.proc.pid!)).toBe(false);
+    expect(alive(vm.pid)).toBe(false);
   });
 
   it('kills QEMU when QEMU itself does not answer', async () => {
     const { vm, dir } = await bootGuest();
     dirs.push(dir);
-    process.kill(vm.proc.pid!, 'SIGSTOP'); // neither the agent nor QMP can answer now
+    process.kill(vm.pid, 'SIGSTOP'); // neither the agent nor QMP can answer now
     expect(await vm.stop(1_000)).toBe('kill');
-    expect(vm.proc.signalCode).toBe('SIGKILL');
-    expect(alive(vm.proc.pid!)).toBe(false);
+    expect(vm.proc!.signalCode).toBe('SIGKILL');
+    expect(alive(vm.pid)).toBe(false);
   });
 });
 
-describe('no orphan QEMU', () => {
-  it('dies with its parent: SIGKILL the launching process and QEMU follows within 3 s', async () => {
+describe('QEMU outlives its daemon', () => {
+  it('keeps running when the launching process is SIGKILLed; attachQemu takes it over and the agent resyncs', async () => {
     requireGuest();
-    const dir = tempDir('hyper-orphan-');
+    const dir = tempDir('hyper-detached-');
     dirs.push(dir);
     const child = spawn(process.execPath, [FIXTURE, join(dir, 'vm')], { stdio: ['ignore', 'pipe', 'pipe'] });
     strays.push(child);
@@ -91,47 +85,50 @@ describe('no orphan QEMU', () => {
       });
       child.once('exit', (code) => reject(new Error(`fixture exited with ${code} before booting:\n${err}`)));
     });
-    const { pid, pidFile } = JSON.parse(line) as { pid: number; pidFile: string };
+    const { pid, pidFile, bootId } = JSON.parse(line) as { pid: number; pidFile: string; bootId: string };
     expect(Number(readFileSync(pidFile, 'utf8'))).toBe(pid);
-    expect(alive(pid)).toBe(true);
+    // its own session: a signal to the launcher's process group does not reach it
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[3]).toBe(String(pid));
     child.kill('SIGKILL');
-    expect(await goneWithin(pid, 3_000)).toBeLessThan(3_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(alive(pid)).toBe(true);
+    const vm = await attachQemu(join(dir, 'vm'), pid);
+    const r = await vm.agent.resync(5_000);
+    expect(r.version).toBe(2);
+    expect(r.bootId).toBe(bootId);
+    expect(await vm.qmp.execute('query-status')).toMatchObject({ status: 'running' });
+    expect(await vm.stop(3_000)).toBe('agent');
+    expect(alive(pid)).toBe(false);
   });
 
-  it('sweeps a QEMU left with a pidfile in the run dir and leaves unrelated pids alone', async () => {
+  it('list() tells a work dir\'s live QEMU from a reused pid, another dir\'s QEMU and a dead one; destroy() stops it', async () => {
     requireGuest();
-    const runDir = tempDir('hyper-sweep-');
+    const runDir = tempDir('hyper-list-');
     dirs.push(runDir);
-    // a VM "left by a previous daemon": no pdeathsig, so it would outlive its parent
-    const orphan = await launchQemu({ kernel: guestKernel(), initrd: guestInitrd(), workDir: join(runDir, 'vm-orphan'), parentDeathSignal: false });
-    const orphanPid = orphan.proc.pid!;
-    expect(readFileSync(`/proc/${orphanPid}/cmdline`, 'utf8').split('\0')[0]).toBe('qemu-system-x86_64');
-    // a stale pidfile whose pid now belongs to something else
+    const live = await launchQemu({ kernel: guestKernel(), initrd: guestInitrd(), workDir: join(runDir, 'p1-r1') });
+    writeVmState(join(runDir, 'p1-r1'), { format: 1, driver: 'qemu', vm: 'p1-r1', pod: 'p1', run: 1, createdAt: Date.now(), pid: live.pid, binary: 'qemu-system-x86_64', cpus: 1, memoryMb: 128, agentProtocol: 2, devices: [] });
+    live.detach();
     const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
     strays.push(sleeper);
-    // a QEMU, but not the one of the dir that names it
     const otherQemu = spawn('qemu-system-x86_64', ['-M', 'none', '-nodefaults', '-display', 'none', '-S'], { stdio: 'ignore' });
     strays.push(otherQemu);
-    // and a pidfile of a process long gone
     const dead = spawn('true');
     await new Promise((r) => dead.once('exit', r));
-    for (const [name, pid] of [['vm-sleeper', sleeper.pid!], ['vm-other', otherQemu.pid!], ['vm-dead', dead.pid!]] as const) {
+    for (const [name, pid] of [['p2-r1', sleeper.pid!], ['p3-r1', otherQemu.pid!], ['p4-r1', dead.pid!]] as const) {
       mkdirSync(join(runDir, name));
       writeFileSync(join(runDir, name, 'qemu.pid'), `${pid}\n`);
     }
     await new Promise((r) => setTimeout(r, 200)); // let the idle QEMU exec
-    const r = await sweepOrphans(runDir);
-    expect(r.killed).toEqual([{ pid: orphanPid, dir: join(runDir, 'vm-orphan') }]);
-    expect(r.spared.map((s) => [s.pid, s.why]).sort()).toEqual(
-      [[sleeper.pid, 'pid runs sleep, not QEMU'], [otherQemu.pid, 'a QEMU of another work dir']].sort(),
-    );
-    expect(r.failed).toEqual([]);
-    expect(r.removed.sort()).toEqual(['vm-dead', 'vm-orphan', 'vm-other', 'vm-sleeper'].map((n) => join(runDir, n)));
-    expect(orphan.proc.signalCode ?? (await orphan.exited, orphan.proc.signalCode)).toBe('SIGKILL');
-    expect(alive(orphanPid)).toBe(false);
+    const driver = new QemuDriver({ kernel: guestKernel(), initrd: guestInitrd(), accel: 'tcg', runDir, images: { ensure: async () => { throw new Error('unused'); }, get: () => { throw new Error('unused'); }, find: () => undefined } });
+    const found = Object.fromEntries((await driver.list()).map((f) => [f.id, f]));
+    expect(found['p1-r1']).toMatchObject({ pod: 'p1', run: 1, alive: true });
+    for (const id of ['p2-r1', 'p3-r1', 'p4-r1']) expect(found[id]).toMatchObject({ pod: null, alive: false, why: expect.stringMatching(/no state\.json/) });
+    await driver.destroy(found['p1-r1']);
+    expect(alive(live.pid)).toBe(false);
+    expect(existsSync(join(runDir, 'p1-r1'))).toBe(false);
+    await driver.destroy(found['p3-r1']); // not its QEMU: only the dir goes
     expect(alive(sleeper.pid!)).toBe(true);
     expect(alive(otherQemu.pid!)).toBe(true);
-    expect(existsSync(join(runDir, 'vm-orphan'))).toBe(false);
-    expect(await sweepOrphans(join(runDir, 'missing'))).toEqual({ killed: [], spared: [], removed: [], failed: [] });
+    await expect(attachQemu(join(runDir, 'p2-r1'), sleeper.pid!)).rejects.toThrow(/is not the QEMU of/);
   });
 });
