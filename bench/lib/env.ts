@@ -1,9 +1,15 @@
 // Benchmark scaffolding: a real nats-server in a temp dir, hyperd processes, progress on stderr (stdout is for the JSON result).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startScratchNats, type ScratchNats } from '../../src/nats/scratch.js';
 
-export const HYPERD = fileURLToPath(new URL('../../src/daemon/main.js', import.meta.url));
+/** The built daemon, whether this file runs compiled (dist/bench/lib) or from source under vitest (bench/lib). */
+export const HYPERD = (() => {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const root = here.includes('/dist/') ? here.slice(0, here.lastIndexOf('/dist/')) : fileURLToPath(new URL('../../', import.meta.url));
+  return join(root, 'dist', 'src', 'daemon', 'main.js');
+})();
 
 export function progress(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
