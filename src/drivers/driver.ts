@@ -5,10 +5,8 @@ import { DriverError } from '../errors.js';
 export interface Capabilities {
   /** VMs run detached from hyperd and a restarted daemon re-attaches to them (their pods outlive the daemon). */
   reattach: boolean;
-  /** Real hardware isolation (false for the hollow driver, which runs nothing). */
+  /** Real hardware isolation (false for the hollow driver, which runs nothing): announced in host.joined as `hollow`. */
   isolation: boolean;
-  /** Containers really run, so they print output (hollow containers print nothing). */
-  output: boolean;
   /** The most vCPUs and memory one VM may have. */
   maxCpus: number;
   maxMemoryMb: number;

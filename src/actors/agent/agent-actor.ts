@@ -100,7 +100,6 @@ export class AgentActor {
         if (p.state === 'exited') this.release(p.container);
         continue;
       }
-      if (p.state === 'exited' && this.exitsRecorded.has(`${p.container}#${gen}`)) continue;
       this.sink(p.container, gen, true);
       if (!recorded) await this.d.emit('container.started', { container: p.container, pid: p.pid }, `c.${p.container}.${gen}.started`);
       if (p.state === 'running') {

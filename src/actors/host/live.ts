@@ -23,6 +23,8 @@ export interface HostActorDeps {
 
 export class HostActor {
   private readonly runners = new Map<string, PodRunner>();
+  /** Live changes wait until adopt() has matched the log with the VMs found here (a runner must not start without that). */
+  private adopted = false;
 
   constructor(private readonly d: HostActorDeps) {}
 
@@ -33,7 +35,7 @@ export class HostActor {
   async join(): Promise<void> {
     const { hostId, daemonId, capacity, driver } = this.d;
     await this.d.store.append(
-      hostEvent('host.joined', hostId, { capacity, drivers: [driver.name], daemon: daemonId, version: VERSION, hollow: driver.name === 'hollow', maxVm: { cpus: driver.capabilities.maxCpus, memoryMb: driver.capabilities.maxMemoryMb }, reattach: driver.capabilities.reattach }, { id: `${hostId}.joined.${daemonId}`, at: Date.now(), by: `host:${hostId}` }),
+      hostEvent('host.joined', hostId, { capacity, drivers: [driver.name], daemon: daemonId, version: VERSION, hollow: !driver.capabilities.isolation, maxVm: { cpus: driver.capabilities.maxCpus, memoryMb: driver.capabilities.maxMemoryMb }, reattach: driver.capabilities.reattach }, { id: `${hostId}.joined.${daemonId}`, at: Date.now(), by: `host:${hostId}` }),
     );
   }
 
@@ -54,6 +56,7 @@ export class HostActor {
       if (f?.alive) attached++;
       this.runner(p.context.id).adopt(f ?? null);
     }
+    this.adopted = true;
     for (const f of vms.values()) {
       const owner = f.pod ? this.d.view.pods.get(f.pod) : undefined;
       const why = !f.pod ? (f.why ?? 'no state file') : !owner ? `pod ${f.pod} is unknown` : `pod ${f.pod} is ${owner.state} (run ${owner.context.run}${owner.context.host && owner.context.host !== this.d.hostId ? ` on ${owner.context.host}` : ''})`;
@@ -65,7 +68,7 @@ export class HostActor {
 
   /** Fed only with live changes about pods. */
   onChange(c: Change): void {
-    if (c.kind !== 'pod') return;
+    if (c.kind !== 'pod' || !this.adopted) return;
     const id = c.pod.context.id;
     const existing = this.runners.get(id);
     if (existing) existing.poke();

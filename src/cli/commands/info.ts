@@ -52,7 +52,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
           ...DRIVERS.map((d) => {
             const c = CAPABILITIES[d];
             const yes = (b: boolean, what: string) => `${b ? '' : 'no '}${what}`;
-            return `  ${d.padEnd(12)}${[yes(c.reattach, 're-attach (pods outlive hyperd)'), yes(c.isolation, 'isolation'), yes(c.output, 'output'), `≤ ${c.maxCpus} vCPUs`, `≤ ${c.maxMemoryMb} MB`].join(', ')}`;
+            return `  ${d.padEnd(12)}${[yes(c.reattach, 're-attach (pods outlive hyperd)'), yes(c.isolation, 'isolation'), `≤ ${c.maxCpus} vCPUs`, `≤ ${c.maxMemoryMb} MB`].join(', ')}`;
           }),
           `accelerator:  ${a.accel ?? '-'} — ${a.reason ?? a.missing}`,
           `kernel:       ${'missing' in info.kernel ? `${kernel} (missing: npm run build:guest)` : `${info.kernel.path} (${(info.kernel.bytes / 1e6).toFixed(1)} MB, linux ${info.kernel.linuxSource}, ${info.kernel.options} options)`}`,

@@ -20,7 +20,7 @@ export const HOLLOW_AGENT_VERSION = 'hollow-1';
 export class HollowDriver implements Driver {
   readonly name = 'hollow';
   // hollow VMs live in this process's memory: they cannot outlive it, so their pods stop (or are reported lost) with it
-  static readonly capabilities: Capabilities = { reattach: false, isolation: false, output: false, maxCpus: 1024, maxMemoryMb: 1 << 24 };
+  static readonly capabilities: Capabilities = { reattach: false, isolation: false, maxCpus: 1024, maxMemoryMb: 1 << 24 };
   readonly capabilities = HollowDriver.capabilities;
   private readonly vms = new Map<string, HollowVm>();
 

@@ -30,7 +30,7 @@ const DURABLE = { autoAck: false, autoRelease: false } as const;
 
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
-  static readonly capabilities: Capabilities = { reattach: true, isolation: true, output: true, maxCpus: 64, maxMemoryMb: Math.floor(totalmem() / 1024 / 1024) };
+  static readonly capabilities: Capabilities = { reattach: true, isolation: true, maxCpus: 64, maxMemoryMb: Math.floor(totalmem() / 1024 / 1024) };
   readonly capabilities = QemuDriver.capabilities;
 
   constructor(private readonly o: QemuDriverOptions) {}

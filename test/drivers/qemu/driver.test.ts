@@ -53,7 +53,7 @@ describe('the QEMU driver under hyperd', () => {
   it('runs a pod in a real VM and returns its exit code', async () => {
     const r = await hyper(['run', 'busybox', 'sh', '-c', 'exit 3'], env());
     expect(r.stderr).toMatch(/booting vm \S+ \(qemu\)/);
-    expect(r.stderr).toMatch(/guest agent ready \(hyper-agent\/1\)/);
+    expect(r.stderr).toMatch(/guest agent ready \(hyper-agent\/2\)/);
     expect(r.stderr).toMatch(/container main exited with code 3/);
     expect(r.exitCode).toBe(3);
     expect(d.log()).toMatch(/"accel":"(kvm|tcg)"/);

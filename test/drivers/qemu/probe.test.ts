@@ -2,6 +2,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../../src/guest/wire.js';
 import { probeAccelerator } from '../../../src/drivers/qemu/probe.js';
 import { launchQemu } from '../../../src/drivers/qemu/launch.js';
 import { guestInitrd, guestKernel } from '../../../src/guest/artifacts.js';
@@ -20,7 +21,7 @@ describe('accelerator probe', () => {
     expect(v.reason.length).toBeGreaterThan(10);
     // the verdict must hold: the chosen accelerator boots the guest
     const vm = await launchQemu({ kernel: guestKernel(), initrd: guestInitrd(), workDir: join(dir, 'vm'), accel: v.accel });
-    expect((await vm.agent.ping()).version).toBe(1);
+    expect((await vm.agent.ping()).version).toBe(PROTOCOL_VERSION);
     await vm.stop();
     const again = await probeAccelerator({ kernel: guestKernel(), initrd: guestInitrd(), cacheFile });
     expect(again).toEqual({ ...v, cached: true });

@@ -2,6 +2,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION } from '../../../src/guest/wire.js';
 import type { QemuVm } from '../../../src/drivers/qemu/launch.js';
 import { QmpClient, QmpCommandError, QmpError } from '../../../src/drivers/qemu/qmp.js';
 import { bootGuest } from '../../harness/guest.js';
@@ -35,7 +36,7 @@ describe('qmp client', () => {
     await resumed;
     off();
     expect(seen).toEqual(['STOP', 'RESUME']);
-    expect((await vm.agent.ping()).version).toBe(1);
+    expect((await vm.agent.ping()).version).toBe(PROTOCOL_VERSION);
   });
 
   it('answers commands in flight at once each with its own reply', async () => {
