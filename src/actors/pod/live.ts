@@ -1,6 +1,6 @@
 // The live side of a pod actor on its host: reconciles the folded pod state with the VM it runs, through the VM and agent
 // actors — booting a new VM, or re-attaching to the one a previous daemon left running. Runs only for live events.
-import type { Driver, FoundVm } from '../../drivers/driver.js';
+import type { Driver, FoundVm, Vm } from '../../drivers/driver.js';
 import { refusal } from '../../drivers/driver.js';
 import type { Logger } from '../../log.js';
 import type { ClusterView, PodRecord } from '../../model/cluster-view.js';
@@ -196,7 +196,7 @@ export class PodRunner {
       return report(`vm ${this.vmId} ended while hyperd on ${hostId} was not running: ${found.why ?? 'QEMU is gone'}`);
     }
     const timeoutMs = rec.state === 'booting' && rec.context.bootDeadline ? Math.max(2_000, rec.context.bootDeadline - Date.now()) : 15_000;
-    let vm;
+    let vm: Vm;
     try {
       vm = await driver.attach(found, { timeoutMs });
     } catch (err) {

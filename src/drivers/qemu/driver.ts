@@ -1,15 +1,15 @@
 // The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent, detached from hyperd and recorded in its
 // work dir, so a restarted daemon re-attaches; each image a pod uses is attached once as a read-only EROFS disk.
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
 import { AgentTooOldError, type AgentClient, type ResyncResult } from '../../guest/agent-client.js';
 import { PROTOCOL_VERSION } from '../../guest/wire.js';
 import type { Capabilities, ContainerLaunch, Device, Driver, FoundVm, GuestChannel, GuestProcess, PreparedImage, Vm, VmConfig } from '../driver.js';
-import { attachQemu, launchQemu, type QemuVm } from './launch.js';
+import { attachQemu, launchQemu, tailOf, type QemuVm } from './launch.js';
 import { isQemuOf, onPath, readPid, waitGone } from './process.js';
-import { readVmState, writeVmState, type VmState } from './state-file.js';
+import { readVmState, STATE_FORMAT, writeVmState, type VmState } from './state-file.js';
 import { QmpClient } from './qmp.js';
 import { resolveProcess } from '../../images/image-config.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
@@ -86,16 +86,10 @@ export class QemuDriver implements Driver {
   }
 }
 
+/** What a dead VM left behind: QEMU's last words and the guest console's last lines. */
 function consoleSummary(dir: string): string {
-  const tail = (f: string) => {
-    try {
-      return readFileSync(f, 'utf8').trimEnd().split('\n').slice(-5).join('\n');
-    } catch {
-      return '';
-    }
-  };
-  const err = tail(join(dir, 'qemu.log'));
-  const con = tail(join(dir, 'console.log'));
+  const err = tailOf(join(dir, 'qemu.log'), 5);
+  const con = tailOf(join(dir, 'console.log'), 5);
   return `${err ? `; qemu said:\n${err}` : ''}${con ? `\nguest console:\n${con}` : ''}`;
 }
 
@@ -223,7 +217,7 @@ class QemuPodVm implements Vm {
 
   private record(pid: number, binary: string): void {
     const s: VmState = {
-      format: 1, driver: 'qemu', vm: this.config.id, pod: this.config.podId, run: this.config.run, createdAt: Date.now(), pid, binary,
+      format: STATE_FORMAT, driver: 'qemu', vm: this.config.id, pod: this.config.podId, run: this.config.run, createdAt: Date.now(), pid, binary,
       cpus: this.config.cpus, memoryMb: this.config.memoryMb, agentProtocol: PROTOCOL_VERSION, devices: this.devices,
     };
     writeVmState(this.workDir, s);
