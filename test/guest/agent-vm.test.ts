@@ -186,20 +186,35 @@ describe('guest: a host that goes away and comes back', () => {
       const detachedCpuMs = cpuMs() - cpu0;
       expect(detachedCpuMs).toBeLessThan(600);
 
-      const s = connect(sock);
-      await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+      // a new host, as hyperd re-attaches: a resync that goes unanswered is retried on a fresh connection
       const raw: Buffer[] = [];
-      s.on('data', (d: Buffer) => raw.push(d));
-      const second = new AgentClient(s, s, () => {}, { hunt: true, autoAck: false, autoRelease: false });
       const stored = cursor.get('c-count', 1);
       cursor = new OutputCursor();
       cursor.set('c-count', 1, stored);
-      second.onOutput((p, st, d, offset) => {
-        store(p, st, d, offset);
-        if (p === 'c-count' && st === 1) second.ack(p, 1, cursor.get(p, 1));
-      });
       const t0 = Date.now();
-      const r = await second.resync(5_000);
+      let second!: AgentClient;
+      let r!: Awaited<ReturnType<AgentClient['resync']>>;
+      for (let attempt = 1; ; attempt++) {
+        const s = connect(sock);
+        await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+        raw.length = 0;
+        s.on('data', (d: Buffer) => raw.push(d));
+        const client = new AgentClient(s, s, () => {}, { hunt: true, autoAck: false, autoRelease: false });
+        client.onOutput((p, st, d, offset) => {
+          store(p, st, d, offset);
+          if (p === 'c-count' && st === 1) client.ack(p, 1, cursor.get(p, 1));
+        });
+        try {
+          r = await client.resync(5_000);
+          second = client;
+          break;
+        } catch (err) {
+          console.log(`resync attempt ${attempt} unanswered; agent console: ${JSON.stringify(readFileSync(g.vm.consoleLog, 'utf8').split('\n').filter((l) => l.includes('host ')))}`);
+          client.close();
+          s.destroy();
+          if (attempt >= 3) throw err;
+        }
+      }
       const resyncMs = Date.now() - t0;
       expect(r).toMatchObject({ version: PROTOCOL_VERSION, bootId });
       const e = r.processes.find((p) => p.process === 'c-count')!;

@@ -47,7 +47,8 @@ export class LogWriter {
     private readonly onStored: (end: number) => void,
     private readonly onRetry: (err: unknown) => void = () => {},
   ) {
-    this.js = jetstream(nc, { timeout: 10_000 });
+    // short: a publish in flight when the server went away is never answered; its retry (same msgID) is harmless
+    this.js = jetstream(nc, { timeout: 2_000 });
     this.subject = logSubject(podId, container, stream);
   }
 
