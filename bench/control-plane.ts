@@ -14,7 +14,10 @@ const result: Record<string, unknown> = { bench: 'control-plane', at: new Date()
 if (!only || only === 'placement') {
   const daemons = process.argv.includes('--daemons') ? [arg('daemons', 1)] : [1, 2];
   result.placement = [];
-  for (const d of daemons) (result.placement as unknown[]).push(await benchPlacement({ pods: arg('pods', 10_000), hosts: arg('hosts', 100), daemons: d }));
+  // with the accept step (as clients submit) beside the same run without it (pod.requested appended straight to the log)
+  for (const d of daemons) {
+    for (const via of ['facts', 'intents'] as const) (result.placement as unknown[]).push(await benchPlacement({ pods: arg('pods', 10_000), hosts: arg('hosts', 100), daemons: d, via }));
+  }
 }
 if (!only || only === 'replay') result.replay = await benchReplay({ events: arg('events', 200_000) });
 if (!only || only === 'restart') result.restart = await benchRestart({ pods: arg('restart-pods', 10_000) });

@@ -1,10 +1,15 @@
-// Placements per second: N pod intents against D daemons running H hollow hosts in all; time until every pod.scheduled is in the log.
+// Placements per second: N pod intents against D daemons running H hollow hosts in all; time until every pod.scheduled is in
+// the log, and each pod's submit → pod.scheduled latency. `via: 'intents'` submits them as clients do (HYPER_INTENTS, accepted
+// by a host); `via: 'facts'` appends pod.requested straight to the pods' log (the path without the accept step).
+import { jetstream } from '@nats-io/jetstream';
 import { podEvent, PodSpec } from '../../src/events/schemas/mod.js';
+import { intentSubject } from '../../src/events/store/subjects.js';
 import { benchNats, progress, spawnHyperd } from '../lib/env.js';
 import { appendAll } from '../lib/dataset.js';
 import { join } from 'node:path';
 
-export async function benchPlacement(o: { pods: number; hosts: number; daemons: number }) {
+export async function benchPlacement(o: { pods: number; hosts: number; daemons: number; via?: 'facts' | 'intents' }) {
+  const via = o.via ?? 'facts';
   const n = await benchNats();
   const perDaemon = Math.ceil(o.hosts / o.daemons);
   const daemons = Array.from({ length: o.daemons }, (_, i) =>
@@ -20,12 +25,16 @@ export async function benchPlacement(o: { pods: number; hosts: number; daemons: 
     let doneScheduled = 0;
     let doneRunning = 0;
     const seenHosts = new Set<string>();
+    const submitted = new Map<string, number>();
+    const latency: number[] = [];
     const t0 = performance.now();
     const watch = (async () => {
       for await (const r of n.store.read({ fromSeq: base + 1 })) {
         if (!r.ok) continue;
         if (r.event.type === 'pod.scheduled') {
           seenHosts.add(r.event.data.host);
+          const at = submitted.get(r.event.pod);
+          if (at !== undefined) latency.push(performance.now() - at);
           if (++scheduled === o.pods) doneScheduled = performance.now();
         }
         if (r.event.type === 'container.started' && ++running === o.pods) {
@@ -35,12 +44,18 @@ export async function benchPlacement(o: { pods: number; hosts: number; daemons: 
       }
     })();
     const intents = (function* () {
-      for (let i = 0; i < o.pods; i++) yield podEvent('pod.requested', `bp${i}`, { spec, start: true }, { id: `bp${i}.req`, at: Date.now(), by: 'bench' });
+      for (let i = 0; i < o.pods; i++) {
+        submitted.set(`bp${i}`, performance.now());
+        yield podEvent('pod.requested', `bp${i}`, { spec, start: true }, { id: `bp${i}.req`, at: Date.now(), by: 'bench' });
+      }
     })();
-    const submitRate = await appendAll(n.store, intents, 500);
+    const submitRate = via === 'facts' ? await appendAll(n.store, intents, 500) : await publishIntents(n.nc, intents, 500);
     const submittedAt = performance.now();
     await Promise.race([watch, new Promise((r) => setTimeout(r, 300_000))]);
+    const sorted = latency.sort((a, b) => a - b);
+    const pct = (p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN);
     return {
+      via,
       pods: o.pods,
       daemons: o.daemons,
       hollowHosts: perDaemon * o.daemons,
@@ -51,10 +66,27 @@ export async function benchPlacement(o: { pods: number; hosts: number; daemons: 
       placementsPerSec: doneScheduled ? Math.round(o.pods / ((doneScheduled - t0) / 1000)) : 0,
       allRunningSeconds: doneRunning ? +((doneRunning - t0) / 1000).toFixed(2) : null,
       scheduledEvents: scheduled,
+      submitToScheduledMs: { p50: pct(50), p95: pct(95) },
       target: { placementsPerSec: 2000 },
     };
   } finally {
     await Promise.all(daemons.map((d) => d.stop()));
     await n.close();
   }
+}
+
+/** Publishes intents as clients do, `window` in flight; returns intents published per second. */
+async function publishIntents(nc: import('@nats-io/transport-node').NatsConnection, events: Iterable<ReturnType<typeof podEvent>>, window: number): Promise<number> {
+  const js = jetstream(nc);
+  const t0 = performance.now();
+  const inflight = new Set<Promise<unknown>>();
+  let n = 0;
+  for (const e of events) {
+    const p: Promise<unknown> = js.publish(intentSubject(e.pod), JSON.stringify(e), { msgID: e.id }).then((): void => void inflight.delete(p));
+    inflight.add(p);
+    n++;
+    if (inflight.size >= window) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  return n / ((performance.now() - t0) / 1000);
 }

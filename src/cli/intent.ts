@@ -1,8 +1,12 @@
-// Publishes an intent as an event: a fresh random id (the msgID, so a retried publish is deduplicated), stamped with who asked.
+// Submits an intent: validated here, published to the pod's intent subject with a fresh random id (its msgID, so a resent
+// intent is one intent), then waited for until a host accepts it into the pod's log — or says why it refused it.
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { podEvent, type PodEventType } from '../events/schemas/mod.js';
-import type { AppendResult, EventStore } from '../events/store/event-store.js';
+import { jetstream } from '@nats-io/jetstream';
+import { HyperError, ValidationError } from '../errors.js';
+import { parseEvent, podEvent, type PodEventType } from '../events/schemas/mod.js';
+import type { EventStore } from '../events/store/event-store.js';
+import { intentSubject, podSubject } from '../events/store/subjects.js';
 
 export function cliActor(): string {
   let user = 'unknown';
@@ -12,12 +16,36 @@ export function cliActor(): string {
   return `cli:${user}@${hostname()}`;
 }
 
-export function publishIntent<T extends PodEventType>(
-  store: EventStore,
-  type: T,
-  pod: string,
-  data: Parameters<typeof podEvent<T>>[2],
-  opts: { expectLastSeq?: number } = {},
-): Promise<AppendResult> {
-  return store.append(podEvent(type, pod, data, { id: randomUUID(), at: Date.now(), by: cliActor() }), opts);
+/** How long a command waits for a host to accept its intent (HYPER_ACCEPT_TIMEOUT_MS); it stays queued after that. */
+const acceptTimeoutMs = () => Number(process.env.HYPER_ACCEPT_TIMEOUT_MS) || 30_000;
+
+export interface Accepted {
+  /** Stream sequence of the accepted fact in the pod's log: follow the pod from the one after it. */
+  seq: number;
+  id: string;
+}
+
+export async function publishIntent<T extends PodEventType>(store: EventStore, type: T, pod: string, data: Parameters<typeof podEvent<T>>[2]): Promise<Accepted> {
+  const intent = parseEvent(podEvent(type, pod, data, { id: randomUUID(), at: Date.now(), by: cliActor() }));
+  const from = (await store.lastPodSeq(pod)) + 1;
+  await jetstream(store.nc).publish(intentSubject(pod), JSON.stringify(intent), { msgID: intent.id });
+  const abort = new AbortController();
+  const slow = setTimeout(() => process.stderr.write(`${pod}: ${type} recorded; waiting for a hyperd to accept it…\n`), 3_000);
+  const timeout = setTimeout(() => abort.abort(), acceptTimeoutMs());
+  try {
+    for await (const r of store.read({ filter: podSubject(pod), fromSeq: from, signal: abort.signal })) {
+      if (!r.ok) continue;
+      if (r.event.id === intent.id) return { seq: r.seq, id: intent.id };
+      if (r.event.type === 'intent.rejected' && r.event.data.intent === intent.id) {
+        const { reason, issues } = r.event.data;
+        if (issues?.length) throw new ValidationError(`${type} (refused by ${r.event.by})`, issues);
+        throw new HyperError('intent-rejected', `${r.event.by} refused ${type} for pod ${pod}: ${reason}`);
+      }
+    }
+    throw new HyperError('not-accepted', `no hyperd accepted ${type} for pod ${pod} within ${Math.round(acceptTimeoutMs() / 1000)} s; it stays queued (intent ${intent.id}) and takes effect when a daemon runs — start one with: hyperd &`);
+  } finally {
+    clearTimeout(slow);
+    clearTimeout(timeout);
+    abort.abort();
+  }
 }

@@ -21,6 +21,7 @@ const program = new Command('hyper')
   .option('--nats <urls>', 'NATS servers, comma-separated (default: HYPER_NATS, else the local daemon\'s)')
   .option('--data-dir <dir>', 'the local daemon\'s data dir (to find its embedded NATS)')
   .option('-o, --output <format>', 'text or json')
+  .option('--creds <file>', 'NATS client credentials (JSON {user, password}; default: HYPER_CREDS, else the local daemon\'s)')
   .enablePositionalOptions()
   .showHelpAfterError();
 
@@ -32,7 +33,7 @@ program.hook('preAction', (_root, action) => {
   const local = action.opts<GlobalOptions>();
   const root = program.opts<GlobalOptions>();
   const output = ownsDashO.has(action) ? undefined : local.output;
-  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output };
+  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output, creds: local.creds ?? root.creds };
 });
 registerRun(program, globals);
 registerLifecycle(program, globals);
@@ -44,7 +45,7 @@ registerInfo(program, globals);
 registerLogs(program, globals);
 registerImages(program, globals);
 for (const cmd of program.commands) {
-  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir');
+  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('--creds <file>', 'NATS client credentials');
   // a command with its own -o keeps it (`hyper save -o FILE`, as Docker's); its -o is then no output format
   if (cmd.options.some((opt) => opt.short === '-o')) ownsDashO.add(cmd);
   else cmd.option('-o, --output <format>', 'text or json');

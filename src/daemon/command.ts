@@ -30,6 +30,7 @@ export function daemonCommand(name: string): Command {
     .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM)', int('--memory'))
     .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
+    .option('--group <name>', 'members of this group may drive the daemon (read its client credentials), as docker\'s socket group')
     .option('--stop-pods-on-exit', 'stop every pod when hyperd stops (default: pods keep running and the next hyperd re-attaches)')
     .action(async (o) => {
       const log = createLogger('hyperd');
@@ -48,6 +49,7 @@ export function daemonCommand(name: string): Command {
         replicas: o.replicas,
         insecureRegistries: o.insecureRegistry,
         stopPodsOnExit: Boolean(o.stopPodsOnExit),
+        group: o.group,
       });
       let stopping = false;
       const stop = (sig: string) => {

@@ -14,8 +14,10 @@ import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
 import { Scheduler } from '../actors/scheduler/live.js';
+import { Acceptor } from '../actors/acceptor/live.js';
 import { announceFile } from './paths.js';
 import { lockDataDir, type DataDirLock } from './lock.js';
+import { clientCredentialsFile, ensureCredentials, natsAuthorization, type ClusterCredentials } from '../auth/credentials.js';
 
 export interface DaemonOptions {
   /** NATS servers; empty starts an embedded single-node nats-server under dataDir. */
@@ -38,6 +40,10 @@ export interface DaemonOptions {
   snapshotEvery?: number;
   /** Stop every pod when the daemon stops (the old behaviour); by default pods keep running and the next daemon re-attaches. */
   stopPodsOnExit?: boolean;
+  /** Members of this group may read the embedded NATS's client credentials (as docker's socket group). */
+  group?: string;
+  /** Credentials for an external NATS (--nats): the host role's user and password. */
+  natsAuth?: { user: string; password: string };
 }
 
 /** vCPUs are threads and overcommit well (4 per core); memory does not (90% of RAM, the rest for the host and VMM overhead). */
@@ -55,6 +61,7 @@ export class Daemon {
   view!: ClusterView;
   private hosts: HostActor[] = [];
   private scheduler!: Scheduler;
+  private acceptor: Acceptor | null = null;
   private liveness!: Liveness;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly followAbort = new AbortController();
@@ -62,6 +69,7 @@ export class Daemon {
   private sinceSnapshot = 0;
   private snapshotting = false;
   private lock: DataDirLock | null = null;
+  private creds: ClusterCredentials | null = null;
   private readonly stopping = new AbortController();
   ready!: ReadyStats;
 
@@ -91,11 +99,13 @@ export class Daemon {
     // first of all: a second daemon on this data dir must not touch the first one's NATS, VMs or announce file
     this.lock = await lockDataDir(this.o.dataDir);
     if (this.o.nats.length === 0) {
-      this.server = await startNatsServer({ dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}` });
-      log.info({ url: this.server.url, pid: this.server.pid }, 'started embedded nats-server');
+      // the embedded server requires credentials: only who may read them (root, or --group) drives this daemon
+      this.creds = ensureCredentials(this.o.dataDir, { group: this.o.group });
+      this.server = await startNatsServer(this.natsOptions());
+      log.info({ url: this.server.url, pid: this.server.pid, credentials: this.creds.dir }, 'started embedded nats-server');
       this.superviseNats(this.server);
     }
-    this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`);
+    this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`, { auth: this.creds?.host ?? this.o.natsAuth });
     const heartbeatMs = this.o.heartbeatMs ?? 2_000;
     this.store = await EventStore.open(this.nc, { replicas: this.o.replicas, heartbeatTtlMs: heartbeatMs * 5 });
 
@@ -131,6 +141,8 @@ export class Daemon {
       orphans += r.orphans;
     }
     this.scheduler.considerAll();
+    this.acceptor = new Acceptor(this.nc, this.store, this.daemonId, log);
+    await this.acceptor.start();
 
     this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq, reattaching, orphans };
     this.announce();
@@ -147,7 +159,7 @@ export class Daemon {
       this.o.log.error({ code, pid: server.pid }, 'the embedded nats-server exited: starting it again on the same store and port');
       for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
         try {
-          const next = await startNatsServer({ dataDir: server.dataDir, name: `hyper-${this.o.hostId}`, port: server.port });
+          const next = await startNatsServer({ ...this.natsOptions(), port: server.port });
           this.server = next;
           this.o.log.info({ url: next.url, pid: next.pid, attempt }, 'restarted the embedded nats-server');
           this.announce();
@@ -161,8 +173,13 @@ export class Daemon {
     });
   }
 
+  private natsOptions() {
+    return { dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}`, extraConfig: this.creds ? natsAuthorization(this.creds) : undefined };
+  }
+
+  /** hyperd.json: where the CLI finds this daemon's NATS and (for the embedded one) the credentials to use. */
   private announce(): void {
-    writeFileSync(announceFile(this.o.dataDir), JSON.stringify({ pid: process.pid, hostId: this.o.hostId, daemon: this.daemonId, nats: this.natsUrls, embedded: Boolean(this.server) }));
+    writeFileSync(announceFile(this.o.dataDir), JSON.stringify({ pid: process.pid, hostId: this.o.hostId, daemon: this.daemonId, nats: this.natsUrls, embedded: Boolean(this.server), ...(this.creds ? { credentials: clientCredentialsFile(this.o.dataDir) } : {}) }));
   }
 
   private beat(): Promise<unknown> {
@@ -210,6 +227,7 @@ export class Daemon {
 
   async stop(reason = 'SIGTERM'): Promise<void> {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.acceptor?.stop();
     this.scheduler?.stop();
     if (this.store) {
       await Promise.all(this.hosts.map((h) => h.leave(reason, this.o.stopPodsOnExit).catch((err) => this.o.log.warn({ err, host: h.id }, 'leave failed'))));

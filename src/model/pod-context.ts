@@ -83,6 +83,7 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt };
     case 'image.pulling':
     case 'image.ready':
+    case 'intent.rejected':
       return { ...ctx, updatedAt: e.at };
     case 'pod.rejected':
       return { ...ctx, updatedAt: e.at, host: null, attempt: ctx.attempt + 1, reason: `rejected by ${e.data.host}: ${e.data.reason}` };

@@ -8,11 +8,12 @@ export function parseServers(urls: string): string[] {
   return urls.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-export async function connectNats(servers: string[], name: string, opts: { reconnect?: boolean; timeoutMs?: number } = {}): Promise<NatsConnection> {
+export async function connectNats(servers: string[], name: string, opts: { reconnect?: boolean; timeoutMs?: number; auth?: { user: string; password: string } } = {}): Promise<NatsConnection> {
   try {
     return await connect({
       servers,
       name,
+      ...(opts.auth ? { user: opts.auth.user, pass: opts.auth.password } : {}),
       timeout: opts.timeoutMs ?? 5_000,
       reconnect: opts.reconnect ?? true,
       maxReconnectAttempts: -1,

@@ -23,6 +23,22 @@ export function isStreamNotFound(err: unknown): boolean {
   return err instanceof StreamNotFoundError || jsCode(err) === JS.streamNotFound;
 }
 
+/** nats-server refused an operation these credentials may not do (subject permissions). */
+export function isPermissionDenied(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof errors.PermissionViolationError) return true;
+  }
+  return false;
+}
+
+/** nats-server refused the credentials (none given where they are required, a wrong one, or a revoked one). */
+export function isAuthFailure(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof errors.AuthorizationError || e instanceof errors.UserAuthenticationExpiredError) return true;
+  }
+  return false;
+}
+
 export function isNameInUse(err: unknown): boolean {
   return jsCode(err) === JS.streamNameInUse;
 }

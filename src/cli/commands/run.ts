@@ -47,8 +47,8 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
     const output = detach ? null : copyOutput(s.nc, id);
     let ack;
     try {
-      // expectLastSeq 0: the pod's subject must be empty, so an id collision cannot merge two pods
-      ack = await publishIntent(s.store, 'pod.requested', id, { spec, start }, { expectLastSeq: 0 });
+      // the accepting host appends it only to an empty subject, so an id collision cannot merge two pods
+      ack = await publishIntent(s.store, 'pod.requested', id, { spec, start });
     } catch (err) {
       if (spec.name) await releaseName(s.nc, spec.name, id);
       throw err;

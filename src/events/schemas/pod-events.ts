@@ -40,6 +40,8 @@ export const podEventSchemas = [
   podEvent('container.exited', { container: containerName, exitCode: z.number().int().min(0).max(255) }),
   // ends
   podEvent('pod.stopped', { reason: z.string().max(4000).optional() }),
+  // a host refused an intent (invalid, or not allowed): its sender sees why; the pod's state does not change
+  podEvent('intent.rejected', { intent: z.string().min(1).max(200), intentType: z.string().min(1).max(64), reason, issues: z.array(z.object({ path: z.string(), message: z.string() }).strict()).max(100).optional() }),
 ] as const;
 
 export type PodEventType = (typeof podEventSchemas)[number]['shape']['type']['value'];

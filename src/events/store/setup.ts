@@ -3,8 +3,8 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EventStoreError } from '../../errors.js';
-import { isNameInUse, isStreamNotFound } from '../../nats/errors.js';
-import { HEARTBEAT_BUCKET, HOST_PREFIX, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM } from './subjects.js';
+import { isNameInUse, isPermissionDenied, isStreamNotFound } from '../../nats/errors.js';
+import { HEARTBEAT_BUCKET, HOST_PREFIX, INTENT_PREFIX, INTENT_STREAM, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM } from './subjects.js';
 
 export interface StoreOptions {
   /** Stream and bucket replicas: 1 for a single server, 3 for a 3-node NATS cluster. */
@@ -44,6 +44,14 @@ export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): 
     max_age: 7 * 24 * 3600 * 1_000_000_000,
     max_bytes: 1024 ** 3,
   });
+  await ensureStream(jsm, INTENT_STREAM, {
+    subjects: [`${INTENT_PREFIX}>`],
+    num_replicas: replicas,
+    allow_direct: true,
+    // kept as the record of who asked for what (the accepted fact cites it); a resent intent within 2 min is one intent
+    max_age: 30 * 24 * 3600 * 1_000_000_000,
+    duplicate_window: 120_000_000_000,
+  });
   const kvm = new Kvm(nc);
   const ttl = opts.heartbeatTtlMs ?? 30_000;
   await Promise.all([
@@ -62,7 +70,10 @@ async function ensureStream(jsm: JetStreamManager, name: string, config: { subje
     const info = await jsm.streams.info(name);
     const have = info.config.subjects ?? [];
     if (config.subjects.some((s) => !have.includes(s)) || (config.allow_direct && !info.config.allow_direct)) {
-      await jsm.streams.update(name, { ...info.config, subjects: config.subjects, allow_direct: config.allow_direct ?? info.config.allow_direct });
+      // a client may not change streams: the daemon, which may, does it when it starts
+      await jsm.streams.update(name, { ...info.config, subjects: config.subjects, allow_direct: config.allow_direct ?? info.config.allow_direct }).catch((e) => {
+        if (!isPermissionDenied(e)) throw e;
+      });
     }
   } catch (err) {
     if (!isStreamNotFound(err)) throw wrap(err, `stream ${name}`);

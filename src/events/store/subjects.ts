@@ -12,6 +12,17 @@ export const LOG_PREFIX = 'hyper.logs.';
 export const logSubject = (podId: string, container: string, stream: 1 | 2) => `${LOG_PREFIX}${podId}.${container}.${stream === 2 ? 'err' : 'out'}`;
 
 export const podSubject = (podId: string) => `${POD_PREFIX}${podId}`;
+
+/**
+ * Intents are requests until a host accepts them: clients publish to hyper.intent.<tenant>.<pod> (stream HYPER_INTENTS,
+ * a subject clients may write), hosts append the accepted fact to the pod's own subject (which only hosts may write).
+ */
+export const INTENT_STREAM = 'HYPER_INTENTS';
+export const INTENT_PREFIX = 'hyper.intent.';
+export const DEFAULT_TENANT = 'default';
+export const intentSubject = (podId: string, tenant = DEFAULT_TENANT) => `${INTENT_PREFIX}${tenant}.${podId}`;
+/** The durable consumer every daemon pulls intents from: each intent goes to one daemon, again if it dies before acking. */
+export const ACCEPT_CONSUMER = 'accept';
 export const hostSubject = (hostId: string) => `${HOST_PREFIX}${hostId}`;
 
 export function subjectOf(e: { pod?: string; host?: string }): string {
