@@ -10,6 +10,9 @@ import { podEvent, safeParseEvent, type PodEvent } from '../../events/schemas/mo
 import type { EventStore } from '../../events/store/event-store.js';
 import { ACCEPT_CONSUMER, DEFAULT_TENANT, INTENT_PREFIX, INTENT_STREAM } from '../../events/store/subjects.js';
 
+/** Intents handled at once by one daemon (each waits on JetStream, not on the CPU). */
+const MAX_IN_FLIGHT = 256;
+
 export const INTENT_TYPES = new Set(['pod.requested', 'pod.start.requested', 'pod.stop.requested', 'pod.delete.requested']);
 
 type Verdict = { ok: true; event: PodEvent } | { ok: false; pod: string | null; intent: string; intentType: string; reason: string; issues?: { path: string; message: string }[] };
@@ -53,9 +56,22 @@ export class Acceptor {
     // idempotent: every daemon asks for the same durable; a crashed daemon's unacked intents go to another after ack_wait
     await jsm.consumers.add(INTENT_STREAM, { durable_name: ACCEPT_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_deliver: -1 });
     const consumer = await jetstream(this.nc).consumers.get(INTENT_STREAM, ACCEPT_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: 256, expires: 5_000 });
+    this.messages = await consumer.consume({ max_messages: 1_000, expires: 5_000 });
+    // many intents at once (each is a round trip or two to JetStream), but one pod's intents in the order they came
+    const inflight = new Set<Promise<void>>();
+    const perPod = new Map<string, Promise<void>>();
     this.loop = (async () => {
-      for await (const m of this.messages!) await this.handle(m);
+      for await (const m of this.messages!) {
+        const key = m.subject;
+        const p: Promise<void> = (perPod.get(key) ?? Promise.resolve()).then(() => this.handle(m)).finally(() => {
+          inflight.delete(p);
+          if (perPod.get(key) === p) perPod.delete(key);
+        });
+        perPod.set(key, p);
+        inflight.add(p);
+        if (inflight.size >= MAX_IN_FLIGHT) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
     })().catch((err) => this.log.error({ err }, 'the intent acceptor stopped'));
   }
 
@@ -81,7 +97,7 @@ export class Acceptor {
   private async accept(e: PodEvent): Promise<void> {
     if (e.type === 'pod.requested') {
       try {
-        await this.store.append(e, { expectLastSeq: 0 });
+        await this.store.append(e, { expectLastSeq: 0, validated: true });
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         // the pod exists: this very intent accepted before (a redelivery), or another pod's id
@@ -92,7 +108,7 @@ export class Acceptor {
       return;
     }
     if ((await this.store.lastPodSeq(e.pod)) === 0) return this.reject({ ok: false, pod: e.pod, intent: e.id, intentType: e.type, reason: `no pod ${e.pod}` });
-    await this.store.append(e);
+    await this.store.append(e, { validated: true });
   }
 
   private async reject(v: Extract<Verdict, { ok: false }>): Promise<void> {

@@ -33,8 +33,8 @@ export class EventStore {
    * `expectLastSeq` is the sequence of the last event the writer folded for this subject (0: none); a race lost throws ConflictError.
    * Transient failures (timeouts, a stream leader election) are retried with the same msgID, so they never write twice.
    */
-  async append(event: HyperEvent, opts: { expectLastSeq?: number; retries?: number } = {}): Promise<AppendResult> {
-    const valid = parseEvent(event);
+  async append(event: HyperEvent, opts: { expectLastSeq?: number; retries?: number; /** it came out of parseEvent already */ validated?: boolean } = {}): Promise<AppendResult> {
+    const valid = opts.validated ? event : parseEvent(event);
     const subject = subjectOf(valid);
     const payload = JSON.stringify(valid);
     const expect = opts.expectLastSeq === undefined ? undefined : { lastSubjectSequence: opts.expectLastSeq };
