@@ -63,6 +63,17 @@ export function natsAuthorization(c: ClusterCredentials): string {
   ].join('\n');
 }
 
+/** A credentials file ({user, password}) given with --creds. */
+export function readCredentialsFile(file: string): Credentials {
+  try {
+    const c = JSON.parse(readFileSync(file, 'utf8')) as Partial<Credentials>;
+    if (typeof c.user !== 'string' || typeof c.password !== 'string') throw new Error('it needs "user" and "password" strings');
+    return c as Credentials;
+  } catch (err) {
+    throw new HyperError('auth', `cannot use the credentials in ${file}: ${(err as Error).message}`);
+  }
+}
+
 /** The client credentials the CLI uses for a local daemon, with an error that says what to do when it may not read them. */
 export function readClientCredentials(file: string): Credentials {
   try {

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { createLogger } from '../log.js';
 import { parseServers } from '../nats/connect.js';
 import { Daemon, defaultCapacity } from './daemon.js';
+import { readCredentialsFile } from '../auth/credentials.js';
 import { defaultDataDir } from './paths.js';
 
 const int = (name: string) => (v: string) => {
@@ -30,6 +31,7 @@ export function daemonCommand(name: string): Command {
     .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM)', int('--memory'))
     .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
+    .option('--creds <file>', 'credentials (JSON {user, password}) of the host role on an external NATS (--nats)')
     .option('--group <name>', 'members of this group may drive the daemon (read its client credentials), as docker\'s socket group')
     .option('--stop-pods-on-exit', 'stop every pod when hyperd stops (default: pods keep running and the next hyperd re-attaches)')
     .action(async (o) => {
@@ -50,6 +52,7 @@ export function daemonCommand(name: string): Command {
         insecureRegistries: o.insecureRegistry,
         stopPodsOnExit: Boolean(o.stopPodsOnExit),
         group: o.group,
+        natsAuth: o.creds ? readCredentialsFile(o.creds) : undefined,
       });
       let stopping = false;
       const stop = (sig: string) => {

@@ -1,6 +1,6 @@
 // Starts a real nats-server (Debian package) with JetStream on a loopback port it picks itself; used by the embedded daemon and tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConnectionError } from '../errors.js';
 
@@ -30,7 +30,9 @@ export interface NatsServerOptions {
 export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServer> {
   const binary = opts.binary ?? process.env.HYPER_NATS_SERVER ?? 'nats-server';
   const host = opts.host ?? '127.0.0.1';
-  mkdirSync(join(opts.dataDir, 'jetstream'), { recursive: true });
+  // the store holds every pod's spec (environment included) and the config may hold credentials: the server's alone
+  mkdirSync(join(opts.dataDir, 'jetstream'), { recursive: true, mode: 0o700 });
+  chmodSync(opts.dataDir, 0o700);
   const pidFile = join(opts.dataDir, 'nats-server.pid');
   await stopLeftover(pidFile);
   const config = join(opts.dataDir, 'nats-server.conf');
@@ -45,7 +47,9 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
       `pid_file: ${JSON.stringify(pidFile)}`,
       opts.extraConfig ?? '',
     ].join('\n'),
+    { mode: 0o600 },
   );
+  chmodSync(config, 0o600);
   const child = spawn(binary, ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise<number>((resolve, reject) => {

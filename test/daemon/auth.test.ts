@@ -68,6 +68,11 @@ describe('authenticated embedded NATS', () => {
     const direct = await asOther(['ps'], { HYPER_NATS: announce().nats[0] });
     expect(direct.exitCode).toBe(1);
     expect(direct.stderr).toMatch(/requires credentials/);
+    // nothing under the data dir that holds a password is readable by them: not the credentials, not nats-server.conf
+    expect(statSync(join(dataDir, 'nats')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dataDir, 'nats', 'nats-server.conf')).mode & 0o777).toBe(0o600);
+    const leak = await execa('runuser', ['-u', USER, '--', 'sh', '-c', `grep -rlsE 'password' '${dataDir}' || true`], { reject: false });
+    expect(leak.stdout.trim()).toBe('');
   });
 
   it('client credentials cannot write a fact (nats-server refuses it) and a forged fact never reaches a pod; host credentials can', async () => {

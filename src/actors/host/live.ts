@@ -1,5 +1,5 @@
 // The host actor: joins the cluster with its capacity, heartbeats, and runs a pod runner for each pod placed on it.
-import type { Driver, FoundVm } from '../../drivers/driver.js';
+import type { Driver } from '../../drivers/driver.js';
 import type { Logger } from '../../log.js';
 import { hostEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
@@ -45,8 +45,8 @@ export class HostActor {
    * gone); a VM no current run owns (its pod was removed, stopped or moved while no daemon ran) is stopped. Only this
    * driver's own work dirs are looked at, so VMs of another data dir are never touched.
    */
-  async adopt(found?: FoundVm[]): Promise<{ attached: number; orphans: number }> {
-    const vms = new Map((found ?? (await this.d.driver.list())).map((f) => [f.id, f]));
+  async adopt(): Promise<{ attached: number; orphans: number }> {
+    const vms = new Map((await this.d.driver.list()).map((f) => [f.id, f]));
     let attached = 0;
     for (const p of this.d.view.pods.values()) {
       if (p.context.host !== this.d.hostId || !HOLDS_RESOURCES.has(p.state)) continue;
