@@ -61,17 +61,18 @@ describe('kill -9 of hyperd while pods run, boot, exit and stop', () => {
     const before = await ticks(ticker);
     expect(before.bootId).toMatch(/^[0-9a-f-]{36}$/);
 
-    // (c) exits with 7 while no daemon runs; on-failure restarts it afterwards
-    const ender = (await hyper(['run', '-d', '--name', 'ender', '--restart', 'on-failure', 'busybox', 'sh', '-c', 'sleep 9; exit 7'], env())).stdout.trim();
-    await expect.poll(async () => (await podState(ender, env())).state, { timeout: 30_000 }).toBe('running');
-    const enderStarted = Date.now();
-
     // (d) stopping when the daemon dies: its container takes 3 s to honour SIGTERM
     const stopper = (await hyper(['run', '-d', '--name', 'stopper', 'busybox', 'sh', '-c', 'trap "sleep 3; exit 0" TERM; while true; do sleep 0.1; done'], env())).stdout.trim();
     await expect.poll(async () => (await podState(stopper, env())).state, { timeout: 30_000 }).toBe('running');
     const stopCli = spawn('node', [join(root, 'dist/src/cli/main.js'), 'stop', '-t', '30', stopper], { env: { ...process.env, ...env() }, stdio: 'ignore' });
     const stopExit = new Promise<number | null>((r) => stopCli.once('exit', r));
     await expect.poll(async () => (await podState(stopper, env())).state, { timeout: 10_000 }).toBe('stopping');
+
+    // (c) exits with 7 while no daemon runs (started last, so its exit falls in the outage even on a loaded machine);
+    // on-failure restarts it afterwards
+    const ender = (await hyper(['run', '-d', '--name', 'ender', '--restart', 'on-failure', 'busybox', 'sh', '-c', 'sleep 12; exit 7'], env())).stdout.trim();
+    await expect.poll(async () => (await podState(ender, env())).state, { timeout: 30_000 }).toBe('running');
+    const enderStarted = Date.now();
 
     // (b) booting: the daemon dies the moment the boot is recorded (the other pods run already: the first vm.booting is the booter's)
     const booted = new Promise<void>((resolve) => {
@@ -91,7 +92,7 @@ describe('kill -9 of hyperd while pods run, boot, exit and stop', () => {
     // the VMs run on without their daemon
     expect(qemuProcessesUnder(dataDir).length).toBeGreaterThanOrEqual(3);
 
-    await sleep(Math.max(0, enderStarted + 10_000 - Date.now())); // the ender exits while no daemon runs
+    await sleep(Math.max(0, enderStarted + 13_000 - Date.now())); // the ender exits while no daemon runs
     const ready = await restart();
     expect(ready.reattaching).toBeGreaterThanOrEqual(3);
 
