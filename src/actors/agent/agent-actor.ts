@@ -40,9 +40,8 @@ export class AgentActor {
   /** Releases in flight: a container's name is free for its restart only once the guest forgot the old process. */
   private readonly releasing = new Map<string, Promise<void>>();
 
-  constructor(private readonly d: AgentActorDeps) {
-    d.stopping.addEventListener('abort', () => this.closeWriters(), { once: true });
-  }
+  // no listener on `stopping` per actor (thousands of them make addEventListener quadratic): the runner closes its actor
+  constructor(private readonly d: AgentActorDeps) {}
 
   get connected(): boolean {
     return this.channel !== null;
