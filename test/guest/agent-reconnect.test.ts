@@ -208,12 +208,12 @@ describe('agent refuses bad resync, ack and release requests', () => {
     client.close();
   });
 
-  it('a protocol-1 agent (built from the last v1 commit) is refused with AgentTooOldError', async (ctx) => {
+  it('a protocol-1 agent (built from the last v1 commit) is refused with AgentTooOldError', async () => {
     const src = join(dir, 'v1');
     try {
-      execFileSync('sh', ['-c', `mkdir -p ${src} && git -C ${process.cwd()} archive 7f429db guest-agent | tar -x -C ${src}`]);
-    } catch {
-      return ctx.skip(); // no git history here (a source tarball, a shallow clone): nothing to build the old agent from
+      execFileSync('sh', ['-c', `mkdir -p ${src} && git -C ${process.cwd()} archive 7f429db guest-agent | tar -x -C ${src}`], { stdio: 'pipe' });
+    } catch (err) {
+      throw new Error(`this test builds the protocol-1 agent from commit 7f429db and needs the repository's history (a full clone): ${(err as Error).message}`);
     }
     execFileSync('make', ['-s', '-C', join(src, 'guest-agent'), 'build/hyper-agent']);
     // protocol 1 had no --listen: its stdin/stdout, as a hunting host sees any channel
