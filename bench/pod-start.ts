@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { podEvent, PodSpec, type PodEvent } from '../src/events/schemas/mod.js';
-import { podSubject } from '../src/events/store/subjects.js';
+import { DEFAULT_TENANT, podSubject } from '../src/events/schemas/subjects.js';
 import { readLogs } from '../src/events/store/logs.js';
 import { benchNats, progress, spawnHyperd } from './lib/env.js';
 
@@ -25,13 +25,13 @@ try {
   const phases: Record<string, number[]> = { placement: [], runnerReaction: [], vmBoot: [], qemuStart: [], kernelAndAgentBoot: [], agentConnect: [], containerStart: [] };
   for (let i = 0; i < runs; i++) {
     const id = `ps${i}`;
-    const logs = readLogs(n.nc, id, { follow: true });
+    const logs = readLogs(n.nc, { pod: id, tenant: DEFAULT_TENANT }, { follow: true });
     const firstOutput = logs.next().then(() => performance.now());
     const t0 = performance.now();
-    const ack = await n.store.append(podEvent('pod.requested', id, { spec, start: true }, { id: `${id}.req`, at: Date.now(), by: 'bench' }));
+    const ack = await n.store.append(podEvent('pod.requested', id, { spec, start: true }, { id: `${id}.req`, at: Date.now(), by: 'bench', tenant: DEFAULT_TENANT }));
     const at: Record<string, number> = {};
     let booted: { vmmMs?: number; guestMs?: number } | undefined;
-    for await (const r of n.store.read({ filter: podSubject(id), fromSeq: ack.seq })) {
+    for await (const r of n.store.read({ filter: podSubject({ pod: id, tenant: DEFAULT_TENANT }), fromSeq: ack.seq })) {
       if (!r.ok) continue;
       const e = r.event as PodEvent;
       at[e.type] ??= e.at;

@@ -3,7 +3,7 @@
 // by a host); `via: 'facts'` appends pod.requested straight to the pods' log (the path without the accept step).
 import { jetstream } from '@nats-io/jetstream';
 import { podEvent, PodSpec } from '../../src/events/schemas/mod.js';
-import { intentSubject } from '../../src/events/store/subjects.js';
+import { intentSubject } from '../../src/events/schemas/subjects.js';
 import { benchNats, progress, spawnHyperd } from '../lib/env.js';
 import { appendAll } from '../lib/dataset.js';
 import { join } from 'node:path';
@@ -82,7 +82,7 @@ async function publishIntents(nc: import('@nats-io/transport-node').NatsConnecti
   const inflight = new Set<Promise<unknown>>();
   let n = 0;
   for (const e of events) {
-    const p: Promise<unknown> = js.publish(intentSubject(e.pod), JSON.stringify(e), { msgID: e.id }).then((): void => void inflight.delete(p));
+    const p: Promise<unknown> = js.publish(intentSubject({ pod: e.pod, tenant: null }), JSON.stringify(e), { msgID: e.id }).then((): void => void inflight.delete(p));
     inflight.add(p);
     n++;
     if (inflight.size >= window) await Promise.race(inflight);

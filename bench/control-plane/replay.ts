@@ -2,7 +2,7 @@
 import { initialTransition, transition } from 'xstate';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { STREAM } from '../../src/events/store/subjects.js';
+import { STREAM } from '../../src/events/schemas/subjects.js';
 import { ClusterView } from '../../src/model/cluster-view.js';
 import { decodeRecord, type Record_ } from '../../src/events/store/event-store.js';
 import { loadView } from '../../src/events/store/load-view.js';

@@ -1,6 +1,7 @@
 // The kill/restart trial shared by the test suite (20 cycles) and bench/daemon-restart (100): pods print a counter while
 // hyperd is SIGKILLed and restarted again and again; afterwards every pod must still run in its first VM, with every
 // number of its counter stored exactly once, and no QEMU may be left over or missing.
+import { DEFAULT_TENANT } from '../../src/events/schemas/subjects.js';
 import { execFileSync } from 'node:child_process';
 import { podEvent, PodSpec, type PodEvent } from '../../src/events/schemas/mod.js';
 import type { EventStore } from '../../src/events/store/event-store.js';
@@ -29,14 +30,14 @@ export async function submitCounters(env: TrialEnv, n: number, o: { everyMs?: nu
   for (let i = 0; i < n; i++) {
     const id = `${o.tag ?? 'ctr'}${i}`;
     const spec = PodSpec.parse({ resources: { cpus: 1, memoryMb: o.memoryMb ?? 128 }, containers: [{ name: 'main', image: 'busybox', args: ['sh', '-c', `i=0; while true; do echo $i; i=$((i+1)); sleep ${sleep}; done`] }] });
-    await env.store.append(podEvent('pod.requested', id, { spec, start: true }, { id: `${id}.req`, at: Date.now(), by: 'trial' }));
+    await env.store.append(podEvent('pod.requested', id, { spec, start: true }, { id: `${id}.req`, at: Date.now(), by: 'trial', tenant: DEFAULT_TENANT }));
     ids.push(id);
   }
   return ids;
 }
 
 async function events(store: EventStore, pod: string): Promise<PodEvent[]> {
-  return (await store.history(pod)).filter((r) => r.ok).map((r) => (r as { event: PodEvent }).event);
+  return (await store.history({ pod, tenant: DEFAULT_TENANT })).filter((r) => r.ok).map((r) => (r as { event: PodEvent }).event);
 }
 
 /** Polls until `ok` holds for every pod's events, or throws after timeoutMs naming the pods that are not there yet. */
@@ -58,7 +59,7 @@ export const attachedBy = (daemon: string) => (evs: PodEvent[]) => evs.some((e) 
 /** Reads a pod's stored counter back: numbers missing, numbers stored twice (and their bytes), and the count. */
 export async function checkCounter(nc: NatsConnection, pod: string): Promise<{ lines: number; gaps: number; duplicates: number; duplicatedBytes: number; other: number }> {
   let text = '';
-  for await (const c of readLogs(nc, pod)) text += Buffer.from(c.data).toString();
+  for await (const c of readLogs(nc, { pod, tenant: DEFAULT_TENANT })) text += Buffer.from(c.data).toString();
   const nums = text.split('\n').filter(Boolean);
   let gaps = 0, duplicates = 0, duplicatedBytes = 0, other = 0, expect = 0;
   for (const s of nums) {

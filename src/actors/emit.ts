@@ -5,6 +5,7 @@ import { ValidationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { podEvent, type PodEventOf, type PodEventType } from '../events/schemas/mod.js';
 import type { EventStore } from '../events/store/event-store.js';
+import type { PodAddress } from '../events/schemas/subjects.js';
 
 export type Emit = <T extends PodEventType>(type: T, data: Parameters<typeof podEvent<T>>[2], key: string) => Promise<void>;
 
@@ -20,9 +21,10 @@ export function linksOf(ctx: { lastIntent: string | null; runIntent: string | nu
  * no longer apply. The time and id are fixed at the first attempt, so every retry is the same message (NATS dedups it).
  * If the daemon stops first, the fact is left to the next start, which re-derives what it owes from the folded state.
  */
-export function emitterFor(store: EventStore, podId: string, prefix: string, by: string, log: Logger, links: () => Links, stopping: AbortSignal): Emit {
+export function emitterFor(store: EventStore, at: PodAddress, prefix: string, by: string, log: Logger, links: () => Links, stopping: AbortSignal): Emit {
+  const podId = at.pod;
   return async (type, data, key) => {
-    const e = podEvent(type, podId, data, { id: `${podId}.${prefix}.${key}`, at: Date.now(), by, ...links() }) as PodEventOf<typeof type>;
+    const e = podEvent(type, podId, data, { id: `${podId}.${prefix}.${key}`, at: Date.now(), by, tenant: at.tenant, ...links() }) as PodEventOf<typeof type>;
     for (let attempt = 1; ; attempt++) {
       try {
         await store.append(e);

@@ -1,15 +1,33 @@
-// Finds the cluster for a CLI command: --nats, then HYPER_NATS, then the local daemon's announce file; explains what to do when none answers.
+// Finds the cluster for a CLI command: --nats, then HYPER_NATS, then the local daemon's announce file; picks the tenant the
+// command acts for (a tenant's credentials name it; the admin's act for --tenant, default "default"); explains what to do
+// when nothing answers or the credentials are refused.
 import { existsSync, readFileSync } from 'node:fs';
-import { ConnectionError } from '../errors.js';
-import { readClientCredentials, type Credentials } from '../auth/credentials.js';
+import { ConnectionError, HyperError } from '../errors.js';
+import { readCredentialsFile, type ClientCredentials } from '../auth/credentials.js';
 import { isAuthFailure } from '../nats/errors.js';
-import { connectNats, parseServers, type NatsConnection } from '../nats/connect.js';
+import { connectNats, parseServers, type NatsAuth, type NatsConnection } from '../nats/connect.js';
 import { EventStore } from '../events/store/event-store.js';
+import { loadView } from '../events/store/load-view.js';
+import { DEFAULT_TENANT } from '../events/schemas/subjects.js';
+import { tenantName } from '../events/schemas/mod.js';
+import type { ClusterView, PodRecord } from '../model/cluster-view.js';
+import { resolvePod } from './resolve.js';
 import { announceFile, defaultDataDir } from '../daemon/paths.js';
 
-export interface GlobalOptions { nats?: string; dataDir?: string; output?: string; creds?: string }
+export interface GlobalOptions { nats?: string; dataDir?: string; output?: string; creds?: string; tenant?: string }
 
-export interface Session { nc: NatsConnection; store: EventStore; servers: string[]; close(): Promise<void> }
+export interface Session {
+  nc: NatsConnection;
+  store: EventStore;
+  servers: string[];
+  /** The tenant this command acts for. */
+  tenant: string;
+  /** Folds what this session may see: a tenant's own pods, or (admin) the whole cluster. */
+  view(): Promise<ClusterView>;
+  /** A pod of this session's tenant by id, id prefix or name. */
+  resolve(view: ClusterView, ref: string): PodRecord;
+  close(): Promise<void>;
+}
 
 export function resolveServers(g: GlobalOptions): { servers: string[]; source: string; credentials?: string } {
   const creds = g.creds ?? process.env.HYPER_CREDS;
@@ -17,6 +35,9 @@ export function resolveServers(g: GlobalOptions): { servers: string[]; source: s
   if (process.env.HYPER_NATS) return { servers: parseServers(process.env.HYPER_NATS), source: 'HYPER_NATS', credentials: creds };
   const file = announceFile(g.dataDir ?? defaultDataDir());
   if (!existsSync(file)) {
+    // a tenant's credentials file may say where its cluster is
+    const tenantServers = creds ? readCredentialsFile(creds) : null;
+    if (tenantServers?.kind === 'tenant' && tenantServers.nats?.length) return { servers: tenantServers.nats, source: creds!, credentials: creds };
     throw new ConnectionError(
       'no-daemon',
       `no hyper daemon is running on this machine (no ${file}) and neither --nats nor HYPER_NATS is set — start one with: hyperd &   (or: hyper daemon &)`,
@@ -26,21 +47,45 @@ export function resolveServers(g: GlobalOptions): { servers: string[]; source: s
   return { servers: a.nats, source: `${file} (hyperd pid ${a.pid})`, credentials: creds ?? a.credentials };
 }
 
-export async function openSession(g: GlobalOptions): Promise<Session> {
-  const { servers, source, credentials } = resolveServers(g);
-  const auth: Credentials | undefined = credentials ? readClientCredentials(credentials) : undefined;
+/** The tenant a command acts for, checked before anything is sent. */
+function tenantFor(g: GlobalOptions, creds: ClientCredentials | undefined): string {
+  const asked = g.tenant ?? process.env.HYPER_TENANT;
+  if (creds?.kind === 'tenant') {
+    if (asked && asked !== creds.tenant) throw new HyperError('auth', `--tenant ${asked}: these credentials are tenant ${creds.tenant}'s, and act for it alone`);
+    return creds.tenant;
+  }
+  const t = asked ?? DEFAULT_TENANT;
+  const ok = tenantName.safeParse(t);
+  if (!ok.success) throw new HyperError('invalid', `--tenant "${t}": ${ok.error.issues[0].message}`);
+  return t;
+}
+
+/** `credentials` overrides the file the session signs in with (tenant administration uses the host role's). */
+export async function openSession(g: GlobalOptions, o: { credentials?: string } = {}): Promise<Session> {
+  const found = resolveServers(g);
+  const { servers, source } = found;
+  const credentials = o.credentials ?? found.credentials;
+  const creds = credentials ? readCredentialsFile(credentials) : undefined;
+  const tenant = tenantFor(g, creds);
+  const auth: NatsAuth | undefined = creds ? (creds.kind === 'tenant' ? { seed: creds.seed } : { user: creds.user, password: creds.password }) : undefined;
   let nc: NatsConnection;
   try {
     nc = await connectNats(servers, `hyper-cli:${process.pid}`, { reconnect: false, timeoutMs: 3_000, auth });
   } catch (err) {
     if (isAuthFailure(err)) {
       throw new ConnectionError('auth', credentials
-        ? `NATS at ${servers.join(',')} refused the credentials in ${credentials} (they may have been revoked or replaced) — use the current ones: the local daemon keeps them in DATA_DIR/auth/client.json`
+        ? `NATS at ${servers.join(',')} refused the credentials in ${credentials} (they may have been revoked or replaced) — use the current ones: the local daemon keeps its admin client's in DATA_DIR/auth/client.json; a tenant's come from: hyper tenant add`
         : `NATS at ${servers.join(',')} requires credentials — give them with --creds FILE (or HYPER_CREDS); a local daemon keeps its client's in DATA_DIR/auth/client.json`, { cause: err });
     }
     const hint = source.includes('hyperd pid') ? ' — the daemon may have crashed; start it again with: hyperd &' : ' — check the URL and that nats-server runs with JetStream (-js)';
     throw new ConnectionError('unreachable', `${(err as Error).message} (servers from ${source})${hint}`, { cause: err });
   }
-  const store = await EventStore.open(nc);
-  return { nc, store, servers, close: () => nc.close() };
+  const scoped = creds?.kind === 'tenant';
+  const store = await EventStore.open(nc, { scoped });
+  return {
+    nc, store, servers, tenant,
+    view: async () => (await loadView(store, { tenant })).view,
+    resolve: (view, ref) => resolvePod(view, ref, tenant),
+    close: () => nc.close(),
+  };
 }

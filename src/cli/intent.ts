@@ -6,7 +6,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { HyperError, ValidationError } from '../errors.js';
 import { parseEvent, podEvent, type PodEventType } from '../events/schemas/mod.js';
 import type { EventStore } from '../events/store/event-store.js';
-import { intentSubject, podSubject } from '../events/store/subjects.js';
+import { intentSubject, podSubject, type PodAddress } from '../events/schemas/subjects.js';
 
 export function cliActor(): string {
   let user = 'unknown';
@@ -25,15 +25,17 @@ export interface Accepted {
   id: string;
 }
 
-export async function publishIntent<T extends PodEventType>(store: EventStore, type: T, pod: string, data: Parameters<typeof podEvent<T>>[2]): Promise<Accepted> {
+/** Submits an intent for the pod at `at` (a new pod: its id and the session's tenant); the host stamps the tenant on the fact. */
+export async function publishIntent<T extends PodEventType>(store: EventStore, type: T, at: PodAddress, data: Parameters<typeof podEvent<T>>[2]): Promise<Accepted> {
+  const pod = at.pod;
   const intent = parseEvent(podEvent(type, pod, data, { id: randomUUID(), at: Date.now(), by: cliActor() }));
-  const from = (await store.lastPodSeq(pod)) + 1;
-  await jetstream(store.nc).publish(intentSubject(pod), JSON.stringify(intent), { msgID: intent.id });
+  const from = (await store.lastPodSeq(at)) + 1;
+  await jetstream(store.nc).publish(intentSubject(at), JSON.stringify(intent), { msgID: intent.id });
   const abort = new AbortController();
   const slow = setTimeout(() => process.stderr.write(`${pod}: ${type} recorded; waiting for a hyperd to accept it…\n`), 3_000);
   const timeout = setTimeout(() => abort.abort(), acceptTimeoutMs());
   try {
-    for await (const r of store.read({ filter: podSubject(pod), fromSeq: from, signal: abort.signal })) {
+    for await (const r of store.read({ filter: podSubject(at), fromSeq: from, signal: abort.signal })) {
       if (!r.ok) continue;
       if (r.event.id === intent.id) return { seq: r.seq, id: intent.id };
       if (r.event.type === 'intent.rejected' && r.event.data.intent === intent.id) {

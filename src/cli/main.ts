@@ -14,6 +14,7 @@ import { registerVersion } from './commands/version.js';
 import { registerInfo } from './commands/info.js';
 import { registerLogs } from './commands/logs.js';
 import { registerImages } from './commands/images.js';
+import { registerTenant } from './commands/tenant.js';
 
 const program = new Command('hyper')
   .description('run pods of containers, each in its own lightweight VM')
@@ -21,7 +22,8 @@ const program = new Command('hyper')
   .option('--nats <urls>', 'NATS servers, comma-separated (default: HYPER_NATS, else the local daemon\'s)')
   .option('--data-dir <dir>', 'the local daemon\'s data dir (to find its embedded NATS)')
   .option('-o, --output <format>', 'text or json')
-  .option('--creds <file>', 'NATS client credentials (JSON {user, password}; default: HYPER_CREDS, else the local daemon\'s)')
+  .option('--creds <file>', 'NATS client credentials: the admin\'s {user, password} or a tenant\'s file from hyper tenant add (default: HYPER_CREDS, else the local daemon\'s)')
+  .option('--tenant <name>', 'the tenant to act for with admin credentials (default: HYPER_TENANT, else "default")')
   .enablePositionalOptions()
   .showHelpAfterError();
 
@@ -33,7 +35,7 @@ program.hook('preAction', (_root, action) => {
   const local = action.opts<GlobalOptions>();
   const root = program.opts<GlobalOptions>();
   const output = ownsDashO.has(action) ? undefined : local.output;
-  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output, creds: local.creds ?? root.creds };
+  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output, creds: local.creds ?? root.creds, tenant: local.tenant ?? root.tenant };
 });
 registerRun(program, globals);
 registerLifecycle(program, globals);
@@ -44,8 +46,9 @@ registerVersion(program, globals);
 registerInfo(program, globals);
 registerLogs(program, globals);
 registerImages(program, globals);
-for (const cmd of program.commands) {
-  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('--creds <file>', 'NATS client credentials');
+registerTenant(program, globals);
+for (const cmd of program.commands.flatMap((c) => (c.commands.length ? c.commands : [c]))) {
+  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('--creds <file>', 'NATS client credentials').option('--tenant <name>', 'the tenant to act for (admin credentials)');
   // a command with its own -o keeps it (`hyper save -o FILE`, as Docker's); its -o is then no output format
   if (cmd.options.some((opt) => opt.short === '-o')) ownsDashO.add(cmd);
   else cmd.option('-o, --output <format>', 'text or json');

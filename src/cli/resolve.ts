@@ -1,11 +1,12 @@
-// Finds a pod by full id, unique id prefix, or name, among pods that are not deleted.
+// Finds a pod by full id, unique id prefix, or name, among a tenant's pods that are not deleted.
 import { NotFoundError } from '../errors.js';
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 
-export function resolvePod(view: ClusterView, ref: string): PodRecord {
-  const exact = view.pods.get(ref);
-  if (exact && exact.state !== 'deleted') return exact;
-  const live = view.livePods();
+/** Among one tenant's pods: another tenant's are not there at all (their ids included). */
+export function resolvePod(view: ClusterView, ref: string, tenant: string): PodRecord {
+  const live = view.livePods(tenant);
+  const exact = live.find((p) => p.context.id === ref);
+  if (exact) return exact;
   const byName = live.filter((p) => p.context.name === ref);
   if (byName.length === 1) return byName[0];
   const byPrefix = live.filter((p) => p.context.id.startsWith(ref));

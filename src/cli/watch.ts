@@ -3,7 +3,7 @@ import { foldPod, type PodFold } from '../model/pod-fold.js';
 import type { PodState } from '../model/pod-machine.js';
 import type { PodEvent } from '../events/schemas/mod.js';
 import type { EventStore } from '../events/store/event-store.js';
-import { podSubject } from '../events/store/subjects.js';
+import { addressOf, podSubject } from '../events/schemas/subjects.js';
 
 export function describe(e: PodEvent): string | null {
   switch (e.type) {
@@ -38,7 +38,7 @@ export interface WatchOptions {
 
 export async function watchPod(o: WatchOptions): Promise<PodFold> {
   let pod = o.pod;
-  for await (const r of o.store.read({ filter: podSubject(pod.context.id), fromSeq: o.fromSeq })) {
+  for await (const r of o.store.read({ filter: podSubject(addressOf(pod.context)), fromSeq: o.fromSeq })) {
     if (!r.ok) continue;
     const next = foldPod(pod, r.event as PodEvent);
     if (next === pod) continue;

@@ -13,6 +13,12 @@ const int = (name: string) => (v: string) => {
   return n;
 };
 
+function hostCredentials(file: string): { user: string; password: string } {
+  const c = readCredentialsFile(file);
+  if (c.kind !== 'admin') throw new Error(`--creds ${file}: a tenant's credentials cannot run a host; give the host role's {user, password}`);
+  return { user: c.user, password: c.password };
+}
+
 export function defaultHostId(): string {
   return hostname().toLowerCase().replace(/[^a-z0-9_-]/g, '-').slice(0, 48) || 'host';
 }
@@ -52,7 +58,7 @@ export function daemonCommand(name: string): Command {
         insecureRegistries: o.insecureRegistry,
         stopPodsOnExit: Boolean(o.stopPodsOnExit),
         group: o.group,
-        natsAuth: o.creds ? readCredentialsFile(o.creds) : undefined,
+        natsAuth: o.creds ? hostCredentials(o.creds) : undefined,
       });
       let stopping = false;
       const stop = (sig: string) => {

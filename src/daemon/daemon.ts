@@ -17,7 +17,7 @@ import { Scheduler } from '../actors/scheduler/live.js';
 import { Acceptor } from '../actors/acceptor/live.js';
 import { announceFile } from './paths.js';
 import { lockDataDir, type DataDirLock } from './lock.js';
-import { clientCredentialsFile, ensureCredentials, natsAuthorization, type ClusterCredentials } from '../auth/credentials.js';
+import { clientCredentialsFile, ensureCredentials, natsAuthorization, type ClusterCredentials, type TenantUser } from '../auth/credentials.js';
 
 export interface DaemonOptions {
   /** NATS servers; empty starts an embedded single-node nats-server under dataDir. */
@@ -111,6 +111,8 @@ export class Daemon {
 
     const loaded = await loadView(this.store);
     this.view = loaded.view;
+    // tenants are facts in the log: let in those it names (the server started with hosts and the admin client only)
+    if (this.view.tenants.size) this.reloadAuth();
 
     const driver = await createDriver(this.o.driver, {
       dataDir: this.o.dataDir,
@@ -141,7 +143,7 @@ export class Daemon {
       orphans += r.orphans;
     }
     this.scheduler.considerAll();
-    this.acceptor = new Acceptor(this.nc, this.store, this.daemonId, log);
+    this.acceptor = new Acceptor(this.nc, this.store, this.view, this.daemonId, log);
     await this.acceptor.start();
 
     this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq, reattaching, orphans };
@@ -174,7 +176,19 @@ export class Daemon {
   }
 
   private natsOptions() {
-    return { dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}`, extraConfig: this.creds ? natsAuthorization(this.creds) : undefined };
+    return { dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}`, extraConfig: this.creds ? natsAuthorization(this.creds, this.tenantUsers()) : undefined };
+  }
+
+  /** Every active tenant, as the embedded server's users: added and removed ones take effect at the next reload. */
+  private tenantUsers(): TenantUser[] {
+    return [...(this.view?.tenants.values() ?? [])].filter((t) => t.state === 'active' && t.nkey).map((t) => ({ tenant: t.name, nkey: t.nkey! }));
+  }
+
+  /** Rewrites the embedded server's users from the folded tenants and reloads it (a removed tenant is cut off at once). */
+  private reloadAuth(): void {
+    if (!this.server || !this.creds) return;
+    this.server.reload(natsAuthorization(this.creds, this.tenantUsers()));
+    this.o.log.info({ tenants: this.tenantUsers().map((t) => t.tenant) }, 'reloaded the embedded nats-server\'s users');
   }
 
   /** hyperd.json: where the CLI finds this daemon's NATS and (for the embedded one) the credentials to use. */
@@ -207,6 +221,7 @@ export class Daemon {
       this.o.log.warn({ seq: change.seq, subject: change.subject, issues: change.issues }, 'skipped an invalid message in the event stream');
       return;
     }
+    if (change.kind === 'tenant') return this.reloadAuth();
     this.scheduler.onChange(change);
     for (const h of this.hosts) h.onChange(change);
   }

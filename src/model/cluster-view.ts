@@ -2,8 +2,10 @@
 import { foldPod, initialPod, type PodFold } from './pod-fold.js';
 import { HOLDS_RESOURCES, type PodState } from './pod-machine.js';
 import { ReplayError } from '../errors.js';
-import type { HostEvent, HyperEvent, PodEvent } from '../events/schemas/mod.js';
+import type { HostEvent, HyperEvent, PodEvent, TenantEvent } from '../events/schemas/mod.js';
+import type { TenantPolicy } from '../events/schemas/tenant-events.js';
 import type { Record_ } from './record.js';
+import { DEFAULT_TENANT, podOfSubject } from '../events/schemas/subjects.js';
 
 export interface PodRecord extends PodFold {
   /** Stream sequence of the last message on this pod's subject: the expectation for the next OCC append. */
@@ -24,25 +26,44 @@ export interface HostRecord {
   seq: number;
 }
 
+export interface TenantRecord {
+  name: string;
+  /** The public nkey its clients sign in with; null once removed. */
+  nkey: string | null;
+  policy: TenantPolicy;
+  state: 'active' | 'removed';
+  addedAt: number;
+  by: string;
+  seq: number;
+}
+
 export interface Usage { cpus: number; memoryMb: number; pods: number }
 
 export type Change =
   | { kind: 'pod'; pod: PodRecord; event: PodEvent; before: PodState; accepted: boolean }
   | { kind: 'host'; host: HostRecord; event: HostEvent }
+  | { kind: 'tenant'; tenant: TenantRecord; event: TenantEvent }
   | { kind: 'invalid'; seq: number; subject: string; issues: { path: string; message: string }[] };
 
-/** 2: pods' context gained `attached`, containers their `pid`, hosts their `maxVm` (0.2). Format 1 snapshots are upcast when read. */
-export const SNAPSHOT_FORMAT = 2;
+/**
+ * 2: pods' context gained `attached`, containers their `pid`, hosts their `maxVm` (0.2).
+ * 3: pods' context gained `tenant`, the view its `tenants` (0.3). Older snapshots are upcast when read.
+ */
+export const SNAPSHOT_FORMAT = 3;
 
 /** Reads a snapshot of any format this build knows, in the current format; null for a format it does not know. */
 export function upcastSnapshot(s: ViewSnapshot): ViewSnapshot | null {
   if (s.format === SNAPSHOT_FORMAT) return s;
+  if (s.format === 2) {
+    // before 0.3 every pod was the default tenant's, on the old subject layout, and there were no other tenants
+    return { ...s, format: 3, tenants: [], pods: s.pods.map((p) => ({ ...p, context: { ...p.context, tenant: null } })) };
+  }
   if (s.format !== 1) return null;
   // before 0.2 a daemon held every VM it ran: attached whenever a VM exists past its boot
   const attachedStates: ReadonlySet<PodState> = new Set(['booted', 'starting', 'running', 'stopping']);
-  return {
+  return upcastSnapshot({
     ...s,
-    format: SNAPSHOT_FORMAT,
+    format: 2,
     hosts: s.hosts.map((h) => ({ ...h, maxVm: h.maxVm ?? null })),
     pods: s.pods.map((p) => ({
       ...p,
@@ -52,7 +73,7 @@ export function upcastSnapshot(s: ViewSnapshot): ViewSnapshot | null {
         containers: Object.fromEntries(Object.entries(p.context.containers).map(([n, c]) => [n, { ...c, pid: (c as { pid?: number | null }).pid ?? null }])),
       },
     })),
-  };
+  });
 }
 
 export interface ViewSnapshot {
@@ -60,12 +81,14 @@ export interface ViewSnapshot {
   seq: number;
   pods: PodRecord[];
   hosts: HostRecord[];
+  tenants: TenantRecord[];
   invalid: number;
 }
 
 export class ClusterView {
   readonly pods = new Map<string, PodRecord>();
   readonly hosts = new Map<string, HostRecord>();
+  readonly tenants = new Map<string, TenantRecord>();
   readonly usage = new Map<string, Usage>();
   /** Last stream sequence folded. */
   seq = 0;
@@ -82,9 +105,9 @@ export class ClusterView {
     if (!r.ok) {
       if (strict) throw new ReplayError(r.seq, `invalid event on ${r.subject}: ${r.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
       this.invalid++;
-      const podId = r.subject.startsWith('hyper.pod.') ? r.subject.slice('hyper.pod.'.length) : null;
-      const pod = podId ? this.pods.get(podId) : undefined;
-      if (pod) pod.seq = r.seq;
+      const at = podOfSubject(r.subject);
+      const pod = at ? this.pods.get(at.pod) : undefined;
+      if (pod && pod.context.tenant === at!.tenant) pod.seq = r.seq;
       return { kind: 'invalid', seq: r.seq, subject: r.subject, issues: r.issues };
     }
     return this.applyEvent(r.event, r.seq);
@@ -92,7 +115,8 @@ export class ClusterView {
 
   applyEvent(e: HyperEvent, seq: number): Change {
     if ('pod' in e) return this.applyPod(e as PodEvent, seq);
-    return this.applyHost(e as HostEvent, seq);
+    if ('host' in e) return this.applyHost(e as HostEvent, seq);
+    return this.applyTenant(e as TenantEvent, seq);
   }
 
   private applyPod(e: PodEvent, seq: number): Change {
@@ -100,6 +124,9 @@ export class ClusterView {
     if (!rec) {
       rec = { ...initialPod(e.pod), seq: 0 };
       this.pods.set(e.pod, rec);
+    } else if ((e.tenant ?? null) !== rec.context.tenant) {
+      // another tenant's subject naming this pod's id is not this pod's history (hosts never write one; ignore it)
+      return { kind: 'pod', pod: rec, event: e, before: rec.state, accepted: false };
     }
     const before = rec.state;
     const beforeHost = rec.context.host;
@@ -137,17 +164,34 @@ export class ClusterView {
     return { kind: 'host', host, event: e };
   }
 
+  private applyTenant(e: TenantEvent, seq: number): Change {
+    const prev = this.tenants.get(e.tenant);
+    const tenant: TenantRecord =
+      e.type === 'tenant.added'
+        ? { name: e.tenant, nkey: e.data.nkey, policy: e.data.policy, state: 'active', addedAt: e.at, by: e.by, seq }
+        : { name: e.tenant, nkey: null, policy: prev?.policy ?? {}, state: 'removed', addedAt: prev?.addedAt ?? e.at, by: e.by, seq };
+    this.tenants.set(e.tenant, tenant);
+    return { kind: 'tenant', tenant, event: e };
+  }
+
+  /** The tenant's record when it may act: "default" always may (its policy is the cluster's), others while added. */
+  activeTenant(name: string): TenantRecord | null {
+    if (name === DEFAULT_TENANT) return this.tenants.get(name)?.state === 'active' ? this.tenants.get(name)! : { name, nkey: null, policy: {}, state: 'active', addedAt: 0, by: 'built-in', seq: 0 };
+    const t = this.tenants.get(name);
+    return t?.state === 'active' ? t : null;
+  }
+
   usageOf(hostId: string): Usage {
     return this.usage.get(hostId) ?? { cpus: 0, memoryMb: 0, pods: 0 };
   }
 
-  /** Pods visible to users: everything not deleted. */
-  livePods(): PodRecord[] {
-    return [...this.pods.values()].filter((p) => p.state !== 'deleted');
+  /** Pods visible to users: everything not deleted (of one tenant, when given). */
+  livePods(tenant?: string): PodRecord[] {
+    return [...this.pods.values()].filter((p) => p.state !== 'deleted' && (tenant === undefined || (p.context.tenant ?? DEFAULT_TENANT) === tenant));
   }
 
   toSnapshot(): ViewSnapshot {
-    return { format: SNAPSHOT_FORMAT, seq: this.seq, pods: [...this.pods.values()], hosts: [...this.hosts.values()], invalid: this.invalid };
+    return { format: SNAPSHOT_FORMAT, seq: this.seq, pods: [...this.pods.values()], hosts: [...this.hosts.values()], tenants: [...this.tenants.values()], invalid: this.invalid };
   }
 
   static fromSnapshot(raw: ViewSnapshot): ClusterView {
@@ -157,6 +201,7 @@ export class ClusterView {
     v.seq = s.seq;
     v.invalid = s.invalid;
     for (const h of s.hosts) v.hosts.set(h.id, h);
+    for (const t of s.tenants) v.tenants.set(t.name, t);
     for (const p of s.pods) {
       v.pods.set(p.context.id, p);
       v.account(p.state, p.context.host, p, +1);

@@ -16,6 +16,8 @@ export interface ContainerStatus {
 
 export interface PodContext {
   id: string;
+  /** Its tenant, from its pod.requested; null for a pod created before 0.3 (tenant "default", old subject layout). */
+  tenant: string | null;
   name: string | null;
   spec: PodSpec | null;
   createdAt: number;
@@ -45,7 +47,7 @@ export interface PodContext {
 
 export function emptyPodContext(id: string): PodContext {
   return {
-    id, name: null, spec: null, createdAt: 0, updatedAt: 0, run: 0, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false,
+    id, tenant: null, name: null, spec: null, createdAt: 0, updatedAt: 0, run: 0, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false,
     agentVersion: null, containers: {}, reason: null, deleteRequested: false, stopRequested: false, stopGraceMs: 10_000, requestedBy: null, lastIntent: null, runIntent: null,
   };
 }
@@ -72,7 +74,7 @@ export function restartsAfter(ctx: PodContext, exitCode: number): boolean {
 export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
   switch (e.type) {
     case 'pod.requested':
-      return { ...ctx, updatedAt: e.at, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by, lastIntent: e.id, runIntent: e.data.start ? e.id : null };
+      return { ...ctx, updatedAt: e.at, tenant: e.tenant ?? null, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by, lastIntent: e.id, runIntent: e.data.start ? e.id : null };
     case 'pod.start.requested':
       return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false, agentVersion: null, reason: null, stopRequested: false, lastIntent: e.id, runIntent: e.id, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
     case 'pod.stop.requested':

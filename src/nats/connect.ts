@@ -1,5 +1,5 @@
 // Connects to NATS with the options a cluster member needs: every seed server, endless reconnects, a name for the server's logs.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { ConnectionError } from '../errors.js';
 
 export type { NatsConnection };
@@ -8,12 +8,16 @@ export function parseServers(urls: string): string[] {
   return urls.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-export async function connectNats(servers: string[], name: string, opts: { reconnect?: boolean; timeoutMs?: number; auth?: { user: string; password: string } } = {}): Promise<NatsConnection> {
+/** A user and password (hosts, the local admin client), or a tenant's nkey seed. */
+export type NatsAuth = { user: string; password: string } | { seed: string };
+
+export async function connectNats(servers: string[], name: string, opts: { reconnect?: boolean; timeoutMs?: number; auth?: NatsAuth } = {}): Promise<NatsConnection> {
   try {
     return await connect({
       servers,
       name,
-      ...(opts.auth ? { user: opts.auth.user, pass: opts.auth.password } : {}),
+      ...(opts.auth && 'seed' in opts.auth ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.auth.seed)) } : {}),
+      ...(opts.auth && 'user' in opts.auth ? { user: opts.auth.user, pass: opts.auth.password } : {}),
       timeout: opts.timeoutMs ?? 5_000,
       reconnect: opts.reconnect ?? true,
       maxReconnectAttempts: -1,

@@ -14,6 +14,8 @@ export interface NatsServer {
   kill(): void;
   /** Resolves when the process exits for any reason (stop() included). */
   exited: Promise<number | null>;
+  /** Rewrites the config with this extra text and has the server reload it (SIGHUP): users removed are disconnected. */
+  reload(extraConfig: string): void;
 }
 
 export interface NatsServerOptions {
@@ -36,20 +38,23 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const pidFile = join(opts.dataDir, 'nats-server.pid');
   await stopLeftover(pidFile);
   const config = join(opts.dataDir, 'nats-server.conf');
-  writeFileSync(
-    config,
-    [
-      `server_name: ${JSON.stringify(opts.name ?? 'hyper')}`,
-      `listen: "${host}:${opts.port ?? -1}"`,
-      // snapshots of 10k pods are chunked well below this, but events with big specs need headroom
-      'max_payload: 4MB',
-      `jetstream { store_dir: ${JSON.stringify(join(opts.dataDir, 'jetstream'))} }`,
-      `pid_file: ${JSON.stringify(pidFile)}`,
-      opts.extraConfig ?? '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  chmodSync(config, 0o600);
+  const writeConfig = (port: number | undefined, extra: string | undefined) => {
+    writeFileSync(
+      config,
+      [
+        `server_name: ${JSON.stringify(opts.name ?? 'hyper')}`,
+        `listen: "${host}:${port ?? -1}"`,
+        // snapshots of 10k pods are chunked well below this, but events with big specs need headroom
+        'max_payload: 4MB',
+        `jetstream { store_dir: ${JSON.stringify(join(opts.dataDir, 'jetstream'))} }`,
+        `pid_file: ${JSON.stringify(pidFile)}`,
+        extra ?? '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    chmodSync(config, 0o600);
+  };
+  writeConfig(opts.port, opts.extraConfig);
   const child = spawn(binary, ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise<number>((resolve, reject) => {
@@ -87,6 +92,11 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
     dataDir: opts.dataDir,
     stop: () => stopChild(child),
     kill: () => child.kill('SIGKILL'),
+    reload: (extra) => {
+      // the port it picked stays: a reload cannot move the listener
+      writeConfig(port, extra);
+      child.kill('SIGHUP');
+    },
   };
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { loadView } from '../../src/events/store/load-view.js';
-import { INTENT_STREAM, intentSubject, podSubject } from '../../src/events/store/subjects.js';
+import { INTENT_STREAM, intentSubject, podSubject } from '../../src/events/schemas/subjects.js';
 import { startTestNats, tempDir, type TestNats } from '../harness/nats.js';
 import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
 import { ev, spec } from '../harness/events.js';
@@ -171,22 +171,22 @@ describe('intents from any NATS client', () => {
     const js = jetstream(t.nc);
     const e = ev('pod.requested', { spec: spec(), start: true }, 'rawdup');
     const payload = JSON.stringify(e);
-    const a = await js.publish(intentSubject('rawdup'), payload, { msgID: e.id });
-    const b = await js.publish(intentSubject('rawdup'), payload, { msgID: e.id });
+    const a = await js.publish(intentSubject({ pod: 'rawdup', tenant: null }), payload, { msgID: e.id });
+    const b = await js.publish(intentSubject({ pod: 'rawdup', tenant: null }), payload, { msgID: e.id });
     expect(b.duplicate).toBe(true);
     expect(b.seq).toBe(a.seq);
     await expect.poll(async () => (await loadView(t.store, { useSnapshot: false })).view.pods.get('rawdup')?.state, { timeout: 10_000 }).toBe('running');
-    const requested = (await t.store.history('rawdup')).filter((r) => r.ok && r.event.type === 'pod.requested');
+    const requested = (await t.store.history({ pod: 'rawdup', tenant: 'default' })).filter((r) => r.ok && r.event.type === 'pod.requested');
     expect(requested).toHaveLength(1);
   });
 
   it('a malformed intent from a foreign client is rejected with the reason, and the daemon keeps working', async () => {
-    await jetstream(t.nc).publish(intentSubject('junk2'), '{"type":"pod.requested"}');
-    await expect.poll(async () => (await t.store.history('junk2')).map((r) => r.ok && r.event.type === 'intent.rejected' && r.event.data.reason), { timeout: 10_000 }).toEqual([expect.stringMatching(/^invalid pod\.requested: id: /)]);
+    await jetstream(t.nc).publish(intentSubject({ pod: 'junk2', tenant: null }), '{"type":"pod.requested"}');
+    await expect.poll(async () => (await t.store.history({ pod: 'junk2', tenant: 'default' })).map((r) => r.ok && r.event.type === 'intent.rejected' && r.event.data.reason), { timeout: 10_000 }).toEqual([expect.stringMatching(/^invalid pod\.requested: id: /)]);
   });
 
   it('a malformed message written straight to a pod\'s log (a writer with host rights) is skipped by the daemon, which keeps working', async () => {
-    await jetstream(t.nc).publish(podSubject('junk'), '{"type":"pod.requested"}');
+    await jetstream(t.nc).publish(podSubject({ pod: 'junk', tenant: null }), '{"type":"pod.requested"}');
     const r = await run(['run', '-d', 'busybox']);
     await expect.poll(async () => (await run(['inspect', r.stdout.trim()])).stdout, { timeout: 10_000 }).toMatch(/"state": "running"/);
     expect(d.log()).toContain('skipped an invalid message in the event stream');

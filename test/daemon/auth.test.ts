@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
 import { killStrays, startTestNats, tempDir, type TestNats } from '../harness/nats.js';
 import { ev, spec } from '../harness/events.js';
-import { intentSubject, podSubject } from '../../src/events/store/subjects.js';
+import { intentSubject, podSubject } from '../../src/events/schemas/subjects.js';
 import { execa } from 'execa';
 
 const USER = 'hyper-test-other';
@@ -64,7 +64,7 @@ describe('authenticated embedded NATS', () => {
     const asOther = (args: string[], e: Record<string, string>) => execa('runuser', ['-u', USER, '--', process.execPath, CLI, ...args], { reject: false, env: { ...e, HYPER_LOG_FORMAT: 'json' } });
     const r = await asOther(['ps'], env);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/cannot read the daemon's client credentials .*client\.json: permission denied — only root \(or members of the group hyperd was started with, --group\)/);
+    expect(r.stderr).toMatch(/cannot read the credentials .*client\.json: permission denied — only root \(or members of the group hyperd was started with, --group\)/);
     const direct = await asOther(['ps'], { HYPER_NATS: announce().nats[0] });
     expect(direct.exitCode).toBe(1);
     expect(direct.stderr).toMatch(/requires credentials/);
@@ -79,14 +79,14 @@ describe('authenticated embedded NATS', () => {
     const c = creds('client');
     const nc = await connect({ servers: announce().nats, user: c.user, pass: c.password });
     const forged = ev('pod.requested', { spec: spec(), start: true }, 'forged1');
-    await expect(jetstream(nc).publish(podSubject('forged1'), JSON.stringify(forged))).rejects.toThrow(/Permissions Violation for Publish to "hyper\.pod\.forged1"/);
+    await expect(jetstream(nc).publish(podSubject({ pod: 'forged1', tenant: null }), JSON.stringify(forged))).rejects.toThrow(/Permissions Violation for Publish to "hyper\.pod\.forged1"/);
     // the same event as an intent is accepted, by a host, onto the pod's subject
-    await jetstream(nc).publish(intentSubject('forged1'), JSON.stringify(forged), { msgID: forged.id });
+    await jetstream(nc).publish(intentSubject({ pod: 'forged1', tenant: null }), JSON.stringify(forged), { msgID: forged.id });
     await nc.close();
     await expect.poll(async () => (await hyper(['inspect', 'forged1'], env)).stdout, { timeout: 10_000 }).toMatch(/"state": "running"/);
     const h = creds('host');
     const hc = await connect({ servers: announce().nats, user: h.user, pass: h.password });
-    const ack = await jetstream(hc).publish(podSubject('forged1'), JSON.stringify(ev('pod.stop.requested', { graceMs: 0 }, 'forged1')));
+    const ack = await jetstream(hc).publish(podSubject({ pod: 'forged1', tenant: null }), JSON.stringify(ev('pod.stop.requested', { graceMs: 0 }, 'forged1')));
     expect(ack.seq).toBeGreaterThan(0);
     await hc.close();
   });
@@ -95,7 +95,7 @@ describe('authenticated embedded NATS', () => {
     const c = creds('client');
     const nc = await connect({ servers: announce().nats, user: c.user, pass: c.password });
     const bad = { ...ev('pod.requested', { spec: spec(), start: true }, 'badreq'), data: { spec: { containers: [] }, start: true } };
-    await jetstream(nc).publish(intentSubject('badreq'), JSON.stringify(bad), { msgID: bad.id });
+    await jetstream(nc).publish(intentSubject({ pod: 'badreq', tenant: null }), JSON.stringify(bad), { msgID: bad.id });
     await nc.close();
     await expect.poll(async () => (await hyper(['events', '-o', 'json'], env)).stdout, { timeout: 10_000 }).toMatch(/"intent\.rejected"/);
     const rejected = (await hyper(['events', '-o', 'json'], env)).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'intent.rejected' && e.pod === 'badreq');
@@ -126,11 +126,11 @@ describe('accepting intents', () => {
     // each intent published twice as two messages (no msgID): both daemons get copies to accept
     await Promise.all(pods.flatMap((p) => {
       const e = JSON.stringify(ev('pod.requested', { spec: spec(), start: true }, p));
-      return [js.publish(intentSubject(p), e), js.publish(intentSubject(p), e)];
+      return [js.publish(intentSubject({ pod: p, tenant: null }), e), js.publish(intentSubject({ pod: p, tenant: null }), e)];
     }));
     for (const p of pods) {
-      await expect.poll(async () => (await t.store.history(p)).filter((r) => r.ok && r.event.type === 'pod.scheduled').length, { timeout: 20_000 }).toBe(1);
-      const h = await t.store.history(p);
+      await expect.poll(async () => (await t.store.history({ pod: p, tenant: 'default' })).filter((r) => r.ok && r.event.type === 'pod.scheduled').length, { timeout: 20_000 }).toBe(1);
+      const h = await t.store.history({ pod: p, tenant: 'default' });
       expect(h.filter((r) => r.ok && r.event.type === 'pod.requested')).toHaveLength(1);
       expect(h.filter((r) => r.ok && r.event.type === 'intent.rejected')).toHaveLength(0);
     }

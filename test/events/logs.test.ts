@@ -14,14 +14,14 @@ afterAll(() => t?.close());
 
 async function text(pod: string): Promise<string> {
   let s = '';
-  for await (const c of readLogs(t.nc, pod)) s += `${c.container}/${c.stream}:${Buffer.from(c.data).toString()}|`;
+  for await (const c of readLogs(t.nc, { pod, tenant: 'default' })) s += `${c.container}/${c.stream}:${Buffer.from(c.data).toString()}|`;
   return s;
 }
 
 describe('log writer', () => {
   it('stores a stream in order, coalescing what arrives while a publish is in flight; the last message names the durable end', async () => {
     const acks: number[] = [];
-    const w = new LogWriter(t.nc, 'p1', 'main', 1, 'p1-r1/0', 0, (end) => acks.push(end));
+    const w = new LogWriter(t.nc, { pod: 'p1', tenant: 'default' }, 'main', 1, 'p1-r1/0', 0, (end) => acks.push(end));
     for (let i = 0; i < 100; i++) w.push(Buffer.from(`${i}\n`));
     await w.flushTo();
     const total = Array.from({ length: 100 }, (_, i) => `${i}\n`).join('');
@@ -29,20 +29,20 @@ describe('log writer', () => {
     expect(acks.at(-1)).toBe(total.length);
     expect(acks.length).toBeLessThan(100); // coalesced
     expect(acks).toEqual([...acks].sort((a, b) => a - b));
-    expect(await storedLogOffset(t.nc, 'p1', 'main', 1, 'p1-r1/0')).toBe(total.length);
+    expect(await storedLogOffset(t.nc, { pod: 'p1', tenant: 'default' }, 'main', 1, 'p1-r1/0')).toBe(total.length);
     // another instance of the container (a restart, a new run) starts from nothing
-    expect(await storedLogOffset(t.nc, 'p1', 'main', 1, 'p1-r1/1')).toBe(0);
-    expect(await storedLogOffset(t.nc, 'p1', 'main', 2, 'p1-r1/0')).toBe(0);
+    expect(await storedLogOffset(t.nc, { pod: 'p1', tenant: 'default' }, 'main', 1, 'p1-r1/1')).toBe(0);
+    expect(await storedLogOffset(t.nc, { pod: 'p1', tenant: 'default' }, 'main', 2, 'p1-r1/0')).toBe(0);
     expect((await text('p1')).replace(/main\/1:/g, '').replace(/\|/g, '')).toBe(total);
   });
 
   it('keeps stdout and stderr apart, and resumes a stream from its stored offset', async () => {
-    const out = new LogWriter(t.nc, 'p2', 'web', 1, 'v/0', 0, () => {});
-    const err = new LogWriter(t.nc, 'p2', 'web', 2, 'v/0', 0, () => {});
+    const out = new LogWriter(t.nc, { pod: 'p2', tenant: 'default' }, 'web', 1, 'v/0', 0, () => {});
+    const err = new LogWriter(t.nc, { pod: 'p2', tenant: 'default' }, 'web', 2, 'v/0', 0, () => {});
     out.push(Buffer.from('hello '));
     err.push(Buffer.from('oops'));
     await Promise.all([out.flushTo(), err.flushTo()]);
-    const again = new LogWriter(t.nc, 'p2', 'web', 1, 'v/0', await storedLogOffset(t.nc, 'p2', 'web', 1, 'v/0'), () => {});
+    const again = new LogWriter(t.nc, { pod: 'p2', tenant: 'default' }, 'web', 1, 'v/0', await storedLogOffset(t.nc, { pod: 'p2', tenant: 'default' }, 'web', 1, 'v/0'), () => {});
     expect(again.end).toBe(6);
     again.push(Buffer.from('world'));
     await again.flushTo();
@@ -57,7 +57,7 @@ describe('log writer', () => {
     const nc = await connectNats([server.url], 'logs-test');
     await EventStore.open(nc);
     const retries: unknown[] = [];
-    const w = new LogWriter(nc, 'p3', 'main', 1, 'v/0', 0, () => {}, (err) => retries.push(err));
+    const w = new LogWriter(nc, { pod: 'p3', tenant: 'default' }, 'main', 1, 'v/0', 0, () => {}, (err) => retries.push(err));
     w.push(Buffer.from('before\n'));
     await w.flushTo();
     server.kill();
@@ -68,9 +68,9 @@ describe('log writer', () => {
     server = await startNatsServer({ dataDir: dir, name: 'logs-own', port: server.port });
     await w.flushTo();
     expect(retries.length).toBeGreaterThan(0);
-    expect(await storedLogOffset(nc, 'p3', 'main', 1, 'v/0')).toBe(14);
+    expect(await storedLogOffset(nc, { pod: 'p3', tenant: 'default' }, 'main', 1, 'v/0')).toBe(14);
     let s = '';
-    for await (const c of readLogs(nc, 'p3')) s += Buffer.from(c.data).toString();
+    for await (const c of readLogs(nc, { pod: 'p3', tenant: 'default' })) s += Buffer.from(c.data).toString();
     expect(s).toBe('before\nduring\n');
     await nc.close();
     await server.stop();

@@ -2,10 +2,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import { ConflictError, ValidationError } from '../../src/errors.js';
-import { podSubject } from '../../src/events/store/subjects.js';
+import { podSubject } from '../../src/events/schemas/subjects.js';
 import { ClusterView } from '../../src/model/cluster-view.js';
 import { startTestNats, type TestNats } from '../harness/nats.js';
 import { ev, spec } from '../harness/events.js';
+
+/** The harness's events name no tenant: they are on the pre-0.3 layout, which stays readable and writable. */
+const legacy = (pod: string) => ({ pod, tenant: null });
 
 let t: TestNats;
 beforeAll(async () => {
@@ -33,7 +36,7 @@ describe('EventStore', () => {
     const b = await t.store.append(e, { expectLastSeq: 0 });
     expect(a.duplicate).toBe(false);
     expect(b).toEqual({ seq: a.seq, duplicate: true });
-    expect(await t.store.history('dup1')).toHaveLength(1);
+    expect(await t.store.history(legacy('dup1'))).toHaveLength(1);
   });
 
   it('lets exactly one of two racing writers append with the same expectation', async () => {
@@ -50,9 +53,9 @@ describe('EventStore', () => {
   it('reads one pod\'s history in order and replays the stream to its end', async () => {
     await t.store.append(ev('pod.requested', { spec: spec(), start: true }, 'hist1'));
     await t.store.append(ev('pod.stop.requested', {}, 'hist1'));
-    const h = await t.store.history('hist1');
+    const h = await t.store.history(legacy('hist1'));
     expect(h.map((r) => r.ok && r.event.type)).toEqual(['pod.requested', 'pod.stop.requested']);
-    expect(await t.store.history('never-existed')).toEqual([]);
+    expect(await t.store.history(legacy('never-existed'))).toEqual([]);
     const all = [];
     for await (const r of t.store.replay()) all.push(r);
     expect(all.length).toBe(await t.store.lastSeq());
@@ -61,11 +64,11 @@ describe('EventStore', () => {
 
   it('marks a garbage message from a foreign client as invalid; the lenient fold skips it, the strict fold fails naming the sequence', async () => {
     const js = jetstream(t.nc);
-    const ack = await js.publish(podSubject('garbage'), '{"type":"pod.requested","oops":');
-    const wrongSubject = await js.publish(podSubject('other'), JSON.stringify(ev('pod.start.requested', {}, 'hist1')));
-    const h = await t.store.history('garbage');
-    expect(h).toEqual([{ ok: false, seq: ack.seq, subject: podSubject('garbage'), issues: [expect.objectContaining({ message: expect.stringMatching(/^not JSON/) })] }]);
-    const other = await t.store.history('other');
+    const ack = await js.publish(podSubject(legacy('garbage')), '{"type":"pod.requested","oops":');
+    const wrongSubject = await js.publish(podSubject(legacy('other')), JSON.stringify(ev('pod.start.requested', {}, 'hist1')));
+    const h = await t.store.history(legacy('garbage'));
+    expect(h).toEqual([{ ok: false, seq: ack.seq, subject: podSubject(legacy('garbage')), issues: [expect.objectContaining({ message: expect.stringMatching(/^not JSON/) })] }]);
+    const other = await t.store.history(legacy('other'));
     expect(other[0]).toMatchObject({ ok: false, seq: wrongSubject.seq, issues: [expect.objectContaining({ path: 'pod' })] });
 
     const lenient = new ClusterView();

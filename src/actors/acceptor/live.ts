@@ -6,38 +6,70 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ConflictError, ValidationError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isTransient } from '../../nats/errors.js';
-import { podEvent, safeParseEvent, type PodEvent } from '../../events/schemas/mod.js';
+import { podEvent, safeParseEvent, tenantName, type PodEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
-import { ACCEPT_CONSUMER, DEFAULT_TENANT, INTENT_PREFIX, INTENT_STREAM } from '../../events/store/subjects.js';
+import { ACCEPT_CONSUMER, DEFAULT_TENANT, INTENT_PREFIX, INTENT_STREAM, tenantOf, type PodAddress } from '../../events/schemas/subjects.js';
+import type { ClusterView } from '../../model/cluster-view.js';
+import { policyRefusal } from '../../model/policy.js';
 
 /** Intents handled at once by one daemon (each waits on JetStream, not on the CPU). */
 const MAX_IN_FLIGHT = 256;
 
 export const INTENT_TYPES = new Set(['pod.requested', 'pod.start.requested', 'pod.stop.requested', 'pod.delete.requested']);
 
-type Verdict = { ok: true; event: PodEvent } | { ok: false; pod: string | null; intent: string; intentType: string; reason: string; issues?: { path: string; message: string }[] };
+type Refusal = { ok: false; at: PodAddress | null; intent: string; intentType: string; reason: string; issues?: { path: string; message: string }[] };
+type Verdict = { ok: true; event: PodEvent; tenant: string } | Refusal;
 
-/** Pure: what an intent message is, judged by its subject and body alone. */
+/** Pure: what an intent message is, judged by its subject and body alone. The subject's tenant is nats-server's word: a tenant's credentials may publish only under it. */
 export function judgeIntent(subject: string, data: Uint8Array): Verdict {
   const [tenant, pod, ...rest] = subject.slice(INTENT_PREFIX.length).split('.');
-  const podToken = pod && rest.length === 0 ? pod : null;
+  const at = pod && rest.length === 0 ? { pod, tenant } : null;
   let raw: { id?: unknown; type?: unknown } | null = null;
   try {
     raw = JSON.parse(Buffer.from(data).toString('utf8'));
   } catch (err) {
-    return { ok: false, pod: podToken, intent: 'unknown', intentType: 'unknown', reason: `not JSON: ${(err as Error).message}` };
+    return { ok: false, at, intent: 'unknown', intentType: 'unknown', reason: `not JSON: ${(err as Error).message}` };
   }
   const intent = typeof raw?.id === 'string' && raw.id.length <= 200 ? raw.id : 'unknown';
   const intentType = typeof raw?.type === 'string' && raw.type.length <= 64 ? raw.type : 'unknown';
-  const no = (reason: string, issues?: { path: string; message: string }[]): Verdict => ({ ok: false, pod: podToken, intent, intentType, reason, issues });
-  if (!podToken) return no(`intents go to ${INTENT_PREFIX}<tenant>.<pod>, not ${subject}`);
-  if (tenant !== DEFAULT_TENANT) return no(`tenant "${tenant}" does not exist (this cluster has only "${DEFAULT_TENANT}")`);
+  const no = (reason: string, issues?: { path: string; message: string }[]): Verdict => ({ ok: false, at, intent, intentType, reason, issues });
+  if (!at) return no(`intents go to ${INTENT_PREFIX}<tenant>.<pod>, not ${subject}`);
+  if (!tenantName.safeParse(tenant).success) return no(`"${tenant}" is not a tenant name`);
   if (!INTENT_TYPES.has(intentType)) return no(`"${intentType}" is not an intent a client may submit (${[...INTENT_TYPES].join(', ')})`);
   const r = safeParseEvent(raw);
   if (!r.ok) return no(`invalid ${intentType}: ${r.issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`, r.issues);
   const e = r.event as PodEvent;
-  if (e.pod !== podToken) return no(`the intent names pod ${e.pod} but was published for pod ${podToken}`);
-  return { ok: true, event: e };
+  if (e.pod !== pod) return no(`the intent names pod ${e.pod} but was published for pod ${pod}`);
+  if (e.tenant !== undefined && e.tenant !== tenant) return no(`the intent names tenant ${e.tenant} but was published for tenant ${tenant}`, [{ path: 'tenant', message: `must be ${tenant}, the tenant it is published for` }]);
+  return { ok: true, event: e, tenant };
+}
+
+/**
+ * Pure: whether the tenant may do this, judged on the folded view. The accepted fact carries the pod's tenant (which picks
+ * its subject); `unknown` means the view has not seen the pod (yet): the store decides.
+ */
+export function authorize(v: Extract<Verdict, { ok: true }>, view: ClusterView): { ok: true; event: PodEvent } | Refusal | { unknown: PodAddress } {
+  const { event: e, tenant } = v;
+  const no = (reason: string, issues?: { path: string; message: string }[]): Refusal => ({ ok: false, at: { pod: e.pod, tenant }, intent: e.id, intentType: e.type, reason, issues });
+  const t = view.activeTenant(tenant);
+  if (!t) return no(`tenant ${tenant} does not exist (or was removed) — an admin adds it with: hyper tenant add ${tenant}`);
+  const pod = view.pods.get(e.pod);
+  if (e.type === 'pod.requested') {
+    // ids are global (VM dirs and logs are keyed by them); within the tenant, the append's OCC tells a redelivery from a clash
+    if (pod && tenantOf(pod.context) !== tenant) return no(`a pod with id ${e.pod} already exists — pick another id`);
+    const refused = policyRefusal(tenant, t.policy, e.data.spec);
+    if (refused) return no(`refused by tenant ${tenant}'s policy ${refused.policy}: ${refused.message}`, [{ path: refused.path, message: refused.message }]);
+    return { ok: true, event: { ...e, tenant } };
+  }
+  // another tenant's pod is, to this one, no pod at all
+  if (!pod || pod.state === 'deleted') return { unknown: { pod: e.pod, tenant } };
+  if (tenantOf(pod.context) !== tenant) return no(`no pod ${e.pod}`);
+  return { ok: true, event: withTenant(e, pod.context.tenant) };
+}
+
+function withTenant(e: PodEvent, tenant: string | null): PodEvent {
+  const { tenant: _, ...rest } = e;
+  return (tenant ? { ...rest, tenant } : rest) as PodEvent;
 }
 
 export class Acceptor {
@@ -47,6 +79,7 @@ export class Acceptor {
   constructor(
     private readonly nc: NatsConnection,
     private readonly store: EventStore,
+    private readonly view: ClusterView,
     private readonly daemonId: string,
     private readonly log: Logger,
   ) {}
@@ -83,8 +116,13 @@ export class Acceptor {
   private async handle(m: JsMsg): Promise<void> {
     const v = judgeIntent(m.subject, m.data);
     try {
-      if (v.ok) await this.accept(v.event);
-      else await this.reject(v);
+      if (!v.ok) await this.reject(v);
+      else {
+        const a = authorize(v, this.view);
+        if ('unknown' in a) await this.acceptUnseen(v.event, a.unknown);
+        else if (a.ok) await this.accept(a.event);
+        else await this.reject(a);
+      }
       m.ack();
     } catch (err) {
       if (isTransient(err)) return void m.nak(500);
@@ -95,26 +133,33 @@ export class Acceptor {
 
   /** The accepted fact is the intent itself, on its pod's subject: same id (msgID), same author and time. */
   private async accept(e: PodEvent): Promise<void> {
-    if (e.type === 'pod.requested') {
-      try {
-        await this.store.append(e, { expectLastSeq: 0, validated: true });
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        // the pod exists: this very intent accepted before (a redelivery), or another pod's id
-        const first = (await this.store.history(e.pod)).find((r) => r.ok);
-        if (first?.ok && first.event.id === e.id) return;
-        await this.reject({ ok: false, pod: e.pod, intent: e.id, intentType: e.type, reason: `a pod with id ${e.pod} already exists — pick another id` });
-      }
-      return;
+    if (e.type !== 'pod.requested') return void (await this.store.append(e, { validated: true }));
+    const at = { pod: e.pod, tenant: e.tenant ?? null };
+    try {
+      await this.store.append(e, { expectLastSeq: 0, validated: true });
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      // the pod exists: this very intent accepted before (a redelivery), or another pod's id
+      const first = (await this.store.history(at)).find((r) => r.ok);
+      if (first?.ok && first.event.id === e.id) return;
+      await this.reject({ ok: false, at, intent: e.id, intentType: e.type, reason: `a pod with id ${e.pod} already exists — pick another id` });
     }
-    if ((await this.store.lastPodSeq(e.pod)) === 0) return this.reject({ ok: false, pod: e.pod, intent: e.id, intentType: e.type, reason: `no pod ${e.pod}` });
-    await this.store.append(e, { validated: true });
   }
 
-  private async reject(v: Extract<Verdict, { ok: false }>): Promise<void> {
-    this.log.warn({ pod: v.pod, intent: v.intent, type: v.intentType, reason: v.reason }, 'rejected an intent');
-    if (!v.pod) return; // nowhere to tell its sender: the log line is all
-    const e = podEvent('intent.rejected', v.pod, { intent: v.intent, intentType: v.intentType, reason: v.reason.slice(0, 4000), ...(v.issues ? { issues: v.issues.slice(0, 100) } : {}) }, { id: `${v.pod}.rejected.${v.intent}`.slice(0, 200), at: Date.now(), by: `host:${this.daemonId}`, causation: v.intent.slice(0, 200) });
+  /** An intent for a pod this daemon's view has not folded yet (just created): its log in the store says whether it exists. */
+  private async acceptUnseen(e: PodEvent, at: PodAddress): Promise<void> {
+    const places: PodAddress[] = at.tenant === DEFAULT_TENANT ? [at, { pod: at.pod, tenant: null }] : [at];
+    for (const p of places) if ((await this.store.lastPodSeq(p)) > 0) return this.accept(withTenant(e, p.tenant));
+    await this.reject({ ok: false, at, intent: e.id, intentType: e.type, reason: `no pod ${e.pod}` });
+  }
+
+  private async reject(v: Refusal): Promise<void> {
+    this.log.warn({ pod: v.at?.pod, tenant: v.at?.tenant, intent: v.intent, type: v.intentType, reason: v.reason }, 'rejected an intent');
+    if (!v.at) return; // nowhere to tell its sender: the log line is all
+    // told on the subject the sender reads: its tenant's (a pod created before 0.3 has the old one)
+    const own = this.view.pods.get(v.at.pod);
+    const tenant = own && tenantOf(own.context) === v.at.tenant ? own.context.tenant : v.at.tenant;
+    const e = podEvent('intent.rejected', v.at.pod, { intent: v.intent, intentType: v.intentType, reason: v.reason.slice(0, 4000), ...(v.issues ? { issues: v.issues.slice(0, 100) } : {}) }, { id: `${v.at.pod}.rejected.${v.intent}`.slice(0, 200), at: Date.now(), by: `host:${this.daemonId}`, tenant, causation: v.intent.slice(0, 200) });
     await this.store.append(e).catch((err) => {
       if (err instanceof ValidationError) return void this.log.error({ err }, 'an intent rejection does not validate');
       throw err;

@@ -23,6 +23,8 @@ interface Sink {
 export interface AgentActorDeps {
   emit: Emit;
   podId: string;
+  /** The pod's tenant (null: created before 0.3): its output goes under the tenant's log subjects. */
+  tenant: string | null;
   vmId: string;
   nc: NatsConnection;
   log: Logger;
@@ -154,7 +156,7 @@ export class AgentActor {
     const instance = `${this.d.vmId}/${gen}`;
     const writer = (stream: 1 | 2) =>
       (resume ? this.storedOffset(container, stream, instance) : Promise.resolve(0)).then(
-        (stored) => new LogWriter(this.d.nc, this.d.podId, container, stream, instance, stored, (end) => this.channel?.ack(container, stream, end),
+        (stored) => new LogWriter(this.d.nc, { pod: this.d.podId, tenant: this.d.tenant }, container, stream, instance, stored, (end) => this.channel?.ack(container, stream, end),
           (err) => this.d.log.warn({ err, pod: this.d.podId, container }, 'storing output failed; retrying (the guest keeps it meanwhile)')),
       );
     const w1 = writer(1);
@@ -177,7 +179,7 @@ export class AgentActor {
   private async storedOffset(container: string, stream: 1 | 2, instance: string): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await storedLogOffset(this.d.nc, this.d.podId, container, stream, instance);
+        return await storedLogOffset(this.d.nc, { pod: this.d.podId, tenant: this.d.tenant }, container, stream, instance);
       } catch (err) {
         if (this.d.stopping.aborted) return 0;
         if (attempt === 1 || attempt % 10 === 0) this.d.log.warn({ err, pod: this.d.podId, container, attempt }, 'could not read how far its output is stored; retrying');

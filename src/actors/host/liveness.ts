@@ -2,7 +2,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ClusterView, HostRecord } from '../../model/cluster-view.js';
-import { HEARTBEAT_BUCKET } from '../../events/store/subjects.js';
+import { HEARTBEAT_BUCKET } from '../../events/schemas/subjects.js';
 
 export class Liveness {
   private readonly seen = new Map<string, number>();

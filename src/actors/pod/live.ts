@@ -40,6 +40,7 @@ export class PodRunner {
   private done = false;
   private run: number;
   private attempt: number;
+  private readonly tenant: string | null;
   /** Set once at daemon start: what was found of this run's VM (null: nothing), to re-attach before anything else. */
   private found: FoundVm | null | undefined = undefined;
 
@@ -50,7 +51,8 @@ export class PodRunner {
     const rec = d.view.pods.get(podId)!;
     this.run = rec.context.run;
     this.attempt = rec.context.attempt;
-    this.emit = emitterFor(d.store, podId, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), d.stopping);
+    this.tenant = rec.context.tenant;
+    this.emit = emitterFor(d.store, { pod: podId, tenant: this.tenant }, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), d.stopping);
   }
 
   private get vmId(): string {
@@ -174,7 +176,7 @@ export class PodRunner {
   }
 
   private newAgent(): AgentActor {
-    return new AgentActor({ emit: this.emit, podId: this.podId, vmId: this.vmId, nc: this.d.store.nc, log: this.d.log, stopping: this.d.stopping });
+    return new AgentActor({ emit: this.emit, podId: this.podId, tenant: this.tenant, vmId: this.vmId, nc: this.d.store.nc, log: this.d.log, stopping: this.d.stopping });
   }
 
   /**
@@ -225,7 +227,7 @@ export class PodRunner {
     const u = this.d.view.usageOf(this.d.hostId);
     if (u.cpus <= this.d.capacity.cpus && u.memoryMb <= this.d.capacity.memoryMb) return true;
     const reason = `over capacity: ${u.cpus}/${this.d.capacity.cpus} vCPU, ${u.memoryMb}/${this.d.capacity.memoryMb} MB committed`;
-    const e = podEvent('pod.rejected', this.podId, { host: this.d.hostId, reason }, { id: `${this.podId}.r${this.run}a${this.attempt}.rejected`, at: Date.now(), by: `host:${this.d.hostId}`, ...linksOf(rec.context) });
+    const e = podEvent('pod.rejected', this.podId, { host: this.d.hostId, reason }, { id: `${this.podId}.r${this.run}a${this.attempt}.rejected`, at: Date.now(), by: `host:${this.d.hostId}`, tenant: this.tenant, ...linksOf(rec.context) });
     await this.d.store.append(e, { expectLastSeq: rec.seq }).catch((err) => {
       if (!(err instanceof ConflictError)) throw err;
     });

@@ -97,7 +97,7 @@ export class Scheduler {
     });
     const choice = place(podId, need, candidates);
     const { run, attempt } = pod.context;
-    const meta = { at: Date.now(), by: `scheduler:${this.d.daemonId}`, ...linksOf(pod.context) };
+    const meta = { at: Date.now(), by: `scheduler:${this.d.daemonId}`, tenant: pod.context.tenant, ...linksOf(pod.context) };
     try {
       if ('host' in choice) {
         this.assume(podId, choice.host, need);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Kvm } from '@nats-io/kv';
 import { loadView } from '../../events/store/load-view.js';
-import { HEARTBEAT_BUCKET } from '../../events/store/subjects.js';
+import { HEARTBEAT_BUCKET } from '../../events/schemas/subjects.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { ago, printJson, table } from '../format.js';
 

@@ -2,10 +2,9 @@
 import type { Command } from 'commander';
 import { HyperError } from '../../errors.js';
 import { TERMINAL, type PodState } from '../../model/pod-machine.js';
-import { loadView } from '../../events/store/load-view.js';
+import { addressOf } from '../../events/schemas/subjects.js';
 import type { PodRecord } from '../../model/cluster-view.js';
 import { openSession, type GlobalOptions, type Session } from '../connection.js';
-import { resolvePod } from '../resolve.js';
 import { publishIntent } from '../intent.js';
 import { followToEnd } from '../follow.js';
 import { releaseName } from '../names.js';
@@ -16,10 +15,10 @@ async function eachPod(g: GlobalOptions, refs: string[], act: Act): Promise<numb
   const s = await openSession(g);
   let code = 0;
   try {
-    const { view } = await loadView(s.store);
+    const view = await s.view();
     for (const ref of refs) {
       try {
-        const rc = await act(s, resolvePod(view, ref));
+        const rc = await act(s, s.resolve(view, ref));
         code ||= rc;
       } catch (err) {
         process.stderr.write(`hyper: ${ref}: ${(err as Error).message}\n`);
@@ -40,7 +39,7 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
     .action(async (refs: string[], o: { detach?: boolean }) => {
       process.exitCode = await eachPod(globals(), refs, async (s, pod) => {
         if (pod.state !== 'created' && !TERMINAL.has(pod.state)) throw new HyperError('state', `pod ${pod.context.id} is ${pod.state}; only created or ended pods can be started`);
-        await publishIntent(s.store, "pod.start.requested", pod.context.id, {});
+        await publishIntent(s.store, "pod.start.requested", addressOf(pod.context), {});
         if (o.detach) return (process.stdout.write(pod.context.id + '\n'), 0);
         return followToEnd(s.store, pod, pod.seq + 1, { waitForExit: false });
       });
@@ -55,7 +54,7 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
       if (!Number.isFinite(graceMs) || graceMs < 0) throw new HyperError('invalid', `--time: "${o.time}" is not a number of seconds`);
       process.exitCode = await eachPod(globals(), refs, async (s, pod) => {
         if (TERMINAL.has(pod.state) || pod.state === 'created') return (process.stdout.write(pod.context.id + '\n'), 0);
-        await publishIntent(s.store, "pod.stop.requested", pod.context.id, { graceMs });
+        await publishIntent(s.store, "pod.stop.requested", addressOf(pod.context), { graceMs });
         await followToEnd(s.store, pod, pod.seq + 1, { waitForExit: true, until: ['stopped', 'succeeded', 'failed', 'deleted'] });
         process.stdout.write(pod.context.id + '\n');
         return 0;
@@ -70,10 +69,10 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
       process.exitCode = await eachPod(globals(), refs, async (s, pod) => {
         const active = !TERMINAL.has(pod.state) && pod.state !== 'created' && pod.state !== 'pending';
         if (active && !o.force) throw new HyperError('state', `pod ${pod.context.id} is ${pod.state}; stop it first (hyper stop ${pod.context.id}) or use rm -f`);
-        await publishIntent(s.store, "pod.delete.requested", pod.context.id, { force: Boolean(o.force) });
+        await publishIntent(s.store, "pod.delete.requested", addressOf(pod.context), { force: Boolean(o.force) });
         const until: PodState[] = ['deleted'];
         await followToEnd(s.store, pod, pod.seq + 1, { waitForExit: true, until });
-        if (pod.context.name) await releaseName(s.nc, pod.context.name, pod.context.id);
+        if (pod.context.name) await releaseName(s.nc, s.tenant, pod.context.name, pod.context.id);
         process.stdout.write(pod.context.id + '\n');
         return 0;
       });

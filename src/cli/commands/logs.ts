@@ -1,9 +1,8 @@
 // `hyper logs`: a pod's container output, read back from NATS; -f keeps following.
 import type { Command } from 'commander';
-import { loadView } from '../../events/store/load-view.js';
+import { addressOf } from '../../events/schemas/subjects.js';
 import { readLogs } from '../../events/store/logs.js';
 import { openSession, type GlobalOptions } from '../connection.js';
-import { resolvePod } from '../resolve.js';
 
 export function registerLogs(program: Command, globals: () => GlobalOptions): void {
   program
@@ -14,10 +13,10 @@ export function registerLogs(program: Command, globals: () => GlobalOptions): vo
     .action(async (ref: string, o: { follow?: boolean; container?: string }) => {
       const s = await openSession(globals());
       try {
-        const pod = resolvePod((await loadView(s.store)).view, ref);
+        const pod = s.resolve(await s.view(), ref);
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
-        for await (const chunk of readLogs(s.nc, pod.context.id, { follow: o.follow, signal: abort.signal })) {
+        for await (const chunk of readLogs(s.nc, addressOf(pod.context), { follow: o.follow, signal: abort.signal, scoped: s.store.scoped })) {
           if (o.container && chunk.container !== o.container) continue;
           (chunk.stream === 2 ? process.stderr : process.stdout).write(chunk.data);
         }

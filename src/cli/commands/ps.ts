@@ -3,16 +3,15 @@ import type { Command } from 'commander';
 import { TERMINAL, type PodState } from '../../model/pod-machine.js';
 
 const HAS_VM: ReadonlySet<PodState> = new Set(['booted', 'starting', 'running', 'stopping']);
-import { loadView } from '../../events/store/load-view.js';
 import type { PodRecord } from '../../model/cluster-view.js';
+import { tenantOf } from '../../events/schemas/subjects.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { ago, printJson, table } from '../format.js';
-import { resolvePod } from '../resolve.js';
 
 export function podSummary(p: PodRecord) {
   const c = p.context;
   return {
-    id: c.id, name: c.name, state: p.state, host: c.host, vm: c.vm, attached: c.attached, created: c.createdAt, updated: c.updatedAt, run: c.run, reason: c.reason,
+    id: c.id, tenant: tenantOf(c), name: c.name, state: p.state, host: c.host, vm: c.vm, attached: c.attached, created: c.createdAt, updated: c.updatedAt, run: c.run, reason: c.reason,
     images: c.spec?.containers.map((x) => x.image) ?? [],
     containers: Object.fromEntries(Object.entries(c.containers).map(([n, s]) => [n, { state: s.state, exitCode: s.exitCode, restarts: s.restarts }])),
   };
@@ -24,12 +23,13 @@ export function registerPs(program: Command, globals: () => GlobalOptions): void
     .description('list pods (running and starting; -a for all that are not removed)')
     .option('-a, --all', 'include created and ended pods')
     .option('-q, --quiet', 'only ids')
-    .action(async (o: { all?: boolean; quiet?: boolean }) => {
+    .option('--all-tenants', 'every tenant\'s pods, with a TENANT column (admin credentials)')
+    .action(async (o: { all?: boolean; quiet?: boolean; allTenants?: boolean }) => {
       const g = globals();
       const s = await openSession(g);
       try {
-        const { view } = await loadView(s.store);
-        const pods = view.livePods().filter((p) => o.all || (!TERMINAL.has(p.state) && p.state !== 'created')).sort((a, b) => b.context.createdAt - a.context.createdAt);
+        const view = await s.view();
+        const pods = view.livePods(o.allTenants ? undefined : s.tenant).filter((p) => o.all || (!TERMINAL.has(p.state) && p.state !== 'created')).sort((a, b) => b.context.createdAt - a.context.createdAt);
         if (g.output === 'json') return printJson(pods.map(podSummary));
         if (o.quiet) return void process.stdout.write(pods.map((p) => p.context.id + '\n').join(''));
         const rows = pods.map((p) => {
@@ -37,9 +37,11 @@ export function registerPs(program: Command, globals: () => GlobalOptions): void
           // a VM that runs with no daemon holding it (hyperd stopped and left it running, or has not re-attached yet)
           const detached = HAS_VM.has(p.state) && !p.context.attached ? ' (vm detached)' : '';
           const status = p.state === 'succeeded' || p.state === 'failed' ? `${p.state} (${exits.join(',') || p.context.reason})` : p.state + detached;
-          return [p.context.id, p.context.name ?? '', p.context.spec?.containers.map((c) => c.image).join(',') ?? '', status, p.context.host ?? '', ago(p.context.createdAt)];
+          const row = [p.context.id, p.context.name ?? '', p.context.spec?.containers.map((c) => c.image).join(',') ?? '', status, p.context.host ?? '', ago(p.context.createdAt)];
+          return o.allTenants ? [tenantOf(p.context), ...row] : row;
         });
-        process.stdout.write(table(['POD ID', 'NAME', 'IMAGE', 'STATUS', 'HOST', 'CREATED'], rows) + '\n');
+        const head = ['POD ID', 'NAME', 'IMAGE', 'STATUS', 'HOST', 'CREATED'];
+        process.stdout.write(table(o.allTenants ? ['TENANT', ...head] : head, rows) + '\n');
       } finally {
         await s.close();
       }
@@ -51,9 +53,9 @@ export function registerPs(program: Command, globals: () => GlobalOptions): void
     .action(async (refs: string[]) => {
       const s = await openSession(globals());
       try {
-        const { view } = await loadView(s.store);
+        const view = await s.view();
         printJson(refs.map((r) => {
-          const p = resolvePod(view, r);
+          const p = s.resolve(view, r);
           return { ...podSummary(p), seq: p.seq, spec: p.context.spec, context: p.context };
         }));
       } finally {

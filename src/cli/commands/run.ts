@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { initialPod, foldPod } from '../../model/pod-fold.js';
 import { podEvent, type PodSpec } from '../../events/schemas/mod.js';
-import { loadView } from '../../events/store/load-view.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { intentFlags } from '../intent-flags.js';
 import { buildSpec, type SpecFlags } from '../spec-input.js';
@@ -42,30 +41,31 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
   const s = await openSession(g);
   try {
     const id = newPodId();
-    if (spec.name) await reserveName(s.nc, (await loadView(s.store)).view, spec.name, id);
+    const at = { pod: id, tenant: s.tenant };
+    if (spec.name) await reserveName(s.nc, await s.view(), s.tenant, spec.name, id);
     // follow output from the first byte: subscribe before the pod can start
-    const output = detach ? null : copyOutput(s.nc, id);
+    const output = detach ? null : copyOutput(s.nc, at, s.store.scoped);
     let ack;
     try {
       // the accepting host appends it only to an empty subject, so an id collision cannot merge two pods
-      ack = await publishIntent(s.store, 'pod.requested', id, { spec, start });
+      ack = await publishIntent(s.store, 'pod.requested', at, { spec, start });
     } catch (err) {
-      if (spec.name) await releaseName(s.nc, spec.name, id);
+      if (spec.name) await releaseName(s.nc, s.tenant, spec.name, id);
       throw err;
     }
     if (detach) {
       process.stdout.write(id + '\n');
       return 0;
     }
-    const pod = foldPod(initialPod(id), podEvent('pod.requested', id, { spec, start }, { id: 'local', at: Date.now(), by: cliActor() }));
+    const pod = foldPod(initialPod(id), podEvent('pod.requested', id, { spec, start }, { id: 'local', at: Date.now(), by: cliActor(), tenant: s.tenant }));
     const code = await followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true });
     await output?.finish();
     if (rm) {
-      const end = await s.store.lastPodSeq(id);
-      await publishIntent(s.store, 'pod.delete.requested', id, { force: true });
+      const end = await s.store.lastPodSeq(at);
+      await publishIntent(s.store, 'pod.delete.requested', at, { force: true });
       // the pod has ended: from its terminal state a delete request goes straight to deleted
       await followToEnd(s.store, { state: 'stopped', context: pod.context }, end + 1, { waitForExit: true, until: ['deleted'], quiet: true });
-      if (spec.name) await releaseName(s.nc, spec.name, id);
+      if (spec.name) await releaseName(s.nc, s.tenant, spec.name, id);
     }
     return code;
   } finally {

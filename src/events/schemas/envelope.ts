@@ -20,3 +20,10 @@ export const idToken = z
   .min(1)
   .max(64)
   .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or - (it is a NATS subject token)');
+
+/** A tenant's name: it is a subject token, a KV bucket suffix and a NATS user name, so it is kept to a DNS-label-like form. */
+export const tenantName = z
+  .string()
+  .min(1)
+  .max(31)
+  .regex(/^[a-z][a-z0-9-]*$/, 'must be lowercase letters, digits and dashes, starting with a letter');

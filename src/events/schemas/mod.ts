@@ -4,14 +4,16 @@ import { ValidationError } from '../../errors.js';
 import { EVENT_VERSION } from './envelope.js';
 import { podEventSchemas, type PodEvent, type PodEventType, type PodEventOf } from './pod-events.js';
 import { hostEventSchemas, type HostEvent } from './host-events.js';
+import { tenantEventSchemas, type TenantEvent } from './tenant-events.js';
 
 export { PodSpec, ContainerSpec, RestartPolicy, type PodSpecInput } from './pod-spec.js';
 export { Capacity } from './host-events.js';
-export { idToken, EVENT_VERSION } from './envelope.js';
-export type { PodEvent, PodEventType, PodEventOf, HostEvent };
+export { TenantPolicy } from './tenant-events.js';
+export { idToken, tenantName, EVENT_VERSION } from './envelope.js';
+export type { PodEvent, PodEventType, PodEventOf, HostEvent, TenantEvent };
 
-export const HyperEvent = z.discriminatedUnion('type', [...podEventSchemas, ...hostEventSchemas]);
-export type HyperEvent = PodEvent | HostEvent;
+export const HyperEvent = z.discriminatedUnion('type', [...podEventSchemas, ...hostEventSchemas, ...tenantEventSchemas]);
+export type HyperEvent = PodEvent | HostEvent | TenantEvent;
 export type HyperEventType = HyperEvent['type'];
 
 export function issuesOf(error: z.ZodError): { path: string; message: string }[] {
@@ -32,9 +34,17 @@ export function safeParseEvent(raw: unknown): { ok: true; event: HyperEvent } | 
 
 type Meta = { id: string; at: number; by: string; causation?: string; correlation?: string };
 
-/** Builds a pod event; the data is validated when it is appended. */
-export function podEvent<T extends PodEventType>(type: T, pod: string, data: z.input<Extract<(typeof podEventSchemas)[number], { shape: { type: z.ZodLiteral<T> } }>>['data'], meta: Meta): PodEventOf<T> {
-  return { ...meta, v: EVENT_VERSION, type, pod, data } as unknown as PodEventOf<T>;
+/**
+ * Builds a pod event; the data is validated when it is appended. `tenant` is the pod's (null: a pod created before 0.3,
+ * whose events keep the old subject layout and carry no tenant).
+ */
+export function podEvent<T extends PodEventType>(type: T, pod: string, data: z.input<Extract<(typeof podEventSchemas)[number], { shape: { type: z.ZodLiteral<T> } }>>['data'], meta: Meta & { tenant?: string | null }): PodEventOf<T> {
+  const { tenant, ...rest } = meta;
+  return { ...rest, v: EVENT_VERSION, type, pod, ...(tenant ? { tenant } : {}), data } as unknown as PodEventOf<T>;
+}
+
+export function tenantEvent<T extends TenantEvent['type']>(type: T, tenant: string, data: z.input<Extract<(typeof tenantEventSchemas)[number], { shape: { type: z.ZodLiteral<T> } }>>['data'], meta: Meta): Extract<TenantEvent, { type: T }> {
+  return { ...meta, v: EVENT_VERSION, type, tenant, data } as unknown as Extract<TenantEvent, { type: T }>;
 }
 
 export function hostEvent<T extends HostEvent['type']>(type: T, host: string, data: Extract<HostEvent, { type: T }>['data'], meta: Meta): Extract<HostEvent, { type: T }> {
@@ -43,4 +53,8 @@ export function hostEvent<T extends HostEvent['type']>(type: T, host: string, da
 
 export function isPodEvent(e: HyperEvent): e is PodEvent {
   return 'pod' in e;
+}
+
+export function isTenantEvent(e: HyperEvent): e is TenantEvent {
+  return e.type.startsWith('tenant.');
 }

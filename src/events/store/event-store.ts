@@ -1,11 +1,12 @@
 // The JetStream event store: validated appends with optimistic concurrency and msgID dedup, one pod's history, replay and live follow.
 import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { openConsumer } from './consumer.js';
 import { ConflictError, EventStoreError } from '../../errors.js';
 import { isTransient, JS } from '../../nats/errors.js';
 import { parseEvent, safeParseEvent, type HyperEvent } from '../schemas/mod.js';
 import { ensureStore, type StoreOptions } from './setup.js';
-import { podSubject, STREAM, subjectOf } from './subjects.js';
+import { podSubject, STREAM, subjectOf, type PodAddress } from '../schemas/subjects.js';
 import type { Record_ } from '../../model/record.js';
 
 export type { StoredEvent, InvalidRecord, Record_ } from '../../model/record.js';
@@ -19,17 +20,26 @@ const decoder = new TextDecoder();
 /** Payloads this process appended, by their exact text: read back, they need no second JSON parse and validation. */
 const MINE_MAX = 50_000;
 
+export interface OpenOptions extends StoreOptions {
+  /**
+   * A tenant's session: nats-server lets it read only its own tenant's subjects, and not the stream's info (which would
+   * list every tenant's subjects), so it neither sets the streams up nor uses ordered consumers (they ask for that info).
+   */
+  scoped?: boolean;
+}
+
 export class EventStore {
   private readonly mine = new Map<string, HyperEvent>();
 
   private constructor(
     readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
+    readonly scoped: boolean,
   ) {}
 
-  static async open(nc: NatsConnection, opts: StoreOptions = {}): Promise<EventStore> {
-    await ensureStore(nc, opts);
-    return new EventStore(nc, jetstream(nc, { timeout: 10_000 }));
+  static async open(nc: NatsConnection, opts: OpenOptions = {}): Promise<EventStore> {
+    if (!opts.scoped) await ensureStore(nc, opts);
+    return new EventStore(nc, jetstream(nc, { timeout: 10_000 }), Boolean(opts.scoped));
   }
 
   /**
@@ -73,58 +83,43 @@ export class EventStore {
   }
 
   /** The last sequence on one pod's subject, or 0 when the pod has no events; a failure to ask is an error, not "no events". */
-  async lastPodSeq(podId: string): Promise<number> {
+  async lastPodSeq(a: PodAddress): Promise<number> {
     const jsm = await jetstreamManager(this.nc);
     try {
-      const m = await jsm.direct.getMessage(STREAM, { last_by_subj: podSubject(podId) });
+      const m = await jsm.direct.getMessage(STREAM, { last_by_subj: podSubject(a) });
       return m?.seq ?? 0;
     } catch (err) {
-      throw new EventStoreError('read', `could not read the last event of pod ${podId} from ${STREAM}: ${(err as Error).message}`, { cause: err });
+      throw new EventStoreError('read', `could not read the last event of pod ${a.pod} from ${STREAM}: ${(err as Error).message}`, { cause: err });
     }
   }
 
   /** Every event of one pod, in order. Invalid records are returned too, marked. */
-  async history(podId: string): Promise<Record_[]> {
-    const last = await this.lastPodSeq(podId);
-    if (last === 0) return [];
+  async history(a: PodAddress): Promise<Record_[]> {
     const out: Record_[] = [];
-    for await (const r of this.read({ filter: podSubject(podId) })) {
-      out.push(r);
-      if (r.seq >= last) break;
-    }
+    for await (const batch of this.replayBatches(1, podSubject(a))) out.push(...batch);
     return out;
   }
 
-  /** Replays the stream from `fromSeq` up to its end at call time, then stops. */
-  async *replay(fromSeq = 1): AsyncGenerator<Record_> {
-    for await (const batch of this.replayBatches(fromSeq)) yield* batch;
+  /** Replays the stream (or the subjects `filter` matches) from `fromSeq` up to its end at call time, then stops. */
+  async *replay(fromSeq = 1, filter?: string): AsyncGenerator<Record_> {
+    for await (const batch of this.replayBatches(fromSeq, filter)) yield* batch;
   }
 
   /** Like replay(), in batches: a tight loop over arrays folds far faster than one await per event. */
-  async *replayBatches(fromSeq = 1): AsyncGenerator<Record_[]> {
-    const last = await this.lastSeq();
-    if (last < fromSeq) return;
-    for await (const batch of this.readBatches({ fromSeq })) {
-      const end = batch.findIndex((r) => r.seq >= last);
-      if (end >= 0) {
-        yield batch.slice(0, end + 1);
-        return;
-      }
-      yield batch;
-    }
+  replayBatches(fromSeq = 1, filter?: string): AsyncGenerator<Record_[]> {
+    return this.readBatches({ fromSeq, filter, untilCaughtUp: true });
   }
 
   /** Reads from `fromSeq` forever (an ordered consumer: it recreates itself after reconnects). Break out, or abort `signal`, to stop. */
-  async *read(opts: { fromSeq?: number; filter?: string; signal?: AbortSignal } = {}): AsyncGenerator<Record_> {
+  async *read(opts: ReadOptions = {}): AsyncGenerator<Record_> {
     for await (const batch of this.readBatches(opts)) yield* batch;
   }
 
   /** read() in batches of whatever has arrived; messages are decoded in the consumer's callback. */
-  async *readBatches(opts: { fromSeq?: number; filter?: string; signal?: AbortSignal } = {}): AsyncGenerator<Record_[]> {
-    const consumer = await this.js.consumers.get(STREAM, {
-      ...(opts.filter ? { filter_subjects: opts.filter } : {}),
-      ...(opts.fromSeq && opts.fromSeq > 1 ? { deliver_policy: 'by_start_sequence' as never, opt_start_seq: opts.fromSeq } : {}),
-    });
+  async *readBatches(opts: ReadOptions = {}): AsyncGenerator<Record_[]> {
+    const { consumer, pending, cleanup } = await openConsumer(this.nc, STREAM, { filter: opts.filter, fromSeq: opts.fromSeq, scoped: this.scoped });
+    if (opts.untilCaughtUp && pending === 0) return cleanup();
+    let caughtUp = false;
     let buffer: Record_[] = [];
     let wake: (() => void) | null = null;
     let ended = false;
@@ -137,7 +132,11 @@ export class EventStore {
     const messages = await consumer.consume({
       max_messages: 20_000,
       callback: (m) => {
-        buffer.push(this.decodeOwn(m));
+        if (caughtUp) return;
+        const r = this.decodeOwn(m);
+        buffer.push(r);
+        // the delivery's own count of what is left: 0 is the end of the stream as it stood (a filtered one included)
+        if (opts.untilCaughtUp && pendingOf(m) === 0) caughtUp = true;
         notify();
       },
     });
@@ -154,6 +153,8 @@ export class EventStore {
           const out = buffer;
           buffer = [];
           yield out;
+        } else if (caughtUp) {
+          return;
         } else if (ended) {
           if (failure) throw new EventStoreError('read', `reading ${STREAM} failed: ${(failure as Error).message}`, { cause: failure });
           return;
@@ -164,8 +165,17 @@ export class EventStore {
     } finally {
       opts.signal?.removeEventListener('abort', stop);
       await messages.close().catch(() => {});
+      cleanup();
     }
   }
+}
+
+export interface ReadOptions {
+  fromSeq?: number;
+  filter?: string;
+  signal?: AbortSignal;
+  /** Stop once everything stored when the read began has been delivered. */
+  untilCaughtUp?: boolean;
 }
 
 /** A daemon folds every event it appended itself: those are recognised by their exact text and not validated twice. */
@@ -193,10 +203,19 @@ export function decode(m: JsMsg): Record_ {
  * 11 or more: the same after <domain>.<account hash>.
  */
 export function streamSeqOf(reply: string): number {
+  return ackToken(reply, 5);
+}
+
+/** Messages left for the consumer after this one (the ack subject's <pending>). */
+export function pendingOf(m: JsMsg): number {
+  return ackToken((m as unknown as { reply: string }).reply, 8);
+}
+
+function ackToken(reply: string, k9: number): number {
   const dots: number[] = [];
   for (let i = reply.indexOf('.'); i !== -1; i = reply.indexOf('.', i + 1)) dots.push(i);
-  const k = dots.length === 8 ? 5 : 7;
-  return parseInt(reply.slice(dots[k - 1] + 1, dots[k]), 10);
+  const k = dots.length === 8 ? k9 : k9 + 2;
+  return parseInt(reply.slice(dots[k - 1] + 1, dots[k] ?? reply.length), 10);
 }
 
 /** Validates one stored message (from JetStream or from a recorded log file) into a record. */

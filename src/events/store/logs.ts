@@ -1,8 +1,9 @@
-// Container output on NATS: hosts store each stream in order on hyper.logs.<pod>.<container>.<out|err> (stream HYPER_LOGS),
+// Container output on NATS: hosts store each stream in order on hyper.logs.<tenant>.<pod>.<container>.<out|err> (stream HYPER_LOGS),
 // every message carrying its offset, so a re-attached host knows exactly how far a stream is stored; the CLI reads it back.
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
-import { LOG_PREFIX, LOG_STREAM, logSubject } from './subjects.js';
+import { LOG_STREAM, logSubject, podLogs, type PodAddress } from '../schemas/subjects.js';
+import { openConsumer } from './consumer.js';
 
 export interface LogChunk { seq: number; container: string; stream: 1 | 2; data: Uint8Array }
 
@@ -13,9 +14,9 @@ const OFFSET = 'Hyper-Offset';
 const MAX_BATCH = 512 * 1024;
 
 /** How far one process instance's stream is stored: the end offset of its last message (0 if none, or another instance's). */
-export async function storedLogOffset(nc: NatsConnection, podId: string, container: string, stream: 1 | 2, instance: string): Promise<number> {
+export async function storedLogOffset(nc: NatsConnection, at: PodAddress, container: string, stream: 1 | 2, instance: string): Promise<number> {
   const jsm = await jetstreamManager(nc);
-  const m = await jsm.direct.getMessage(LOG_STREAM, { last_by_subj: logSubject(podId, container, stream) });
+  const m = await jsm.direct.getMessage(LOG_STREAM, { last_by_subj: logSubject(at, container, stream) });
   if (!m || m.header?.get(INSTANCE) !== instance) return 0;
   return Number(m.header.get(OFFSET)) + m.data.length;
 }
@@ -29,6 +30,7 @@ export async function storedLogOffset(nc: NatsConnection, podId: string, contain
 export class LogWriter {
   private readonly js: JetStreamClient;
   private readonly subject: string;
+  private readonly podId: string;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   private inflight = 0;
@@ -38,7 +40,7 @@ export class LogWriter {
 
   constructor(
     nc: NatsConnection,
-    private readonly podId: string,
+    at: PodAddress,
     private readonly container: string,
     private readonly stream: 1 | 2,
     private readonly instance: string,
@@ -49,7 +51,8 @@ export class LogWriter {
   ) {
     // short: a publish in flight when the server went away is never answered; its retry (same msgID) is harmless
     this.js = jetstream(nc, { timeout: 2_000 });
-    this.subject = logSubject(podId, container, stream);
+    this.subject = logSubject(at, container, stream);
+    this.podId = at.pod;
   }
 
   /** End offset of everything accepted so far (stored or queued). */
@@ -127,33 +130,28 @@ export class LogWriter {
 }
 
 /** Container and stream of a log subject; subjects of stores older than 0.2 (`<pod>.<container>`) say the stream in a header. */
-function parseSubject(subject: string, podId: string, header: string | undefined): { container: string; stream: 1 | 2 } {
-  const rest = subject.slice(LOG_PREFIX.length + podId.length + 1).split('.');
+function parseSubject(subject: string, prefixLength: number, header: string | undefined): { container: string; stream: 1 | 2 } {
+  const rest = subject.slice(prefixLength).split('.');
   if (rest.length >= 2) return { container: rest[0], stream: rest[1] === 'err' ? 2 : 1 };
   return { container: rest[0], stream: header === '2' ? 2 : 1 };
 }
 
 /** Reads a pod's output from the start; with `follow` it keeps going until the signal aborts, otherwise it stops at the end. */
-export async function* readLogs(nc: NatsConnection, podId: string, o: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<LogChunk> {
-  const filter = `${LOG_PREFIX}${podId}.>`;
-  let last = Infinity;
-  if (!o.follow) {
-    const info = await (await jetstreamManager(nc)).streams.info(LOG_STREAM, { subjects_filter: filter });
-    const subjects = info.state.subjects ?? {};
-    if (Object.keys(subjects).length === 0) return;
-    last = info.state.last_seq;
-  }
-  const consumer = await jetstream(nc).consumers.get(LOG_STREAM, { filter_subjects: filter });
+export async function* readLogs(nc: NatsConnection, at: PodAddress, o: { follow?: boolean; signal?: AbortSignal; scoped?: boolean } = {}): AsyncGenerator<LogChunk> {
+  const filter = podLogs(at);
+  const { consumer, pending, cleanup } = await openConsumer(nc, LOG_STREAM, { filter, scoped: Boolean(o.scoped) });
+  if (pending === 0 && !o.follow) return cleanup();
   const messages = await consumer.consume({ max_messages: 1_000 });
   const stop = () => void messages.close().catch(() => {});
   o.signal?.addEventListener('abort', stop, { once: true });
   try {
     for await (const m of messages) {
-      yield { seq: m.seq, ...parseSubject(m.subject, podId, m.headers?.get('Hyper-Stream')), data: m.data };
-      if (m.seq >= last || m.info.pending === 0 && !o.follow) break;
+      yield { seq: m.seq, ...parseSubject(m.subject, filter.length - 1, m.headers?.get('Hyper-Stream')), data: m.data };
+      if (m.info.pending === 0 && !o.follow) break;
     }
   } finally {
     o.signal?.removeEventListener('abort', stop);
     await messages.close().catch(() => {});
+    cleanup();
   }
 }

@@ -4,7 +4,7 @@ import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EventStoreError } from '../../errors.js';
 import { isNameInUse, isPermissionDenied, isStreamNotFound } from '../../nats/errors.js';
-import { HEARTBEAT_BUCKET, HOST_PREFIX, INTENT_PREFIX, INTENT_STREAM, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM } from './subjects.js';
+import { HEARTBEAT_BUCKET, HOST_PREFIX, INTENT_PREFIX, INTENT_STREAM, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM, TENANT_PREFIX } from '../schemas/subjects.js';
 
 export interface StoreOptions {
   /** Stream and bucket replicas: 1 for a single server, 3 for a 3-node NATS cluster. */
@@ -16,24 +16,14 @@ export interface StoreOptions {
 export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): Promise<JetStreamManager> {
   const replicas = opts.replicas ?? 1;
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  try {
-    await jsm.streams.info(STREAM);
-  } catch (err) {
-    if (!isStreamNotFound(err)) throw wrap(err, `stream ${STREAM}`);
-    try {
-      await jsm.streams.add({
-        name: STREAM,
-        subjects: [`${POD_PREFIX}*`, `${HOST_PREFIX}*`],
-        num_replicas: replicas,
-        allow_direct: true,
-        // dedup window for msgIDs: retries of an append within it never write twice
-        duplicate_window: 120_000_000_000,
-      });
-    } catch (e) {
-      // another process created it between our info and add
-      if (!isNameInUse(e)) throw wrap(e, `stream ${STREAM}`);
-    }
-  }
+  await ensureStream(jsm, STREAM, {
+    // pods: <tenant>.<pod> since 0.3, <pod> before (`>` covers both); hosts and tenants: one token
+    subjects: [`${POD_PREFIX}>`, `${HOST_PREFIX}*`, `${TENANT_PREFIX}*`],
+    num_replicas: replicas,
+    allow_direct: true,
+    // dedup window for msgIDs: retries of an append within it never write twice
+    duplicate_window: 120_000_000_000,
+  });
   await ensureStream(jsm, LOG_STREAM, {
     // <pod>.<container>.<out|err>; stores made before 0.2 used <pod>.<container> with a header, which `>` still covers
     subjects: [`${LOG_PREFIX}>`],
@@ -70,8 +60,9 @@ async function ensureStream(jsm: JetStreamManager, name: string, config: { subje
     const info = await jsm.streams.info(name);
     const have = info.config.subjects ?? [];
     if (config.subjects.some((s) => !have.includes(s)) || (config.allow_direct && !info.config.allow_direct)) {
+      // subjects a wider one now covers are dropped (a stream may not list overlapping subjects)
       // a client may not change streams: the daemon, which may, does it when it starts
-      await jsm.streams.update(name, { ...info.config, subjects: config.subjects, allow_direct: config.allow_direct ?? info.config.allow_direct }).catch((e) => {
+      await jsm.streams.update(name, { ...info.config, subjects: [...new Set([...have.filter((s) => !config.subjects.some((w) => covers(w, s))), ...config.subjects])], allow_direct: config.allow_direct ?? info.config.allow_direct }).catch((e) => {
         if (!isPermissionDenied(e)) throw e;
       });
     }
@@ -81,6 +72,17 @@ async function ensureStream(jsm: JetStreamManager, name: string, config: { subje
       if (!isNameInUse(e)) throw wrap(e, `stream ${name}`);
     });
   }
+}
+
+/** Whether subject pattern `wide` matches every subject `narrow` does (hyper.pod.> covers hyper.pod.*). */
+function covers(wide: string, narrow: string): boolean {
+  const w = wide.split('.');
+  const n = narrow.split('.');
+  for (let i = 0; i < w.length; i++) {
+    if (w[i] === '>') return n.length > i;
+    if (i >= n.length || (w[i] !== '*' && w[i] !== n[i]) || (w[i] === '*' && n[i] === '>')) return false;
+  }
+  return w.length === n.length;
 }
 
 function wrap(err: unknown, what: string): EventStoreError {

@@ -3,7 +3,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SNAPSHOT_FORMAT, upcastSnapshot, type ViewSnapshot } from '../../model/cluster-view.js';
-import { SNAPSHOT_BUCKET } from './subjects.js';
+import { SNAPSHOT_BUCKET } from '../schemas/subjects.js';
 
 const CHUNK = 512 * 1024;
 const MANIFEST = 'view.manifest';
