@@ -25,7 +25,9 @@ export interface Hyperd { proc: ChildProcess; ready: Promise<{ wallMs: number; r
 
 export function spawnHyperd(args: string[]): Hyperd {
   const t0 = performance.now();
-  const proc = spawn('node', [HYPERD, ...args], { env: { ...process.env, HYPER_LOG_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // HYPER_BENCH_PROFILE=DIR writes a CPU profile of each daemon there (on a clean stop)
+  const profile = process.env.HYPER_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HYPER_BENCH_PROFILE}`] : [];
+  const proc = spawn('node', [...profile, HYPERD, ...args], { env: { ...process.env, HYPER_LOG_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let buf = '';
   const ready = new Promise<{ wallMs: number; record: Record<string, number> }>((resolve, reject) => {
     proc.stderr!.on('data', (b: Buffer) => {

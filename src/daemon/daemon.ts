@@ -60,6 +60,9 @@ export class Daemon {
   private store!: EventStore;
   view!: ClusterView;
   private hosts: HostActor[] = [];
+  private readonly hostById = new Map<string, HostActor>();
+  /** Which host actor runs a pod: a change goes to it and to the pod's host, not to every hollow host of the daemon. */
+  private readonly runnerHost = new Map<string, HostActor>();
   private scheduler!: Scheduler;
   private acceptor: Acceptor | null = null;
   private liveness!: Liveness;
@@ -125,7 +128,15 @@ export class Daemon {
     const ids = this.o.hollowHosts ? Array.from({ length: this.o.hollowHosts }, (_, i) => `${this.o.hostId}-${i}`) : [this.o.hostId];
     if (this.o.hollowHosts && this.o.driver !== 'hollow') throw new Error('--hollow-hosts needs --driver hollow');
     const bootTimeoutMs = this.o.bootTimeoutMs ?? 30_000;
-    this.hosts = ids.map((hostId) => new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs, stopping: this.stopping.signal }));
+    this.hosts = ids.map((hostId) => {
+      const onRunner = (pod: string, running: boolean) => {
+        if (running) this.runnerHost.set(pod, host);
+        else if (this.runnerHost.get(pod) === host) this.runnerHost.delete(pod);
+      };
+      const host: HostActor = new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs, stopping: this.stopping.signal, onRunner });
+      this.hostById.set(hostId, host);
+      return host;
+    });
     if (!driver.capabilities.reattach) log.warn({ driver: driver.name }, `the ${driver.name} driver cannot re-attach to VMs: its pods stop when hyperd stops, and are reported lost if it crashes`);
 
     this.liveness = await Liveness.open(this.nc, this.view, heartbeatMs * 5, new Set(ids));
@@ -223,7 +234,11 @@ export class Daemon {
     }
     if (change.kind === 'tenant') return this.reloadAuth();
     this.scheduler.onChange(change);
-    for (const h of this.hosts) h.onChange(change);
+    if (change.kind !== 'pod') return;
+    const placed = change.pod.context.host ? this.hostById.get(change.pod.context.host) : undefined;
+    const running = this.runnerHost.get(change.pod.context.id);
+    placed?.onChange(change);
+    if (running && running !== placed) running.onChange(change);
   }
 
   async snapshot(): Promise<void> {

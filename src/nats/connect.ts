@@ -1,5 +1,6 @@
 // Connects to NATS with the options a cluster member needs: every seed server, endless reconnects, a name for the server's logs.
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import './request-cancel.js';
 import { ConnectionError } from '../errors.js';
 
 export type { NatsConnection };

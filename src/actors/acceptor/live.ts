@@ -12,8 +12,12 @@ import { ACCEPT_CONSUMER, DEFAULT_TENANT, INTENT_PREFIX, INTENT_STREAM, tenantOf
 import type { ClusterView } from '../../model/cluster-view.js';
 import { policyRefusal } from '../../model/policy.js';
 
-/** Intents handled at once by one daemon (each waits on JetStream, not on the CPU). */
-const MAX_IN_FLIGHT = 256;
+/**
+ * Intents handled at once by one daemon: each waits on a JetStream round trip, not on the CPU, and on a busy daemon that
+ * round trip is as long as the event loop is busy, so a small window starves acceptance (256 accepted ~500/s here, with
+ * the daemon's other work in the same loop). The durable's max_ack_pending must allow it.
+ */
+const MAX_IN_FLIGHT = 4_096;
 
 export const INTENT_TYPES = new Set(['pod.requested', 'pod.start.requested', 'pod.stop.requested', 'pod.delete.requested']);
 
@@ -87,24 +91,32 @@ export class Acceptor {
   async start(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
     // idempotent: every daemon asks for the same durable; a crashed daemon's unacked intents go to another after ack_wait
-    await jsm.consumers.add(INTENT_STREAM, { durable_name: ACCEPT_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_deliver: -1 });
+    const config = { durable_name: ACCEPT_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_deliver: -1, max_ack_pending: MAX_IN_FLIGHT * 2 };
+    // nats-server 2.9 updates an existing durable on add (measured): one made by 0.2 gets the wider window too
+    await jsm.consumers.add(INTENT_STREAM, config);
     const consumer = await jetstream(this.nc).consumers.get(INTENT_STREAM, ACCEPT_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: 1_000, expires: 5_000 });
+    this.messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT, expires: 5_000 });
     // many intents at once (each is a round trip or two to JetStream), but one pod's intents in the order they came
-    const inflight = new Set<Promise<void>>();
     const perPod = new Map<string, Promise<void>>();
+    let inflight = 0;
+    let slot: (() => void) | null = null;
+    let drained: (() => void) | null = null;
     this.loop = (async () => {
       for await (const m of this.messages!) {
         const key = m.subject;
+        inflight++;
         const p: Promise<void> = (perPod.get(key) ?? Promise.resolve()).then(() => this.handle(m)).finally(() => {
-          inflight.delete(p);
           if (perPod.get(key) === p) perPod.delete(key);
+          inflight--;
+          slot?.();
+          slot = null;
+          if (inflight === 0) drained?.();
         });
         perPod.set(key, p);
-        inflight.add(p);
-        if (inflight.size >= MAX_IN_FLIGHT) await Promise.race(inflight);
+        // one waiter for a free slot (racing every promise in flight would add thousands of reactions per intent)
+        while (inflight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (slot = r));
       }
-      await Promise.all(inflight);
+      if (inflight > 0) await new Promise<void>((r) => (drained = r));
     })().catch((err) => this.log.error({ err }, 'the intent acceptor stopped'));
   }
 

@@ -19,6 +19,8 @@ export interface HostActorDeps {
   bootTimeoutMs: number;
   /** Aborted when the daemon stops. */
   stopping: AbortSignal;
+  /** Told when a runner for a pod starts here (true) and ends (false): the daemon routes that pod's changes by it. */
+  onRunner?: (podId: string, running: boolean) => void;
 }
 
 export class HostActor {
@@ -66,7 +68,7 @@ export class HostActor {
     return { attached, orphans: vms.size };
   }
 
-  /** Fed only with live changes about pods. */
+  /** Fed only with live changes about pods: those placed on this host, or with a runner here. */
   onChange(c: Change): void {
     if (c.kind !== 'pod' || !this.adopted) return;
     const id = c.pod.context.id;
@@ -89,8 +91,15 @@ export class HostActor {
   private runner(podId: string): PodRunner {
     let r = this.runners.get(podId);
     if (!r) {
-      r = new PodRunner(podId, { ...this.d, onDone: (id) => this.runners.delete(id) });
+      r = new PodRunner(podId, {
+        ...this.d,
+        onDone: (id) => {
+          this.runners.delete(id);
+          this.d.onRunner?.(id, false);
+        },
+      });
       this.runners.set(podId, r);
+      this.d.onRunner?.(podId, true);
     }
     return r;
   }
