@@ -52,18 +52,22 @@ export class EventStore {
     const subject = subjectOf(valid);
     const payload = JSON.stringify(valid);
     const expect = opts.expectLastSeq === undefined ? undefined : { lastSubjectSequence: opts.expectLastSeq };
+    // known before it is sent: on a busy daemon its delivery to our own consumer often comes before the publish's ack
+    if (this.mine.size >= MINE_MAX) this.mine.clear();
+    this.mine.set(payload, valid);
     let attempt = 0;
     for (;;) {
       try {
         const ack = await this.js.publish(subject, payload, { msgID: valid.id, expect });
-        if (!ack.duplicate) {
-          if (this.mine.size >= MINE_MAX) this.mine.clear();
-          this.mine.set(payload, valid);
-        }
+        if (ack.duplicate) this.mine.delete(payload); // stored (and delivered) before: no second delivery comes
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === JS.wrongLastSequence) throw new ConflictError(subject, opts.expectLastSeq ?? 0, { cause: err });
+        if (err instanceof JetStreamApiError && err.code === JS.wrongLastSequence) {
+          this.mine.delete(payload);
+          throw new ConflictError(subject, opts.expectLastSeq ?? 0, { cause: err });
+        }
         if (attempt++ >= (opts.retries ?? 8) || !isTransient(err)) {
+          this.mine.delete(payload);
           throw new EventStoreError('append', `could not append ${valid.type} (${valid.id}) to ${subject}: ${(err as Error).message}`, { cause: err });
         }
         await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** attempt)));
