@@ -30,7 +30,7 @@ export function judgeIntent(subject: string, data: Uint8Array): Verdict {
   const at = pod && rest.length === 0 ? { pod, tenant } : null;
   let raw: { id?: unknown; type?: unknown } | null = null;
   try {
-    raw = JSON.parse(Buffer.from(data).toString('utf8'));
+    raw = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
   } catch (err) {
     return { ok: false, at, intent: 'unknown', intentType: 'unknown', reason: `not JSON: ${(err as Error).message}` };
   }
@@ -63,7 +63,9 @@ export function authorize(v: Extract<Verdict, { ok: true }>, view: ClusterView):
     if (pod && tenantOf(pod.context) !== tenant) return no(`a pod with id ${e.pod} already exists — pick another id`);
     const refused = policyRefusal(tenant, t.policy, e.data.spec);
     if (refused) return no(`refused by tenant ${tenant}'s policy ${refused.policy}: ${refused.message}`, [{ path: refused.path, message: refused.message }]);
-    return { ok: true, event: { ...e, tenant } };
+    // the parsed intent is this acceptor's own object: stamped in place, not copied
+    (e as { tenant?: string }).tenant = tenant;
+    return { ok: true, event: e };
   }
   // another tenant's pod is, to this one, no pod at all
   if (!pod || pod.state === 'deleted') return { unknown: { pod: e.pod, tenant } };
@@ -101,18 +103,22 @@ export class Acceptor {
     let inflight = 0;
     let slot: (() => void) | null = null;
     let drained: (() => void) | null = null;
+    const settle = (key: string, p: Promise<void>) => {
+      if (perPod.get(key) === p) perPod.delete(key);
+      inflight--;
+      slot?.();
+      slot = null;
+      if (inflight === 0) drained?.();
+    };
     this.loop = (async () => {
       for await (const m of this.messages!) {
         const key = m.subject;
         inflight++;
-        const p: Promise<void> = (perPod.get(key) ?? Promise.resolve()).then(() => this.handle(m)).finally(() => {
-          if (perPod.get(key) === p) perPod.delete(key);
-          inflight--;
-          slot?.();
-          slot = null;
-          if (inflight === 0) drained?.();
-        });
+        const before = perPod.get(key);
+        // the common case (no earlier intent of this pod still in hand) starts at once, without a chained promise
+        const p: Promise<void> = before ? before.then(() => this.handle(m)) : this.handle(m);
         perPod.set(key, p);
+        void p.finally(() => settle(key, p));
         // one waiter for a free slot (racing every promise in flight would add thousands of reactions per intent)
         while (inflight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (slot = r));
       }
