@@ -11,7 +11,7 @@ import { adminPermissions, tenantPermissions, type Permissions } from './permiss
 
 export interface Credentials { user: string; password: string }
 /** A tenant's credentials file: its name and nkey seed (and, for convenience, where its cluster listens). */
-export interface TenantCredentials { tenant: string; seed: string; nats?: string[] }
+export interface TenantCredentials { tenant: string; seed: string; nats?: string[]; /** PEM of the CA its cluster's TLS certificates are signed by. */ ca?: string }
 /** What a credentials file may hold: the admin client's user and password, or a tenant's seed. */
 export type ClientCredentials = ({ kind: 'admin' } & Credentials) | ({ kind: 'tenant' } & TenantCredentials);
 /** A tenant nats-server lets in: its user name (for the server's logs) and public nkey. */
@@ -90,7 +90,9 @@ export function readCredentialsFile(file: string): ClientCredentials {
     }
     throw new HyperError('auth', `cannot use the credentials in ${file}: ${(err as Error).message}`);
   }
-  if (typeof raw.tenant === 'string' && typeof raw.seed === 'string') return { kind: 'tenant', tenant: raw.tenant, seed: raw.seed, ...(Array.isArray(raw.nats) ? { nats: raw.nats as string[] } : {}) };
+  if (typeof raw.tenant === 'string' && typeof raw.seed === 'string') {
+    return { kind: 'tenant', tenant: raw.tenant, seed: raw.seed, ...(Array.isArray(raw.nats) ? { nats: raw.nats as string[] } : {}), ...(typeof raw.ca === 'string' ? { ca: raw.ca } : {}) };
+  }
   if (typeof raw.user === 'string' && typeof raw.password === 'string') return { kind: 'admin', user: raw.user, password: raw.password };
   throw new HyperError('auth', `cannot use the credentials in ${file}: it needs "user" and "password" strings (an admin's) or "tenant" and "seed" (a tenant's, from hyper tenant add)`);
 }

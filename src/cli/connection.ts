@@ -14,12 +14,16 @@ import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import { resolvePod } from './resolve.js';
 import { announceFile, defaultDataDir } from '../daemon/paths.js';
 
-export interface GlobalOptions { nats?: string; dataDir?: string; output?: string; creds?: string; tenant?: string }
+export interface GlobalOptions { nats?: string; dataDir?: string; output?: string; creds?: string; tenant?: string; tlsCa?: string }
 
 export interface Session {
   nc: NatsConnection;
   store: EventStore;
   servers: string[];
+  /** The URLs remote clients reach this cluster by (the local daemon's advertised ones, else those used here). */
+  advertised: string[];
+  /** PEM of the CA the server's certificate is verified by, when it speaks TLS. */
+  ca: string | null;
   /** The tenant this command acts for. */
   tenant: string;
   /** Folds what this session may see: a tenant's own pods, or (admin) the whole cluster. */
@@ -29,23 +33,45 @@ export interface Session {
   close(): Promise<void>;
 }
 
-export function resolveServers(g: GlobalOptions): { servers: string[]; source: string; credentials?: string } {
+export interface Found { servers: string[]; source: string; credentials?: string; tlsCa?: string; advertised?: string[] }
+
+export function resolveServers(g: GlobalOptions): Found {
   const creds = g.creds ?? process.env.HYPER_CREDS;
-  if (g.nats) return { servers: parseServers(g.nats), source: '--nats', credentials: creds };
-  if (process.env.HYPER_NATS) return { servers: parseServers(process.env.HYPER_NATS), source: 'HYPER_NATS', credentials: creds };
+  const tlsCa = g.tlsCa ?? process.env.HYPER_TLS_CA;
+  if (g.nats) return { servers: parseServers(g.nats), source: '--nats', credentials: creds, tlsCa };
+  if (process.env.HYPER_NATS) return { servers: parseServers(process.env.HYPER_NATS), source: 'HYPER_NATS', credentials: creds, tlsCa };
   const file = announceFile(g.dataDir ?? defaultDataDir());
   if (!existsSync(file)) {
     // a tenant's credentials file may say where its cluster is
     const tenantServers = creds ? readCredentialsFile(creds) : null;
-    if (tenantServers?.kind === 'tenant' && tenantServers.nats?.length) return { servers: tenantServers.nats, source: creds!, credentials: creds };
+    if (tenantServers?.kind === 'tenant' && tenantServers.nats?.length) return { servers: tenantServers.nats, source: creds!, credentials: creds, tlsCa };
     throw new ConnectionError(
       'no-daemon',
       `no hyper daemon is running on this machine (no ${file}) and neither --nats nor HYPER_NATS is set — start one with: hyperd &   (or: hyper daemon &)`,
     );
   }
-  const a = JSON.parse(readFileSync(file, 'utf8')) as { nats: string[]; pid: number; credentials?: string };
-  return { servers: a.nats, source: `${file} (hyperd pid ${a.pid})`, credentials: creds ?? a.credentials };
+  const a = JSON.parse(readFileSync(file, 'utf8')) as { nats: string[]; advertise?: string[]; pid: number; credentials?: string; tlsCa?: string };
+  return { servers: a.nats, source: `${file} (hyperd pid ${a.pid})`, credentials: creds ?? a.credentials, tlsCa: tlsCa ?? a.tlsCa, advertised: a.advertise };
 }
+
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new HyperError('tls', `cannot read the CA ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Node's TLS verification failures carry an OpenSSL code (SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…). */
+function certificateReason(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code)) return `${code}: ${(e as Error).message}`;
+  }
+  return null;
+}
+
+const isCertificateError = (err: unknown) => certificateReason(err) !== null;
 
 /** The tenant a command acts for, checked before anything is sent. */
 function tenantFor(g: GlobalOptions, creds: ClientCredentials | undefined): string {
@@ -68,10 +94,15 @@ export async function openSession(g: GlobalOptions, o: { credentials?: string } 
   const creds = credentials ? readCredentialsFile(credentials) : undefined;
   const tenant = tenantFor(g, creds);
   const auth: NatsAuth | undefined = creds ? (creds.kind === 'tenant' ? { seed: creds.seed } : { user: creds.user, password: creds.password }) : undefined;
+  // the CA: --tls-ca (or the local daemon's), else the one a tenant's credentials carry
+  const ca = found.tlsCa ? readCa(found.tlsCa) : creds?.kind === 'tenant' && creds.ca ? creds.ca : null;
   let nc: NatsConnection;
   try {
-    nc = await connectNats(servers, `hyper-cli:${process.pid}`, { reconnect: false, timeoutMs: 3_000, auth });
+    nc = await connectNats(servers, `hyper-cli:${process.pid}`, { reconnect: false, timeoutMs: 3_000, auth, ...(ca ? { tls: { ca } } : {}) });
   } catch (err) {
+    if (isCertificateError(err)) {
+      throw new ConnectionError('tls', `NATS at ${servers.join(',')} speaks TLS with a certificate this client cannot verify (${certificateReason(err)}) — give its CA with --tls-ca FILE (HYPER_TLS_CA; DATA_DIR/auth/tls/ca.pem on the daemon's host), or use a tenant's credentials file, which carries it`, { cause: err });
+    }
     if (isAuthFailure(err)) {
       throw new ConnectionError('auth', credentials
         ? `NATS at ${servers.join(',')} refused the credentials in ${credentials} (they may have been revoked or replaced) — use the current ones: the local daemon keeps its admin client's in DATA_DIR/auth/client.json; a tenant's come from: hyper tenant add`
@@ -83,7 +114,7 @@ export async function openSession(g: GlobalOptions, o: { credentials?: string } 
   const scoped = creds?.kind === 'tenant';
   const store = await EventStore.open(nc, { scoped });
   return {
-    nc, store, servers, tenant,
+    nc, store, servers, tenant, ca, advertised: found.advertised ?? servers,
     view: async () => (await loadView(store, { tenant })).view,
     resolve: (view, ref) => resolvePod(view, ref, tenant),
     close: () => nc.close(),

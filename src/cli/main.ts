@@ -24,6 +24,7 @@ const program = new Command('hyper')
   .option('-o, --output <format>', 'text or json')
   .option('--creds <file>', 'NATS client credentials: the admin\'s {user, password} or a tenant\'s file from hyper tenant add (default: HYPER_CREDS, else the local daemon\'s)')
   .option('--tenant <name>', 'the tenant to act for with admin credentials (default: HYPER_TENANT, else "default")')
+  .option('--tls-ca <file>', 'the CA to verify a TLS NATS by (default: HYPER_TLS_CA, the local daemon\'s, or the one in a tenant\'s credentials)')
   .enablePositionalOptions()
   .showHelpAfterError();
 
@@ -35,7 +36,7 @@ program.hook('preAction', (_root, action) => {
   const local = action.opts<GlobalOptions>();
   const root = program.opts<GlobalOptions>();
   const output = ownsDashO.has(action) ? undefined : local.output;
-  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output, creds: local.creds ?? root.creds, tenant: local.tenant ?? root.tenant };
+  current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output, creds: local.creds ?? root.creds, tenant: local.tenant ?? root.tenant, tlsCa: local.tlsCa ?? root.tlsCa };
 });
 registerRun(program, globals);
 registerLifecycle(program, globals);

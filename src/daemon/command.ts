@@ -13,6 +13,14 @@ const int = (name: string) => (v: string) => {
   return n;
 };
 
+function parseListen(v: string): { host: string; port?: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+)(?::(\d+))?$/.exec(v);
+  if (!m) throw new Error(`--listen: "${v}" is not host[:port]`);
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) throw new Error(`--listen: port ${port} is not between 1 and 65535`);
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
 function hostCredentials(file: string): { user: string; password: string } {
   const c = readCredentialsFile(file);
   if (c.kind !== 'admin') throw new Error(`--creds ${file}: a tenant's credentials cannot run a host; give the host role's {user, password}`);
@@ -39,6 +47,9 @@ export function daemonCommand(name: string): Command {
     .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
     .option('--creds <file>', 'credentials (JSON {user, password}) of the host role on an external NATS (--nats)')
     .option('--group <name>', 'members of this group may drive the daemon (read its client credentials), as docker\'s socket group')
+    .option('--listen <host[:port]>', 'where the embedded nats-server listens (default 127.0.0.1 and a free port); beyond loopback it requires TLS', parseListen)
+    .option('--tls', 'TLS on the embedded nats-server even on loopback (a CA and certificate are made under DATA_DIR/auth/tls)')
+    .option('--tls-ca <file>', 'the CA to verify an external NATS (--nats tls://…) by')
     .option('--stop-pods-on-exit', 'stop every pod when hyperd stops (default: pods keep running and the next hyperd re-attaches)')
     .action(async (o) => {
       const log = createLogger('hyperd');
@@ -59,6 +70,9 @@ export function daemonCommand(name: string): Command {
         stopPodsOnExit: Boolean(o.stopPodsOnExit),
         group: o.group,
         natsAuth: o.creds ? hostCredentials(o.creds) : undefined,
+        listen: o.listen,
+        tls: Boolean(o.tls),
+        natsCa: o.tlsCa,
       });
       let stopping = false;
       const stop = (sig: string) => {

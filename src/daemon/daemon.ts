@@ -17,6 +17,10 @@ import { Scheduler } from '../actors/scheduler/live.js';
 import { Acceptor } from '../actors/acceptor/live.js';
 import { announceFile } from './paths.js';
 import { lockDataDir, type DataDirLock } from './lock.js';
+import { ensureTls, natsTls, serverNames, type TlsFiles } from '../auth/tls.js';
+import { isIP } from 'node:net';
+
+const isLoopback = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '::1';
 import { clientCredentialsFile, ensureCredentials, natsAuthorization, type ClusterCredentials, type TenantUser } from '../auth/credentials.js';
 
 export interface DaemonOptions {
@@ -44,6 +48,12 @@ export interface DaemonOptions {
   group?: string;
   /** Credentials for an external NATS (--nats): the host role's user and password. */
   natsAuth?: { user: string; password: string };
+  /** Where the embedded nats-server listens (default 127.0.0.1, a free port); beyond loopback it requires TLS. */
+  listen?: { host: string; port?: number };
+  /** TLS on the embedded server's client port even on loopback (always on beyond it). */
+  tls?: boolean;
+  /** The CA to verify an external NATS (--nats tls://…) by. */
+  natsCa?: string;
 }
 
 /** vCPUs are threads and overcommit well (4 per core); memory does not (90% of RAM, the rest for the host and VMM overhead). */
@@ -73,6 +83,7 @@ export class Daemon {
   private snapshotting = false;
   private lock: DataDirLock | null = null;
   private creds: ClusterCredentials | null = null;
+  private tls: TlsFiles | null = null;
   private readonly stopping = new AbortController();
   ready!: ReadyStats;
 
@@ -91,8 +102,22 @@ export class Daemon {
     return d;
   }
 
+  /** The URLs this host's own clients use: loopback for the embedded server (its certificate names 127.0.0.1 too). */
   get natsUrls(): string[] {
-    return this.server ? [this.server.url] : this.o.nats;
+    if (!this.server) return this.o.nats;
+    const host = this.listenHost === '0.0.0.0' ? '127.0.0.1' : this.listenHost;
+    return [`${this.tls ? 'tls' : 'nats'}://${host}:${this.server.port}`];
+  }
+
+  /** The URLs remote clients use (written into tenants' credentials): every address the server listens on. */
+  get advertisedUrls(): string[] {
+    if (!this.server) return this.o.nats;
+    const hosts = this.listenHost === '0.0.0.0' ? serverNames('0.0.0.0').filter((n) => isIP(n) && n !== '127.0.0.1') : [this.listenHost];
+    return hosts.map((h) => `${this.tls ? 'tls' : 'nats'}://${h}:${this.server!.port}`);
+  }
+
+  private get listenHost(): string {
+    return this.o.listen?.host ?? '127.0.0.1';
   }
 
   private async boot(): Promise<void> {
@@ -104,11 +129,14 @@ export class Daemon {
     if (this.o.nats.length === 0) {
       // the embedded server requires credentials: only who may read them (root, or --group) drives this daemon
       this.creds = ensureCredentials(this.o.dataDir, { group: this.o.group });
-      this.server = await startNatsServer(this.natsOptions());
+      // beyond loopback every client speaks TLS (and verifies the server by this host's CA)
+      if (this.o.tls || !isLoopback(this.listenHost)) this.tls = ensureTls(this.o.dataDir, serverNames(this.listenHost));
+      this.server = await startNatsServer({ ...this.natsOptions(), port: this.o.listen?.port });
       log.info({ url: this.server.url, pid: this.server.pid, credentials: this.creds.dir }, 'started embedded nats-server');
       this.superviseNats(this.server);
     }
-    this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`, { auth: this.creds?.host ?? this.o.natsAuth });
+    const tls = this.tls ? { caFile: this.tls.ca } : this.o.natsCa ? { caFile: this.o.natsCa } : undefined;
+    this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`, { auth: this.creds?.host ?? this.o.natsAuth, tls });
     const heartbeatMs = this.o.heartbeatMs ?? 2_000;
     this.store = await EventStore.open(this.nc, { replicas: this.o.replicas, heartbeatTtlMs: heartbeatMs * 5 });
 
@@ -187,7 +215,8 @@ export class Daemon {
   }
 
   private natsOptions() {
-    return { dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}`, extraConfig: this.creds ? natsAuthorization(this.creds, this.tenantUsers()) : undefined };
+    const extra = [this.creds ? natsAuthorization(this.creds, this.tenantUsers()) : '', this.tls ? natsTls(this.tls) : ''].join('\n');
+    return { dataDir: join(this.o.dataDir, 'nats'), name: `hyper-${this.o.hostId}`, host: this.listenHost, extraConfig: extra };
   }
 
   /** Every active tenant, as the embedded server's users: added and removed ones take effect at the next reload. */
@@ -198,13 +227,20 @@ export class Daemon {
   /** Rewrites the embedded server's users from the folded tenants and reloads it (a removed tenant is cut off at once). */
   private reloadAuth(): void {
     if (!this.server || !this.creds) return;
-    this.server.reload(natsAuthorization(this.creds, this.tenantUsers()));
+    this.server.reload(this.natsOptions().extraConfig);
     this.o.log.info({ tenants: this.tenantUsers().map((t) => t.tenant) }, 'reloaded the embedded nats-server\'s users');
   }
 
   /** hyperd.json: where the CLI finds this daemon's NATS and (for the embedded one) the credentials to use. */
   private announce(): void {
-    writeFileSync(announceFile(this.o.dataDir), JSON.stringify({ pid: process.pid, hostId: this.o.hostId, daemon: this.daemonId, nats: this.natsUrls, embedded: Boolean(this.server), ...(this.creds ? { credentials: clientCredentialsFile(this.o.dataDir) } : {}) }));
+    writeFileSync(
+      announceFile(this.o.dataDir),
+      JSON.stringify({
+        pid: process.pid, hostId: this.o.hostId, daemon: this.daemonId, nats: this.natsUrls, advertise: this.advertisedUrls, embedded: Boolean(this.server),
+        ...(this.creds ? { credentials: clientCredentialsFile(this.o.dataDir) } : {}),
+        ...(this.tls ? { tlsCa: this.tls.ca } : this.o.natsCa ? { tlsCa: this.o.natsCa } : {}),
+      }),
+    );
   }
 
   private beat(): Promise<unknown> {

@@ -12,13 +12,17 @@ export function parseServers(urls: string): string[] {
 /** A user and password (hosts, the local admin client), or a tenant's nkey seed. */
 export type NatsAuth = { user: string; password: string } | { seed: string };
 
-export async function connectNats(servers: string[], name: string, opts: { reconnect?: boolean; timeoutMs?: number; auth?: NatsAuth } = {}): Promise<NatsConnection> {
+/** The CA to verify the server by: a PEM file, or the PEM text itself (a tenant's credentials carry it). */
+export type NatsTls = { caFile: string } | { ca: string };
+
+export async function connectNats(servers: string[], name: string, opts: { reconnect?: boolean; timeoutMs?: number; auth?: NatsAuth; tls?: NatsTls } = {}): Promise<NatsConnection> {
   try {
     return await connect({
       servers,
       name,
       ...(opts.auth && 'seed' in opts.auth ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(opts.auth.seed)) } : {}),
       ...(opts.auth && 'user' in opts.auth ? { user: opts.auth.user, pass: opts.auth.password } : {}),
+      ...(opts.tls ? { tls: opts.tls } : {}),
       timeout: opts.timeoutMs ?? 5_000,
       reconnect: opts.reconnect ?? true,
       maxReconnectAttempts: -1,

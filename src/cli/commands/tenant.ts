@@ -58,7 +58,8 @@ export function registerTenant(program: Command, globals: () => GlobalOptions): 
         const seed = new TextDecoder().decode(key.getSeed());
         const file = o.credsOut ?? tenantCredentialsFile(g.dataDir ?? defaultDataDir(), name);
         mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-        writeFileSync(file, JSON.stringify({ tenant: name, seed, nats: s.servers }) + '\n', { mode: 0o600 });
+        // all a remote tenant needs: its seed, where the cluster listens, and the CA to verify it by
+        writeFileSync(file, JSON.stringify({ tenant: name, seed, nats: s.advertised, ...(s.ca ? { ca: s.ca } : {}) }) + '\n', { mode: 0o600 });
         // OCC on the tenant's subject: two admins adding one name at once get one tenant
         await s.store.append(tenantEvent('tenant.added', name, { nkey: key.getPublicKey(), policy: policy.data }, { id: `tenant.${name}.${Date.now()}`, at: Date.now(), by: cliActor() }), { expectLastSeq: cur?.seq ?? 0 });
         process.stdout.write(`${file}\n`);
