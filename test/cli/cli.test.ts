@@ -206,3 +206,19 @@ describe('without a daemon', () => {
     expect(r.stderr).toMatch(/could not connect to NATS at nats:\/\/127\.0\.0\.1:1/);
   });
 });
+
+describe('a log of the pre-0.3 layout', () => {
+  it('a pod created on the old subjects (hyper.pod.<id>, no tenant) runs, is listed and stops there: its history is never split', async () => {
+    // what a 0.2 daemon accepted: pod.requested with no tenant, on the old subject
+    await t.store.append(ev('pod.requested', { spec: spec({ name: 'oldie', containers: [{ name: 'main', image: 'busybox', args: ['sleep', '600'] }] }), start: true }, 'legacy1'));
+    const legacy = { pod: 'legacy1', tenant: null };
+    await expect.poll(async () => (await t.store.history(legacy)).some((r) => r.ok && r.event.type === 'container.started'), { timeout: 10_000 }).toBe(true);
+    expect((await run(['ps'])).stdout).toMatch(/^legacy1\s+oldie\s+busybox\s+running/m);
+    const stop = await run(['stop', '-t', '0', 'oldie']);
+    expect(stop.exitCode).toBe(0);
+    const h = await t.store.history(legacy);
+    expect(h.map((r) => r.ok && r.event.type)).toEqual(expect.arrayContaining(['pod.requested', 'pod.scheduled', 'container.started', 'pod.stop.requested', 'pod.stopped']));
+    expect(h.every((r) => r.subject === 'hyper.pod.legacy1' && r.ok && !('tenant' in r.event))).toBe(true);
+    expect(await t.store.lastPodSeq({ pod: 'legacy1', tenant: 'default' })).toBe(0);
+  });
+});
