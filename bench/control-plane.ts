@@ -15,6 +15,10 @@ if (!only || only === 'placement') {
   const daemons = process.argv.includes('--daemons') ? [arg('daemons', 1)] : [1, 2];
   result.placement = [];
   // with the accept step (as clients submit) beside the same run without it (pod.requested appended straight to the log)
+  // latency without a queue: the same two paths at a steady rate the system sustains (first, on a quiet machine)
+  const rate = arg('rate', 200);
+  result.placementLatency = [];
+  for (const via of ['facts', 'intents'] as const) (result.placementLatency as unknown[]).push(await benchPlacement({ pods: arg('rate-pods', 2_000), hosts: arg('hosts', 100), daemons: 1, via, ratePerSec: rate }));
   for (const d of daemons) {
     for (const via of ['facts', 'intents'] as const) (result.placement as unknown[]).push(await benchPlacement({ pods: arg('pods', 10_000), hosts: arg('hosts', 100), daemons: d, via }));
   }

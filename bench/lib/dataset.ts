@@ -25,15 +25,34 @@ export function podLifecycle(pod: string, host: string, at: number): HyperEvent[
 
 /** Appends events keeping `window` publishes in flight; returns events appended per second. */
 export async function appendAll(store: EventStore, events: Iterable<HyperEvent>, window = 1_000, onProgress?: (n: number) => void): Promise<number> {
+  return windowed(events, window, (e) => store.append(e), onProgress);
+}
+
+/**
+ * Runs `send` for each item with at most `window` in flight (one waiter for a free slot: racing every promise in flight
+ * adds a reaction to each per item); with `ratePerSec`, items start no faster than that. Returns items sent per second.
+ */
+export async function windowed<T>(items: Iterable<T>, window: number, send: (item: T) => Promise<unknown>, onProgress?: (n: number) => void, ratePerSec?: number): Promise<number> {
   const t0 = performance.now();
-  const inflight = new Set<Promise<unknown>>();
+  let inflight = 0;
+  let slot: (() => void) | null = null;
   let n = 0;
-  for (const e of events) {
-    const p: Promise<unknown> = store.append(e).then((): void => void inflight.delete(p));
-    inflight.add(p);
+  const all: Promise<unknown>[] = [];
+  for (const item of items) {
+    if (ratePerSec) {
+      const due = t0 + (n * 1000) / ratePerSec;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    }
+    inflight++;
+    all.push(send(item).finally(() => {
+      inflight--;
+      slot?.();
+      slot = null;
+    }));
     if (++n % 20_000 === 0) onProgress?.(n);
-    if (inflight.size >= window) await Promise.race(inflight);
+    while (inflight >= window) await new Promise<void>((r) => (slot = r));
   }
-  await Promise.all(inflight);
+  await Promise.all(all);
   return n / ((performance.now() - t0) / 1000);
 }
