@@ -30,6 +30,8 @@ export interface Session {
   view(): Promise<ClusterView>;
   /** A pod of this session's tenant by id, id prefix or name. */
   resolve(view: ClusterView, ref: string): PodRecord;
+  /** Refuses, before anything is asked, what a tenant's credentials may not do (`what` names it). */
+  requireAdmin(what: string): void;
   close(): Promise<void>;
 }
 
@@ -117,6 +119,9 @@ export async function openSession(g: GlobalOptions, o: { credentials?: string } 
     nc, store, servers, tenant, ca, advertised: found.advertised ?? servers,
     view: async () => (await loadView(store, { tenant })).view,
     resolve: (view, ref) => resolvePod(view, ref, tenant),
+    requireAdmin: (what) => {
+      if (scoped) throw new HyperError('auth', `${what} takes the admin's credentials: tenant ${tenant}'s see its own pods only`);
+    },
     close: () => nc.close(),
   };
 }

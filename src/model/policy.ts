@@ -12,16 +12,16 @@ export interface PolicyRefusal {
 export function policyRefusal(tenant: string, policy: TenantPolicy, spec: PodSpec): PolicyRefusal | null {
   const { cpus, memoryMb } = spec.resources;
   if (policy.maxCpus !== undefined && cpus > policy.maxCpus) {
-    return { policy: 'maxCpus', path: 'spec.resources.cpus', message: `${cpus} vCPUs is more than tenant ${tenant} may ask for one pod (maxCpus ${policy.maxCpus})` };
+    return { policy: 'maxCpus', path: 'spec.resources.cpus', message: `${cpus} vCPUs is more than tenant ${tenant}'s policy allows one pod (maxCpus ${policy.maxCpus})` };
   }
   if (policy.maxMemoryMb !== undefined && memoryMb > policy.maxMemoryMb) {
-    return { policy: 'maxMemoryMb', path: 'spec.resources.memoryMb', message: `${memoryMb} MB is more than tenant ${tenant} may ask for one pod (maxMemoryMb ${policy.maxMemoryMb})` };
+    return { policy: 'maxMemoryMb', path: 'spec.resources.memoryMb', message: `${memoryMb} MB is more than tenant ${tenant}'s policy allows one pod (maxMemoryMb ${policy.maxMemoryMb})` };
   }
   if (policy.registries) {
     for (const [i, c] of spec.containers.entries()) {
       const domain = parseRef(c.image).domain;
       if (!policy.registries.includes(domain)) {
-        return { policy: 'registries', path: `spec.containers.${i}.image`, message: `tenant ${tenant} may pull only from ${policy.registries.join(', ')}, not from ${domain} (image ${c.image})` };
+        return { policy: 'registries', path: `spec.containers.${i}.image`, message: `tenant ${tenant}'s policy (registries) allows images only from ${policy.registries.join(', ')}, not from ${domain} (image ${c.image})` };
       }
     }
   }

@@ -82,6 +82,11 @@ describe('tenants', () => {
     const events = await as('ana', ['events', '-o', 'json']);
     const pods = new Set(events.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { pod?: string }).pod));
     expect([...pods]).toEqual([anaWeb]);
+    for (const cmd of [['hosts'], ['tenant', 'ls'], ['ps', '--all-tenants']]) {
+      const r = await as('ana', cmd);
+      expect(r.exitCode, cmd.join(' ')).toBe(1);
+      expect(r.stderr, cmd.join(' ')).toMatch(/takes the admin's credentials: tenant ana's see its own pods only/);
+    }
     const bob = await as('bob', ['ps', '-q']);
     expect(bob.stdout.trim()).toBe(bobWeb);
   });
@@ -135,10 +140,10 @@ describe('tenants', () => {
   it("an intent beyond the tenant's policy gets intent.rejected naming the policy and the field", async () => {
     const big = await as('ana', ['run', '-d', '--cpus', '4', 'busybox']);
     expect(big.exitCode).toBe(2);
-    expect(big.stderr).toMatch(/spec\.resources\.cpus: 4 vCPUs is more than tenant ana may ask for one pod \(maxCpus 2\)/);
+    expect(big.stderr).toMatch(/spec\.resources\.cpus: 4 vCPUs is more than tenant ana's policy allows one pod \(maxCpus 2\)/);
     const reg = await as('ana', ['run', '-d', 'localhost:5000/app']);
     expect(reg.exitCode).toBe(2);
-    expect(reg.stderr).toMatch(/spec\.containers\.0\.image: tenant ana may pull only from docker\.io, not from localhost:5000/);
+    expect(reg.stderr).toMatch(/spec\.containers\.0\.image: tenant ana's policy \(registries\) allows images only from docker\.io, not from localhost:5000/);
     const ps = await as('ana', ['ps', '-a', '-q']);
     expect(ps.stdout.trim().split('\n')).toEqual([anaWeb]);
   });

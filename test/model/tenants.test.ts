@@ -57,7 +57,7 @@ describe('tenants in the view', () => {
 
 describe('tenant policy', () => {
   it('refuses by the policy and the field, and lets through what fits', () => {
-    expect(policyRefusal('ana', { maxCpus: 2 }, spec({ resources: { cpus: 4, memoryMb: 256 } }))).toEqual({ policy: 'maxCpus', path: 'spec.resources.cpus', message: '4 vCPUs is more than tenant ana may ask for one pod (maxCpus 2)' });
+    expect(policyRefusal('ana', { maxCpus: 2 }, spec({ resources: { cpus: 4, memoryMb: 256 } }))).toEqual({ policy: 'maxCpus', path: 'spec.resources.cpus', message: "4 vCPUs is more than tenant ana's policy allows one pod (maxCpus 2)" });
     expect(policyRefusal('ana', { maxMemoryMb: 512 }, spec({ resources: { cpus: 1, memoryMb: 1024 } }))?.policy).toBe('maxMemoryMb');
     const reg = policyRefusal('ana', { registries: ['docker.io'] }, spec({ containers: [{ name: 'a', image: 'busybox' }, { name: 'b', image: 'localhost:5000/app' }] }));
     expect(reg).toMatchObject({ policy: 'registries', path: 'spec.containers.1.image' });

@@ -1,14 +1,14 @@
 // The acceptor: every daemon pulls intents from the shared durable consumer on HYPER_INTENTS, validates and authorizes
 // each, and appends it to its pod's log as the accepted fact (same id, so a redelivered intent lands once), or records
 // intent.rejected with the reason so its sender sees why. Clients never write a pod's log themselves.
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConflictError, ValidationError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { isTransient } from '../../nats/errors.js';
 import { podEvent, safeParseEvent, tenantName, type PodEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
-import { ACCEPT_CONSUMER, DEFAULT_TENANT, INTENT_PREFIX, INTENT_STREAM, tenantOf, type PodAddress } from '../../events/schemas/subjects.js';
+import { ACCEPT_CONSUMER, ACCEPT_DELIVER, ACCEPT_GROUP, LEGACY_ACCEPT_CONSUMER, DEFAULT_TENANT, INTENT_PREFIX, INTENT_STREAM, tenantOf, type PodAddress } from '../../events/schemas/subjects.js';
 import type { ClusterView } from '../../model/cluster-view.js';
 import { policyRefusal } from '../../model/policy.js';
 
@@ -78,6 +78,23 @@ function withTenant(e: PodEvent, tenant: string | null): PodEvent {
   return (tenant ? { ...rest, tenant } : rest) as PodEvent;
 }
 
+/**
+ * The durable every daemon shares: a push consumer delivering to a queue group, so each intent goes to one daemon (to
+ * another after ack_wait if that one dies first), at most max_ack_pending in hand. Not a pull consumer: on nats-server 2.9
+ * a pull now and then ended without its 408, and the client noticed only by missed heartbeats, so intents waited out the
+ * pull's expiry plus two heartbeats (measured at 200 intents/s: p95 1.1 s, max 1.6 s with 1 s pulls; 5 s with 5 s pulls);
+ * short pulls fixed that only by halving throughput. 0.2's pull durable (`accept`) is replaced, resuming after its ack floor.
+ */
+async function ensureAcceptConsumer(jsm: JetStreamManager): Promise<void> {
+  const base = { durable_name: ACCEPT_CONSUMER, deliver_subject: ACCEPT_DELIVER, deliver_group: ACCEPT_GROUP, ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000, max_deliver: -1, max_ack_pending: MAX_IN_FLIGHT * 2 };
+  if (await jsm.consumers.info(INTENT_STREAM, ACCEPT_CONSUMER).catch(() => null)) return;
+  const old = await jsm.consumers.info(INTENT_STREAM, LEGACY_ACCEPT_CONSUMER).catch(() => null);
+  const start = old ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: old.ack_floor.stream_seq + 1 } : { deliver_policy: DeliverPolicy.All };
+  // idempotent: daemons starting together ask for the same durable with the same config
+  await jsm.consumers.add(INTENT_STREAM, { ...base, ...start });
+  if (old) await jsm.consumers.delete(INTENT_STREAM, LEGACY_ACCEPT_CONSUMER).catch(() => {});
+}
+
 export class Acceptor {
   private messages: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
@@ -91,15 +108,9 @@ export class Acceptor {
   ) {}
 
   async start(): Promise<void> {
-    const jsm = await jetstreamManager(this.nc);
-    // idempotent: every daemon asks for the same durable; a crashed daemon's unacked intents go to another after ack_wait
-    const config = { durable_name: ACCEPT_CONSUMER, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000_000_000, max_deliver: -1, max_ack_pending: MAX_IN_FLIGHT * 2 };
-    // nats-server 2.9 updates an existing durable on add (measured): one made by 0.2 gets the wider window too
-    await jsm.consumers.add(INTENT_STREAM, config);
-    const consumer = await jetstream(this.nc).consumers.get(INTENT_STREAM, ACCEPT_CONSUMER);
-    // pulls expire after 1 s (the least nats.js allows): on nats-server 2.9 an intent now and then waited for the pull in
-    // flight to expire before it was delivered (measured: 5.0 s with 5 s pulls, at 200 intents/s)
-    this.messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT, expires: 1_000 });
+    await ensureAcceptConsumer(await jetstreamManager(this.nc));
+    const consumer = await jetstream(this.nc).consumers.getPushConsumer(INTENT_STREAM, ACCEPT_CONSUMER);
+    this.messages = await consumer.consume();
     // many intents at once (each is a round trip or two to JetStream), but one pod's intents in the order they came
     const perPod = new Map<string, Promise<void>>();
     let inflight = 0;

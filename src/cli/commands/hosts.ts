@@ -14,6 +14,7 @@ export function registerHosts(program: Command, globals: () => GlobalOptions): v
       const g = globals();
       const s = await openSession(g);
       try {
+        s.requireAdmin('hyper hosts');
         const { view } = await loadView(s.store);
         const kv = await new Kvm(s.nc).open(HEARTBEAT_BUCKET);
         const ttl = (await kv.status()).ttl || 10_000;

@@ -28,6 +28,7 @@ export function registerPs(program: Command, globals: () => GlobalOptions): void
       const g = globals();
       const s = await openSession(g);
       try {
+        if (o.allTenants) s.requireAdmin('hyper ps --all-tenants');
         const view = await s.view();
         const pods = view.livePods(o.allTenants ? undefined : s.tenant).filter((p) => o.all || (!TERMINAL.has(p.state) && p.state !== 'created')).sort((a, b) => b.context.createdAt - a.context.createdAt);
         if (g.output === 'json') return printJson(pods.map(podSummary));

@@ -76,6 +76,7 @@ export function registerTenant(program: Command, globals: () => GlobalOptions): 
       const g = globals();
       const s = await openSession(g);
       try {
+        s.requireAdmin('hyper tenant ls');
         const view = await s.view();
         const rows = [...view.tenants.values()].filter((t) => t.state === 'active').sort((a, b) => a.name.localeCompare(b.name));
         const pods = (t: string) => view.livePods(t).length;

@@ -44,8 +44,13 @@ export function podOfSubject(subject: string): PodAddress | null {
 export const INTENT_STREAM = 'HYPER_INTENTS';
 export const INTENT_PREFIX = 'hyper.intent.';
 export const intentSubject = (a: { pod: string; tenant: string | null }) => `${INTENT_PREFIX}${tenantOf(a)}.${a.pod}`;
-/** The durable consumer every daemon pulls intents from: each intent goes to one daemon, again if it dies before acking. */
-export const ACCEPT_CONSUMER = 'accept';
+/** The durable consumer every daemon takes intents from (a queue group): each goes to one daemon, again if it dies before acking. */
+export const ACCEPT_CONSUMER = 'acceptor';
+/** Where it delivers: only hosts may subscribe (clients' subscriptions are limited to their inboxes). */
+export const ACCEPT_DELIVER = 'hyper.accept.deliver';
+export const ACCEPT_GROUP = 'hyper-acceptors';
+/** 0.2's pull durable, replaced at start. */
+export const LEGACY_ACCEPT_CONSUMER = 'accept';
 
 /**
  * Pod names are unique per tenant: keys `<tenant>.<name>` (names have no dots), so a tenant's permissions cover its own
