@@ -14,7 +14,7 @@ export interface Credentials { user: string; password: string }
 export interface TenantCredentials { tenant: string; seed: string; nats?: string[]; /** PEM of the CA its cluster's TLS certificates are signed by. */ ca?: string }
 /** What a credentials file may hold: the admin client's user and password, or a tenant's seed. */
 export type ClientCredentials = ({ kind: 'admin' } & Credentials) | ({ kind: 'tenant' } & TenantCredentials);
-/** A tenant nats-server lets in: its user name (for the server's logs) and public nkey. */
+/** A tenant nats-server lets in: its name (whose subjects it may use) and its public nkey. */
 export interface TenantUser { tenant: string; nkey: string }
 export interface ClusterCredentials { host: Credentials; client: Credentials; dir: string }
 

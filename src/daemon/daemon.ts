@@ -1,6 +1,7 @@
 // hyperd: connects to (or embeds) NATS, folds the event log, and runs the scheduler and host actors on live events.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createDriver } from '../drivers/registry.js';
 import type { HollowOptions } from '../drivers/hollow/driver.js';
@@ -18,10 +19,9 @@ import { Acceptor } from '../actors/acceptor/live.js';
 import { announceFile } from './paths.js';
 import { lockDataDir, type DataDirLock } from './lock.js';
 import { ensureTls, natsTls, serverNames, type TlsFiles } from '../auth/tls.js';
-import { isIP } from 'node:net';
+import { clientCredentialsFile, ensureCredentials, natsAuthorization, type ClusterCredentials, type TenantUser } from '../auth/credentials.js';
 
 const isLoopback = (host: string) => host === 'localhost' || host.startsWith('127.') || host === '::1';
-import { clientCredentialsFile, ensureCredentials, natsAuthorization, type ClusterCredentials, type TenantUser } from '../auth/credentials.js';
 
 export interface DaemonOptions {
   /** NATS servers; empty starts an embedded single-node nats-server under dataDir. */

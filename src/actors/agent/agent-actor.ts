@@ -5,6 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ContainerSpec } from '../../events/schemas/mod.js';
 import type { GuestChannel, GuestProcess, Vm } from '../../drivers/driver.js';
 import { LogWriter, storedLogOffset } from '../../events/store/logs.js';
+import type { PodAddress } from '../../events/schemas/subjects.js';
 import type { Logger } from '../../log.js';
 import type { PodContext } from '../../model/pod-context.js';
 import type { Emit } from '../emit.js';
@@ -42,8 +43,13 @@ export class AgentActor {
   /** Releases in flight: a container's name is free for its restart only once the guest forgot the old process. */
   private readonly releasing = new Map<string, Promise<void>>();
 
+  /** Where the pod's output goes. */
+  private readonly at: PodAddress;
+
   // no listener on `stopping` per actor (thousands of them make addEventListener quadratic): the runner closes its actor
-  constructor(private readonly d: AgentActorDeps) {}
+  constructor(private readonly d: AgentActorDeps) {
+    this.at = { pod: d.podId, tenant: d.tenant };
+  }
 
   get connected(): boolean {
     return this.channel !== null;
@@ -156,7 +162,7 @@ export class AgentActor {
     const instance = `${this.d.vmId}/${gen}`;
     const writer = (stream: 1 | 2) =>
       (resume ? this.storedOffset(container, stream, instance) : Promise.resolve(0)).then(
-        (stored) => new LogWriter(this.d.nc, { pod: this.d.podId, tenant: this.d.tenant }, container, stream, instance, stored, (end) => this.channel?.ack(container, stream, end),
+        (stored) => new LogWriter(this.d.nc, this.at, container, stream, instance, stored, (end) => this.channel?.ack(container, stream, end),
           (err) => this.d.log.warn({ err, pod: this.d.podId, container }, 'storing output failed; retrying (the guest keeps it meanwhile)')),
       );
     const w1 = writer(1);
@@ -179,7 +185,7 @@ export class AgentActor {
   private async storedOffset(container: string, stream: 1 | 2, instance: string): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await storedLogOffset(this.d.nc, { pod: this.d.podId, tenant: this.d.tenant }, container, stream, instance);
+        return await storedLogOffset(this.d.nc, this.at, container, stream, instance);
       } catch (err) {
         if (this.d.stopping.aborted) return 0;
         if (attempt === 1 || attempt % 10 === 0) this.d.log.warn({ err, pod: this.d.podId, container, attempt }, 'could not read how far its output is stored; retrying');

@@ -62,7 +62,3 @@ export function hostEvent<T extends HostEvent['type']>(type: T, host: string, da
 export function isPodEvent(e: HyperEvent): e is PodEvent {
   return 'pod' in e;
 }
-
-export function isTenantEvent(e: HyperEvent): e is TenantEvent {
-  return e.type.startsWith('tenant.');
-}

@@ -22,9 +22,10 @@ export const tenantOf = (a: { tenant: string | null }) => a.tenant ?? DEFAULT_TE
 /** A folded pod's address. */
 export const addressOf = (c: { id: string; tenant: string | null }): PodAddress => ({ pod: c.id, tenant: c.tenant });
 export const podSubject = (a: PodAddress) => (a.tenant ? `${POD_PREFIX}${a.tenant}.${a.pod}` : `${POD_PREFIX}${a.pod}`);
+const podLogPrefix = (a: PodAddress) => `${LOG_PREFIX}${a.tenant ? `${a.tenant}.` : ''}${a.pod}.`;
 /** One subject per container and stream, so the last message of each (its offset header) says how far that stream is stored. */
-export const logSubject = (a: PodAddress, container: string, stream: 1 | 2) => `${LOG_PREFIX}${a.tenant ? `${a.tenant}.` : ''}${a.pod}.${container}.${stream === 2 ? 'err' : 'out'}`;
-export const podLogs = (a: PodAddress) => `${LOG_PREFIX}${a.tenant ? `${a.tenant}.` : ''}${a.pod}.>`;
+export const logSubject = (a: PodAddress, container: string, stream: 1 | 2) => `${podLogPrefix(a)}${container}.${stream === 2 ? 'err' : 'out'}`;
+export const podLogs = (a: PodAddress) => `${podLogPrefix(a)}>`;
 export const hostSubject = (hostId: string) => `${HOST_PREFIX}${hostId}`;
 export const tenantSubject = (tenant: string) => `${TENANT_PREFIX}${tenant}`;
 
