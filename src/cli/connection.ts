@@ -13,6 +13,7 @@ import { tenantName } from '../events/schemas/mod.js';
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import { resolvePod } from './resolve.js';
 import { announceFile, defaultDataDir } from '../daemon/paths.js';
+import { clusterFile, readClusterFile } from '../cluster/local.js';
 
 export interface GlobalOptions { nats?: string; dataDir?: string; output?: string; creds?: string; tenant?: string; tlsCa?: string }
 
@@ -42,7 +43,10 @@ export function resolveServers(g: GlobalOptions): Found {
   const tlsCa = g.tlsCa ?? process.env.HYPER_TLS_CA;
   if (g.nats) return { servers: parseServers(g.nats), source: '--nats', credentials: creds, tlsCa };
   if (process.env.HYPER_NATS) return { servers: parseServers(process.env.HYPER_NATS), source: 'HYPER_NATS', credentials: creds, tlsCa };
-  const file = announceFile(g.dataDir ?? defaultDataDir());
+  const dataDir = g.dataDir ?? defaultDataDir();
+  const cluster = readClusterFile(dataDir);
+  if (cluster) return { servers: cluster.nats, source: `${clusterFile(dataDir)} (hyper cluster up)`, credentials: creds ?? cluster.credentials, tlsCa };
+  const file = announceFile(dataDir);
   if (!existsSync(file)) {
     // a tenant's credentials file may say where its cluster is
     const tenantServers = creds ? readCredentialsFile(creds) : null;

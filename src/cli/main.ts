@@ -15,6 +15,7 @@ import { registerInfo } from './commands/info.js';
 import { registerLogs } from './commands/logs.js';
 import { registerImages } from './commands/images.js';
 import { registerTenant } from './commands/tenant.js';
+import { registerCluster } from './commands/cluster.js';
 
 const program = new Command('hyper')
   .description('run pods of containers, each in its own lightweight VM')
@@ -48,6 +49,7 @@ registerInfo(program, globals);
 registerLogs(program, globals);
 registerImages(program, globals);
 registerTenant(program, globals);
+registerCluster(program, globals);
 for (const cmd of program.commands.flatMap((c) => (c.commands.length ? c.commands : [c]))) {
   cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('--creds <file>', 'NATS client credentials').option('--tenant <name>', 'the tenant to act for (admin credentials)');
   // a command with its own -o keeps it (`hyper save -o FILE`, as Docker's); its -o is then no output format

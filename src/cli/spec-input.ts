@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../errors.js';
+import { parseDuration } from '../duration.js';
 import { issuesOf, PodSpec } from '../events/schemas/mod.js';
 
 export interface SpecFlags {
@@ -12,6 +13,7 @@ export interface SpecFlags {
   cpus?: string;
   memory?: string;
   restart?: string;
+  waitTimeout?: string;
   workdir?: string;
   user?: string;
   tty?: boolean;
@@ -73,6 +75,11 @@ export function buildSpec(flags: SpecFlags, image: string | undefined, cmd: stri
   const labels = pairs(flags.label, '--label', issues);
   if (flags.name !== undefined) raw.name = flags.name;
   if (flags.restart !== undefined) raw.restartPolicy = flags.restart;
+  if (flags.waitTimeout !== undefined) {
+    const ms = parseDuration(flags.waitTimeout);
+    if (ms === null || ms <= 0) issues.push({ path: 'waitTimeoutMs', message: `--wait-timeout: "${flags.waitTimeout}" is not a duration (e.g. 500ms, 30s, 5m)` });
+    else raw.waitTimeoutMs = ms;
+  }
   if (labels) raw.labels = { ...(raw.labels as object), ...labels };
   if (flags.cpus !== undefined || flags.memory !== undefined) {
     const r = { ...(raw.resources as object) } as Record<string, unknown>;

@@ -10,6 +10,8 @@ export function describe(e: PodEvent): string | null {
     case 'pod.scheduled': return `scheduled on host ${e.data.host}`;
     case 'pod.rejected': return `host ${e.data.host} rejected the pod: ${e.data.reason}; rescheduling`;
     case 'pod.unschedulable': return `cannot be scheduled: ${e.data.reason}`;
+    case 'pod.waiting': return `waiting for room: ${e.data.reason}`;
+    case 'pod.lost': return `${e.data.reason}`;
     case 'image.pulling': return `pulling ${e.data.image}…`;
     case 'image.ready': return e.data.pulled ? `pulled ${e.data.image} (${e.data.id.slice(7, 19)}) in ${e.data.ms} ms${e.data.converted ? ', converted to EROFS' : ''}` : `image ${e.data.image} (${e.data.id.slice(7, 19)}) is here`;
     case 'vm.booting': return `booting vm ${e.data.vm} (${e.data.driver})`;

@@ -1,5 +1,6 @@
 // The daemon's command line, shared by the `hyperd` binary and `hyper daemon`.
 import { hostname } from 'node:os';
+import { parseDuration } from '../duration.js';
 import { Command } from 'commander';
 import { createLogger } from '../log.js';
 import { parseServers } from '../nats/connect.js';
@@ -12,6 +13,12 @@ const int = (name: string) => (v: string) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: "${v}" is not a whole number`);
   return n;
 };
+
+function lease(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === null || ms < 300) throw new Error(`--host-lease: "${v}" is not a duration of at least 300ms (e.g. 3s)`);
+  return ms;
+}
 
 function parseListen(v: string): { host: string; port?: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+)(?::(\d+))?$/.exec(v);
@@ -50,6 +57,7 @@ export function daemonCommand(name: string): Command {
     .option('--listen <host[:port]>', 'where the embedded nats-server listens (default 127.0.0.1 and a free port); beyond loopback it requires TLS', parseListen)
     .option('--tls', 'TLS on the embedded nats-server even on loopback (a CA and certificate are made under DATA_DIR/auth/tls)')
     .option('--tls-ca <file>', 'the CA to verify an external NATS (--nats tls://…) by')
+    .option('--host-lease <duration>', 'how long this host runs pods without renewing its lease; survivors declare it lost a sixth later (default 3s)', lease)
     .option('--stop-pods-on-exit', 'stop every pod when hyperd stops (default: pods keep running and the next hyperd re-attaches)')
     .action(async (o) => {
       const log = createLogger('hyperd');
@@ -73,6 +81,7 @@ export function daemonCommand(name: string): Command {
         listen: o.listen,
         tls: Boolean(o.tls),
         natsCa: o.tlsCa,
+        hostLeaseMs: o.hostLease,
       });
       let stopping = false;
       const stop = (sig: string) => {

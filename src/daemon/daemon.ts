@@ -14,6 +14,8 @@ import { SnapshotStore } from '../events/store/snapshots.js';
 import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
+import { LossWatcher } from '../actors/host/loss.js';
+import { leaseOf } from '../model/lease.js';
 import { Scheduler } from '../actors/scheduler/live.js';
 import { Acceptor } from '../actors/acceptor/live.js';
 import { announceFile } from './paths.js';
@@ -35,7 +37,8 @@ export interface DaemonOptions {
   hollow?: HollowOptions;
   capacity?: { cpus: number; memoryMb: number };
   replicas?: number;
-  heartbeatMs?: number;
+  /** How long a host runs pods without renewing its lease (default 3 s): the failover time, roughly. */
+  hostLeaseMs?: number;
   schedulerGraceMs?: number;
   bootTimeoutMs?: number;
   /** Registries to pull from over plain HTTP. */
@@ -76,7 +79,8 @@ export class Daemon {
   private scheduler!: Scheduler;
   private acceptor: Acceptor | null = null;
   private liveness!: Liveness;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private loss!: LossWatcher;
+  private recovering: Promise<void> | null = null;
   private readonly followAbort = new AbortController();
   private following: Promise<void> | null = null;
   private sinceSnapshot = 0;
@@ -136,9 +140,10 @@ export class Daemon {
       this.superviseNats(this.server);
     }
     const tls = this.tls ? { caFile: this.tls.ca } : this.o.natsCa ? { caFile: this.o.natsCa } : undefined;
-    this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`, { auth: this.creds?.host ?? this.o.natsAuth, tls });
-    const heartbeatMs = this.o.heartbeatMs ?? 2_000;
-    this.store = await EventStore.open(this.nc, { replicas: this.o.replicas, heartbeatTtlMs: heartbeatMs * 5 });
+    const natsOpts = { auth: this.creds?.host ?? this.o.natsAuth, tls };
+    this.nc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}`, natsOpts);
+    const lease = leaseOf(this.o.hostLeaseMs);
+    this.store = await EventStore.open(this.nc, { replicas: this.o.replicas, heartbeatTtlMs: Math.max(30_000, lease.leaseMs * 10) });
 
     const loaded = await loadView(this.store);
     this.view = loaded.view;
@@ -167,13 +172,18 @@ export class Daemon {
     });
     if (!driver.capabilities.reattach) log.warn({ driver: driver.name }, `the ${driver.name} driver cannot re-attach to VMs: its pods stop when hyperd stops, and are reported lost if it crashes`);
 
-    this.liveness = await Liveness.open(this.nc, this.view, heartbeatMs * 5, new Set(ids));
+    const local = new Set(ids);
+    // leases on a connection of their own: renewals and their acks do not queue behind a flood of events
+    this.liveness = await Liveness.open(await connectNats(this.natsUrls, `hyperd:${this.o.hostId}:lease`, natsOpts), this.view, lease, this.daemonId, local, log);
+    this.liveness.events = { fence: () => void this.fence(), recover: () => void this.recover() };
+    this.loss = new LossWatcher({ view: this.view, store: this.store, liveness: this.liveness, daemonId: this.daemonId, local, log });
     this.scheduler = new Scheduler({ view: this.view, store: this.store, daemonId: this.daemonId, aliveHosts: () => this.liveness.alive(), log, graceMs: this.o.schedulerGraceMs });
 
     this.following = this.follow();
+    // declared lost while this daemon was away: its old runs end (restarted elsewhere, or failed) before it rejoins
+    for (const id of ids) await this.loss.endRunsOn(id);
     await Promise.all(this.hosts.map((h) => h.join()));
-    await this.beat();
-    this.heartbeat = setInterval(() => void this.beat().catch((err) => log.warn({ err }, 'heartbeat failed')), heartbeatMs);
+    await this.liveness.start(() => ids.map((id) => this.view.hosts.get(id)).filter((h) => h !== undefined));
     let reattaching = 0;
     let orphans = 0;
     for (const h of this.hosts) {
@@ -243,8 +253,35 @@ export class Daemon {
     );
   }
 
-  private beat(): Promise<unknown> {
-    return Promise.all(this.hosts.map((h) => this.liveness.beat(h.id)));
+  /** The lease ran out: every VM of this daemon's hosts is stopped now (another host may start their pods soon). */
+  private async fence(): Promise<void> {
+    const stopped = await Promise.all(this.hosts.map((h) => h.fence()));
+    this.o.log.error({ pods: stopped.reduce((a, b) => a + b, 0) }, 'fenced: stopped every pod of this host; they are recorded as lost and this host rejoins when NATS is back');
+  }
+
+  /**
+   * Back after a fence, or told by the log that this daemon's hosts were declared lost: the loss is recorded (by this
+   * host, if no survivor did), every run it held ends in the log, and the hosts join again with a new epoch.
+   */
+  private recover(): Promise<void> {
+    this.recovering ??= (async () => {
+      try {
+        for (const host of this.hosts) {
+          const h = this.view.hosts.get(host.id);
+          if (h?.state === 'up') await this.loss.declare(h, 0, `host ${h.id} fenced itself: its lease could not be renewed`);
+          const until = performance.now() + 10_000;
+          while (this.view.hosts.get(host.id)?.state === 'up' && performance.now() < until) await new Promise((r) => setTimeout(r, 25));
+          await this.loss.endRunsOn(host.id);
+          await host.rejoin();
+        }
+        this.o.log.warn({ hosts: this.hosts.map((h) => h.id) }, 'rejoined the cluster with a new epoch after a loss');
+      } catch (err) {
+        this.o.log.error({ err }, 'could not rejoin after a loss; will try at the next renewal');
+      } finally {
+        this.recovering = null;
+      }
+    })();
+    return this.recovering;
   }
 
   /** Every event after the loaded view is live: fold it, then let the actors react. */
@@ -269,6 +306,12 @@ export class Daemon {
       return;
     }
     if (change.kind === 'tenant') return this.reloadAuth();
+    if (change.kind === 'host' && change.event.type === 'host.joined') this.liveness.joined(change.host.id);
+    if (change.kind === 'host' && change.event.type === 'host.lost' && change.host.state === 'lost' && this.hostById.has(change.host.id) && !this.recovering) {
+      // survivors declared this daemon lost (it was silent too long, whatever it thought): stop everything, then rejoin
+      this.o.log.error({ host: change.host.id, reason: change.event.data.reason }, `this host was declared lost by ${change.event.by}: stopping its pods and rejoining`);
+      void this.fence().then(() => this.recover());
+    }
     this.scheduler.onChange(change);
     if (change.kind !== 'pod') return;
     const placed = change.pod.context.host ? this.hostById.get(change.pod.context.host) : undefined;
@@ -292,7 +335,9 @@ export class Daemon {
   }
 
   async stop(reason = 'SIGTERM'): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.loss?.stop();
+    // a slow shutdown is not a lost lease: the hosts leave (host.left), which no survivor declares lost
+    if (this.liveness) this.liveness.events = null;
     await this.acceptor?.stop();
     this.scheduler?.stop();
     if (this.store) {
@@ -301,7 +346,7 @@ export class Daemon {
     }
     this.stopping.abort();
     this.followAbort.abort();
-    this.liveness?.stop();
+    await this.liveness?.stop();
     await this.following?.catch(() => {});
     await this.nc?.drain().catch(() => {});
     await this.server?.stop();

@@ -14,7 +14,12 @@ export interface PodRecord extends PodFold {
 
 export interface HostRecord {
   id: string;
-  state: 'up' | 'left';
+  /** up: joined; left: its daemon stopped cleanly (its pods keep running, re-attached when it comes back); lost: silent past its lease. */
+  state: 'up' | 'left' | 'lost';
+  /** Its incarnation: 1 at its first join, +1 at every join after. Heartbeats and losses name it. */
+  epoch: number;
+  /** When it was declared lost (the event's time), and why. */
+  lost: { at: number; reason: string } | null;
   capacity: { cpus: number; memoryMb: number };
   drivers: string[];
   daemon: string;
@@ -47,16 +52,26 @@ export type Change =
 
 /**
  * 2: pods' context gained `attached`, containers their `pid`, hosts their `maxVm` (0.2).
- * 3: pods' context gained `tenant`, the view its `tenants` (0.3). Older snapshots are upcast when read.
+ * 3: pods' context gained `tenant`, the view its `tenants` (0.3).
+ * 4: pods' context gained `pendingSince`, hosts their `epoch` and `lost` (0.4). Older snapshots are upcast when read.
  */
-export const SNAPSHOT_FORMAT = 3;
+export const SNAPSHOT_FORMAT = 4;
 
 /** Reads a snapshot of any format this build knows, in the current format; null for a format it does not know. */
 export function upcastSnapshot(s: ViewSnapshot): ViewSnapshot | null {
   if (s.format === SNAPSHOT_FORMAT) return s;
+  if (s.format === 3) {
+    // before 0.4 no host was ever lost, and a pending pod's wait is counted from its last change
+    return {
+      ...s,
+      format: 4,
+      hosts: s.hosts.map((h) => ({ ...h, epoch: h.epoch ?? 1, lost: h.lost ?? null })),
+      pods: s.pods.map((p) => ({ ...p, context: { ...p.context, pendingSince: p.state === 'pending' ? p.context.updatedAt : null } })),
+    };
+  }
   if (s.format === 2) {
     // before 0.3 every pod was the default tenant's, on the old subject layout, and there were no other tenants
-    return { ...s, format: 3, tenants: [], pods: s.pods.map((p) => ({ ...p, context: { ...p.context, tenant: null } })) };
+    return upcastSnapshot({ ...s, format: 3, tenants: [], pods: s.pods.map((p) => ({ ...p, context: { ...p.context, tenant: null } })) });
   }
   if (s.format !== 1) return null;
   // before 0.2 a daemon held every VM it ran: attached whenever a VM exists past its boot
@@ -156,9 +171,15 @@ export class ClusterView {
     const prev = this.hosts.get(e.host);
     let host: HostRecord;
     if (e.type === 'host.joined') {
-      host = { id: e.host, state: 'up', capacity: e.data.capacity, drivers: e.data.drivers, daemon: e.data.daemon, hollow: e.data.hollow, version: e.data.version, maxVm: e.data.maxVm ?? null, joinedAt: e.at, seq };
+      const epoch = (prev?.epoch ?? 0) + 1;
+      host = { id: e.host, state: 'up', epoch, lost: null, capacity: e.data.capacity, drivers: e.data.drivers, daemon: e.data.daemon, hollow: e.data.hollow, version: e.data.version, maxVm: e.data.maxVm ?? null, joinedAt: e.at, seq };
+    } else if (!prev) {
+      host = { id: e.host, state: e.type === 'host.left' ? 'left' : 'lost', epoch: 0, lost: null, capacity: { cpus: 0, memoryMb: 0 }, drivers: [], daemon: 'unknown', hollow: false, version: '', maxVm: null, joinedAt: e.at, seq };
+    } else if (e.type === 'host.left') {
+      host = { ...prev, state: 'left', seq };
     } else {
-      host = prev ? { ...prev, state: 'left', seq } : { id: e.host, state: 'left', capacity: { cpus: 0, memoryMb: 0 }, drivers: [], daemon: 'unknown', hollow: false, version: '', maxVm: null, joinedAt: e.at, seq };
+      // a loss names the incarnation it saw silent: one of an earlier join (the host came back meanwhile) changes nothing
+      host = e.data.epoch === prev.epoch && prev.state === 'up' ? { ...prev, state: 'lost', lost: { at: e.at, reason: e.data.reason }, seq } : { ...prev, seq };
     }
     this.hosts.set(e.host, host);
     return { kind: 'host', host, event: e };

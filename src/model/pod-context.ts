@@ -43,12 +43,14 @@ export interface PodContext {
   lastIntent: string | null;
   /** Id of the intent that began the current run: every fact of the run carries it as its correlation. */
   runIntent: string | null;
+  /** While pending: since when (the time of the event that made it so); a wait timeout counts from here. Null otherwise. */
+  pendingSince: number | null;
 }
 
 export function emptyPodContext(id: string): PodContext {
   return {
     id, tenant: null, name: null, spec: null, createdAt: 0, updatedAt: 0, run: 0, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false,
-    agentVersion: null, containers: {}, reason: null, deleteRequested: false, stopRequested: false, stopGraceMs: 10_000, requestedBy: null, lastIntent: null, runIntent: null,
+    agentVersion: null, containers: {}, reason: null, deleteRequested: false, stopRequested: false, stopGraceMs: 10_000, requestedBy: null, lastIntent: null, runIntent: null, pendingSince: null,
   };
 }
 
@@ -70,19 +72,25 @@ export function restartsAfter(ctx: PodContext, exitCode: number): boolean {
   return policy === 'always' || (policy === 'on-failure' && exitCode !== 0);
 }
 
+/** Whether a run lost with its host starts again elsewhere: its restart policy restarts it, and no stop was asked for. */
+export function restartsAfterLoss(ctx: PodContext): boolean {
+  const policy = ctx.spec?.restartPolicy ?? 'never';
+  return !ctx.stopRequested && (policy === 'always' || policy === 'on-failure');
+}
+
 /** Applies an event the machine accepted. Pure: reads time only from the event. */
 export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
   switch (e.type) {
     case 'pod.requested':
-      return { ...ctx, updatedAt: e.at, tenant: e.tenant ?? null, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by, lastIntent: e.id, runIntent: e.data.start ? e.id : null };
+      return { ...ctx, updatedAt: e.at, tenant: e.tenant ?? null, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by, lastIntent: e.id, runIntent: e.data.start ? e.id : null, pendingSince: e.data.start ? e.at : null };
     case 'pod.start.requested':
-      return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false, agentVersion: null, reason: null, stopRequested: false, lastIntent: e.id, runIntent: e.id, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
+      return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false, agentVersion: null, reason: null, stopRequested: false, lastIntent: e.id, runIntent: e.id, pendingSince: e.at, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
     case 'pod.stop.requested':
-      return { ...ctx, updatedAt: e.at, stopGraceMs: e.data.graceMs, stopRequested: true, lastIntent: e.id };
+      return { ...ctx, updatedAt: e.at, stopGraceMs: e.data.graceMs, stopRequested: true, lastIntent: e.id, pendingSince: null };
     case 'pod.delete.requested':
-      return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true, lastIntent: e.id };
+      return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true, lastIntent: e.id, pendingSince: null };
     case 'pod.scheduled':
-      return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt };
+      return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt, pendingSince: null };
     case 'image.pulling':
     case 'image.ready':
     case 'intent.rejected':
@@ -90,7 +98,18 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'pod.rejected':
       return { ...ctx, updatedAt: e.at, host: null, attempt: ctx.attempt + 1, reason: `rejected by ${e.data.host}: ${e.data.reason}` };
     case 'pod.unschedulable':
+      return { ...ctx, updatedAt: e.at, reason: e.data.reason, pendingSince: null };
+    case 'pod.waiting':
       return { ...ctx, updatedAt: e.at, reason: e.data.reason };
+    case 'pod.lost': {
+      const ended = { ...ctx, updatedAt: e.at, host: null, vm: null, bootDeadline: null, attached: false, reason: e.data.reason };
+      // never booted: placed again, same run; booted and restartable: a new run elsewhere; else the run ends here
+      if (ctx.vm === null) return { ...ended, attempt: ctx.attempt + 1, pendingSince: e.at };
+      if (restartsAfterLoss(ctx)) return { ...ended, run: ctx.run + 1, attempt: 0, agentVersion: null, pendingSince: e.at, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
+      const containers: Record<string, ContainerStatus> = {};
+      for (const [n, st] of Object.entries(ctx.containers)) containers[n] = st.state === 'running' || st.state === 'restarting' || st.state === 'waiting' ? { ...st, state: 'failed', reason: e.data.reason, finishedAt: e.at } : st;
+      return { ...ended, host: ctx.host, containers };
+    }
     case 'vm.booting':
       return { ...ctx, updatedAt: e.at, vm: e.data.vm, bootDeadline: e.data.deadline };
     case 'vm.booted':

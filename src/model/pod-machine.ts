@@ -1,11 +1,24 @@
 // The pod lifecycle as an XState v5 machine: the single definition of which event moves a pod where. Pure: no effects, no clocks.
 import { setup, assign } from 'xstate';
 import type { PodEvent } from '../events/schemas/mod.js';
-import { applyPodEvent, emptyPodContext, restartsAfter, type PodContext } from './pod-context.js';
+import { applyPodEvent, emptyPodContext, restartsAfter, restartsAfterLoss, type PodContext } from './pod-context.js';
 
 type Ev<T extends PodEvent['type']> = Extract<PodEvent, { type: T }>;
 
-export const podGuards = {
+type Args = { context: PodContext; event: PodEvent };
+
+/**
+ * A host's fact counts only from the host the pod is placed on: once a run has moved (its host was lost), what the old
+ * host still reports (owed facts landing after a partition heals) is history, not this run's state. Facts carry their
+ * writer as `host:<id>`; anything written by another kind of writer is not a host's fact.
+ */
+const fromRunHost = ({ context, event }: Args) => !event.by.startsWith('host:') || event.by.slice(5) === context.host;
+const lostThisRun = ({ context, event }: Args) => {
+  const e = event as Ev<'pod.lost'>;
+  return e.data.host === context.host && e.data.run === context.run;
+};
+
+const baseGuards = {
   startsNow: ({ event }: { context: PodContext; event: PodEvent }) => (event as Ev<'pod.requested'>).data.start,
   deleteRequested: ({ context }: { context: PodContext; event: PodEvent }) => context.deleteRequested,
   /** The fact belongs to the host this run is placed on (a late fact from a rejected placement is ignored). */
@@ -20,7 +33,18 @@ export const podGuards = {
   /** This exit ends the last live container and every container exited 0. */
   lastExitAllOk: ({ context, event }: { context: PodContext; event: PodEvent }) => lastExit(context, event) && allOk(context, event),
   lastExit: ({ context, event }: { context: PodContext; event: PodEvent }) => lastExit(context, event),
+  lostThisRun,
+  /** The lost run was booted and its policy restarts it: a new run, placed elsewhere. */
+  lostRestartable: (a: Args) => lostThisRun(a) && restartsAfterLoss(a.context),
+  lostWhileDeleting: (a: Args) => lostThisRun(a) && a.context.deleteRequested,
 };
+
+/** Every guard, also as `host&<guard>` (and plain `host`): the same check, on a fact its run's host reported. */
+export const podGuards: Record<string, (a: Args) => boolean> = { host: fromRunHost };
+for (const [name, g] of Object.entries(baseGuards)) {
+  podGuards[name] = g;
+  podGuards[`host&${name}`] = (a) => fromRunHost(a) && g(a);
+}
 
 function lastExit(context: PodContext, event: PodEvent): boolean {
   const name = (event as Ev<'container.exited'>).data.container;
@@ -32,27 +56,32 @@ function allOk(context: PodContext, event: PodEvent): boolean {
   return e.data.exitCode === 0 && Object.entries(context.containers).every(([n, c]) => n === e.data.container || c.exitCode === 0);
 }
 
-type Guard = keyof typeof podGuards;
+type Guard = keyof typeof baseGuards;
 const to = (target: string, guard?: Guard) => ({ target, ...(guard ? { guard } : {}), actions: 'apply' as const });
 const stay = (guard?: Guard) => ({ ...(guard ? { guard } : {}), actions: 'apply' as const });
+/** The same, for a host's fact (see fromRunHost). */
+const hto = (target: string, guard?: Guard) => ({ target, guard: guard ? `host&${guard}` : 'host', actions: 'apply' as const });
+const hstay = (guard?: Guard) => ({ guard: guard ? `host&${guard}` : 'host', actions: 'apply' as const });
 
 /**
  * Stop and delete requests while a VM may exist: the owning host tears it down and reports pod.stopped.
  * A host may also stop a pod on its own (it is shutting down), reporting pod.stopped without a request.
  */
-const stoppable = { 'pod.stop.requested': to('stopping'), 'pod.delete.requested': to('stopping'), 'pod.stopped': to('stopped') };
-const vmDies = { 'vm.failed': to('failed'), 'vm.exited': to('failed'), 'agent.failed': to('failed') };
+const stoppable = { 'pod.stop.requested': to('stopping'), 'pod.delete.requested': to('stopping'), 'pod.stopped': hto('stopped') };
+const vmDies = { 'vm.failed': hto('failed'), 'vm.exited': hto('failed'), 'agent.failed': hto('failed') };
 /** A daemon letting go of a running VM, or taking it over again after a restart: the pod's state does not change. */
-const attachment = { 'vm.attached': stay(), 'vm.detached': stay() };
-const containerExit = [stay('willRestart'), to('succeeded', 'lastExitAllOk'), to('failed', 'lastExit'), stay()];
+const attachment = { 'vm.attached': hstay(), 'vm.detached': hstay() };
+const containerExit = [hstay('willRestart'), hto('succeeded', 'lastExitAllOk'), hto('failed', 'lastExit'), hstay()];
+/** Its host lost with the run on it: placed again (never booted), a new run (restartable), or the run failed. */
+const lostBooted = { 'pod.lost': [to('pending', 'lostRestartable'), to('failed', 'lostThisRun')] };
 /** Terminal states accept a restart or a delete, and record late facts (a VM's exit after the pod failed). */
 const terminal = {
   on: {
     'pod.start.requested': to('pending'),
     'pod.delete.requested': to('deleted'),
-    'vm.exited': stay(),
-    'pod.stopped': stay(),
-    'container.exited': stay(),
+    'vm.exited': hstay(),
+    'pod.stopped': hstay(),
+    'container.exited': hstay(),
     ...attachment,
   },
 };
@@ -71,43 +100,49 @@ export const podMachine = setup({
     pending: {
       on: {
         'pod.scheduled': to('scheduled'),
+        'pod.waiting': stay(),
         'pod.unschedulable': to('failed'),
         'pod.stop.requested': to('stopped'),
         'pod.delete.requested': to('deleted'),
       },
     },
-    scheduled: { on: { 'image.pulling': stay(), 'image.ready': stay(), 'vm.booting': to('booting', 'fromPlacedHost'), 'pod.rejected': to('pending'), 'vm.failed': to('failed'), ...stoppable } },
-    booting: { on: { 'vm.booted': to('booted'), ...vmDies, ...stoppable, ...attachment } },
-    booted: { on: { 'agent.ready': to('starting'), ...vmDies, ...stoppable, ...attachment } },
+    scheduled: {
+      on: { 'image.pulling': hstay(), 'image.ready': hstay(), 'vm.booting': hto('booting', 'fromPlacedHost'), 'pod.rejected': hto('pending'), 'vm.failed': hto('failed'), 'pod.lost': to('pending', 'lostThisRun'), ...stoppable },
+    },
+    booting: { on: { 'vm.booted': hto('booted'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
+    booted: { on: { 'agent.ready': hto('starting'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
     starting: {
       on: {
-        'container.started': [to('running', 'lastToStart'), stay()],
+        'container.started': [hto('running', 'lastToStart'), hstay()],
         'container.exited': containerExit,
-        'container.failed': to('failed'),
+        'container.failed': hto('failed'),
         ...vmDies,
         ...stoppable,
         ...attachment,
+        ...lostBooted,
       },
     },
     running: {
       on: {
-        'container.started': stay(),
+        'container.started': hstay(),
         'container.exited': containerExit,
-        'container.failed': to('failed'),
+        'container.failed': hto('failed'),
         ...vmDies,
         ...stoppable,
         ...attachment,
+        ...lostBooted,
       },
     },
     stopping: {
       on: {
-        'pod.stopped': [to('deleted', 'deleteRequested'), to('stopped')],
+        'pod.stopped': [hto('deleted', 'deleteRequested'), hto('stopped')],
         'pod.delete.requested': stay(),
-        'container.exited': stay(),
-        'container.started': stay(),
-        'vm.exited': stay(),
-        'vm.failed': stay(),
-        'agent.failed': stay(),
+        'container.exited': hstay(),
+        'container.started': hstay(),
+        'vm.exited': hstay(),
+        'vm.failed': hstay(),
+        'agent.failed': hstay(),
+        'pod.lost': [to('deleted', 'lostWhileDeleting'), to('stopped', 'lostThisRun')],
         ...attachment,
       },
     },

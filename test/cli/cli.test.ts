@@ -98,10 +98,12 @@ describe('pod lifecycle from the CLI', () => {
     expect((await run(['run', '--rm', '-d', 'busybox'])).stderr).toMatch(/--rm and -d cannot be combined/);
   });
 
-  it('a pod that fits nowhere is refused with the reason, and run exits 125', async () => {
-    const r = await run(['run', '--cpus', '64', '--memory', '200000', 'busybox']);
+  it('a pod that fits nowhere waits with the reason; with --wait-timeout it gives up, and run exits 125', async () => {
+    const r = await run(['run', '--wait-timeout', '600ms', '--cpus', '64', '--memory', '200000', 'busybox']);
     expect(r.exitCode).toBe(125);
-    expect(r.stderr).toMatch(/no host can fit 64 vCPU \/ 200000 MB: the roomiest, cli-h1/);
+    expect(r.stderr).toMatch(/waiting for room: no host can fit 64 vCPU \/ 200000 MB: the roomiest, cli-h1/);
+    expect(r.stderr).toMatch(/failed: gave up after waiting \d+ s for room \(wait timeout 600 ms\)/);
+    expect((await run(['run', '--wait-timeout', 'soon', 'busybox'])).stderr).toMatch(/waitTimeoutMs.*"soon" is not a duration/);
   });
 
   it('create, start, stop and start again (a new run); inspect shows the folded state', async () => {

@@ -30,6 +30,11 @@ const arbEvent: fc.Arbitrary<PodEvent> = fc.oneof(
   fc.constant(null).map(() => ev('pod.stopped', {})),
   fc.constantFrom('resynced', 'too-old').map((resync) => ev('vm.attached', { vm: 'vm1', daemon: 'd2', resync: resync as 'resynced' | 'too-old', processes: 1 })),
   fc.constant(null).map(() => ev('vm.detached', { vm: 'vm1', reason: 'hyperd stopped' })),
+  fc.constant(null).map(() => ev('pod.waiting', { reason: 'no room' })),
+  fc.record({ host: fc.constantFrom('h1', 'h2'), run: fc.constantFrom(1, 2) }).map((d) => ev('pod.lost', { ...d, reason: 'host lost' })),
+  // host facts written by a host other than the placed one (ignored), or by the placed one
+  fc.record({ by: fc.constantFrom('host:h1', 'host:h2'), exitCode: fc.constantFrom(0, 1) }).map(({ by, exitCode }) => ev('container.exited', { container: 'a', exitCode }, 'p1', 2_000, by)),
+  fc.constantFrom('host:h1', 'host:h2').map((by) => ev('vm.booted', { vm: 'vm1', bootMs: 3 }, 'p1', 2_000, by)),
 );
 
 describe('compiled fold ≡ xstate transition()', () => {

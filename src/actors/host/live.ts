@@ -37,7 +37,7 @@ export class HostActor {
   async join(): Promise<void> {
     const { hostId, daemonId, capacity, driver } = this.d;
     await this.d.store.append(
-      hostEvent('host.joined', hostId, { capacity, drivers: [driver.name], daemon: daemonId, version: VERSION, hollow: !driver.capabilities.isolation, maxVm: { cpus: driver.capabilities.maxCpus, memoryMb: driver.capabilities.maxMemoryMb }, reattach: driver.capabilities.reattach }, { id: `${hostId}.joined.${daemonId}`, at: Date.now(), by: `host:${hostId}` }),
+      hostEvent('host.joined', hostId, { capacity, drivers: [driver.name], daemon: daemonId, version: VERSION, hollow: !driver.capabilities.isolation, maxVm: { cpus: driver.capabilities.maxCpus, memoryMb: driver.capabilities.maxMemoryMb }, reattach: driver.capabilities.reattach }, { id: `${hostId}.joined.${daemonId}.e${(this.d.view.hosts.get(hostId)?.epoch ?? 0) + 1}`, at: Date.now(), by: `host:${hostId}` }),
     );
   }
 
@@ -75,6 +75,24 @@ export class HostActor {
     const existing = this.runners.get(id);
     if (existing) existing.poke();
     else if (c.pod.context.host === this.d.hostId && HOLDS_RESOURCES.has(c.pod.state)) this.runner(id).poke();
+  }
+
+  /**
+   * Self-fencing: every VM of this host is stopped now, before its lease can expire for the others, and no runner starts
+   * until the host rejoins (adopt() again, after its loss is recorded). Works without NATS.
+   */
+  async fence(): Promise<number> {
+    this.adopted = false;
+    const runners = [...this.runners.values()];
+    await Promise.all(runners.map((r) => r.fence()));
+    // a VM no runner held (none once adopt() has run) is stopped by the adopt() of the rejoin
+    return runners.length;
+  }
+
+  /** After a loss (declared by others, or recorded by this host after fencing): join again, as a new epoch, and start over. */
+  async rejoin(): Promise<void> {
+    await this.join();
+    await this.adopt();
   }
 
   get podCount(): number {

@@ -43,6 +43,8 @@ export class PodRunner {
   private readonly tenant: string | null;
   /** Set once at daemon start: what was found of this run's VM (null: nothing), to re-attach before anything else. */
   private found: FoundVm | null | undefined = undefined;
+  /** Aborted when the host fences itself: owed facts of this run are dropped, not retried. */
+  private readonly fenced = new AbortController();
 
   constructor(
     private readonly podId: string,
@@ -52,7 +54,7 @@ export class PodRunner {
     this.run = rec.context.run;
     this.attempt = rec.context.attempt;
     this.tenant = rec.context.tenant;
-    this.emit = emitterFor(d.store, { pod: podId, tenant: this.tenant }, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), d.stopping);
+    this.emit = emitterFor(d.store, { pod: podId, tenant: this.tenant }, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), AbortSignal.any([d.stopping, this.fenced.signal]));
   }
 
   private get vmId(): string {
@@ -84,6 +86,20 @@ export class PodRunner {
       await this.emit('pod.stopped', { reason }, 'pod.stopped');
     }
     this.agent?.close();
+  }
+
+  /**
+   * Self-fencing: this host's lease ran out, so another host may soon run the pod. The VM is killed now and nothing is
+   * recorded from here on (NATS may be out of reach); the loss is recorded, by whoever sees it first, as pod.lost.
+   */
+  async fence(): Promise<void> {
+    this.done = true;
+    this.fenced.abort();
+    this.agent?.close();
+    const vm = this.vm;
+    this.vm = null;
+    await vm?.stop(0).catch((err) => this.d.log.error({ err, pod: this.podId }, 'could not stop a fenced VM'));
+    this.d.onDone(this.podId);
   }
 
   /** Daemon shutdown that leaves the pod running: the VM keeps going and the next daemon re-attaches. */

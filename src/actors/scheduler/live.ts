@@ -1,9 +1,12 @@
-// The live scheduler (one per daemon): tries to place pending pods with an OCC-guarded append; the first writer wins, no leader needed.
+// The live scheduler (one per daemon): tries to place pending pods with an OCC-guarded append; the first writer wins, no
+// leader needed. A pod that fits nowhere waits (pod.waiting, once) and is tried again, oldest first, whenever capacity
+// may have appeared — a pod ended or moved, a host joined — until its wait timeout, if it has one, gives up.
 import { ConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { podEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { Change, ClusterView, HostRecord, PodRecord } from '../../model/cluster-view.js';
+import { HOLDS_RESOURCES } from '../../model/pod-machine.js';
 import { place, rankOf } from '../../model/placement.js';
 import { linksOf } from '../emit.js';
 
@@ -23,8 +26,12 @@ export class Scheduler {
   /** The same, summed per host, so a placement costs O(hosts) however many are in flight. */
   private readonly assumedByHost = new Map<string, { cpus: number; memoryMb: number }>();
   private readonly waiting = new Map<string, number>();
+  /** Pods no host could fit, by id: tried again, in the order they became pending, when capacity may have appeared. */
+  private readonly blocked = new Set<string>();
+  private capacityChanged = false;
   private readonly timer: NodeJS.Timeout;
   private readonly graceMs: number;
+  private readonly noted = new Set<string>();
   placed = 0;
   conflicts = 0;
 
@@ -36,8 +43,14 @@ export class Scheduler {
 
   /** Fed only with live changes. */
   onChange(c: Change): void {
+    if (c.kind === 'host') {
+      if (c.event.type === 'host.joined') this.capacityChanged = true;
+      return;
+    }
     if (c.kind !== 'pod' || !c.accepted) return;
     if (c.event.type === 'pod.scheduled' || c.event.type === 'pod.unschedulable') this.forget(c.pod.context.id);
+    if (c.pod.state !== 'pending') this.blocked.delete(c.pod.context.id);
+    if (HOLDS_RESOURCES.has(c.before) && !HOLDS_RESOURCES.has(c.pod.state)) this.capacityChanged = true;
     if (c.pod.state === 'pending' && c.before !== 'pending') this.consider(c.pod);
   }
 
@@ -84,6 +97,18 @@ export class Scheduler {
       this.waiting.delete(id);
       void this.attempt(id);
     }
+    if (this.blocked.size === 0) return;
+    const retry = this.capacityChanged;
+    this.capacityChanged = false;
+    // oldest first; a wait timeout is checked even when nothing changed
+    const order = [...this.blocked].map((id) => this.d.view.pods.get(id)).filter((p): p is PodRecord => p?.state === 'pending');
+    order.sort((a, b) => (a.context.pendingSince ?? 0) - (b.context.pendingSince ?? 0) || a.seq - b.seq);
+    for (const p of order) if (retry || timedOut(p, now)) void this.attempt(p.context.id);
+  }
+
+  /** Pods waiting for room (for `hyper ps` and tests). */
+  get blockedCount(): number {
+    return this.blocked.size;
   }
 
   private async attempt(podId: string): Promise<void> {
@@ -104,9 +129,20 @@ export class Scheduler {
         const e = podEvent('pod.scheduled', podId, { host: choice.host, run, attempt }, { ...meta, id: `${podId}.r${run}a${attempt}.scheduled.${this.d.daemonId}` });
         await this.d.store.append(e, { expectLastSeq: pod.seq });
         this.placed++;
-      } else {
-        const e = podEvent('pod.unschedulable', podId, { reason: choice.reason }, { ...meta, id: `${podId}.r${run}a${attempt}.unschedulable.${this.d.daemonId}` });
+      } else if (timedOut(pod, Date.now())) {
+        const waited = Math.round((Date.now() - (pod.context.pendingSince ?? pod.context.updatedAt)) / 1000);
+        const e = podEvent('pod.unschedulable', podId, { reason: `gave up after waiting ${waited} s for room (wait timeout ${pod.context.spec.waitTimeoutMs} ms): ${choice.reason}` }, { ...meta, id: `${podId}.r${run}a${attempt}.unschedulable` });
+        this.blocked.delete(podId);
         await this.d.store.append(e, { expectLastSeq: pod.seq });
+      } else {
+        this.blocked.add(podId);
+        // said once per attempt (every daemon writes the same id: NATS keeps one); the reason of a later wait is the first one's
+        if (pod.context.reason !== choice.reason && !this.noted.has(`${podId}/${run}/${attempt}`)) {
+          this.noted.add(`${podId}/${run}/${attempt}`);
+          if (this.noted.size > 100_000) this.noted.clear();
+          const e = podEvent('pod.waiting', podId, { reason: choice.reason }, { ...meta, id: `${podId}.r${run}a${attempt}.waiting` });
+          await this.d.store.append(e, { expectLastSeq: pod.seq });
+        }
       }
     } catch (err) {
       this.forget(podId);
@@ -120,4 +156,10 @@ export class Scheduler {
       this.waiting.set(podId, Date.now() + this.graceMs);
     }
   }
+}
+
+/** Whether a pending pod's own wait timeout (spec.waitTimeoutMs) has run out. */
+function timedOut(p: PodRecord, now: number): boolean {
+  const limit = p.context.spec?.waitTimeoutMs;
+  return limit !== undefined && now - (p.context.pendingSince ?? p.context.updatedAt) >= limit;
 }

@@ -1,4 +1,4 @@
-// Events on a host's subject: a host joining with its capacity, leaving cleanly, or being declared lost.
+// Events on a host's subject: a host joining with its capacity, leaving cleanly, or being declared lost (its lease ran out).
 import { z } from 'zod';
 import { envelopeShape, idToken } from './envelope.js';
 
@@ -23,6 +23,9 @@ export const hostEventSchemas = [
     reattach: z.boolean().optional(),
   }),
   hostEvent('host.left', { reason: z.string().max(4000) }),
+  // silent past its lease (written by one survivor, OCC on the host's subject), or fenced itself and said so on return;
+  // epoch: the incarnation (count of its joins) that was lost, so a loss never applies to a later join
+  hostEvent('host.lost', { epoch: z.number().int().positive(), reason: z.string().min(1).max(4000), silentMs: z.number().int().nonnegative() }),
 ] as const;
 
 export type HostEvent = z.infer<(typeof hostEventSchemas)[number]>;

@@ -20,7 +20,11 @@ export const podEventSchemas = [
   // placement
   podEvent('pod.scheduled', { host: idToken, run: z.number().int().positive(), attempt: z.number().int().nonnegative() }),
   podEvent('pod.rejected', { host: idToken, reason }),
+  // no host fits it now: it waits (still pending) until capacity appears; pod.unschedulable gives up (its wait timed out)
+  podEvent('pod.waiting', { reason }),
   podEvent('pod.unschedulable', { reason }),
+  // the host running this run was declared lost (or fenced itself): the run ends there, restarted elsewhere if its policy says so
+  podEvent('pod.lost', { host: idToken, run: z.number().int().positive(), reason }),
   // the VM and its agent; image.pulling says a pull from a registry began (it may take long); image.ready records which image (by id) a pod's VM was given, and whether it had to be pulled
   podEvent('image.pulling', { image: z.string().min(1).max(512) }),
   podEvent('image.ready', { image: z.string().min(1).max(512), id: z.string().regex(/^sha256:[a-f0-9]{64}$/), pulled: z.boolean(), converted: z.boolean(), ms: z.number().nonnegative() }),

@@ -44,6 +44,8 @@ export const PodSpec = z
     resources: Resources.default({ cpus: 1, memoryMb: 256 }),
     restartPolicy: RestartPolicy.default('never'),
     labels: z.record(z.string().max(253), z.string().max(1024)).default({}),
+    /** Give up (fail) after waiting this long for a host with room; by default a pod waits as long as it takes. */
+    waitTimeoutMs: z.number().int().positive().max(30 * 24 * 3_600_000).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

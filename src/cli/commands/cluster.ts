@@ -1,0 +1,51 @@
+// `hyper cluster up|status|down`: a local cluster in network namespaces (NATS nodes and hosts), found by later commands through the data dir.
+import type { Command } from 'commander';
+import { clusterDown, clusterUp, memberProcesses, readClusterFile } from '../../cluster/local.js';
+import { defaultDataDir } from '../../daemon/paths.js';
+import { HyperError } from '../../errors.js';
+import { printJson, table } from '../format.js';
+import type { GlobalOptions } from '../connection.js';
+
+const count = (flag: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 50) throw new HyperError('invalid', `${flag}: "${v}" is not a whole number from 1 to 50`);
+  return n;
+};
+
+export function registerCluster(program: Command, globals: () => GlobalOptions): void {
+  const cluster = program.command('cluster').description('a local cluster: NATS nodes and hosts, each in a network namespace of its own (root)');
+  const dir = () => globals().dataDir ?? defaultDataDir();
+  const progress = (msg: string) => process.stderr.write(`cluster: ${msg}\n`);
+
+  cluster
+    .command('up')
+    .description('start a NATS JetStream cluster and N hyperd hosts on a bridge; hyper commands then use it')
+    .option('--hosts <n>', 'hosts (hyperd processes)', count('--hosts'), 3)
+    .option('--nats-nodes <n>', 'NATS nodes (3 gives R3 streams and buckets)', count('--nats-nodes'), 3)
+    .option('--driver <name>', 'qemu or hollow', 'qemu')
+    .option('--host-lease <duration>', 'each host\'s lease (hyperd --host-lease)')
+    .action(async (o: { hosts: number; natsNodes: number; driver: string; hostLease?: string }) => {
+      if (!['qemu', 'hollow'].includes(o.driver)) throw new HyperError('invalid', `--driver: "${o.driver}" is not qemu or hollow`);
+      const f = await clusterUp({ dataDir: dir(), hosts: o.hosts, natsNodes: o.natsNodes, driver: o.driver, hostLease: o.hostLease, progress });
+      process.stdout.write(`cluster up: ${f.nodes.length} NATS nodes (${f.nats.join(',')}), ${f.hosts.length} ${f.driver} hosts; try: hyper hosts\n`);
+    });
+
+  cluster
+    .command('status')
+    .description('each NATS node and host of the local cluster: address, process, whether it runs')
+    .action(() => {
+      const f = readClusterFile(dir());
+      if (!f) throw new HyperError('not-found', `no local cluster in ${dir()} — start one with: hyper cluster up --hosts 3`);
+      const rows = memberProcesses(f);
+      if (globals().output === 'json') return printJson({ ...f, members: rows });
+      process.stdout.write(table(['KIND', 'NAME', 'ADDRESS', 'PID', 'PROCESS'], rows.map((r) => [r.kind, r.name, r.address, String(r.pid), r.running ? 'running' : 'gone'])) + '\n');
+      process.stdout.write(`NATS: ${f.nats.join(',')}   (hyper hosts shows each host's lease)\n`);
+    });
+
+  cluster
+    .command('down')
+    .description('stop the local cluster\'s hosts and NATS nodes and remove its network (data stays in the data dir)')
+    .action(async () => {
+      if (!(await clusterDown(dir(), progress))) process.stderr.write(`cluster: none running in ${dir()}\n`);
+    });
+}

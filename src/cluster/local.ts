@@ -1,0 +1,190 @@
+// `hyper cluster up|status|down`: a local cluster of a 3-node NATS JetStream cluster (R3 streams and buckets) and N hyperd
+// hosts, each NATS node and each host in a network namespace of its own on one bridge. Everything it started is recorded in
+// DATA_DIR/cluster.json, through which `hyper` commands find the cluster as they find a local daemon.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { parseHeartbeat } from '../actors/host/liveness.js';
+import { HEARTBEAT_BUCKET } from '../events/schemas/subjects.js';
+import { clientCredentialsFile, ensureCredentials, hostCredentialsFile, natsAuthorization } from '../auth/credentials.js';
+import { connectNats } from '../nats/connect.js';
+import { addMember, createBridge, inNamespace, removeAll, type Member } from './netns.js';
+
+export interface ClusterMember extends Member { name: string; dir: string; pid: number }
+
+export interface ClusterFile {
+  bridge: string;
+  gateway: string;
+  driver: string;
+  nats: string[];
+  credentials: string;
+  nodes: ClusterMember[];
+  hosts: ClusterMember[];
+  startedAt: number;
+}
+
+export const clusterFile = (dataDir: string) => join(dataDir, 'cluster.json');
+
+export function readClusterFile(dataDir: string): ClusterFile | null {
+  const f = clusterFile(dataDir);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ClusterFile) : null;
+}
+
+const HYPERD = fileURLToPath(new URL('../daemon/main.js', import.meta.url));
+
+/** Names and a /24 derived from the data dir, so two clusters on one machine (two data dirs) do not collide. */
+function layout(dataDir: string) {
+  const h = createHash('sha256').update(dataDir).digest();
+  const tag = h.toString('hex').slice(0, 6);
+  const subnet = `10.${200 + (h[3] % 50)}.${h[4]}`;
+  return { tag, bridge: `hyb${tag}`, gateway: `${subnet}.1`, address: (i: number) => `${subnet}.${i}` };
+}
+
+/** Starts a detached process in a namespace, its output to a log file; it outlives this command. */
+function spawnIn(ns: string, argv: string[], log: string): number {
+  const fd = openSync(log, 'a');
+  const [cmd, ...args] = inNamespace(ns, argv);
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd] });
+  child.unref();
+  return child.pid!;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | null> | T | null): Promise<T> {
+  const until = Date.now() + ms;
+  let last: unknown = null;
+  while (Date.now() < until) {
+    try {
+      const v = await probe();
+      if (v !== null) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not come up within ${ms / 1000} s${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export interface UpOptions { dataDir: string; hosts: number; natsNodes: number; driver: string; hostLease?: string; progress: (msg: string) => void }
+
+export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
+  if (readClusterFile(o.dataDir)) throw new Error(`a cluster is already up in ${o.dataDir} (${clusterFile(o.dataDir)}): hyper cluster down first`);
+  if (o.natsNodes < 1 || o.hosts < 1) throw new Error('--hosts and --nats-nodes must be at least 1');
+  mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
+  const creds = ensureCredentials(o.dataDir);
+  const l = layout(o.dataDir);
+  const nodes: ClusterMember[] = Array.from({ length: o.natsNodes }, (_, i) => ({ name: `n${i + 1}`, ns: `hyper-${l.tag}-n${i + 1}`, veth: `hv${l.tag}n${i + 1}`, address: l.address(11 + i), dir: join(o.dataDir, 'nats', `n${i + 1}`), pid: 0 }));
+  const hosts: ClusterMember[] = Array.from({ length: o.hosts }, (_, i) => ({ name: `h${i + 1}`, ns: `hyper-${l.tag}-h${i + 1}`, veth: `hv${l.tag}h${i + 1}`, address: l.address(101 + i), dir: join(o.dataDir, 'hosts', `h${i + 1}`), pid: 0 }));
+  const nats = nodes.map((n) => `nats://${n.address}:4222`);
+  const file: ClusterFile = { bridge: l.bridge, gateway: l.gateway, driver: o.driver, nats, credentials: clientCredentialsFile(o.dataDir), nodes, hosts, startedAt: Date.now() };
+  const save = () => writeFileSync(clusterFile(o.dataDir), JSON.stringify(file, null, 1) + '\n', { mode: 0o600 });
+  try {
+    o.progress(`network: bridge ${l.bridge} (${l.gateway}/24), ${nodes.length + hosts.length} namespaces`);
+    createBridge(l.bridge, l.gateway);
+    save();
+    for (const m of [...nodes, ...hosts]) addMember(l.bridge, m, l.gateway);
+
+    for (const n of nodes) {
+      mkdirSync(join(n.dir, 'jetstream'), { recursive: true, mode: 0o700 });
+      const conf = join(n.dir, 'nats-server.conf');
+      const routes = nodes.filter((p) => p !== n).map((p) => `nats-route://${creds.host.user}:${creds.host.password}@${p.address}:6222`);
+      writeFileSync(
+        conf,
+        [
+          `server_name: ${n.name}`,
+          `listen: "${n.address}:4222"`,
+          'max_payload: 4MB',
+          `jetstream { store_dir: ${JSON.stringify(join(n.dir, 'jetstream'))} }`,
+          ...(nodes.length > 1 ? [`cluster { name: hyper, listen: "${n.address}:6222", authorization { user: ${JSON.stringify(creds.host.user)}, password: ${JSON.stringify(creds.host.password)} }, routes: ${JSON.stringify(routes)} }`] : []),
+          natsAuthorization(creds),
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      n.pid = spawnIn(n.ns, ['nats-server', '-c', conf], join(n.dir, 'nats-server.log'));
+      save();
+      o.progress(`nats node ${n.name} at ${n.address} (pid ${n.pid})`);
+    }
+    // JetStream answers once the nodes have elected a meta leader
+    await waitFor('the NATS JetStream cluster', 30_000, async () => {
+      const nc = await connectNats(nats, 'hyper-cluster-up', { auth: creds.host, reconnect: false, timeoutMs: 2_000 });
+      try {
+        await (await jetstreamManager(nc)).getAccountInfo();
+        return true;
+      } finally {
+        await nc.close();
+      }
+    });
+    o.progress(`JetStream ready on ${nodes.length} node${nodes.length === 1 ? '' : 's'}`);
+
+    for (const h of hosts) {
+      mkdirSync(h.dir, { recursive: true, mode: 0o700 });
+      const argv = ['node', HYPERD, '--nats', nats.join(','), '--creds', hostCredentialsFile(o.dataDir), '--replicas', String(Math.min(3, nodes.length)), '--host-id', h.name, '--data-dir', h.dir, '--driver', o.driver, ...(o.hostLease ? ['--host-lease', o.hostLease] : [])];
+      h.pid = spawnIn(h.ns, argv, join(h.dir, 'hyperd.log'));
+      save();
+    }
+    for (const h of hosts) {
+      await waitFor(`hyperd on ${h.name}`, 60_000, () => {
+        if (!alive(h.pid)) throw new Error(`it exited; its log (${join(h.dir, 'hyperd.log')}) ends: ${readFileSync(join(h.dir, 'hyperd.log'), 'utf8').split('\n').slice(-3).join(' | ')}`);
+        return readFileSync(join(h.dir, 'hyperd.log'), 'utf8').includes('"hyperd ready"') ? true : null;
+      });
+      o.progress(`host ${h.name} at ${h.address} ready (pid ${h.pid})`);
+    }
+    // up when every host's lease renewal can be read back from the cluster (any replica may answer a direct get)
+    await waitFor('every host\'s first lease renewal', 20_000, async () => {
+      const nc = await connectNats(nats, 'hyper-cluster-up', { auth: creds.host, reconnect: false, timeoutMs: 2_000 });
+      try {
+        const kv = await new Kvm(nc).open(HEARTBEAT_BUCKET);
+        const seen = new Set<string>();
+        for await (const k of await kv.keys()) {
+          const e = await kv.get(k);
+          const hb = e?.operation === 'PUT' ? parseHeartbeat(e.string()) : null;
+          for (const [host] of hb?.hosts ?? []) seen.add(host);
+        }
+        return hosts.every((h) => seen.has(h.name)) ? true : null;
+      } finally {
+        await nc.close();
+      }
+    });
+    return file;
+  } catch (err) {
+    o.progress(`cluster up failed; taking down what was started`);
+    await clusterDown(o.dataDir, () => {});
+    throw err;
+  }
+}
+
+/** Stops the hosts (SIGTERM: their pods stop or detach as the driver allows), then the NATS nodes, then removes the network. */
+export async function clusterDown(dataDir: string, progress: (msg: string) => void): Promise<boolean> {
+  const f = readClusterFile(dataDir);
+  if (!f) return false;
+  const stop = async (members: ClusterMember[], what: string) => {
+    for (const m of members) if (m.pid && alive(m.pid)) process.kill(m.pid, 'SIGTERM');
+    const until = Date.now() + 15_000;
+    while (members.some((m) => m.pid && alive(m.pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    for (const m of members) if (m.pid && alive(m.pid)) process.kill(m.pid, 'SIGKILL');
+    if (members.length) progress(`stopped ${members.length} ${what}`);
+  };
+  await stop(f.hosts, 'hosts');
+  await stop(f.nodes, 'NATS nodes');
+  removeAll(f.bridge, [...f.hosts, ...f.nodes]);
+  rmSync(clusterFile(dataDir), { force: true });
+  progress(`removed bridge ${f.bridge} and its namespaces`);
+  return true;
+}
+
+/** Whether each recorded process still runs (the CLI adds what NATS and the log say). */
+export function memberProcesses(f: ClusterFile): { kind: 'nats' | 'host'; name: string; address: string; pid: number; running: boolean }[] {
+  return [...f.nodes.map((m) => ({ kind: 'nats' as const, m })), ...f.hosts.map((m) => ({ kind: 'host' as const, m }))].map(({ kind, m }) => ({ kind, name: m.name, address: m.address, pid: m.pid, running: alive(m.pid) }));
+}
