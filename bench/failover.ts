@@ -19,7 +19,7 @@ async function until(n: Awaited<ReturnType<typeof benchNats>>, ok: (v: ClusterVi
   for (;;) {
     const v = (await loadView(n.store, { useSnapshot: false })).view;
     if (ok(v)) return v;
-    if (performance.now() > deadline) throw new Error('timed out');
+    if (performance.now() > deadline) throw new Error(`timed out: ${[...v.pods.values()].map((p) => `${p.context.id}=${p.state}@${p.context.host}`).join(' ')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -30,11 +30,12 @@ for (const lease of leases) {
   const times: number[] = [];
   for (let t = 0; t < trials; t++) {
     const n = await benchNats();
-    const ds = ['a', 'b'].map((h) => spawnHyperd(['--nats', n.server.url, '--host-id', `fo-${h}`, '--data-dir', join(n.dir, h), '--driver', 'hollow', '--host-lease', lease]));
+    const ds = ['a', 'b'].map((h) => spawnHyperd(['--nats', n.server.url, '--host-id', `fo-${h}`, '--data-dir', join(n.dir, h), '--driver', 'hollow', '--host-lease', lease, '--cpus', '256', '--memory', '262144']));
     try {
       await Promise.all(ds.map((d) => d.ready));
       const ids = Array.from({ length: pods }, (_, i) => `fo${i}`);
       for (const id of ids) await n.store.append(podEvent('pod.requested', id, { spec, start: true }, { id: `${id}.req`, at: Date.now(), by: 'bench' }), { expectLastSeq: 0 });
+      progress(`failover (lease ${lease}) trial ${t + 1}/${trials}: daemons ready, ${pods} pods submitted`);
       const v = await until(n, (v) => ids.every((id) => v.pods.get(id)?.state === 'running'), 30_000);
       const onA = ids.filter((id) => v.pods.get(id)!.context.host === 'fo-a');
       const victim = onA.length * 2 >= ids.length ? 0 : 1;

@@ -42,7 +42,7 @@ export function spawnHyperd(args: string[]): Hyperd {
     proc,
     ready,
     stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
+      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
       proc.once('exit', () => resolve());
       proc.kill('SIGTERM');
     }),

@@ -139,8 +139,9 @@ export class EventStore {
         if (caughtUp) return;
         const r = this.decodeOwn(m);
         buffer.push(r);
-        // the delivery's own count of what is left: 0 is the end of the stream as it stood (a filtered one included)
-        if (opts.untilCaughtUp && pendingOf(m) === 0) caughtUp = true;
+        // the end of the stream as it stood when the read began (a filtered one included): the consumer's pending count then,
+        // reached by its own delivery sequence — not "nothing left now", which a busy stream may never reach
+        if (opts.untilCaughtUp && (consumerSeqOf(m) >= pending || pendingOf(m) === 0)) caughtUp = true;
         notify();
       },
     });
@@ -208,6 +209,11 @@ export function decode(m: JsMsg): Record_ {
  */
 export function streamSeqOf(reply: string): number {
   return ackToken(reply, 5);
+}
+
+/** The consumer's own sequence of this delivery (the ack subject's <cseq>): 1 for the first message it delivers. */
+export function consumerSeqOf(m: JsMsg): number {
+  return ackToken((m as unknown as { reply: string }).reply, 6);
 }
 
 /** Messages left for the consumer after this one (the ack subject's <pending>). */
