@@ -1,5 +1,5 @@
 // bench/failover: a host killed (SIGKILL of its hyperd, hollow driver) → every restartable pod it ran running on a survivor.
-// --trials (default 10) kills per lease setting (--leases, default "10s,3s": the default and the target-meeting one); each
+// --trials (default 10) kills per lease setting (--leases, default "3s,1s": the default and a short one); each
 // trial starts two fresh daemons on one nats-server, runs --pods (10) pods with restart policy always, kills the daemon
 // holding most of them, and times kill → all of them running elsewhere. JSON on stdout, progress on stderr.
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { benchNats, progress, spawnHyperd } from './lib/env.js';
 const arg = (name: string, dflt: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : dflt);
 const trials = Number(arg('--trials', '10'));
 const pods = Number(arg('--pods', '10'));
-const leases = arg('--leases', '10s,3s').split(',').filter(Boolean);
+const leases = arg('--leases', '3s,1s').split(',').filter(Boolean);
 const pct = (xs: number[], p: number) => Math.round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
 
 async function until(n: Awaited<ReturnType<typeof benchNats>>, ok: (v: ClusterView) => boolean, ms: number): Promise<ClusterView> {

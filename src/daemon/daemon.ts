@@ -174,8 +174,8 @@ export class Daemon {
 
     const local = new Set(ids);
     // leases on a connection of their own: renewals and their acks do not queue behind a flood of events
-    this.liveness = await Liveness.open(await connectNats(this.natsUrls, `hyperd:${this.o.hostId}:lease`, natsOpts), this.view, lease, this.daemonId, local, log);
-    this.liveness.events = { fence: () => void this.fence(), recover: () => void this.recover() };
+    this.liveness = await Liveness.open({ servers: this.natsUrls, name: `hyperd:${this.o.hostId}:lease`, ...natsOpts }, this.view, lease, this.daemonId, local, log);
+    this.liveness.events = { fence: () => void this.fence(), recover: () => void this.recover(), silent: (h, epoch, ms) => this.loss.onSilent(h, epoch, ms) };
     this.loss = new LossWatcher({ view: this.view, store: this.store, liveness: this.liveness, daemonId: this.daemonId, local, log });
     this.scheduler = new Scheduler({ view: this.view, store: this.store, daemonId: this.daemonId, aliveHosts: () => this.liveness.alive(), log, graceMs: this.o.schedulerGraceMs });
 
@@ -183,7 +183,7 @@ export class Daemon {
     // declared lost while this daemon was away: its old runs end (restarted elsewhere, or failed) before it rejoins
     for (const id of ids) await this.loss.endRunsOn(id);
     await Promise.all(this.hosts.map((h) => h.join()));
-    await this.liveness.start(() => ids.map((id) => this.view.hosts.get(id)).filter((h) => h !== undefined));
+    this.liveness.renewNow();
     let reattaching = 0;
     let orphans = 0;
     for (const h of this.hosts) {
@@ -306,7 +306,10 @@ export class Daemon {
       return;
     }
     if (change.kind === 'tenant') return this.reloadAuth();
-    if (change.kind === 'host' && change.event.type === 'host.joined') this.liveness.joined(change.host.id);
+    if (change.kind === 'host') {
+      if (change.event.type === 'host.joined') this.liveness.joined(change.host.id);
+      else this.liveness.hostsChanged();
+    }
     if (change.kind === 'host' && change.event.type === 'host.lost' && change.host.state === 'lost' && this.hostById.has(change.host.id) && !this.recovering) {
       // survivors declared this daemon lost (it was silent too long, whatever it thought): stop everything, then rejoin
       this.o.log.error({ host: change.host.id, reason: change.event.data.reason }, `this host was declared lost by ${change.event.by}: stopping its pods and rejoining`);

@@ -1,124 +1,113 @@
-// Host leases, live: this daemon renews its hosts' lease (a heartbeat in KV), watches everyone's, says which hosts are
-// alive, and tells the daemon when its own lease ran out (fence) and when NATS acknowledges it again (recover).
-// It has a NATS connection of its own, so a daemon busy with a flood of events still renews and sees renewals on time.
-import { Kvm, type KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+// Host leases, live: the daemon's side of the lease worker (lease-thread.ts), which renews this daemon's lease, watches
+// everyone's and judges silence on a thread of its own. Here: which hosts are alive (for placement), and the worker's
+// verdicts handed to the daemon — fence now, recover, this host went silent.
+import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
+import type { NatsAuth, NatsTls } from '../../nats/connect.js';
 import type { ClusterView, HostRecord } from '../../model/cluster-view.js';
-import { isSilent, mustFence, type Lease } from '../../model/lease.js';
-import { HEARTBEAT_BUCKET } from '../../events/schemas/subjects.js';
+import { isSilent, type Lease } from '../../model/lease.js';
+import { monoNow, type ToMain, type ToWorker } from './lease-protocol.js';
 
-/** What a daemon's heartbeat says: its hosts with their epochs, and its wall-clock time (for people reading `hyper hosts`). */
-export interface Heartbeat { at: number; daemon: string; leaseMs: number; hosts: [string, number][] }
-
-export function parseHeartbeat(s: string): Heartbeat | null {
-  try {
-    const v = JSON.parse(s) as Heartbeat;
-    return typeof v?.at === 'number' && typeof v.daemon === 'string' && Array.isArray(v.hosts) ? v : null;
-  } catch {
-    return null;
-  }
-}
+export { parseHeartbeat, type Heartbeat } from './lease-protocol.js';
 
 export interface LivenessEvents {
   /** The lease ran out by this daemon's clock: stop every pod now. */
   fence(silentMs: number): void;
   /** A renewal was acknowledged after a fence: record the loss and rejoin. */
   recover(): void;
+  /** Another host has been silent past its lease + margin: declare it lost (if the view agrees). */
+  silent(host: string, epoch: number, silentMs: number): void;
 }
 
 export class Liveness {
-  /** When (this process's monotonic ms) each host's renewal was last seen. */
+  /** When (monoNow) each host's renewal was last seen, as the worker reported. */
   private readonly seen = new Map<string, number>();
-  private readonly startedAt = performance.now();
-  private lastRenewalSentAt = performance.now();
+  private readonly startedAt = monoNow();
   private fenced = false;
-  private stopWatch: (() => void) | null = null;
-  private beatTimer: NodeJS.Timeout | null = null;
-  private fenceTimer: NodeJS.Timeout | null = null;
+  private stopped: Promise<void> | null = null;
+  events: LivenessEvents | null = null;
 
   private constructor(
-    private readonly nc: NatsConnection,
-    private readonly kv: KV,
+    private readonly worker: Worker,
     private readonly view: ClusterView,
     readonly lease: Lease,
-    private readonly daemonId: string,
     private readonly local: ReadonlySet<string>,
     private readonly log: Logger,
-  ) {}
+  ) {
+    worker.on('message', (m: ToMain) => this.onMessage(m));
+    worker.on('error', (err) => log.error({ err }, 'the lease worker failed: this host can no longer renew its lease'));
+  }
 
-  /** `nc` is the liveness connection, owned (and closed) by this object. */
-  static async open(nc: NatsConnection, view: ClusterView, lease: Lease, daemonId: string, local: ReadonlySet<string>, log: Logger): Promise<Liveness> {
-    const l = new Liveness(nc, await new Kvm(nc).open(HEARTBEAT_BUCKET), view, lease, daemonId, local, log);
-    const w = await l.kv.watch();
-    l.stopWatch = () => w.stop();
-    void (async () => {
-      for await (const e of w) {
-        if (e.operation !== 'PUT') continue;
-        const hb = parseHeartbeat(e.string());
-        // a renewal counts for the hosts its daemon runs now (a stale daemon's beats do not keep a rejoined host alive)
-        if (hb) for (const [host] of hb.hosts) if (l.view.hosts.get(host)?.daemon === hb.daemon) l.seen.set(host, performance.now());
-      }
-    })().catch((err) => log.warn({ err }, 'heartbeat watch ended'));
+  static async open(nats: { servers: string[]; name: string; auth?: NatsAuth; tls?: NatsTls }, view: ClusterView, lease: Lease, daemonId: string, local: ReadonlySet<string>, log: Logger): Promise<Liveness> {
+    const worker = new Worker(new URL('./lease-thread.js', import.meta.url), { workerData: { ...nats, lease, daemonId, local: [...local] } });
+    const l = new Liveness(worker, view, lease, local, log);
+    await new Promise<void>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.on('message', (m: ToMain) => m.t === 'ready' && resolve());
+    });
+    l.hostsChanged();
     return l;
   }
 
-  /** Renews now, then every beat; checks the lease every few ms. */
-  start(hosts: () => HostRecord[]): Promise<boolean> {
-    this.beatTimer = setInterval(() => void this.beat(hosts), this.lease.beatMs);
-    this.fenceTimer = setInterval(() => this.checkLease(), Math.max(25, Math.round(this.lease.marginMs / 4)));
-    return this.beat(hosts);
-  }
-
-  private async beat(hosts: () => HostRecord[]): Promise<boolean> {
-    // renewals overlap when NATS is slow to acknowledge: each one that lands moves the lease on from when it was sent
-    const sentAt = performance.now();
-    try {
-      const hb: Heartbeat = { at: Date.now(), daemon: this.daemonId, leaseMs: this.lease.leaseMs, hosts: hosts().map((h) => [h.id, h.epoch]) };
-      await this.kv.put(this.daemonId, JSON.stringify(hb), { timeout: this.lease.leaseMs });
-      const tookMs = performance.now() - sentAt;
-      if (tookMs > this.lease.leaseMs / 3) this.log.warn({ tookMs: Math.round(tookMs), leaseMs: this.lease.leaseMs }, 'a lease renewal took long to be acknowledged (a busy host or NATS)');
-      if (sentAt > this.lastRenewalSentAt) this.lastRenewalSentAt = sentAt;
-      if (this.fenced) {
+  private onMessage(m: ToMain): void {
+    switch (m.t) {
+      case 'seen':
+        for (const [host, at] of m.updates) this.seen.set(host, at);
+        return;
+      case 'renewed':
+        if (m.tookMs > this.lease.leaseMs / 3) this.log.warn({ tookMs: m.tookMs, leaseMs: this.lease.leaseMs }, 'a lease renewal took long to be acknowledged (a busy host or NATS)');
+        return;
+      case 'renew-failed':
+        return void this.log.warn({ err: m.message, silentMs: m.silentMs }, 'could not renew this host\'s lease');
+      case 'fence':
+        this.fenced = true;
+        this.log.error({ silentMs: m.silentMs, leaseMs: this.lease.leaseMs }, `this host's lease was not renewed for ${m.silentMs} ms: stopping its pods before another host may start them (self-fencing)`);
+        return this.events?.fence(m.silentMs);
+      case 'recover':
         this.fenced = false;
         this.log.warn('NATS acknowledges this host\'s lease again: recording the loss of its pods and rejoining with a new epoch');
-        this.events?.recover();
-      }
-      return true;
-    } catch (err) {
-      this.log.warn({ err, silentMs: Math.round(performance.now() - this.lastRenewalSentAt) }, 'could not renew this host\'s lease');
-      return false;
+        return this.events?.recover();
+      case 'silent':
+        return this.events?.silent(m.host, m.epoch, m.silentMs);
     }
   }
 
-  events: LivenessEvents | null = null;
+  private send(m: ToWorker): void {
+    this.worker.postMessage(m);
+  }
 
-  private checkLease(): void {
-    const now = performance.now();
-    if (this.fenced || !mustFence(this.lease, this.lastRenewalSentAt, now)) return;
-    this.fenced = true;
-    const silentMs = Math.round(now - this.lastRenewalSentAt);
-    this.log.error({ silentMs, leaseMs: this.lease.leaseMs }, `this host's lease was not renewed for ${silentMs} ms: stopping its pods before another host may start them (self-fencing)`);
-    this.events?.fence(silentMs);
+  /** The worker judges from the view's hosts: call when they change (`joined`: hosts whose lease starts afresh now). */
+  hostsChanged(joined?: string[]): void {
+    this.send({ t: 'hosts', hosts: [...this.view.hosts.values()].map((h) => ({ id: h.id, daemon: h.daemon, state: h.state, epoch: h.epoch })), joined });
+  }
+
+  /** Renews at once (the first renewal, before the daemon says it is ready, and after a rejoin). */
+  renewNow(): void {
+    this.send({ t: 'renew' });
+  }
+
+  /** A silence reported could not be recorded: report it again at the next check. */
+  retrySilent(host: string, epoch: number): void {
+    this.send({ t: 'retry-silent', host, epoch });
+  }
+
+  joined(host: string): void {
+    this.seen.set(host, monoNow());
+    this.hostsChanged([host]);
   }
 
   get isFenced(): boolean {
     return this.fenced;
   }
 
-  /** A host joined (or rejoined): its lease counts from now, as if it had just renewed. */
-  joined(host: string): void {
-    this.seen.set(host, performance.now());
-  }
-
-  /** When this daemon last saw the host renew (or began watching, if never): the survivor's side of the lease. */
+  /** When this daemon last saw the host renew (or began watching, if never). */
   lastSeen(host: string): number {
     return this.seen.get(host) ?? this.startedAt;
   }
 
   /** Hosts that may be given pods: this daemon's own while its lease holds, others while their renewals keep coming. */
   alive(): HostRecord[] {
-    const now = performance.now();
+    const now = monoNow();
     const out: HostRecord[] = [];
     for (const h of this.view.hosts.values()) {
       if (h.state !== 'up') continue;
@@ -127,10 +116,13 @@ export class Liveness {
     return out;
   }
 
-  async stop(): Promise<void> {
-    if (this.beatTimer) clearInterval(this.beatTimer);
-    if (this.fenceTimer) clearInterval(this.fenceTimer);
-    this.stopWatch?.();
-    await this.nc.close().catch(() => {});
+  stop(): Promise<void> {
+    this.stopped ??= new Promise<void>((resolve) => {
+      const done = () => void this.worker.terminate().finally(resolve);
+      const timer = setTimeout(done, 2_000);
+      this.worker.on('message', (m: ToMain) => m.t === 'stopped' && (clearTimeout(timer), done()));
+      this.send({ t: 'stop' });
+    });
+    return this.stopped;
   }
 }

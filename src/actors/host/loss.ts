@@ -1,18 +1,17 @@
-// Host loss, live: declares hosts silent past their lease lost (one survivor wins the OCC append on the host's subject)
+// Host loss, live: declares hosts the lease worker found silent lost (one survivor wins the OCC append on the host's subject)
 // and ends the runs a loss left behind (pod.lost, which each pod's restart policy turns into a new run or a failure).
 import { ConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { hostEvent, podEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { ClusterView, HostRecord, PodRecord } from '../../model/cluster-view.js';
-import { hostsToDeclareLost, lossReason, runsOnLostHosts } from '../../model/lease.js';
+import { lossReason, runsOnLostHosts } from '../../model/lease.js';
 import type { Liveness } from './liveness.js';
 import { linksOf } from '../emit.js';
 
 export class LossWatcher {
   private readonly timer: NodeJS.Timeout;
   private readonly interval: number;
-  private lastSweep = performance.now();
   /** Appends in flight, so a sweep does not ask twice while the first is on its way. */
   private readonly pending = new Set<string>();
   declared = 0;
@@ -30,15 +29,17 @@ export class LossWatcher {
     clearInterval(this.timer);
   }
 
+  /** The lease worker found a host silent past lease + margin: declared lost if the view still has that epoch up. */
+  onSilent(hostId: string, epoch: number, silentMs: number): void {
+    const h = this.d.view.hosts.get(hostId);
+    if (!h || h.state !== 'up' || h.epoch !== epoch || this.d.local.has(hostId)) return;
+    void this.declare(h, silentMs).then((ok) => {
+      if (!ok) this.d.liveness.retrySilent(hostId, epoch);
+    });
+  }
+
   private sweep(): void {
-    const now = performance.now();
-    const late = now - this.lastSweep - this.interval;
-    this.lastSweep = now;
-    // this daemon's own loop stalled: renewals may be waiting unread in its socket; judge no one until they are read
-    if (late > this.d.liveness.lease.marginMs) return void this.d.log.warn({ lateMs: Math.round(late) }, 'the event loop stalled: not judging other hosts\' leases this round');
-    if (this.d.liveness.isFenced) return; // cut off ourselves: the silence we see may be our own
-    for (const h of hostsToDeclareLost(this.d.view, this.d.liveness.lease, (id) => this.d.liveness.lastSeen(id), now, this.d.local)) void this.declare(h, Math.round(now - this.d.liveness.lastSeen(h.id)));
-    this.endLostRuns();
+    if (!this.d.liveness.isFenced) this.endLostRuns();
   }
 
   /** Also called by a host that fenced itself, for its own pods, once NATS is back. */
@@ -64,16 +65,20 @@ export class LossWatcher {
   }
 
   /** OCC on the host's subject: of all survivors racing, exactly one append lands; the others see a conflict. */
-  async declare(h: HostRecord, silentMs: number, reason = `no lease renewal for ${silentMs} ms (lease ${this.d.liveness.lease.leaseMs} ms)`): Promise<void> {
+  async declare(h: HostRecord, silentMs: number, reason = `no lease renewal for ${silentMs} ms (lease ${this.d.liveness.lease.leaseMs} ms)`): Promise<boolean> {
     const key = `host/${h.id}/${h.epoch}`;
-    if (this.pending.has(key)) return;
+    if (this.pending.has(key)) return true;
     this.pending.add(key);
     try {
       await this.d.store.append(hostEvent('host.lost', h.id, { epoch: h.epoch, reason, silentMs }, { id: `${h.id}.e${h.epoch}.lost`, at: Date.now(), by: `host:${[...this.d.local][0] ?? this.d.daemonId}` }), { expectLastSeq: h.seq });
       this.declared++;
       this.d.log.warn({ host: h.id, epoch: h.epoch, silentMs }, `declared host ${h.id} lost: ${reason}`);
+      return true;
     } catch (err) {
-      if (!(err instanceof ConflictError)) this.d.log.error({ err, host: h.id }, `could not record the loss of host ${h.id}; will try again`);
+      // a conflict: the host's log moved on (another survivor declared it, or it rejoined): the view will say which
+      if (err instanceof ConflictError) return true;
+      this.d.log.error({ err, host: h.id }, `could not record the loss of host ${h.id}; will try again`);
+      return false;
     } finally {
       this.pending.delete(key);
     }
