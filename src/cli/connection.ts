@@ -93,7 +93,7 @@ function tenantFor(g: GlobalOptions, creds: ClientCredentials | undefined): stri
 }
 
 /** `credentials` overrides the file the session signs in with (tenant administration uses the host role's). */
-export async function openSession(g: GlobalOptions, o: { credentials?: string } = {}): Promise<Session> {
+export async function openSession(g: GlobalOptions, o: { credentials?: string; /** reconnect to another seed when the server goes (long-running clients) */ reconnect?: boolean } = {}): Promise<Session> {
   const found = resolveServers(g);
   const { servers, source } = found;
   const credentials = o.credentials ?? found.credentials;
@@ -104,7 +104,7 @@ export async function openSession(g: GlobalOptions, o: { credentials?: string } 
   const ca = found.tlsCa ? readCa(found.tlsCa) : creds?.kind === 'tenant' && creds.ca ? creds.ca : null;
   let nc: NatsConnection;
   try {
-    nc = await connectNats(servers, `hyper-cli:${process.pid}`, { reconnect: false, timeoutMs: 3_000, auth, ...(ca ? { tls: { ca } } : {}) });
+    nc = await connectNats(servers, `hyper-cli:${process.pid}`, { reconnect: o.reconnect ?? false, timeoutMs: 3_000, auth, ...(ca ? { tls: { ca } } : {}) });
   } catch (err) {
     if (isCertificateError(err)) {
       throw new ConnectionError('tls', `NATS at ${servers.join(',')} speaks TLS with a certificate this client cannot verify (${certificateReason(err)}) — give its CA with --tls-ca FILE (HYPER_TLS_CA; DATA_DIR/auth/tls/ca.pem on the daemon's host), or use a tenant's credentials file, which carries it`, { cause: err });

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { jetstream } from '@nats-io/jetstream';
 import { HyperError, ValidationError } from '../errors.js';
+import { isTransient } from '../nats/errors.js';
 import { parseEvent, podEvent, type PodEventType } from '../events/schemas/mod.js';
 import type { EventStore } from '../events/store/event-store.js';
 import { intentSubject, podSubject, type PodAddress } from '../events/schemas/subjects.js';
@@ -26,11 +27,21 @@ export interface Accepted {
 }
 
 /** Submits an intent for the pod at `at` (a new pod: its id and the session's tenant); the host stamps the tenant on the fact. */
-export async function publishIntent<T extends PodEventType>(store: EventStore, type: T, at: PodAddress, data: Parameters<typeof podEvent<T>>[2]): Promise<Accepted> {
+export async function publishIntent<T extends PodEventType>(store: EventStore, type: T, at: PodAddress, data: Parameters<typeof podEvent<T>>[2], o: { /** to submit the same intent again (one intent: its id is the msgID) */ id?: string; fromSeq?: number } = {}): Promise<Accepted> {
   const pod = at.pod;
-  const intent = parseEvent(podEvent(type, pod, data, { id: randomUUID(), at: Date.now(), by: cliActor() }));
-  const from = (await store.lastPodSeq(at)) + 1;
-  await jetstream(store.nc).publish(intentSubject(at), JSON.stringify(intent), { msgID: intent.id });
+  const intent = parseEvent(podEvent(type, pod, data, { id: o.id ?? randomUUID(), at: Date.now(), by: cliActor() }));
+  const from = o.fromSeq ?? (await store.lastPodSeq(at)) + 1;
+  // a NATS node lost (a stream leader election) fails publishes for seconds: the same message again, dedup'd by its msgID
+  const js = jetstream(store.nc);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await js.publish(intentSubject(at), JSON.stringify(intent), { msgID: intent.id });
+      break;
+    } catch (err) {
+      if (attempt >= 40 || !isTransient(err)) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(1_000, 100 * attempt)));
+    }
+  }
   const abort = new AbortController();
   const slow = setTimeout(() => process.stderr.write(`${pod}: ${type} recorded; waiting for a hyperd to accept it…\n`), 3_000);
   const timeout = setTimeout(() => abort.abort(), acceptTimeoutMs());

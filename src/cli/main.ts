@@ -16,6 +16,7 @@ import { registerLogs } from './commands/logs.js';
 import { registerImages } from './commands/images.js';
 import { registerTenant } from './commands/tenant.js';
 import { registerCluster } from './commands/cluster.js';
+import { registerScenario } from './commands/scenario.js';
 
 const program = new Command('hyper')
   .description('run pods of containers, each in its own lightweight VM')
@@ -50,6 +51,7 @@ registerLogs(program, globals);
 registerImages(program, globals);
 registerTenant(program, globals);
 registerCluster(program, globals);
+registerScenario(program);
 for (const cmd of program.commands.flatMap((c) => (c.commands.length ? c.commands : [c]))) {
   cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('--creds <file>', 'NATS client credentials').option('--tenant <name>', 'the tenant to act for (admin credentials)');
   // a command with its own -o keeps it (`hyper save -o FILE`, as Docker's); its -o is then no output format

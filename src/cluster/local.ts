@@ -77,7 +77,7 @@ async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | nul
   throw new Error(`${what} did not come up within ${ms / 1000} s${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-export interface UpOptions { dataDir: string; hosts: number; natsNodes: number; driver: string; hostLease?: string; progress: (msg: string) => void }
+export interface UpOptions { dataDir: string; hosts: number; natsNodes: number; driver: string; hostLease?: string; cpus?: number; memoryMb?: number; progress: (msg: string) => void }
 
 export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
   if (readClusterFile(o.dataDir)) throw new Error(`a cluster is already up in ${o.dataDir} (${clusterFile(o.dataDir)}): hyper cluster down first`);
@@ -130,7 +130,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
 
     for (const h of hosts) {
       mkdirSync(h.dir, { recursive: true, mode: 0o700 });
-      const argv = ['node', HYPERD, '--nats', nats.join(','), '--creds', hostCredentialsFile(o.dataDir), '--replicas', String(Math.min(3, nodes.length)), '--host-id', h.name, '--data-dir', h.dir, '--driver', o.driver, ...(o.hostLease ? ['--host-lease', o.hostLease] : [])];
+      const argv = ['node', HYPERD, '--nats', nats.join(','), '--creds', hostCredentialsFile(o.dataDir), '--replicas', String(Math.min(3, nodes.length)), '--host-id', h.name, '--data-dir', h.dir, '--driver', o.driver, ...(o.hostLease ? ['--host-lease', o.hostLease] : []), ...(o.cpus ? ['--cpus', String(o.cpus)] : []), ...(o.memoryMb ? ['--memory', String(o.memoryMb)] : [])];
       h.pid = spawnIn(h.ns, argv, join(h.dir, 'hyperd.log'));
       save();
     }

@@ -175,7 +175,7 @@ export class Daemon {
     const local = new Set(ids);
     // leases on a connection of their own: renewals and their acks do not queue behind a flood of events
     this.liveness = await Liveness.open({ servers: this.natsUrls, name: `hyperd:${this.o.hostId}:lease`, ...natsOpts }, this.view, lease, this.daemonId, local, log);
-    this.liveness.events = { fence: () => void this.fence(), recover: () => void this.recover(), silent: (h, epoch, ms) => this.loss.onSilent(h, epoch, ms) };
+    this.liveness.events = { fence: () => this.fenceIfOthers(), recover: () => void this.recover(), silent: (h, epoch, ms) => this.loss.onSilent(h, epoch, ms) };
     this.loss = new LossWatcher({ view: this.view, store: this.store, liveness: this.liveness, daemonId: this.daemonId, local, log });
     this.scheduler = new Scheduler({ view: this.view, store: this.store, daemonId: this.daemonId, aliveHosts: () => this.liveness.alive(), log, graceMs: this.o.schedulerGraceMs });
 
@@ -253,7 +253,18 @@ export class Daemon {
     );
   }
 
-  /** The lease ran out: every VM of this daemon's hosts is stopped now (another host may start their pods soon). */
+  /**
+   * The lease ran out. Fencing protects against another host starting these pods; with no other host up (a single
+   * daemon whose NATS restarts) nobody can, and stopping them would only lose them. A host that joins meanwhile and
+   * declares this one lost is answered by the fence on reading that loss.
+   */
+  private fenceIfOthers(): boolean {
+    const others = [...this.view.hosts.values()].some((h) => h.state === 'up' && !this.hostById.has(h.id));
+    if (others) void this.fence();
+    return others;
+  }
+
+  /** Every VM of this daemon's hosts is stopped now (another host may start their pods soon). */
   private async fence(): Promise<void> {
     const stopped = await Promise.all(this.hosts.map((h) => h.fence()));
     this.o.log.error({ pods: stopped.reduce((a, b) => a + b, 0) }, 'fenced: stopped every pod of this host; they are recorded as lost and this host rejoins when NATS is back');

@@ -11,8 +11,8 @@ import { monoNow, type ToMain, type ToWorker } from './lease-protocol.js';
 export { parseHeartbeat, type Heartbeat } from './lease-protocol.js';
 
 export interface LivenessEvents {
-  /** The lease ran out by this daemon's clock: stop every pod now. */
-  fence(silentMs: number): void;
+  /** The lease ran out by this daemon's clock: stop every pod now, or say no (false) if no other host could take them over. */
+  fence(silentMs: number): boolean;
   /** A renewal was acknowledged after a fence: record the loss and rejoin. */
   recover(): void;
   /** Another host has been silent past its lease + margin: declare it lost (if the view agrees). */
@@ -60,12 +60,14 @@ export class Liveness {
       case 'renew-failed':
         return void this.log.warn({ err: m.message, silentMs: m.silentMs }, 'could not renew this host\'s lease');
       case 'fence':
-        this.fenced = true;
-        this.log.error({ silentMs: m.silentMs, leaseMs: this.lease.leaseMs }, `this host's lease was not renewed for ${m.silentMs} ms: stopping its pods before another host may start them (self-fencing)`);
-        return this.events?.fence(m.silentMs);
+        this.fenced = this.events?.fence(m.silentMs) ?? true;
+        if (this.fenced) this.log.error({ silentMs: m.silentMs, leaseMs: this.lease.leaseMs }, `this host's lease was not renewed for ${m.silentMs} ms: stopping its pods before another host may start them (self-fencing)`);
+        else this.log.warn({ silentMs: m.silentMs, leaseMs: this.lease.leaseMs }, `this host's lease was not renewed for ${m.silentMs} ms; no other host is up to take its pods over, so they keep running`);
+        return;
       case 'recover':
+        if (!this.fenced) return void this.log.info("this host's lease is renewed again");
         this.fenced = false;
-        this.log.warn('NATS acknowledges this host\'s lease again: recording the loss of its pods and rejoining with a new epoch');
+        this.log.warn("NATS acknowledges this host's lease again: recording the loss of its pods and rejoining with a new epoch");
         return this.events?.recover();
       case 'silent':
         return this.events?.silent(m.host, m.epoch, m.silentMs);

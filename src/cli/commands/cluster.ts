@@ -6,11 +6,12 @@ import { HyperError } from '../../errors.js';
 import { printJson, table } from '../format.js';
 import type { GlobalOptions } from '../connection.js';
 
-const count = (flag: string) => (v: string) => {
+const whole = (flag: string, max: number) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 50) throw new HyperError('invalid', `${flag}: "${v}" is not a whole number from 1 to 50`);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new HyperError('invalid', `${flag}: "${v}" is not a whole number from 1 to ${max}`);
   return n;
 };
+const count = (flag: string) => whole(flag, 50);
 
 export function registerCluster(program: Command, globals: () => GlobalOptions): void {
   const cluster = program.command('cluster').description('a local cluster: NATS nodes and hosts, each in a network namespace of its own (root)');
@@ -24,9 +25,11 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     .option('--nats-nodes <n>', 'NATS nodes (3 gives R3 streams and buckets)', count('--nats-nodes'), 3)
     .option('--driver <name>', 'qemu or hollow', 'qemu')
     .option('--host-lease <duration>', 'each host\'s lease (hyperd --host-lease)')
-    .action(async (o: { hosts: number; natsNodes: number; driver: string; hostLease?: string }) => {
+    .option('--cpus <n>', 'vCPUs each host offers (hyperd --cpus)', whole('--cpus', 1_000_000))
+    .option('--memory <MB>', 'memory each host offers in MB (hyperd --memory)', whole('--memory', 1 << 30))
+    .action(async (o: { hosts: number; natsNodes: number; driver: string; hostLease?: string; cpus?: number; memory?: number }) => {
       if (!['qemu', 'hollow'].includes(o.driver)) throw new HyperError('invalid', `--driver: "${o.driver}" is not qemu or hollow`);
-      const f = await clusterUp({ dataDir: dir(), hosts: o.hosts, natsNodes: o.natsNodes, driver: o.driver, hostLease: o.hostLease, progress });
+      const f = await clusterUp({ dataDir: dir(), hosts: o.hosts, natsNodes: o.natsNodes, driver: o.driver, hostLease: o.hostLease, cpus: o.cpus, memoryMb: o.memory, progress });
       process.stdout.write(`cluster up: ${f.nodes.length} NATS nodes (${f.nats.join(',')}), ${f.hosts.length} ${f.driver} hosts; try: hyper hosts\n`);
     });
 

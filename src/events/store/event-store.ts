@@ -38,7 +38,18 @@ export class EventStore {
   ) {}
 
   static async open(nc: NatsConnection, opts: OpenOptions = {}): Promise<EventStore> {
-    if (!opts.scoped) await ensureStore(nc, opts);
+    if (!opts.scoped) {
+      // a NATS cluster that is still electing its leaders answers with timeouts: keep asking for a while
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ensureStore(nc, opts);
+          break;
+        } catch (err) {
+          if (attempt >= 12 || !isTransient((err as { cause?: unknown }).cause ?? err)) throw err;
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * attempt)));
+        }
+      }
+    }
     return new EventStore(nc, jetstream(nc, { timeout: 10_000 }), Boolean(opts.scoped));
   }
 

@@ -1,0 +1,37 @@
+// `hyper scenario run FILE…`: runs scenario files against local clusters; exit code 0 only if every one passed.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parseScenario, ScenarioError } from '../../scenarios/schema.js';
+import { junit, runScenario, type ScenarioResult } from '../../scenarios/runner.js';
+import { HyperError } from '../../errors.js';
+
+export function registerScenario(program: Command): void {
+  program
+    .command('scenario')
+    .description('declarative cluster scenarios (scenarios/*.yaml)')
+    .command('run <files...>')
+    .description('run scenario files, each on a fresh local cluster (root); prints a timeline; exit code 1 if any failed')
+    .option('--junit <file>', 'also write JUnit XML there')
+    .action(async (files: string[], o: { junit?: string }) => {
+      // every file is checked before anything runs: a typo in the fifth should not cost the first four's minutes
+      const parsed = files.map((f) => {
+        try {
+          return { file: f, sc: parseScenario(f, readFileSync(f, 'utf8')) };
+        } catch (err) {
+          if (err instanceof ScenarioError) throw new HyperError('invalid', `invalid scenario:\n${err.message}`);
+          throw err;
+        }
+      });
+      const results: ScenarioResult[] = [];
+      for (const { file, sc } of parsed) {
+        process.stdout.write(`${sc.name} (${file})\n`);
+        const r = await runScenario(file, sc, (line) => process.stdout.write(line + '\n'));
+        results.push(r);
+        process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'} ${sc.name} in ${r.seconds.toFixed(1)} s${r.error ? `: ${r.error}` : ''}\n\n`);
+      }
+      if (o.junit) writeFileSync(o.junit, junit(results));
+      const failed = results.filter((r) => !r.ok).length;
+      process.stdout.write(`${results.length - failed} scenarios passed, ${failed} failed\n`);
+      process.exitCode = failed ? 1 : 0;
+    });
+}
