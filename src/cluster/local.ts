@@ -14,7 +14,7 @@ import { clientCredentialsFile, ensureCredentials, hostCredentialsFile, natsAuth
 import { connectNats } from '../nats/connect.js';
 import { addMember, createBridge, inNamespace, removeAll, type Member } from './netns.js';
 
-export interface ClusterMember extends Member { name: string; dir: string; pid: number }
+export interface ClusterMember extends Member { name: string; dir: string; pid: number; /** how it was started (hosts): to start it again */ argv?: string[] }
 
 export interface ClusterFile {
   bridge: string;
@@ -131,14 +131,12 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     for (const h of hosts) {
       mkdirSync(h.dir, { recursive: true, mode: 0o700 });
       const argv = ['node', HYPERD, '--nats', nats.join(','), '--creds', hostCredentialsFile(o.dataDir), '--replicas', String(Math.min(3, nodes.length)), '--host-id', h.name, '--data-dir', h.dir, '--driver', o.driver, ...(o.hostLease ? ['--host-lease', o.hostLease] : []), ...(o.cpus ? ['--cpus', String(o.cpus)] : []), ...(o.memoryMb ? ['--memory', String(o.memoryMb)] : [])];
+      h.argv = argv;
       h.pid = spawnIn(h.ns, argv, join(h.dir, 'hyperd.log'));
       save();
     }
     for (const h of hosts) {
-      await waitFor(`hyperd on ${h.name}`, 60_000, () => {
-        if (!alive(h.pid)) throw new Error(`it exited; its log (${join(h.dir, 'hyperd.log')}) ends: ${readFileSync(join(h.dir, 'hyperd.log'), 'utf8').split('\n').slice(-3).join(' | ')}`);
-        return readFileSync(join(h.dir, 'hyperd.log'), 'utf8').includes('"hyperd ready"') ? true : null;
-      });
+      await hostReady(h, 0);
       o.progress(`host ${h.name} at ${h.address} ready (pid ${h.pid})`);
     }
     // up when every host's lease renewal can be read back from the cluster (any replica may answer a direct get)
@@ -163,6 +161,30 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     await clusterDown(o.dataDir, () => {});
     throw err;
   }
+}
+
+/** Waits for a host's hyperd to say it is ready, after the first `skip` bytes of its log (an earlier run's). */
+async function hostReady(h: ClusterMember, skip: number): Promise<void> {
+  const log = join(h.dir, 'hyperd.log');
+  await waitFor(`hyperd on ${h.name}`, 60_000, () => {
+    const text = readFileSync(log, 'utf8').slice(skip);
+    if (!alive(h.pid)) throw new Error(`it exited; its log (${log}) ends: ${text.split('\n').slice(-3).join(' | ')}`);
+    return text.includes('"hyperd ready"') ? true : null;
+  });
+}
+
+/** Starts a host's hyperd again, as cluster up did (after it was killed), and waits until it is ready; returns its pid. */
+export async function restartHost(dataDir: string, name: string): Promise<number> {
+  const f = readClusterFile(dataDir);
+  const h = f?.hosts.find((x) => x.name === name);
+  if (!f || !h) throw new Error(`no host ${name} in ${clusterFile(dataDir)}`);
+  if (!h.argv) throw new Error(`host ${name} was started by an older hyper: take the cluster down and up again`);
+  const log = join(h.dir, 'hyperd.log');
+  const skip = readFileSync(log, 'utf8').length;
+  h.pid = spawnIn(h.ns, h.argv, log);
+  writeFileSync(clusterFile(dataDir), JSON.stringify(f, null, 1) + '\n', { mode: 0o600 });
+  await hostReady(h, skip);
+  return h.pid;
 }
 
 /** Stops the hosts (SIGTERM: their pods stop or detach as the driver allows), then the NATS nodes, then removes the network. */

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clusterDown, clusterUp, readClusterFile, type ClusterFile, type ClusterMember } from '../cluster/local.js';
+import { clusterDown, clusterUp, readClusterFile, restartHost, type ClusterFile, type ClusterMember } from '../cluster/local.js';
 import { setLink } from '../cluster/netns.js';
 import { openSession, type Session } from '../cli/connection.js';
 import { publishIntent } from '../cli/intent.js';
@@ -37,7 +37,7 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
     const f = readClusterFile(dataDir)!;
     note(`cluster up: ${c.natsNodes} NATS nodes, ${c.hosts} ${c.driver} hosts`, true, '');
     session = await openSession({ dataDir }, { reconnect: true });
-    const ctx = new Ctx(f, session);
+    const ctx = new Ctx(f, session, dataDir);
     for (const s of sc.steps) {
       const [kind] = stepKind(s);
       try {
@@ -70,6 +70,7 @@ class Ctx {
   constructor(
     private readonly f: ClusterFile,
     private readonly s: Session,
+    private readonly dataDir: string,
   ) {}
 
   /** The folded view; a NATS node lost answers reads with timeouts for a while, so they are asked again. */
@@ -114,6 +115,7 @@ class Ctx {
         const v = await this.view();
         const checks: [boolean, string][] = [];
         if (w.running !== undefined) { const n = running(v); checks.push([n === w.running, `${n}/${w.running} running`]); }
+        if (w.pending !== undefined) { const n = pending(v); checks.push([n === w.pending, `${n}/${w.pending} pending`]); }
         if (w.lostHosts !== undefined) { const n = lost(v); checks.push([n === w.lostHosts, `${n}/${w.lostHosts} hosts lost`]); }
         if (w.hostUp) { const m = await this.host(w.hostUp.host); const h = v.hosts.get(m.name); checks.push([h?.state === 'up' && h.epoch === w.hostUp.epoch, `${m.name} ${h?.state} epoch ${h?.epoch}`]); }
         last = checks.map((c) => c[1]).join(', ');
@@ -136,6 +138,19 @@ class Ctx {
       const m = await this.host(s.heal.host);
       setLink(m, true);
       return `${m.name} back on the network`;
+    }
+    if ('restart' in s) {
+      const m = await this.host(s.restart.host);
+      if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
+      m.pid = await restartHost(this.dataDir, m.name);
+      return `hyperd on ${m.name} started again (pid ${m.pid})`;
+    }
+    if ('stop' in s) {
+      const v = await this.view();
+      const ids = [...v.pods.values()].filter((p) => p.state === 'running').slice(0, s.stop.pods).map((p) => p.context.id);
+      if (ids.length < s.stop.pods) throw new StepFailed(`only ${ids.length} pods running`);
+      for (const id of ids) await publishIntent(this.s.store, 'pod.stop.requested', { pod: id, tenant: this.s.tenant }, { graceMs: 0 });
+      return `stop asked for ${ids.join(', ')}`;
     }
     if ('kill-nats' in s) {
       const n = this.f.nodes.find((x) => x.name === s['kill-nats'].node);
@@ -172,6 +187,7 @@ class Ctx {
       said.push(what);
     };
     if (e.running !== undefined) check(running(v) === e.running, `${running(v)} running (expected ${e.running})`);
+    if (e.pending !== undefined) check(pending(v) === e.pending, `${pending(v)} pending (expected ${e.pending})`);
     if (e.failed !== undefined) { const n = [...v.pods.values()].filter((p) => p.state === 'failed').length; check(n === e.failed, `${n} failed (expected ${e.failed})`); }
     if (e.lostHosts !== undefined) check(lost(v) === e.lostHosts, `${lost(v)} hosts lost (expected ${e.lostHosts})`);
     if (e.notOn) { const m = await this.host(e.notOn); const n = [...v.pods.values()].filter((p) => p.state === 'running' && p.context.host === m.name).length; check(n === 0, `${n} pods running on ${m.name}`); }
@@ -193,6 +209,15 @@ class Ctx {
 }
 
 const running = (v: ClusterView) => [...v.pods.values()].filter((p) => p.state === 'running').length;
+const pending = (v: ClusterView) => [...v.pods.values()].filter((p) => p.state === 'pending').length;
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const lost = (v: ClusterView) => [...v.hosts.values()].filter((h) => h.state === 'lost').length;
 
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);

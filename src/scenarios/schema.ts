@@ -10,16 +10,19 @@ const count = z.number().int().min(0).max(100_000);
 
 const step = z.union([
   z.object({ submit: z.object({ pods: count.min(1), restart: z.enum(['never', 'on-failure', 'always']).default('never'), prefix: z.string().regex(/^[a-z][a-z0-9-]*$/).max(20).optional() }).strict() }).strict(),
-  z.object({ wait: z.object({ running: count.optional(), lostHosts: count.optional(), hostUp: z.object({ host: hostRef, epoch: z.number().int().positive() }).strict().optional(), within: duration }).strict() }).strict(),
+  z.object({ wait: z.object({ running: count.optional(), pending: count.optional(), lostHosts: count.optional(), hostUp: z.object({ host: hostRef, epoch: z.number().int().positive() }).strict().optional(), within: duration }).strict() }).strict(),
   z.object({ kill: z.object({ host: hostRef, as: z.string().optional() }).strict() }).strict(),
   z.object({ partition: z.object({ host: hostRef, as: z.string().optional() }).strict() }).strict(),
   z.object({ heal: z.object({ host: hostRef }).strict() }).strict(),
+  z.object({ restart: z.object({ host: hostRef }).strict() }).strict(),
+  z.object({ stop: z.object({ pods: count.min(1) }).strict() }).strict(),
   z.object({ 'kill-nats': z.object({ node: z.string().regex(/^n\d+$/) }).strict() }).strict(),
   z.object({ sleep: duration }).strict(),
   z.object({
     expect: z
       .object({
         running: count.optional(),
+        pending: count.optional(),
         failed: count.optional(),
         lostHosts: count.optional(),
         /** Every pod has exactly one pod.requested and one pod.scheduled per run: nothing lost, nothing duplicated. */
