@@ -81,6 +81,7 @@ export class Daemon {
   private liveness!: Liveness;
   private loss!: LossWatcher;
   private recovering: Promise<void> | null = null;
+  private readonly fencedEpochs = new Map<string, number>();
   private readonly followAbort = new AbortController();
   private following: Promise<void> | null = null;
   private sinceSnapshot = 0;
@@ -266,6 +267,8 @@ export class Daemon {
 
   /** Every VM of this daemon's hosts is stopped now (another host may start their pods soon). */
   private async fence(): Promise<void> {
+    // the epochs this fence is about: a recovery after the hosts have rejoined (a later epoch) has nothing to record
+    for (const h of this.hosts) this.fencedEpochs.set(h.id, this.view.hosts.get(h.id)?.epoch ?? 0);
     const stopped = await Promise.all(this.hosts.map((h) => h.fence()));
     this.o.log.error({ pods: stopped.reduce((a, b) => a + b, 0) }, 'fenced: stopped every pod of this host; they are recorded as lost and this host rejoins when NATS is back');
   }
@@ -279,6 +282,9 @@ export class Daemon {
       try {
         for (const host of this.hosts) {
           const h = this.view.hosts.get(host.id);
+          const fencedAt = this.fencedEpochs.get(host.id);
+          // up again as a later epoch than the one fenced (both the lease worker and the log said so): done already
+          if (h?.state === 'up' && fencedAt !== undefined && h.epoch !== fencedAt) continue;
           if (h?.state === 'up') await this.loss.declare(h, 0, `host ${h.id} fenced itself: its lease could not be renewed`);
           const until = performance.now() + 10_000;
           while (this.view.hosts.get(host.id)?.state === 'up' && performance.now() < until) await new Promise((r) => setTimeout(r, 25));
