@@ -126,9 +126,12 @@ export class Scheduler {
     try {
       if ('host' in choice) {
         this.assume(podId, choice.host, need);
-        const e = podEvent('pod.scheduled', podId, { host: choice.host, run, attempt }, { ...meta, id: `${podId}.r${run}a${attempt}.scheduled.${this.d.daemonId}` });
-        await this.d.store.append(e, { expectLastSeq: pod.seq });
-        this.placed++;
+        // one msgID per placement whichever daemon writes it: on a clustered (R3) stream nats-server 2.9 does not serialize
+        // expect.lastSubjectSequence between concurrent proposals (nats-server #4320), so NATS's dedup keeps the first
+        const e = podEvent('pod.scheduled', podId, { host: choice.host, run, attempt }, { ...meta, id: `${podId}.r${run}a${attempt}.scheduled` });
+        const r = await this.d.store.append(e, { expectLastSeq: pod.seq });
+        if (r.duplicate) this.conflicts++;
+        else this.placed++;
       } else if (timedOut(pod, Date.now())) {
         const waited = Math.round((Date.now() - (pod.context.pendingSince ?? pod.context.updatedAt)) / 1000);
         const e = podEvent('pod.unschedulable', podId, { reason: `gave up after waiting ${waited} s for room (wait timeout ${pod.context.spec.waitTimeoutMs} ms): ${choice.reason}` }, { ...meta, id: `${podId}.r${run}a${attempt}.unschedulable` });
