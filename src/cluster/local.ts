@@ -53,7 +53,8 @@ function spawnIn(ns: string, argv: string[], log: string): number {
   return child.pid!;
 }
 
-const alive = (pid: number) => {
+/** Whether a process runs (signal 0). */
+export const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
     return true;

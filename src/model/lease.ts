@@ -42,9 +42,9 @@ export function mustFence(lease: Lease, lastRenewalSentAt: number, now: number):
 }
 
 /** Hosts this survivor should declare lost now: up, not its own, and silent by the rule above. */
-export function hostsToDeclareLost(view: ClusterView, lease: Lease, lastSeen: (host: string) => number, now: number, local: ReadonlySet<string>): HostRecord[] {
-  const out: HostRecord[] = [];
-  for (const h of view.hosts.values()) if (h.state === 'up' && !local.has(h.id) && isSilent(lease, lastSeen(h.id), now)) out.push(h);
+export function hostsToDeclareLost<H extends { id: string; state: string }>(hosts: Iterable<H>, lease: Lease, lastSeen: (host: string) => number, now: number, local: ReadonlySet<string>): H[] {
+  const out: H[] = [];
+  for (const h of hosts) if (h.state === 'up' && !local.has(h.id) && isSilent(lease, lastSeen(h.id), now)) out.push(h);
   return out;
 }
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clusterDown, clusterUp, readClusterFile, restartHost, type ClusterFile, type ClusterMember } from '../cluster/local.js';
+import { alive, clusterDown, clusterUp, readClusterFile, restartHost, type ClusterFile, type ClusterMember } from '../cluster/local.js';
 import { setLink } from '../cluster/netns.js';
 import { openSession, type Session } from '../cli/connection.js';
 import { publishIntent } from '../cli/intent.js';
@@ -141,7 +141,7 @@ class Ctx {
     }
     if ('restart' in s) {
       const m = await this.host(s.restart.host);
-      if (isAlive(m.pid)) process.kill(m.pid, 'SIGKILL');
+      if (alive(m.pid)) process.kill(m.pid, 'SIGKILL');
       m.pid = await restartHost(this.dataDir, m.name);
       return `hyperd on ${m.name} started again (pid ${m.pid})`;
     }
@@ -210,14 +210,6 @@ class Ctx {
 
 const running = (v: ClusterView) => [...v.pods.values()].filter((p) => p.state === 'running').length;
 const pending = (v: ClusterView) => [...v.pods.values()].filter((p) => p.state === 'pending').length;
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const lost = (v: ClusterView) => [...v.hosts.values()].filter((h) => h.state === 'lost').length;
 
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);

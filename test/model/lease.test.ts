@@ -76,8 +76,8 @@ describe('hosts: epochs and loss', () => {
     apply(v, lost('c', 1));
     const lease = leaseOf(3_000);
     const seen: Record<string, number> = { a: 0, b: 0 };
-    expect(hostsToDeclareLost(v, lease, (h) => seen[h] ?? 0, 3_600, new Set(['b'])).map((h) => h.id)).toEqual(['a']);
-    expect(hostsToDeclareLost(v, lease, (h) => seen[h] ?? 0, 3_400, new Set(['b']))).toEqual([]);
+    expect(hostsToDeclareLost(v.hosts.values(), lease, (h) => seen[h] ?? 0, 3_600, new Set(['b'])).map((h) => h.id)).toEqual(['a']);
+    expect(hostsToDeclareLost(v.hosts.values(), lease, (h) => seen[h] ?? 0, 3_400, new Set(['b']))).toEqual([]);
   });
 
   it('a lost host\'s runs are the ones to end, and ending them releases its capacity', () => {

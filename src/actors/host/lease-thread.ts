@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Kvm } from '@nats-io/kv';
 import { connectNats, type NatsAuth, type NatsTls } from '../../nats/connect.js';
 import { HEARTBEAT_BUCKET } from '../../events/schemas/subjects.js';
-import { isSilent, mustFence, type Lease } from '../../model/lease.js';
+import { hostsToDeclareLost, mustFence, type Lease } from '../../model/lease.js';
 import { monoNow, parseHeartbeat, type Heartbeat, type LeaseHost, type ToMain, type ToWorker } from './lease-protocol.js';
 
 const { servers, name, auth, tls, lease, daemonId, local } = workerData as { servers: string[]; name: string; auth?: NatsAuth; tls?: NatsTls; lease: Lease; daemonId: string; local: string[] };
@@ -69,14 +69,12 @@ function check(): void {
     post({ t: 'fence', silentMs: Math.round(now - lastRenewalSentAt) });
   }
   if (fenced) return; // cut off ourselves: the silence we see may be our own
-  for (const h of hosts) {
-    if (h.state !== 'up' || mine.has(h.id)) continue;
+  const lastSeen = (id: string) => seen.get(id) ?? startedAt;
+  for (const h of hostsToDeclareLost(hosts, lease, lastSeen, now, mine)) {
     const key = `${h.id}/${h.epoch}`;
-    const last = seen.get(h.id) ?? startedAt;
-    if (isSilent(lease, last, now) && !reported.has(key)) {
-      reported.add(key);
-      post({ t: 'silent', host: h.id, epoch: h.epoch, silentMs: Math.round(now - last) });
-    }
+    if (reported.has(key)) continue;
+    reported.add(key);
+    post({ t: 'silent', host: h.id, epoch: h.epoch, silentMs: Math.round(now - lastSeen(h.id)) });
   }
 }
 
