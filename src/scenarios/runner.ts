@@ -208,7 +208,8 @@ class Ctx {
   }
 }
 
-const running = (v: ClusterView) => [...v.pods.values()].filter((p) => p.state === 'running').length;
+// a pod still folded as running on a host already declared lost is awaiting its pod.lost, not running
+const running = (v: ClusterView) => [...v.pods.values()].filter((p) => p.state === 'running' && v.hosts.get(p.context.host ?? '')?.state === 'up').length;
 const pending = (v: ClusterView) => [...v.pods.values()].filter((p) => p.state === 'pending').length;
 const lost = (v: ClusterView) => [...v.hosts.values()].filter((h) => h.state === 'lost').length;
 
