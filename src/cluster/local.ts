@@ -13,6 +13,7 @@ import { HEARTBEAT_BUCKET } from '../events/schemas/subjects.js';
 import { clientCredentialsFile, ensureCredentials, hostCredentialsFile, natsAuthorization } from '../auth/credentials.js';
 import { connectNats } from '../nats/connect.js';
 import { addMember, createBridge, inNamespace, removeAll, type Member } from './netns.js';
+import { fenceAll, guardPid } from '../drivers/qemu/fencing.js';
 
 export interface ClusterMember extends Member { name: string; dir: string; pid: number; /** how it was started (hosts): to start it again */ argv?: string[] }
 
@@ -78,7 +79,12 @@ async function waitFor<T>(what: string, ms: number, probe: () => Promise<T | nul
   throw new Error(`${what} did not come up within ${ms / 1000} s${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-export interface UpOptions { dataDir: string; hosts: number; natsNodes: number; driver: string; hostLease?: string; cpus?: number; memoryMb?: number; progress: (msg: string) => void }
+export interface UpOptions {
+  dataDir: string; hosts: number; natsNodes: number; driver: string; hostLease?: string; cpus?: number; memoryMb?: number;
+  /** Image archives (`docker save`, OCI) loaded into every host's store before it starts: hosts have their own stores, and no route to a registry outside. */
+  load?: string[];
+  progress: (msg: string) => void;
+}
 
 export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
   if (readClusterFile(o.dataDir)) throw new Error(`a cluster is already up in ${o.dataDir} (${clusterFile(o.dataDir)}): hyper cluster down first`);
@@ -129,6 +135,16 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     });
     o.progress(`JetStream ready on ${nodes.length} node${nodes.length === 1 ? '' : 's'}`);
 
+    if (o.load?.length) {
+      const { ImageStore } = await import('../images/store.js');
+      for (const h of hosts) {
+        mkdirSync(h.dir, { recursive: true, mode: 0o700 });
+        for (const archive of o.load) {
+          const loaded = await new ImageStore(h.dir).load(archive);
+          o.progress(`${h.name}: loaded ${loaded.map((r) => r.image.repoTags[0] ?? r.image.id.slice(7, 19)).join(', ')} from ${archive}`);
+        }
+      }
+    }
     for (const h of hosts) {
       mkdirSync(h.dir, { recursive: true, mode: 0o700 });
       const argv = ['node', HYPERD, '--nats', nats.join(','), '--creds', hostCredentialsFile(o.dataDir), '--replicas', String(Math.min(3, nodes.length)), '--host-id', h.name, '--data-dir', h.dir, '--driver', o.driver, ...(o.hostLease ? ['--host-lease', o.hostLease] : []), ...(o.cpus ? ['--cpus', String(o.cpus)] : []), ...(o.memoryMb ? ['--memory', String(o.memoryMb)] : [])];
@@ -188,7 +204,7 @@ export async function restartHost(dataDir: string, name: string): Promise<number
   return h.pid;
 }
 
-/** Stops the hosts (SIGTERM: their pods stop or detach as the driver allows), then the NATS nodes, then removes the network. */
+/** Stops the hosts (SIGTERM), then any VM they left running, then the NATS nodes, then removes the network. */
 export async function clusterDown(dataDir: string, progress: (msg: string) => void): Promise<boolean> {
   const f = readClusterFile(dataDir);
   if (!f) return false;
@@ -200,6 +216,15 @@ export async function clusterDown(dataDir: string, progress: (msg: string) => vo
     if (members.length) progress(`stopped ${members.length} ${what}`);
   };
   await stop(f.hosts, 'hosts');
+  // the cluster ends with its hosts: VMs that outlived their hyperd (re-attachable) go too, and their fence guards
+  let vms = 0;
+  for (const h of f.hosts) {
+    const runDir = join(h.dir, 'vms');
+    vms += fenceAll(runDir, 'hyper cluster down').length;
+    const guard = guardPid(runDir);
+    if (guard) process.kill(guard, 'SIGKILL');
+  }
+  if (vms) progress(`stopped ${vms} VMs the hosts left running`);
   await stop(f.nodes, 'NATS nodes');
   removeAll(f.bridge, [...f.hosts, ...f.nodes]);
   rmSync(clusterFile(dataDir), { force: true });

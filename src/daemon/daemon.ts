@@ -14,6 +14,7 @@ import { SnapshotStore } from '../events/store/snapshots.js';
 import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
+import { leaseFileOf } from '../actors/host/lease-file.js';
 import { LossWatcher } from '../actors/host/loss.js';
 import { leaseOf } from '../model/lease.js';
 import { Scheduler } from '../actors/scheduler/live.js';
@@ -82,6 +83,7 @@ export class Daemon {
   private loss!: LossWatcher;
   private recovering: Promise<void> | null = null;
   private readonly fencedEpochs = new Map<string, number>();
+  private guardTimer: NodeJS.Timeout | null = null;
   private readonly followAbort = new AbortController();
   private following: Promise<void> | null = null;
   private sinceSnapshot = 0;
@@ -175,7 +177,8 @@ export class Daemon {
 
     const local = new Set(ids);
     // leases on a connection of their own: renewals and their acks do not queue behind a flood of events
-    this.liveness = await Liveness.open({ servers: this.natsUrls, name: `hyperd:${this.o.hostId}:lease`, ...natsOpts }, this.view, lease, this.daemonId, local, log);
+    this.liveness = await Liveness.open({ servers: this.natsUrls, name: `hyperd:${this.o.hostId}:lease`, ...natsOpts }, this.view, lease, this.daemonId, local, log, leaseFileOf(this.o.dataDir));
+    if (driver.guardFencing) this.guardFencing(driver.guardFencing.bind(driver));
     this.liveness.events = { fence: () => this.fenceIfOthers(), recover: () => void this.recover(), silent: (h, epoch, ms) => this.loss.onSilent(h, epoch, ms) };
     this.loss = new LossWatcher({ view: this.view, store: this.store, liveness: this.liveness, daemonId: this.daemonId, local, log });
     this.scheduler = new Scheduler({ view: this.view, store: this.store, daemonId: this.daemonId, aliveHosts: () => this.liveness.alive(), log, graceMs: this.o.schedulerGraceMs });
@@ -354,19 +357,36 @@ export class Daemon {
     }
   }
 
+  /** VMs that outlive this daemon are fenced by a process that outlives it too: started now, restarted if it dies. */
+  private guardFencing(guard: (leaseFile: string) => void): void {
+    const ensure = () => {
+      try {
+        guard(leaseFileOf(this.o.dataDir));
+      } catch (err) {
+        this.o.log.error({ err }, 'cannot start the fence guard: if this daemon is killed, its VMs may run on beside their replacements');
+      }
+    };
+    ensure();
+    this.guardTimer = setInterval(ensure, 2_000);
+    this.guardTimer.unref();
+  }
+
   async stop(reason = 'SIGTERM'): Promise<void> {
+    if (this.guardTimer) clearInterval(this.guardTimer);
     this.loss?.stop();
     // a slow shutdown is not a lost lease: the hosts leave (host.left), which no survivor declares lost
     if (this.liveness) this.liveness.events = null;
     await this.acceptor?.stop();
     this.scheduler?.stop();
+    let left = false;
     if (this.store) {
-      await Promise.all(this.hosts.map((h) => h.leave(reason, this.o.stopPodsOnExit).catch((err) => this.o.log.warn({ err, host: h.id }, 'leave failed'))));
+      const ok = await Promise.all(this.hosts.map((h) => h.leave(reason, this.o.stopPodsOnExit).then(() => true, (err) => (this.o.log.warn({ err, host: h.id }, 'leave failed'), false))));
+      left = ok.every(Boolean);
       await this.snapshot();
     }
     this.stopping.abort();
     this.followAbort.abort();
-    await this.liveness?.stop();
+    await this.liveness?.stop(left);
     await this.following?.catch(() => {});
     await this.nc?.drain().catch(() => {});
     await this.server?.stop();

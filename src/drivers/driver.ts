@@ -121,6 +121,11 @@ export interface Driver {
   attach(found: FoundVm, o?: { timeoutMs?: number }): Promise<Vm>;
   /** Stops a VM found by list() that no current run owns, and removes its work dir. */
   destroy(found: FoundVm): Promise<void>;
+  /**
+   * Drivers whose VMs outlive the daemon: make sure something that outlives it too stops them once the lease file
+   * (actors/host/lease-file.ts) says the lease ran out, so a killed daemon's VMs never run beside their replacements.
+   */
+  guardFencing?(leaseFile: string): void;
 }
 
 export function unsupported(driver: string, what: string): DriverError {

@@ -38,7 +38,12 @@ export function isSilent(lease: Lease, lastSeenAt: number, now: number): boolean
  * rates differ by less than margin/lease the host has stopped everything a full 2 × margin before anyone acts.
  */
 export function mustFence(lease: Lease, lastRenewalSentAt: number, now: number): boolean {
-  return now - lastRenewalSentAt > lease.leaseMs - lease.marginMs;
+  return now > fenceDeadline(lease, lastRenewalSentAt);
+}
+
+/** The moment (same clock as the renewal's) after which a host whose last acknowledged renewal was sent then must have fenced. */
+export function fenceDeadline(lease: Lease, lastRenewalSentAt: number): number {
+  return lastRenewalSentAt + lease.leaseMs - lease.marginMs;
 }
 
 /** Hosts this survivor should declare lost now: up, not its own, and silent by the rule above. */

@@ -1,8 +1,10 @@
 // Runs scenario files: brings up a local cluster (`hyper cluster up`, in a scratch data dir), plays each step against it —
 // submitting pods as clients do, killing and cutting off hosts and NATS nodes — and checks the folded state; a readable
 // timeline, a verdict per scenario, JUnit XML for CI.
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, clusterDown, clusterUp, readClusterFile, restartHost, type ClusterFile, type ClusterMember } from '../cluster/local.js';
@@ -15,6 +17,8 @@ import { PodSpec } from '../events/schemas/mod.js';
 import type { ClusterView } from '../model/cluster-view.js';
 import { stepKind, type Scenario, type Step } from './schema.js';
 import { isTransient } from '../nats/errors.js';
+import { liveVms, readFenceMark } from '../drivers/qemu/fencing.js';
+import { vmIdOf } from '../actors/pod/live.js';
 
 export interface StepResult { at: number; step: string; ok: boolean; detail: string }
 export interface ScenarioResult { file: string; name: string; ok: boolean; seconds: number; steps: StepResult[]; error?: string }
@@ -33,7 +37,9 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
   let session: Session | null = null;
   try {
     const c = sc.cluster;
-    await clusterUp({ dataDir, hosts: c.hosts, natsNodes: c.natsNodes, driver: c.driver, hostLease: c.hostLease, cpus: c.cpus, memoryMb: c.memoryMb, progress: () => {} });
+    // real VMs need the image in every host's store (hosts have no route to a registry): the small busybox image
+    const load = c.driver === 'qemu' ? [busyboxArchive(dataDir)] : [];
+    await clusterUp({ dataDir, hosts: c.hosts, natsNodes: c.natsNodes, driver: c.driver, hostLease: c.hostLease, cpus: c.cpus, memoryMb: c.memoryMb, load, progress: () => {} });
     const f = readClusterFile(dataDir)!;
     note(`cluster up: ${c.natsNodes} NATS nodes, ${c.hosts} ${c.driver} hosts`, true, '');
     session = await openSession({ dataDir }, { reconnect: true });
@@ -56,6 +62,12 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
     await clusterDown(dataDir, () => {}).catch(() => {});
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function busyboxArchive(dir: string): string {
+  const tar = join(dir, 'busybox.tar');
+  execFileSync(fileURLToPath(new URL('../../../scripts/build-busybox-image.sh', import.meta.url)), [tar, 'busybox:latest'], { stdio: 'ignore' });
+  return tar;
 }
 
 function describe(s: Step): string {
@@ -100,8 +112,8 @@ class Ctx {
 
   async run(s: Step): Promise<string> {
     if ('submit' in s) {
-      const { pods, restart, prefix } = s.submit;
-      const spec = PodSpec.parse({ containers: [{ name: 'main', image: 'busybox' }], restartPolicy: restart, ...(prefix ? { labels: { scenario: prefix } } : {}) });
+      const { pods, restart, prefix, args } = s.submit;
+      const spec = PodSpec.parse({ containers: [{ name: 'main', image: 'busybox', args }], restartPolicy: restart, ...(prefix ? { labels: { scenario: prefix } } : {}) });
       const ids = Array.from({ length: pods }, () => newPodId());
       for (let i = 0; i < ids.length; i += 100) await Promise.all(ids.slice(i, i + 100).map((id) => this.submitOne(id, spec)));
       this.submitted.push(...ids);
@@ -140,10 +152,21 @@ class Ctx {
       return `${m.name} back on the network`;
     }
     if ('restart' in s) {
-      const m = await this.host(s.restart.host);
-      if (alive(m.pid)) process.kill(m.pid, 'SIGKILL');
-      m.pid = await restartHost(this.dataDir, m.name);
-      return `hyperd on ${m.name} started again (pid ${m.pid})`;
+      const { host, signal } = s.restart;
+      const members = host === 'every' ? this.f.hosts : [await this.host(host)];
+      const said: string[] = [];
+      for (const m of members) {
+        const t0 = performance.now();
+        if (alive(m.pid)) process.kill(m.pid, `SIG${signal}`);
+        const until = performance.now() + 30_000;
+        while (alive(m.pid)) {
+          if (performance.now() > until) throw new StepFailed(`hyperd on ${m.name} (pid ${m.pid}) still runs 30 s after SIG${signal}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        m.pid = await restartHost(this.dataDir, m.name);
+        said.push(`${m.name} (pid ${m.pid}, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      }
+      return `hyperd started again after SIG${signal}: ${said.join(', ')}`;
     }
     if ('stop' in s) {
       const v = await this.view();
@@ -163,6 +186,52 @@ class Ctx {
       return '';
     }
     return this.expect(s.expect);
+  }
+
+  /** The QEMU processes found by the last `vms` check: vm id → pid. */
+  private lastVms: Map<string, number> | null = null;
+
+  /** What really runs, from /proc: each host's QEMU processes (their work dirs are under the host's data dir). */
+  private checkVms(v: ClusterView, mode: 'exact' | 'same'): [boolean, string] {
+    const found = new Map<string, { host: string; pid: number }[]>();
+    for (const h of this.f.hosts) {
+      for (const vm of liveVms(join(h.dir, 'vms'))) found.set(vm.id, [...(found.get(vm.id) ?? []), { host: h.name, pid: vm.pid }]);
+    }
+    const wrong: string[] = [];
+    const pids = new Map<string, number>();
+    for (const p of v.pods.values()) {
+      if (p.state !== 'running' || !p.context.host) continue;
+      const id = vmIdOf(p.context.id, p.context.run);
+      const at = found.get(id) ?? [];
+      found.delete(id);
+      if (at.length !== 1 || at[0].host !== p.context.host) wrong.push(`${p.context.id} (run ${p.context.run}, on ${p.context.host}): ${at.length ? at.map((x) => `QEMU pid ${x.pid} on ${x.host}`).join(', ') : 'no QEMU'}`);
+      else pids.set(id, at[0].pid);
+    }
+    for (const [id, at] of found) wrong.push(`vm ${id} runs (${at.map((x) => `pid ${x.pid} on ${x.host}`).join(', ')}) for no running pod`);
+    if (mode === 'same' && this.lastVms) {
+      for (const [id, pid] of this.lastVms) if (pids.has(id) && pids.get(id) !== pid) wrong.push(`vm ${id} is QEMU pid ${pids.get(id)}, was ${pid} (not re-attached: started again)`);
+      for (const id of this.lastVms.keys()) if (!pids.has(id)) wrong.push(`vm ${id} (QEMU pid ${this.lastVms.get(id)}) is gone`);
+    }
+    this.lastVms = pids;
+    const perHost = this.f.hosts.map((h) => `${h.name}: ${[...v.pods.values()].filter((p) => p.state === 'running' && p.context.host === h.name).length}`).join(', ');
+    if (wrong.length) return [false, `${wrong.length} VMs do not match the log: ${wrong.slice(0, 3).join('; ')}`];
+    return [true, `${pids.size} QEMU processes, one per running pod, each on its pod's host (${perHost})${mode === 'same' ? ', the same processes as before' : ''}`];
+  }
+
+  /** The fence guard's marks in a host's VM dirs against the host.lost the log holds for it. */
+  private async checkFenced(m: ClusterMember): Promise<[boolean, string]> {
+    const runDir = join(m.dir, 'vms');
+    const vms = readdirSync(runDir, { withFileTypes: true }).filter((d) => d.isDirectory());
+    const marks = vms.map((d) => ({ vm: d.name, mark: readFenceMark(join(runDir, d.name)) }));
+    const unmarked = marks.filter((x) => !x.mark).map((x) => x.vm);
+    let lostAt: number | null = null;
+    for await (const r of this.s.store.replay()) if (r.ok && r.event.type === 'host.lost' && r.event.host === m.name) lostAt ??= r.event.at;
+    if (!vms.length) return [false, `${m.name} has no VM dirs to look at`];
+    if (unmarked.length) return [false, `${unmarked.length} of ${m.name}'s VMs were not stopped by its fence guard (${unmarked.slice(0, 3).join(', ')})`];
+    if (lostAt === null) return [false, `no host.lost for ${m.name} in the log`];
+    const last = Math.max(...marks.map((x) => x.mark!.at));
+    if (last >= lostAt) return [false, `${m.name}'s fence guard stopped its last VM at ${new Date(last).toISOString()}, after the host was declared lost (${new Date(lostAt).toISOString()})`];
+    return [true, `${m.name}'s fence guard stopped its ${vms.length} VMs ${lostAt - last} ms before the host was declared lost`];
   }
 
   /** As a client would through a NATS node loss: the same intent again (same id, so one intent) until a host accepts it. */
@@ -191,6 +260,8 @@ class Ctx {
     if (e.failed !== undefined) { const n = [...v.pods.values()].filter((p) => p.state === 'failed').length; check(n === e.failed, `${n} failed (expected ${e.failed})`); }
     if (e.lostHosts !== undefined) check(lost(v) === e.lostHosts, `${lost(v)} hosts lost (expected ${e.lostHosts})`);
     if (e.notOn) { const m = await this.host(e.notOn); const n = [...v.pods.values()].filter((p) => p.state === 'running' && p.context.host === m.name).length; check(n === 0, `${n} pods running on ${m.name}`); }
+    if (e.vms) check(...this.checkVms(v, e.vms));
+    if (e.fencedBeforeLost) check(...(await this.checkFenced(await this.host(e.fencedBeforeLost))));
     if (e.spread) { const empty = [...v.hosts.values()].filter((h) => h.state === 'up' && v.usageOf(h.id).pods === 0).map((h) => h.id); check(empty.length === 0, empty.length ? `hosts with no pod: ${empty.join(', ')}` : 'every host up runs pods'); }
     if (e.exactlyOnce) {
       const requested = new Map<string, number>();

@@ -9,12 +9,23 @@ const hostRef = z.string().min(1).max(64);
 const count = z.number().int().min(0).max(100_000);
 
 const step = z.union([
-  z.object({ submit: z.object({ pods: count.min(1), restart: z.enum(['never', 'on-failure', 'always']).default('never'), prefix: z.string().regex(/^[a-z][a-z0-9-]*$/).max(20).optional() }).strict() }).strict(),
+  z.object({
+    submit: z
+      .object({
+        pods: count.min(1),
+        restart: z.enum(['never', 'on-failure', 'always']).default('never'),
+        prefix: z.string().regex(/^[a-z][a-z0-9-]*$/).max(20).optional(),
+        /** What each pod's busybox container runs (the hollow driver runs nothing); by default it sleeps for a day. */
+        args: z.array(z.string()).min(1).default(['sleep', '86400']),
+      })
+      .strict(),
+  }).strict(),
   z.object({ wait: z.object({ running: count.optional(), pending: count.optional(), lostHosts: count.optional(), hostUp: z.object({ host: hostRef, epoch: z.number().int().positive() }).strict().optional(), within: duration }).strict() }).strict(),
   z.object({ kill: z.object({ host: hostRef, as: z.string().optional() }).strict() }).strict(),
   z.object({ partition: z.object({ host: hostRef, as: z.string().optional() }).strict() }).strict(),
   z.object({ heal: z.object({ host: hostRef }).strict() }).strict(),
-  z.object({ restart: z.object({ host: hostRef }).strict() }).strict(),
+  /** Starts a host's hyperd again: after SIGKILL (the default) or SIGTERM; host `every`: one at a time, each up again before the next. */
+  z.object({ restart: z.object({ host: hostRef, signal: z.enum(['KILL', 'TERM']).default('KILL') }).strict() }).strict(),
   z.object({ stop: z.object({ pods: count.min(1) }).strict() }).strict(),
   z.object({ 'kill-nats': z.object({ node: z.string().regex(/^n\d+$/) }).strict() }).strict(),
   z.object({ sleep: duration }).strict(),
@@ -31,6 +42,13 @@ const step = z.union([
         notOn: hostRef.optional(),
         /** Every host up runs at least one pod. */
         spread: z.literal(true).optional(),
+        /**
+         * What really runs (qemu driver): `exact` — one QEMU process per running pod, on the host the log says, and none
+         * for anything else on any host; `same` — that, and the very processes the previous `vms` check found (re-attached).
+         */
+        vms: z.enum(['exact', 'same']).optional(),
+        /** Every VM this host ran was stopped by its fence guard (qemu driver), and before the host was declared lost. */
+        fencedBeforeLost: hostRef.optional(),
       })
       .strict(),
   }).strict(),

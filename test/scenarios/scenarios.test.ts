@@ -24,7 +24,7 @@ describe('hyper scenario run', () => {
   });
 
   it(`passes every shipped scenario (${files.length}), with a JUnit report`, async () => {
-    expect(files.length).toBeGreaterThanOrEqual(5);
+    expect(files.length).toBeGreaterThanOrEqual(9);
     const report = join(mkdtempSync(join(tmpdir(), 'hyper-sc-')), 'junit.xml');
     const { execa } = await import('execa');
     const r = await execa('node', [fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)), 'scenario', 'run', ...files, '--junit', report], { reject: false, timeout: 600_000, env: { HYPER_LOG_FORMAT: 'json' } });

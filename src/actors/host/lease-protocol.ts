@@ -22,7 +22,8 @@ export type ToWorker =
   | { t: 'hosts'; hosts: LeaseHost[]; joined?: string[] }
   | { t: 'renew' }
   | { t: 'retry-silent'; host: string; epoch: number }
-  | { t: 'stop' };
+  /** `left`: the hosts left on purpose (host.left), so the VMs that outlive the daemon are not to be fenced. */
+  | { t: 'stop'; left?: boolean };
 
 export type ToMain =
   | { t: 'ready' }

@@ -5,10 +5,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Kvm } from '@nats-io/kv';
 import { connectNats, type NatsAuth, type NatsTls } from '../../nats/connect.js';
 import { HEARTBEAT_BUCKET } from '../../events/schemas/subjects.js';
-import { hostsToDeclareLost, mustFence, type Lease } from '../../model/lease.js';
+import { fenceDeadline, hostsToDeclareLost, mustFence, type Lease } from '../../model/lease.js';
+import { writeLeaseFile } from './lease-file.js';
 import { monoNow, parseHeartbeat, type Heartbeat, type LeaseHost, type ToMain, type ToWorker } from './lease-protocol.js';
 
-const { servers, name, auth, tls, lease, daemonId, local } = workerData as { servers: string[]; name: string; auth?: NatsAuth; tls?: NatsTls; lease: Lease; daemonId: string; local: string[] };
+const { servers, name, auth, tls, lease, daemonId, local, leaseFile } = workerData as { servers: string[]; name: string; auth?: NatsAuth; tls?: NatsTls; lease: Lease; daemonId: string; local: string[]; leaseFile?: string };
 const port = parentPort!;
 const post = (m: ToMain) => port.postMessage(m);
 const mine = new Set(local);
@@ -50,6 +51,7 @@ async function renew(): Promise<void> {
     const hb: Heartbeat = { at: Date.now(), daemon: daemonId, leaseMs: lease.leaseMs, hosts: hosts.filter((h) => mine.has(h.id)).map((h) => [h.id, h.epoch]) };
     await kv.put(daemonId, JSON.stringify(hb), { timeout: lease.leaseMs });
     if (sentAt > lastRenewalSentAt) lastRenewalSentAt = sentAt;
+    publishLease(true);
     post({ t: 'renewed', sentAt, tookMs: Math.round(monoNow() - sentAt) });
     if (fenced) {
       fenced = false;
@@ -59,6 +61,18 @@ async function renew(): Promise<void> {
     post({ t: 'renew-failed', message: (err as Error).message, silentMs: Math.round(monoNow() - lastRenewalSentAt) });
   } finally {
     renewing = false;
+  }
+}
+
+/** Tells the processes that outlive this daemon (lease-file.ts) until when the lease holds, and whether it matters. */
+function publishLease(live: boolean): void {
+  if (!leaseFile) return;
+  // armed only while another host is up: no one else would take these pods over, so a lone host's VMs outlive its daemon
+  const armed = live && hosts.some((h) => h.state === 'up' && !mine.has(h.id));
+  try {
+    writeLeaseFile(leaseFile, { pid: process.pid, fenceAt: fenceDeadline(lease, lastRenewalSentAt), armed });
+  } catch (err) {
+    post({ t: 'renew-failed', message: `cannot write ${leaseFile}: ${(err as Error).message}`, silentMs: 0 });
   }
 }
 
@@ -93,6 +107,8 @@ port.on('message', (m: ToWorker) => {
     reported.delete(`${m.host}/${m.epoch}`);
   } else if (m.t === 'stop') {
     stopped = true;
+    // the daemon stops on purpose and its hosts have left: no one declares them lost, so their VMs need no fencing
+    if (m.left) publishLease(false);
     clearInterval(renewTimer);
     clearInterval(checkTimer);
     watch.stop();

@@ -38,8 +38,9 @@ export class Liveness {
     worker.on('error', (err) => log.error({ err }, 'the lease worker failed: this host can no longer renew its lease'));
   }
 
-  static async open(nats: { servers: string[]; name: string; auth?: NatsAuth; tls?: NatsTls }, view: ClusterView, lease: Lease, daemonId: string, local: ReadonlySet<string>, log: Logger): Promise<Liveness> {
-    const worker = new Worker(new URL('./lease-thread.js', import.meta.url), { workerData: { ...nats, lease, daemonId, local: [...local] } });
+  /** `leaseFile`: where the worker publishes the lease for processes that outlive the daemon (lease-file.ts). */
+  static async open(nats: { servers: string[]; name: string; auth?: NatsAuth; tls?: NatsTls }, view: ClusterView, lease: Lease, daemonId: string, local: ReadonlySet<string>, log: Logger, leaseFile?: string): Promise<Liveness> {
+    const worker = new Worker(new URL('./lease-thread.js', import.meta.url), { workerData: { ...nats, lease, daemonId, local: [...local], leaseFile } });
     const l = new Liveness(worker, view, lease, local, log);
     await new Promise<void>((resolve, reject) => {
       worker.once('error', reject);
@@ -118,12 +119,13 @@ export class Liveness {
     return out;
   }
 
-  stop(): Promise<void> {
+  /** `left`: every host of this daemon recorded host.left, so no one will declare them lost. */
+  stop(left = false): Promise<void> {
     this.stopped ??= new Promise<void>((resolve) => {
       const done = () => void this.worker.terminate().finally(resolve);
       const timer = setTimeout(done, 2_000);
       this.worker.on('message', (m: ToMain) => m.t === 'stopped' && (clearTimeout(timer), done()));
-      this.send({ t: 'stop' });
+      this.send({ t: 'stop', left });
     });
     return this.stopped;
   }

@@ -27,9 +27,10 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     .option('--host-lease <duration>', 'each host\'s lease (hyperd --host-lease)')
     .option('--cpus <n>', 'vCPUs each host offers (hyperd --cpus)', whole('--cpus', 1_000_000))
     .option('--memory <MB>', 'memory each host offers in MB (hyperd --memory)', whole('--memory', 1 << 30))
-    .action(async (o: { hosts: number; natsNodes: number; driver: string; hostLease?: string; cpus?: number; memory?: number }) => {
+    .option('--load <archive>', 'load an image archive into every host\'s store first (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (o: { hosts: number; natsNodes: number; driver: string; hostLease?: string; cpus?: number; memory?: number; load: string[] }) => {
       if (!['qemu', 'hollow'].includes(o.driver)) throw new HyperError('invalid', `--driver: "${o.driver}" is not qemu or hollow`);
-      const f = await clusterUp({ dataDir: dir(), hosts: o.hosts, natsNodes: o.natsNodes, driver: o.driver, hostLease: o.hostLease, cpus: o.cpus, memoryMb: o.memory, progress });
+      const f = await clusterUp({ dataDir: dir(), hosts: o.hosts, natsNodes: o.natsNodes, driver: o.driver, hostLease: o.hostLease, cpus: o.cpus, memoryMb: o.memory, load: o.load, progress });
       process.stdout.write(`cluster up: ${f.nodes.length} NATS nodes (${f.nats.join(',')}), ${f.hosts.length} ${f.driver} hosts; try: hyper hosts\n`);
     });
 

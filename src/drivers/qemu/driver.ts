@@ -1,6 +1,6 @@
 // The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent, detached from hyperd and recorded in its
 // work dir, so a restarted daemon re-attaches; each image a pod uses is attached once as a read-only EROFS disk.
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
@@ -12,6 +12,7 @@ import { attachQemu, launchQemu, tailOf, type QemuVm } from './launch.js';
 import { isQemuOf, onPath, readPid, waitGone } from './process.js';
 import { readVmState, STATE_FORMAT, writeVmState, type VmState } from './state-file.js';
 import { QmpClient } from './qmp.js';
+import { ensureFenceGuard, fencedBecause } from './fencing.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
 
 export interface QemuDriverOptions {
@@ -53,9 +54,14 @@ export class QemuDriver implements Driver {
       const alive = pid !== null && isQemuOf(pid, dir);
       const found: FoundVm = { id, pod: st.ok ? st.state.pod : null, run: st.ok ? st.state.run : null, alive };
       if (!st.ok) found.why = st.why;
-      else if (!alive) found.why = `QEMU${pid ? ` (pid ${pid})` : ''} is gone${consoleSummary(dir)}`;
+      else if (!alive) found.why = fencedBecause(dir) ?? `QEMU${pid ? ` (pid ${pid})` : ''} is gone${consoleSummary(dir)}`;
       return found;
     });
+  }
+
+  guardFencing(leaseFile: string): void {
+    mkdirSync(this.o.runDir, { recursive: true });
+    ensureFenceGuard(this.o.runDir, leaseFile);
   }
 
   async attach(found: FoundVm, o: { timeoutMs?: number } = {}): Promise<Vm> {
