@@ -5,7 +5,7 @@ import type { EventStore } from '../../src/events/store/event-store.js';
 const spec = PodSpec.parse({ containers: [{ name: 'main', image: 'registry.local/app:1', command: ['/bin/app', '--serve'], env: { MODE: 'bench' } }] });
 
 export function hostJoined(host: string, at: number): HyperEvent {
-  return hostEvent('host.joined', host, { capacity: { cpus: 100_000, memoryMb: 100_000_000 }, drivers: ['hollow'], daemon: `${host}-bench`, version: 'bench', hollow: true }, { id: `${host}.joined`, at, by: 'bench' });
+  return hostEvent('host.joined', host, { capacity: { cpus: 100_000, memoryMb: 100_000_000 }, drivers: ['hollow'], daemon: `${host}-bench`, version: 'bench', hollow: true, maxVm: null, reattach: false }, { id: `${host}.joined`, at, by: 'bench' });
 }
 
 /** Eight events: requested → scheduled → booting → booted → agent ready → started → stop requested → stopped. */

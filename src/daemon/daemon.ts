@@ -15,6 +15,7 @@ import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
 import { leaseFileOf } from '../actors/host/lease-file.js';
+import { VERSION } from '../version.js';
 import { LossWatcher } from '../actors/host/loss.js';
 import { leaseOf } from '../model/lease.js';
 import { Scheduler } from '../actors/scheduler/live.js';
@@ -322,6 +323,8 @@ export class Daemon {
 
   private dispatch(change: Change): void {
     if (change.kind === 'invalid') {
+      // a newer hyper's event: named, skipped, and nothing fails for it (the pod keeps its state until this daemon is upgraded)
+      if (change.newer) return void this.o.log.warn({ seq: change.seq, subject: change.subject, type: change.newer.type, v: change.newer.v, reads: change.newer.reads, version: VERSION }, `skipped ${change.issues[0]?.message}`);
       this.o.log.warn({ seq: change.seq, subject: change.subject, issues: change.issues }, 'skipped an invalid message in the event stream');
       return;
     }

@@ -2,7 +2,7 @@
 import { foldPod, initialPod, type PodFold } from './pod-fold.js';
 import { HOLDS_RESOURCES, type PodState } from './pod-machine.js';
 import { ReplayError } from '../errors.js';
-import type { HostEvent, HyperEvent, PodEvent, TenantEvent } from '../events/schemas/mod.js';
+import type { HostEvent, HyperEvent, Newer, PodEvent, TenantEvent } from '../events/schemas/mod.js';
 import type { TenantPolicy } from '../events/schemas/tenant-events.js';
 import type { Record_ } from './record.js';
 import { DEFAULT_TENANT, podOfSubject } from '../events/schemas/subjects.js';
@@ -48,7 +48,7 @@ export type Change =
   | { kind: 'pod'; pod: PodRecord; event: PodEvent; before: PodState; accepted: boolean }
   | { kind: 'host'; host: HostRecord; event: HostEvent }
   | { kind: 'tenant'; tenant: TenantRecord; event: TenantEvent }
-  | { kind: 'invalid'; seq: number; subject: string; issues: { path: string; message: string }[] };
+  | { kind: 'invalid'; seq: number; subject: string; issues: { path: string; message: string }[]; newer?: Newer };
 
 /**
  * 2: pods' context gained `attached`, containers their `pid`, hosts their `maxVm` (0.2).
@@ -123,7 +123,7 @@ export class ClusterView {
       const at = podOfSubject(r.subject);
       const pod = at ? this.pods.get(at.pod) : undefined;
       if (pod && pod.context.tenant === at!.tenant) pod.seq = r.seq;
-      return { kind: 'invalid', seq: r.seq, subject: r.subject, issues: r.issues };
+      return { kind: 'invalid', seq: r.seq, subject: r.subject, issues: r.issues, newer: r.newer };
     }
     return this.applyEvent(r.event, r.seq);
   }

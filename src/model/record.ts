@@ -1,5 +1,5 @@
 // What the fold consumes: one stored message of the event stream, either a valid event or a record of why it is not one.
-import type { HyperEvent } from '../events/schemas/mod.js';
+import type { HyperEvent, Newer } from '../events/schemas/mod.js';
 
 export interface StoredEvent {
   seq: number;
@@ -12,6 +12,8 @@ export interface InvalidRecord {
   seq: number;
   subject: string;
   issues: { path: string; message: string }[];
+  /** Not invalid but unknown here: a type, or a version of one, that a newer hyper wrote. */
+  newer?: Newer;
 }
 
 export type Record_ = ({ ok: true } & StoredEvent) | ({ ok: false } & InvalidRecord);

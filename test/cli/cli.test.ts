@@ -195,6 +195,25 @@ describe('intents from any NATS client', () => {
   });
 });
 
+describe('events from a newer hyper', () => {
+  it('a version of an event type newer than the daemon reads is named and skipped; the pod keeps its state', async () => {
+    const id = (await run(['run', '-d', 'busybox'])).stdout.trim();
+    await expect.poll(async () => (await run(['inspect', id])).stdout, { timeout: 10_000 }).toMatch(/"state": "running"/);
+    const e = { ...ev('container.exited', { container: 'main', exitCode: 1 }, id), v: 2, by: 'host:h1' };
+    await jetstream(t.nc).publish(podSubject({ pod: id, tenant: 'default' }), JSON.stringify({ ...e, data: { ...e.data, signal: 'KILL' } }));
+    await expect.poll(() => d.log(), { timeout: 10_000 }).toMatch(/skipped container\.exited version 2 is newer than this hyper reads \(up to 1\): written by a newer hyper — upgrade this one/);
+    const r = await run(['run', '-d', 'busybox']); // the daemon keeps working
+    await expect.poll(async () => (await run(['inspect', r.stdout.trim()])).stdout, { timeout: 10_000 }).toMatch(/"state": "running"/);
+    expect((await run(['inspect', id])).stdout).toMatch(/"state": "running"/);
+  });
+
+  it('an intent of a version newer than the daemon reads is rejected, naming type and version', async () => {
+    const e = { ...ev('pod.stop.requested', { graceMs: 0 }, 'future1'), v: 3 };
+    await jetstream(t.nc).publish(intentSubject({ pod: 'future1', tenant: null }), JSON.stringify(e));
+    await expect.poll(async () => (await t.store.history({ pod: 'future1', tenant: 'default' })).map((r) => r.ok && r.event.type === 'intent.rejected' && r.event.data.reason), { timeout: 10_000 }).toEqual([expect.stringMatching(/^invalid pod\.stop\.requested: v: pod\.stop\.requested version 3 is newer than this hyper reads \(up to 1\)/)]);
+  });
+});
+
 describe('without a daemon', () => {
   it('says that no daemon runs and how to start one', async () => {
     const r = await hyper(['ps'], { HYPER_DATA_DIR: tempDir(), HYPER_NATS: '' });

@@ -1,7 +1,12 @@
 // The envelope every event carries: id (also the JetStream msgID, so retries dedup), type, version, subject entity, time, causation.
 import { z } from 'zod';
+import { readsVersion } from './versions.js';
 
+/** The version of types that have only ever had one; versions.ts has the others. */
 export const EVENT_VERSION = 1;
+
+/** The envelope of an event of `type`; `v` is the version of its type this build reads (older ones arrive upcast). */
+export const envelopeOf = (type: string) => ({ ...envelopeShape, v: z.literal(readsVersion(type)) });
 
 export const envelopeShape = {
   /** Unique and deterministic for facts (so a retried append is deduplicated), random for intents. */

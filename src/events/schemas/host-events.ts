@@ -1,15 +1,16 @@
 // Events on a host's subject: a host joining with its capacity, leaving cleanly, or being declared lost (its lease ran out).
 import { z } from 'zod';
-import { envelopeShape, idToken } from './envelope.js';
+import { envelopeOf, idToken } from './envelope.js';
 
 function hostEvent<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
-  return z.object({ ...envelopeShape, type: z.literal(type), host: idToken, data: z.object(data).strict() }).strict();
+  return z.object({ ...envelopeOf(type), type: z.literal(type), host: idToken, data: z.object(data).strict() }).strict();
 }
 
 export const Capacity = z.object({ cpus: z.number().int().positive(), memoryMb: z.number().int().positive() }).strict();
 export type Capacity = z.infer<typeof Capacity>;
 
 export const hostEventSchemas = [
+  // version 2 (versions.ts): maxVm and reattach always present
   hostEvent('host.joined', {
     capacity: Capacity,
     drivers: z.array(z.string().min(1)).min(1),
@@ -17,10 +18,10 @@ export const hostEventSchemas = [
     daemon: idToken,
     version: z.string().min(1),
     hollow: z.boolean(),
-    /** The largest VM its driver can run (0.2; absent before): the scheduler places nothing bigger there. */
-    maxVm: Capacity.optional(),
-    /** Whether its pods outlive its daemon (the driver re-attaches). */
-    reattach: z.boolean().optional(),
+    /** The largest VM its driver can run (null: no limit beyond the capacity; v1 left it out before 0.2): the scheduler places nothing bigger there. */
+    maxVm: Capacity.nullable(),
+    /** Whether its pods outlive its daemon (the driver re-attaches; v1 left it out before 0.3: false). */
+    reattach: z.boolean(),
   }),
   hostEvent('host.left', { reason: z.string().max(4000) }),
   // silent past its lease (written by one survivor, OCC on the host's subject), or fenced itself and said so on return;

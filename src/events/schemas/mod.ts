@@ -1,7 +1,7 @@
 // The public surface of event schemas: the union of all events, a parser with field-path errors, and the event builder.
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
-import { EVENT_VERSION } from './envelope.js';
+import { dataForWrite, upcast, writesVersion } from './versions.js';
 import { podEventSchemas, type PodEvent, type PodEventType, type PodEventOf } from './pod-events.js';
 import { hostEventSchemas, type HostEvent } from './host-events.js';
 import { tenantEventSchemas, type TenantEvent } from './tenant-events.js';
@@ -10,6 +10,7 @@ export { PodSpec, ContainerSpec, RestartPolicy, type PodSpecInput } from './pod-
 export { Capacity } from './host-events.js';
 export { TenantPolicy } from './tenant-events.js';
 export { idToken, tenantName, EVENT_VERSION } from './envelope.js';
+export { readsVersion, writesVersion, EVENT_VERSIONS } from './versions.js';
 export type { PodEvent, PodEventType, PodEventOf, HostEvent, TenantEvent };
 
 export const HyperEvent = z.discriminatedUnion('type', [...podEventSchemas, ...hostEventSchemas, ...tenantEventSchemas]);
@@ -20,16 +21,31 @@ export function issuesOf(error: z.ZodError): { path: string; message: string }[]
   return error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
-/** Validates anything as an event; throws ValidationError naming each bad field. */
-export function parseEvent(raw: unknown): HyperEvent {
-  const r = HyperEvent.safeParse(raw);
-  if (!r.success) throw new ValidationError('event', issuesOf(r.error));
-  return r.data as HyperEvent;
+const KNOWN_TYPES = new Set<string>([...podEventSchemas, ...hostEventSchemas, ...tenantEventSchemas].map((s) => s.shape.type.value));
+
+/** An event of a type, or of a version of its type, that this build does not know: it was written by a newer hyper. */
+export interface Newer { type: string; v: number; reads: number | null }
+
+export type ParsedEvent = { ok: true; event: HyperEvent } | { ok: false; issues: { path: string; message: string }[]; newer?: Newer };
+
+/** Validates anything as an event, older versions of its type upcast to the one this build reads (versions.ts). */
+export function safeParseEvent(raw: unknown): ParsedEvent {
+  const type = (raw as { type?: unknown } | null)?.type;
+  if (typeof type === 'string' && !KNOWN_TYPES.has(type)) {
+    const v = Number((raw as { v?: unknown }).v) || 0;
+    return { ok: false, newer: { type, v, reads: null }, issues: [{ path: 'type', message: `unknown event type "${type}" (this hyper knows ${KNOWN_TYPES.size}): written by a newer hyper, or by a client that is not hyper` }] };
+  }
+  const u = upcast(raw);
+  if (!u.ok) return { ok: false, newer: u.newer, issues: [{ path: 'v', message: `${u.newer.type} version ${u.newer.v} is newer than this hyper reads (up to ${u.newer.reads}): written by a newer hyper — upgrade this one` }] };
+  const r = HyperEvent.safeParse(u.raw);
+  return r.success ? { ok: true, event: r.data as HyperEvent } : { ok: false, issues: issuesOf(r.error) };
 }
 
-export function safeParseEvent(raw: unknown): { ok: true; event: HyperEvent } | { ok: false; issues: { path: string; message: string }[] } {
-  const r = HyperEvent.safeParse(raw);
-  return r.success ? { ok: true, event: r.data as HyperEvent } : { ok: false, issues: issuesOf(r.error) };
+/** Validates anything as an event; throws ValidationError naming each bad field. */
+export function parseEvent(raw: unknown): HyperEvent {
+  const r = safeParseEvent(raw);
+  if (!r.ok) throw new ValidationError('event', r.issues);
+  return r.event;
 }
 
 type Meta = { id: string; at: number; by: string; causation?: string; correlation?: string };
@@ -43,7 +59,7 @@ export function podEvent<T extends PodEventType>(type: T, pod: string, data: z.i
   const e: Record<string, unknown> = { id: meta.id, at: meta.at, by: meta.by };
   if (meta.causation !== undefined) e.causation = meta.causation;
   if (meta.correlation !== undefined) e.correlation = meta.correlation;
-  e.v = EVENT_VERSION;
+  e.v = writesVersion(type);
   e.type = type;
   e.pod = pod;
   if (meta.tenant) e.tenant = meta.tenant;
@@ -52,11 +68,11 @@ export function podEvent<T extends PodEventType>(type: T, pod: string, data: z.i
 }
 
 export function tenantEvent<T extends TenantEvent['type']>(type: T, tenant: string, data: z.input<Extract<(typeof tenantEventSchemas)[number], { shape: { type: z.ZodLiteral<T> } }>>['data'], meta: Meta): Extract<TenantEvent, { type: T }> {
-  return { ...meta, v: EVENT_VERSION, type, tenant, data } as unknown as Extract<TenantEvent, { type: T }>;
+  return { ...meta, v: writesVersion(type), type, tenant, data } as unknown as Extract<TenantEvent, { type: T }>;
 }
 
 export function hostEvent<T extends HostEvent['type']>(type: T, host: string, data: Extract<HostEvent, { type: T }>['data'], meta: Meta): Extract<HostEvent, { type: T }> {
-  return { ...meta, v: EVENT_VERSION, type, host, data } as Extract<HostEvent, { type: T }>;
+  return { ...meta, v: writesVersion(type), type, host, data: dataForWrite(type, data) } as Extract<HostEvent, { type: T }>;
 }
 
 export function isPodEvent(e: HyperEvent): e is PodEvent {

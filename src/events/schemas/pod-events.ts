@@ -1,11 +1,11 @@
 // Every event on a pod's subject: intents (`*.requested`, written by any client) and facts (written by schedulers and hosts).
 import { z } from 'zod';
-import { envelopeShape, idToken, tenantName } from './envelope.js';
+import { envelopeOf, idToken, tenantName } from './envelope.js';
 import { PodSpec } from './pod-spec.js';
 
 // tenant: the pod's tenant, on every event of pods created since 0.3 (it picks the subject); absent on older pods' (tenant "default")
 function podEvent<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
-  return z.object({ ...envelopeShape, type: z.literal(type), pod: idToken, tenant: tenantName.optional(), data: z.object(data).strict() }).strict();
+  return z.object({ ...envelopeOf(type), type: z.literal(type), pod: idToken, tenant: tenantName.optional(), data: z.object(data).strict() }).strict();
 }
 
 const reason = z.string().min(1).max(4000);

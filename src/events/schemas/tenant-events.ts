@@ -1,9 +1,9 @@
 // Events on a tenant's subject: an admin added it (with the public nkey its clients sign in with and its limits), or removed it.
 import { z } from 'zod';
-import { envelopeShape, tenantName } from './envelope.js';
+import { envelopeOf, tenantName } from './envelope.js';
 
 function tenantEvent<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
-  return z.object({ ...envelopeShape, type: z.literal(type), tenant: tenantName, data: z.object(data).strict() }).strict();
+  return z.object({ ...envelopeOf(type), type: z.literal(type), tenant: tenantName, data: z.object(data).strict() }).strict();
 }
 
 /** What a tenant may ask for; absent fields are unlimited (the host's own limits still apply). */

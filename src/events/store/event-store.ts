@@ -61,7 +61,8 @@ export class EventStore {
   async append(event: HyperEvent, opts: { expectLastSeq?: number; retries?: number; /** it came out of parseEvent already */ validated?: boolean } = {}): Promise<AppendResult> {
     const valid = opts.validated ? event : parseEvent(event);
     const subject = subjectOf(valid);
-    const payload = JSON.stringify(valid);
+    // a type written at an older version than it is read (versions.ts) goes out as written, validated through its upcast
+    const payload = JSON.stringify(event.v < valid.v ? event : valid);
     const expect = opts.expectLastSeq === undefined ? undefined : { lastSubjectSequence: opts.expectLastSeq };
     // known before it is sent: on a busy daemon its delivery to our own consumer often comes before the publish's ack
     if (this.mine.size >= MINE_MAX) this.mine.clear();
@@ -248,7 +249,7 @@ export function decodeRecord(seq: number, subject: string, data: Uint8Array | st
     return { ok: false, seq, subject, issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }] };
   }
   const r = safeParseEvent(raw);
-  if (!r.ok) return { ok: false, seq, subject, issues: r.issues };
+  if (!r.ok) return r.newer ? { ok: false, seq, subject, issues: r.issues, newer: r.newer } : { ok: false, seq, subject, issues: r.issues };
   if (subjectOf(r.event) !== subject) {
     return { ok: false, seq, subject, issues: [{ path: 'pod' in r.event ? 'pod' : 'host', message: `names ${subjectOf(r.event)} but was published on ${subject}` }] };
   }

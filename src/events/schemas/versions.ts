@@ -1,0 +1,58 @@
+// Each event type's schema versions: the newest this build reads, the one it writes, and the pure upcasters that turn
+// an older version's data into the next, so a log written by any earlier hyper folds under this one.
+//
+// The rule (README "Schema evolution"): any change to a type's data is a new version of that type, never an edit of
+// the old one. A release first learns to read version N+1 (its upcaster from N, and the schema of N+1) while it still
+// writes N; only a later release writes N+1. In a rolling upgrade between adjacent releases no daemon therefore meets a
+// version it cannot read, and a daemon that does (skipping releases) names the type and version and skips the event.
+// A type absent here is at version 1 for reading and writing.
+
+type Data = Record<string, unknown>;
+
+export interface TypeVersions {
+  reads: number;
+  writes: number;
+  /** upcast[n] turns version n's data into version n+1's: pure, total, no I/O. */
+  upcast: Record<number, (data: Data) => Data>;
+  /** While `writes` < `reads`: this build's data (the shape it reads) as the older version it writes. */
+  write?: (data: Data) => Data;
+}
+
+export const EVENT_VERSIONS: Record<string, TypeVersions> = {
+  // v2 (read from 0.5, written from 0.6): maxVm and reattach always present (v1 left them out before 0.2: no limit
+  // beyond the capacity, and drivers that could not re-attach)
+  'host.joined': {
+    reads: 2,
+    writes: 1,
+    upcast: { 1: (d) => ({ ...d, maxVm: d.maxVm ?? null, reattach: d.reattach ?? false }) },
+    write: ({ maxVm, ...d }) => (maxVm === null ? d : { ...d, maxVm }),
+  },
+};
+
+export const readsVersion = (type: string): number => EVENT_VERSIONS[type]?.reads ?? 1;
+export const writesVersion = (type: string): number => EVENT_VERSIONS[type]?.writes ?? 1;
+
+/** The data of an event this build writes, in the shape of the version it writes. */
+export function dataForWrite(type: string, data: Data): Data {
+  return EVENT_VERSIONS[type]?.write?.(data) ?? data;
+}
+
+export type Upcast = { ok: true; raw: unknown } | { ok: false; newer: { type: string; v: number; reads: number } };
+
+/** Brings a decoded message to the version this build reads (a copy when it changes); a newer version is refused, by name. */
+export function upcast(raw: unknown): Upcast {
+  if (typeof raw !== 'object' || raw === null) return { ok: true, raw };
+  const { type, v } = raw as { type?: unknown; v?: unknown };
+  if (typeof type !== 'string' || typeof v !== 'number' || !Number.isInteger(v) || v < 1) return { ok: true, raw };
+  const reads = readsVersion(type);
+  if (v === reads) return { ok: true, raw };
+  if (v > reads) return { ok: false, newer: { type, v, reads } };
+  const t = EVENT_VERSIONS[type];
+  let data = (raw as { data?: unknown }).data as Data;
+  for (let n = v; n < reads; n++) {
+    const step = t?.upcast[n];
+    if (!step || typeof data !== 'object' || data === null) return { ok: true, raw }; // left for the schema to refuse
+    data = step(data);
+  }
+  return { ok: true, raw: { ...(raw as object), v: reads, data } };
+}
