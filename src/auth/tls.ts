@@ -3,6 +3,7 @@
 // `tls {}` block. Clients verify the server against this CA (the CLI finds it next to hyperd.json; tenants get it in
 // their credentials file).
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
@@ -35,38 +36,63 @@ export function serverNames(listenHost: string): string[] {
   return [...names].sort();
 }
 
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
 /** The CA and this host's server certificate, made on first need; the certificate is re-issued when `names` change. */
 export function ensureTls(dataDir: string, names: string[]): TlsFiles {
   const dir = tlsDir(dataDir);
   // readable as far as the auth dir above it lets (0700, or 0750 for --group): the CA is public, the keys are 0600
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
-  const f: TlsFiles = { dir, ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
+  const ca = ensureCa(dir);
+  return { dir, ca, ...issueCertificate(dir, dir, 'server', names) };
+}
+
+/** The CA of `dir` (ca.pem, its key ca.key 0600), made on first need; a new CA invalidates the certificates it signed there. */
+export function ensureCa(dir: string): string {
+  const ca = join(dir, 'ca.pem');
   const caKey = join(dir, 'ca.key');
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  if (!existsSync(f.ca) || !existsSync(caKey)) {
-    openssl(['req', '-x509', ...ec, '-keyout', caKey, '-out', f.ca, '-days', '3650', '-subj', `/CN=hyper CA ${hostname()}`], 'the cluster CA');
+  if (!existsSync(ca) || !existsSync(caKey)) {
+    openssl(['req', '-x509', ...EC, '-keyout', caKey, '-out', ca, '-days', '3650', '-subj', `/CN=hyper CA ${hostname()}`], 'the cluster CA');
     chmodSync(caKey, 0o600);
-    chmodSync(f.ca, 0o644);
-    rmSync(f.cert, { force: true });
+    chmodSync(ca, 0o644);
+    rmSync(join(dir, 'server.pem'), { force: true });
   }
+  return ca;
+}
+
+/**
+ * A certificate `<name>.pem` (key `<name>.key`, 0600) in `outDir`, signed by the CA of `caDir`, for `names` (its SANs),
+ * good for servers and clients alike (NATS routes authenticate each other with it); re-issued when the names change.
+ */
+export function issueCertificate(caDir: string, outDir: string, name: string, names: string[]): { cert: string; key: string } {
+  const cert = join(outDir, `${name}.pem`);
+  const key = join(outDir, `${name}.key`);
+  mkdirSync(outDir, { recursive: true, mode: 0o700 });
   const sans = names.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
-  const sansFile = join(dir, 'server.sans');
-  if (!existsSync(f.cert) || !existsSync(f.key) || (existsSync(sansFile) ? readFileSync(sansFile, 'utf8') : '') !== sans) {
-    const csr = join(dir, 'server.csr');
-    const ext = join(dir, 'server.ext');
-    openssl(['req', ...ec, '-keyout', f.key, '-out', csr, '-subj', `/CN=${hostname()}`], 'the server key');
-    chmodSync(f.key, 0o600);
+  const sansFile = join(outDir, `${name}.sans`);
+  // issued for these names by this CA (a CA made again invalidates what the old one signed)
+  const issued = `${sans}\n${createHash('sha256').update(readFileSync(join(caDir, 'ca.pem'))).digest('hex')}`;
+  if (!existsSync(cert) || !existsSync(key) || (existsSync(sansFile) ? readFileSync(sansFile, 'utf8') : '') !== issued) {
+    const csr = join(outDir, `${name}.csr`);
+    const ext = join(outDir, `${name}.ext`);
+    openssl(['req', ...EC, '-keyout', key, '-out', csr, '-subj', `/CN=${names[0] ?? hostname()}`], `the key of ${name}`);
+    chmodSync(key, 0o600);
     writeFileSync(ext, `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth\n`);
-    openssl(['x509', '-req', '-in', csr, '-CA', f.ca, '-CAkey', caKey, '-CAcreateserial', '-out', f.cert, '-days', '825', '-extfile', ext], 'the server certificate');
-    writeFileSync(sansFile, sans);
+    openssl(['x509', '-req', '-in', csr, '-CA', join(caDir, 'ca.pem'), '-CAkey', join(caDir, 'ca.key'), '-CAcreateserial', '-out', cert, '-days', '825', '-extfile', ext], `the certificate of ${name}`);
+    writeFileSync(sansFile, issued);
     rmSync(csr, { force: true });
     rmSync(ext, { force: true });
   }
-  return f;
+  return { cert, key };
 }
 
 /** nats-server's `tls {}` block for the client port: every client must speak TLS and can verify the server by the CA. */
-export function natsTls(f: TlsFiles): string {
+export function natsTls(f: Pick<TlsFiles, 'cert' | 'key'>): string {
   return `tls {\n  cert_file: ${JSON.stringify(f.cert)}\n  key_file: ${JSON.stringify(f.key)}\n  timeout: 2\n}`;
+}
+
+/** The `tls {}` block inside `cluster {}`: routes speak TLS both ways, each node proving itself with a certificate of the CA. */
+export function natsRouteTls(f: Pick<TlsFiles, 'cert' | 'key' | 'ca'>): string {
+  return `tls { cert_file: ${JSON.stringify(f.cert)}, key_file: ${JSON.stringify(f.key)}, ca_file: ${JSON.stringify(f.ca)}, verify: true, timeout: 2 }`;
 }

@@ -45,7 +45,7 @@ export function resolveServers(g: GlobalOptions): Found {
   if (process.env.HYPER_NATS) return { servers: parseServers(process.env.HYPER_NATS), source: 'HYPER_NATS', credentials: creds, tlsCa };
   const dataDir = g.dataDir ?? defaultDataDir();
   const cluster = readClusterFile(dataDir);
-  if (cluster) return { servers: cluster.nats, source: `${clusterFile(dataDir)} (hyper cluster up)`, credentials: creds ?? cluster.credentials, tlsCa };
+  if (cluster) return { servers: cluster.nats, source: `${clusterFile(dataDir)} (hyper cluster up)`, credentials: creds ?? cluster.credentials, tlsCa: tlsCa ?? cluster.tlsCa };
   const file = announceFile(dataDir);
   if (!existsSync(file)) {
     // a tenant's credentials file may say where its cluster is

@@ -10,8 +10,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { parseHeartbeat } from '../actors/host/liveness.js';
 import { HEARTBEAT_BUCKET } from '../events/schemas/subjects.js';
-import { clientCredentialsFile, ensureCredentials, hostCredentialsFile, natsAuthorization } from '../auth/credentials.js';
+import { clientCredentialsFile, ensureCredentials, hostCredentialsFile } from '../auth/credentials.js';
 import { connectNats } from '../nats/connect.js';
+import { ensureCa, tlsDir } from '../auth/tls.js';
+import { nodeCertificate, nodeConfig } from './node-config.js';
 import { addMember, createBridge, inNamespace, removeAll, type Member } from './netns.js';
 import { fenceAll, guardPid } from '../drivers/qemu/fencing.js';
 
@@ -23,6 +25,8 @@ export interface ClusterFile {
   driver: string;
   nats: string[];
   credentials: string;
+  /** The CA every NATS node's certificate is signed by (client and route TLS); absent for clusters started before 0.5. */
+  tlsCa?: string;
   nodes: ClusterMember[];
   hosts: ClusterMember[];
   startedAt: number;
@@ -94,8 +98,12 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
   const l = layout(o.dataDir);
   const nodes: ClusterMember[] = Array.from({ length: o.natsNodes }, (_, i) => ({ name: `n${i + 1}`, ns: `hyper-${l.tag}-n${i + 1}`, veth: `hv${l.tag}n${i + 1}`, address: l.address(11 + i), dir: join(o.dataDir, 'nats', `n${i + 1}`), pid: 0 }));
   const hosts: ClusterMember[] = Array.from({ length: o.hosts }, (_, i) => ({ name: `h${i + 1}`, ns: `hyper-${l.tag}-h${i + 1}`, veth: `hv${l.tag}h${i + 1}`, address: l.address(101 + i), dir: join(o.dataDir, 'hosts', `h${i + 1}`), pid: 0 }));
-  const nats = nodes.map((n) => `nats://${n.address}:4222`);
-  const file: ClusterFile = { bridge: l.bridge, gateway: l.gateway, driver: o.driver, nats, credentials: clientCredentialsFile(o.dataDir), nodes, hosts, startedAt: Date.now() };
+  const nats = nodes.map((n) => `tls://${n.address}:4222`);
+  // TLS everywhere: clients and hosts verify the nodes, and the nodes each other on their routes, by one CA
+  const tls = tlsDir(o.dataDir);
+  mkdirSync(tls, { recursive: true, mode: 0o755 });
+  const ca = ensureCa(tls);
+  const file: ClusterFile = { bridge: l.bridge, gateway: l.gateway, driver: o.driver, nats, credentials: clientCredentialsFile(o.dataDir), tlsCa: ca, nodes, hosts, startedAt: Date.now() };
   const save = () => writeFileSync(clusterFile(o.dataDir), JSON.stringify(file, null, 1) + '\n', { mode: 0o600 });
   try {
     o.progress(`network: bridge ${l.bridge} (${l.gateway}/24), ${nodes.length + hosts.length} namespaces`);
@@ -106,26 +114,15 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     for (const n of nodes) {
       mkdirSync(join(n.dir, 'jetstream'), { recursive: true, mode: 0o700 });
       const conf = join(n.dir, 'nats-server.conf');
-      const routes = nodes.filter((p) => p !== n).map((p) => `nats-route://${creds.host.user}:${creds.host.password}@${p.address}:6222`);
-      writeFileSync(
-        conf,
-        [
-          `server_name: ${n.name}`,
-          `listen: "${n.address}:4222"`,
-          'max_payload: 4MB',
-          `jetstream { store_dir: ${JSON.stringify(join(n.dir, 'jetstream'))} }`,
-          ...(nodes.length > 1 ? [`cluster { name: hyper, listen: "${n.address}:6222", authorization { user: ${JSON.stringify(creds.host.user)}, password: ${JSON.stringify(creds.host.password)} }, routes: ${JSON.stringify(routes)} }`] : []),
-          natsAuthorization(creds),
-        ].join('\n'),
-        { mode: 0o600 },
-      );
+      const cert = nodeCertificate(tls, join(n.dir, 'tls'), n);
+      writeFileSync(conf, nodeConfig(n, nodes, creds, { storeDir: join(n.dir, 'jetstream'), ...cert }), { mode: 0o600 });
       n.pid = spawnIn(n.ns, ['nats-server', '-c', conf], join(n.dir, 'nats-server.log'));
       save();
       o.progress(`nats node ${n.name} at ${n.address} (pid ${n.pid})`);
     }
     // JetStream answers once the nodes have elected a meta leader
     await waitFor('the NATS JetStream cluster', 30_000, async () => {
-      const nc = await connectNats(nats, 'hyper-cluster-up', { auth: creds.host, reconnect: false, timeoutMs: 2_000 });
+      const nc = await connectNats(nats, 'hyper-cluster-up', { auth: creds.host, tls: { caFile: ca }, reconnect: false, timeoutMs: 2_000 });
       try {
         await (await jetstreamManager(nc)).getAccountInfo();
         return true;
@@ -147,7 +144,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     }
     for (const h of hosts) {
       mkdirSync(h.dir, { recursive: true, mode: 0o700 });
-      const argv = ['node', HYPERD, '--nats', nats.join(','), '--creds', hostCredentialsFile(o.dataDir), '--replicas', String(Math.min(3, nodes.length)), '--host-id', h.name, '--data-dir', h.dir, '--driver', o.driver, ...(o.hostLease ? ['--host-lease', o.hostLease] : []), ...(o.cpus ? ['--cpus', String(o.cpus)] : []), ...(o.memoryMb ? ['--memory', String(o.memoryMb)] : [])];
+      const argv = ['node', HYPERD, '--nats', nats.join(','), '--creds', hostCredentialsFile(o.dataDir), '--tls-ca', ca, '--replicas', String(Math.min(3, nodes.length)), '--host-id', h.name, '--data-dir', h.dir, '--driver', o.driver, ...(o.hostLease ? ['--host-lease', o.hostLease] : []), ...(o.cpus ? ['--cpus', String(o.cpus)] : []), ...(o.memoryMb ? ['--memory', String(o.memoryMb)] : [])];
       h.argv = argv;
       h.pid = spawnIn(h.ns, argv, join(h.dir, 'hyperd.log'));
       save();
@@ -158,7 +155,7 @@ export async function clusterUp(o: UpOptions): Promise<ClusterFile> {
     }
     // up when every host's lease renewal can be read back from the cluster (any replica may answer a direct get)
     await waitFor('every host\'s first lease renewal', 20_000, async () => {
-      const nc = await connectNats(nats, 'hyper-cluster-up', { auth: creds.host, reconnect: false, timeoutMs: 2_000 });
+      const nc = await connectNats(nats, 'hyper-cluster-up', { auth: creds.host, tls: { caFile: ca }, reconnect: false, timeoutMs: 2_000 });
       try {
         const kv = await new Kvm(nc).open(HEARTBEAT_BUCKET);
         const seen = new Set<string>();

@@ -3,13 +3,15 @@
 // the heal it rejoins as epoch 2 with nothing running twice; `cluster down` removes every namespace and the bridge.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { readClusterFile, type ClusterFile } from '../../src/cluster/local.js';
 import { setLink } from '../../src/cluster/netns.js';
 import { connectNats } from '../../src/nats/connect.js';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { readCredentialsFile } from '../../src/auth/credentials.js';
 import { hyper } from '../harness/processes.js';
 
@@ -54,7 +56,7 @@ describe('hyper cluster up', () => {
     expect(Object.values(await hostStates()).map((h) => h.status)).toEqual(['up', 'up', 'up']);
     expect((await hyper(['cluster', 'status'], env)).stdout).toMatch(/nats\s+n3\s+10\.\d+\.\d+\.13\s+\d+\s+running/);
     const creds = readCredentialsFile(f.credentials);
-    const nc = await connectNats(f.nats, 'test', { auth: creds.kind === 'admin' ? creds : undefined });
+    const nc = await connectNats(f.nats, 'test', { auth: creds.kind === 'admin' ? creds : undefined, tls: { caFile: f.tlsCa! } });
     try {
       const info = await (await jetstreamManager(nc)).streams.info('HYPER_EVENTS');
       expect(info.config.num_replicas).toBe(3);
@@ -62,6 +64,33 @@ describe('hyper cluster up', () => {
     } finally {
       await nc.close();
     }
+  });
+
+  it('speaks TLS to clients and on the routes between nodes, verified by the cluster CA', async () => {
+    expect(f.nats.every((u) => u.startsWith('tls://'))).toBe(true);
+    // the client port: TLS required, said in the clear INFO before the upgrade
+    const info = await new Promise<string>((resolve, reject) => {
+      const sock = connect(4222, f.nodes[0].address);
+      sock.once('data', (b) => (resolve(b.toString()), sock.destroy()));
+      sock.once('error', reject);
+      setTimeout(() => reject(new Error('no INFO in 3 s')), 3_000);
+    });
+    expect(info).toMatch(/^INFO .*"tls_required":true/);
+    // the route port: TLS from the first byte, and a peer without a certificate of the CA is refused in the handshake
+    const route = (cert?: { cert: Buffer; key: Buffer }) => new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: f.nodes[0].address, port: 6222, ca: readFileSync(f.tlsCa!), servername: 'localhost', ...cert });
+      s.once('data', (b) => (resolve(`data ${b.toString().slice(0, 5)}`), s.destroy()));
+      s.once('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code}`));
+      setTimeout(() => (resolve('silence'), s.destroy()), 3_000);
+    });
+    expect(await route()).toMatch(/^error ERR_SSL_.*BAD_CERTIFICATE|^error ECONNRESET/);
+    const peer = join(f.nodes[1].dir, 'tls');
+    expect(await route({ cert: readFileSync(join(peer, 'node.pem')), key: readFileSync(join(peer, 'node.key')) })).toBe('data INFO ');
+    const creds = readCredentialsFile(f.credentials);
+    const auth = creds.kind === 'admin' ? creds : undefined;
+    // without the CA a client cannot verify the node; the CLI finds the CA through the data dir
+    await expect(connectNats(f.nats, 'test', { auth, tls: {}, reconnect: false, timeoutMs: 3_000 })).rejects.toThrow(/certificate|self.signed|unable to verify/i);
+    expect((await hyper(['hosts'], env)).exitCode).toBe(0);
   });
 
   it('a host cut off the network fences itself, is declared lost, its pods run elsewhere, and it rejoins as epoch 2', async () => {

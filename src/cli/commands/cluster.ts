@@ -35,6 +35,26 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
     });
 
   cluster
+    .command('config')
+    .description('write what each machine of a cluster on separate machines needs: nats-server.conf, its TLS certificate, the CA and the credentials')
+    .requiredOption('--node <name=address>', 'a machine of the cluster, by a name and the address the others reach it at (repeat for each)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('-o, --out <dir>', 'where to write a directory per machine', 'hyper-cluster')
+    .option('--install-dir <dir>', 'where the files will be on each machine (paths in nats-server.conf; {name}: the machine\'s name)', '/etc/hyper')
+    .action(async (o: { node: string[]; out: string; installDir: string }) => {
+      const nodes = o.node.map((v) => {
+        const m = /^([a-z][a-z0-9-]{0,30})=(.+)$/.exec(v);
+        if (!m) throw new HyperError('invalid', `--node "${v}": give NAME=ADDRESS, e.g. --node m1=10.0.0.1 (a name of lowercase letters, digits and dashes)`);
+        return { name: m[1], address: m[2] };
+      });
+      if (new Set(nodes.map((n) => n.name)).size !== nodes.length) throw new HyperError('invalid', '--node: each machine needs a name of its own');
+      const { writeMachineConfigs } = await import('../../cluster/node-config.js');
+      const dirs = writeMachineConfigs(dir(), nodes, o.out, o.installDir);
+      const seeds = nodes.map((n) => `tls://${n.address}:4222`).join(',');
+      process.stdout.write(`${dirs.map((d) => `wrote ${d}/`).join('\n')}\n`);
+      process.stdout.write(`on each machine: copy its directory to ${o.installDir}, then\n  nats-server -c ${o.installDir}/nats-server.conf &\n  hyperd --nats ${seeds} --tls-ca ${o.installDir}/ca.pem --creds ${o.installDir}/host.json --replicas ${Math.min(3, nodes.length)} &\nclients: hyper --nats ${seeds} --tls-ca ca.pem --creds client.json ps\n`);
+    });
+
+  cluster
     .command('status')
     .description('each NATS node and host of the local cluster: address, process, whether it runs')
     .action(() => {
