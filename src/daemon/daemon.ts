@@ -149,6 +149,7 @@ export class Daemon {
     const lease = leaseOf(this.o.hostLeaseMs);
     this.store = await EventStore.open(this.nc, { replicas: this.o.replicas, heartbeatTtlMs: Math.max(30_000, lease.leaseMs * 10) });
 
+    this.store.onStall = (fromSeq, times) => log.warn({ fromSeq, times }, `a read of the event stream stopped delivering though more was stored (a NATS node lost?): reading again from sequence ${fromSeq}`);
     const loaded = await loadView(this.store);
     this.view = loaded.view;
     // tenants are facts in the log: let in those it names (the server started with hosts and the admin client only)

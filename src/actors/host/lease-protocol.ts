@@ -33,4 +33,7 @@ export type ToMain =
   | { t: 'fence'; silentMs: number }
   | { t: 'recover' }
   | { t: 'silent'; host: string; epoch: number; silentMs: number }
+  /** The watch stopped delivering (even this daemon's own renewals): no host is judged until it is back. */
+  | { t: 'watch-stale'; lagMs: number }
+  | { t: 'watch-ok' }
   | { t: 'stopped' };

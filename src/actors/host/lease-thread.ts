@@ -20,18 +20,29 @@ const startedAt = monoNow();
 let lastRenewalSentAt = monoNow();
 let fenced = false;
 let renewing = false;
+/** Since when (monoNow) renewals fail, or null while NATS takes them. */
+let renewFailingSince: number | null = null;
 let stopped = false;
 const reported = new Set<string>();
 
 const nc = await connectNats(servers, name, { auth, tls });
 const kv = await new Kvm(nc).open(HEARTBEAT_BUCKET);
-const watch = await kv.watch();
-void (async () => {
-  for await (const e of watch) {
+/**
+ * This daemon's own renewals come back through the watch like everyone's: while acknowledged renewals of ours stop
+ * arriving there, the watch is what went silent (its consumer was on a NATS node that died, and is being made again),
+ * not the others — so no one is judged until it delivers again, and then everyone's lease starts afresh.
+ */
+let ownSeenAt = monoNow();
+let watchStale = false;
+let watch = await kv.watch();
+let watchStartedAt = monoNow();
+const follow = async (w: typeof watch) => {
+  for await (const e of w) {
     if (e.operation !== 'PUT') continue;
     const hb = parseHeartbeat(e.string());
     if (!hb) continue;
     const at = monoNow();
+    if (hb.daemon === daemonId) ownSeenAt = at;
     const updates: [string, number][] = [];
     for (const [host] of hb.hosts) {
       // a renewal counts for the hosts its daemon runs now (a stale daemon's beats do not keep a rejoined host alive)
@@ -41,7 +52,31 @@ void (async () => {
     }
     if (updates.length) post({ t: 'seen', updates });
   }
-})().catch(() => {});
+};
+void follow(watch).catch(() => {});
+
+/** Whether the watch lags behind this daemon's own acknowledged renewals by more than two beats; rewatches when it lags a lease. */
+function watchLags(now: number): boolean {
+  const lags = lastRenewalSentAt - ownSeenAt > 2 * lease.beatMs;
+  if (lags && !watchStale) post({ t: 'watch-stale', lagMs: Math.round(lastRenewalSentAt - ownSeenAt) });
+  if (!lags && watchStale) {
+    // delivering again: the silence measured meanwhile was ours, so every host's lease starts afresh from now
+    for (const h of hosts) seen.set(h.id, now);
+    post({ t: 'seen', updates: hosts.map((h) => [h.id, now]) });
+    post({ t: 'watch-ok' });
+  }
+  watchStale = lags;
+  if (lags && now - watchStartedAt > lease.leaseMs && !stopped) {
+    watchStartedAt = now;
+    const old = watch;
+    void kv.watch().then((w) => {
+      watch = w;
+      old.stop();
+      void follow(w).catch(() => {});
+    }, () => {});
+  }
+  return lags;
+}
 
 async function renew(): Promise<void> {
   if (renewing || stopped) return;
@@ -52,12 +87,20 @@ async function renew(): Promise<void> {
     await kv.put(daemonId, JSON.stringify(hb), { timeout: lease.leaseMs });
     if (sentAt > lastRenewalSentAt) lastRenewalSentAt = sentAt;
     publishLease(true);
+    const now = monoNow();
+    if (renewFailingSince !== null && now - renewFailingSince > lease.beatMs) {
+      // NATS took none of our renewals for a while: the others' silence then was NATS's too, so their leases start afresh
+      for (const h of hosts) seen.set(h.id, now);
+      post({ t: 'seen', updates: hosts.map((h) => [h.id, now]) });
+    }
+    renewFailingSince = null;
     post({ t: 'renewed', sentAt, tookMs: Math.round(monoNow() - sentAt) });
     if (fenced) {
       fenced = false;
       post({ t: 'recover' });
     }
   } catch (err) {
+    renewFailingSince ??= sentAt;
     post({ t: 'renew-failed', message: (err as Error).message, silentMs: Math.round(monoNow() - lastRenewalSentAt) });
   } finally {
     renewing = false;
@@ -83,6 +126,9 @@ function check(): void {
     post({ t: 'fence', silentMs: Math.round(now - lastRenewalSentAt) });
   }
   if (fenced) return; // cut off ourselves: the silence we see may be our own
+  if (watchLags(now)) return; // our view of the others is what is late
+  // NATS takes none of our renewals (a JetStream election, or we are the cut-off ones): no one is judged meanwhile
+  if (renewFailingSince !== null && now - renewFailingSince > lease.beatMs) return;
   const lastSeen = (id: string) => seen.get(id) ?? startedAt;
   for (const h of hostsToDeclareLost(hosts, lease, lastSeen, now, mine)) {
     const key = `${h.id}/${h.epoch}`;

@@ -72,6 +72,10 @@ export class Liveness {
         return this.events?.recover();
       case 'silent':
         return this.events?.silent(m.host, m.epoch, m.silentMs);
+      case 'watch-stale':
+        return void this.log.warn({ lagMs: m.lagMs }, "the lease watch stopped delivering (a NATS node lost?): no host is judged silent until it is back");
+      case 'watch-ok':
+        return void this.log.info('the lease watch delivers again: every host\'s lease starts afresh');
     }
   }
 

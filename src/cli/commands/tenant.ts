@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { nkeys } from '@nats-io/transport-node';
 import { HyperError, ValidationError } from '../../errors.js';
 import { tenantEvent, tenantName, TenantPolicy } from '../../events/schemas/mod.js';
-import { DEFAULT_TENANT, tenantSubject } from '../../events/schemas/subjects.js';
+import { DEFAULT_TENANT } from '../../events/schemas/subjects.js';
 import { hostCredentialsFile, tenantCredentialsFile } from '../../auth/credentials.js';
 import { defaultDataDir } from '../../daemon/paths.js';
 import { openSession, type GlobalOptions, type Session } from '../connection.js';

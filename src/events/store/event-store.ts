@@ -131,61 +131,97 @@ export class EventStore {
     for await (const batch of this.readBatches(opts)) yield* batch;
   }
 
-  /** read() in batches of whatever has arrived; messages are decoded in the consumer's callback. */
+  /**
+   * read() in batches of whatever has arrived; messages are decoded in the consumer's callback. A consumer that stops
+   * delivering while the stream holds more for it is made again from the next sequence: after a NATS node is lost,
+   * nats-server 2.9 leaves consumers on a follower replica idle — heartbeats keep coming, messages do not (measured:
+   * placements unseen for minutes) — which neither the client library nor heartbeats notice.
+   */
   async *readBatches(opts: ReadOptions = {}): AsyncGenerator<Record_[]> {
-    const { consumer, pending, cleanup } = await openConsumer(this.nc, STREAM, { filter: opts.filter, fromSeq: opts.fromSeq, scoped: this.scoped });
-    if (opts.untilCaughtUp && pending === 0) return cleanup();
-    let caughtUp = false;
-    let buffer: Record_[] = [];
-    let wake: (() => void) | null = null;
-    let ended = false;
-    let failure: unknown = null;
-    const notify = () => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    const messages = await consumer.consume({
-      max_messages: 20_000,
-      callback: (m) => {
-        if (caughtUp) return;
-        const r = this.decodeOwn(m);
-        buffer.push(r);
-        // the end of the stream as it stood when the read began (a filtered one included): the consumer's pending count then,
-        // reached by its own delivery sequence — not "nothing left now", which a busy stream may never reach
-        if (opts.untilCaughtUp && (consumerSeqOf(m) >= pending || pendingOf(m) === 0)) caughtUp = true;
+    let from = opts.fromSeq ?? 1;
+    for (let round = 0; ; round++) {
+      const { consumer, pending, cleanup } = await openConsumer(this.nc, STREAM, { filter: opts.filter, fromSeq: from, scoped: this.scoped });
+      if (opts.untilCaughtUp && pending === 0) return cleanup();
+      let caughtUp = false;
+      let buffer: Record_[] = [];
+      let wake: (() => void) | null = null;
+      let ended = false;
+      let stalled = false;
+      let failure: unknown = null;
+      let arrived = 0;
+      const notify = () => {
+        const w = wake;
+        wake = null;
+        w?.();
+      };
+      const messages = await consumer.consume({
+        max_messages: 20_000,
+        // a consumer lost with its NATS node is noticed after two missed heartbeats and made again where the stream now
+        // leads: 4 s, not the client's default of 30 s (measured ~43 s before a host saw its placements again)
+        expires: 10_000,
+        idle_heartbeat: 2_000,
+        callback: (m) => {
+          if (caughtUp || stalled) return;
+          const r = this.decodeOwn(m);
+          buffer.push(r);
+          arrived++;
+          from = r.seq + 1;
+          // the end of the stream as it stood when the read began (a filtered one included): the consumer's pending count then,
+          // reached by its own delivery sequence — not "nothing left now", which a busy stream may never reach
+          if (opts.untilCaughtUp && (consumerSeqOf(m) >= pending || pendingOf(m) === 0)) caughtUp = true;
+          notify();
+        },
+      });
+      void messages.closed().then((err) => {
+        if (err) failure = err;
+        ended = true;
         notify();
-      },
-    });
-    void messages.closed().then((err) => {
-      if (err) failure = err;
-      ended = true;
-      notify();
-    });
-    const stop = () => void messages.close().catch(() => {});
-    opts.signal?.addEventListener('abort', stop, { once: true });
-    try {
-      for (;;) {
-        if (buffer.length) {
-          const out = buffer;
-          buffer = [];
-          yield out;
-        } else if (caughtUp) {
-          return;
-        } else if (ended) {
-          if (failure) throw new EventStoreError('read', `reading ${STREAM} failed: ${(failure as Error).message}`, { cause: failure });
-          return;
-        } else {
-          await new Promise<void>((r) => (wake = r));
+      });
+      let seen = 0;
+      const watchdog = setInterval(() => {
+        if (arrived !== seen) return void (seen = arrived);
+        void consumer.info().then((i) => {
+          if (i.num_pending > 0 && arrived === seen && !ended) {
+            stalled = true;
+            void messages.close().catch(() => {});
+          }
+        }, () => {}); // no answer: JetStream itself is electing; the library's own recovery covers that
+      }, STALL_CHECK_MS);
+      watchdog.unref();
+      const stop = () => void messages.close().catch(() => {});
+      opts.signal?.addEventListener('abort', stop, { once: true });
+      try {
+        for (;;) {
+          if (buffer.length) {
+            const out = buffer;
+            buffer = [];
+            yield out;
+          } else if (caughtUp) {
+            return;
+          } else if (ended) {
+            if (stalled && !opts.signal?.aborted) break; // made again from `from`
+            if (failure) throw new EventStoreError('read', `reading ${STREAM} failed: ${(failure as Error).message}`, { cause: failure });
+            return;
+          } else {
+            await new Promise<void>((r) => (wake = r));
+          }
         }
+      } finally {
+        clearInterval(watchdog);
+        opts.signal?.removeEventListener('abort', stop);
+        await messages.close().catch(() => {});
+        cleanup();
       }
-    } finally {
-      opts.signal?.removeEventListener('abort', stop);
-      await messages.close().catch(() => {});
-      cleanup();
+      this.onStall?.(from, round + 1);
     }
   }
+
+  /** Told when a read's consumer stalled and was made again (logging). */
+  onStall: ((fromSeq: number, times: number) => void) | null = null;
 }
+
+/** How often a read checks that its consumer still delivers when nothing arrives. */
+const STALL_CHECK_MS = 5_000;
 
 export interface ReadOptions {
   fromSeq?: number;
