@@ -8,7 +8,7 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-const only = process.argv.find((a) => ['placement', 'replay', 'restart'].includes(a));
+const only = process.argv.find((a) => ['placement', 'replay', 'restart', 'cluster'].includes(a));
 const result: Record<string, unknown> = { bench: 'control-plane', at: new Date().toISOString(), node: process.version };
 // one daemon running all 100 hollow hosts, then the same hosts split over two daemons racing to place (leaderless)
 if (!only || only === 'placement') {
@@ -41,6 +41,19 @@ if (!only || only === 'placement') {
       target: { acceptStepRatio: 0.8 },
     });
   }
+}
+// the same placements on one nats-server and on a 3-node JetStream cluster (R3 streams, TLS), alternating, by medians
+if (only === 'cluster') {
+  const repeat = arg('repeat', 3);
+  const d = arg('daemons', 1);
+  const runs: Record<'one' | 'three', Awaited<ReturnType<typeof benchPlacement>>[]> = { one: [], three: [] };
+  for (let i = 0; i < repeat; i++) {
+    for (const nodes of [1, 3] as const) runs[nodes === 1 ? 'one' : 'three'].push(await benchPlacement({ pods: arg('pods', 10_000), hosts: arg('hosts', 100), daemons: d, via: 'facts', natsNodes: nodes }));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const one = median(runs.one.map((r) => r.placementsPerSec));
+  const three = median(runs.three.map((r) => r.placementsPerSec));
+  result.cluster = { daemons: d, hollowHosts: arg('hosts', 100), runs: repeat, singleNode: { placementsPerSec: one }, threeNodes: { placementsPerSec: three }, ratio: +(three / one).toFixed(2), target: { placementsPerSec: 5_000 }, all: runs };
 }
 if (!only || only === 'replay') result.replay = await benchReplay({ events: arg('events', 200_000) });
 if (!only || only === 'restart') result.restart = await benchRestart({ pods: arg('restart-pods', 10_000) });

@@ -5,16 +5,20 @@ import { jetstream } from '@nats-io/jetstream';
 import { podEvent, PodSpec } from '../../src/events/schemas/mod.js';
 import { intentSubject } from '../../src/events/schemas/subjects.js';
 import { benchNats, progress, spawnHyperd } from '../lib/env.js';
+import { benchNatsCluster } from '../lib/nats-cluster.js';
 import { windowed } from '../lib/dataset.js';
 import { join } from 'node:path';
 
 /** `ratePerSec`: submit at that steady rate instead of all at once (latency without a queue in front of it). */
-export async function benchPlacement(o: { pods: number; hosts: number; daemons: number; via?: 'facts' | 'intents'; ratePerSec?: number }) {
+export async function benchPlacement(o: { pods: number; hosts: number; daemons: number; via?: 'facts' | 'intents'; ratePerSec?: number; natsNodes?: number }) {
   const via = o.via ?? 'facts';
-  const n = await benchNats();
+  // one embedded-style nats-server, or a 3-node JetStream cluster (R3 streams, TLS) as on separate machines
+  const cluster = o.natsNodes === 3 ? await benchNatsCluster() : null;
+  const n = cluster ? { ...cluster, server: { url: cluster.urls.join(',') } } : await benchNats();
+  const natsArgs = cluster ? cluster.daemonArgs : ['--nats', n.server.url];
   const perDaemon = Math.ceil(o.hosts / o.daemons);
   const daemons = Array.from({ length: o.daemons }, (_, i) =>
-    spawnHyperd(['--nats', n.server.url, '--host-id', `d${i}`, '--data-dir', join(n.dir, `d${i}`), '--driver', 'hollow', '--hollow-hosts', String(perDaemon), '--cpus', '1000', '--memory', '10000000']),
+    spawnHyperd([...natsArgs, '--host-id', `d${i}`, '--data-dir', join(n.dir, `d${i}`), '--driver', 'hollow', '--hollow-hosts', String(perDaemon), '--cpus', '1000', '--memory', '10000000']),
   );
   try {
     await Promise.all(daemons.map((d) => d.ready));

@@ -201,6 +201,17 @@ export async function restartHost(dataDir: string, name: string): Promise<number
   return h.pid;
 }
 
+/** Starts a NATS node again on its own store and config (after it was killed); it catches up from its peers by itself. */
+export function restartNode(dataDir: string, name: string): number {
+  const f = readClusterFile(dataDir);
+  const n = f?.nodes.find((x) => x.name === name);
+  if (!f || !n) throw new Error(`no NATS node ${name} in ${clusterFile(dataDir)}`);
+  if (alive(n.pid)) throw new Error(`NATS node ${name} (pid ${n.pid}) still runs`);
+  n.pid = spawnIn(n.ns, ['nats-server', '-c', join(n.dir, 'nats-server.conf')], join(n.dir, 'nats-server.log'));
+  writeFileSync(clusterFile(dataDir), JSON.stringify(f, null, 1) + '\n', { mode: 0o600 });
+  return n.pid;
+}
+
 /** Stops the hosts (SIGTERM), then any VM they left running, then the NATS nodes, then removes the network. */
 export async function clusterDown(dataDir: string, progress: (msg: string) => void): Promise<boolean> {
   const f = readClusterFile(dataDir);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alive, clusterDown, clusterUp, readClusterFile, restartHost, type ClusterFile, type ClusterMember } from '../cluster/local.js';
+import { alive, clusterDown, clusterUp, readClusterFile, restartHost, restartNode, type ClusterFile, type ClusterMember } from '../cluster/local.js';
 import { setLink } from '../cluster/netns.js';
 import { openSession, type Session } from '../cli/connection.js';
 import { publishIntent } from '../cli/intent.js';
@@ -180,6 +180,13 @@ class Ctx {
       if (!n) throw new StepFailed(`no NATS node ${s['kill-nats'].node}`);
       process.kill(n.pid, 'SIGKILL');
       return `nats-server ${n.name} (pid ${n.pid}) killed`;
+    }
+    if ('restart-nats' in s) {
+      const n = this.f.nodes.find((x) => x.name === s['restart-nats'].node);
+      if (!n) throw new StepFailed(`no NATS node ${s['restart-nats'].node}`);
+      if (alive(n.pid)) throw new StepFailed(`NATS node ${n.name} (pid ${n.pid}) still runs`);
+      n.pid = restartNode(this.dataDir, n.name);
+      return `nats-server ${n.name} started again (pid ${n.pid})`;
     }
     if ('sleep' in s) {
       await new Promise((r) => setTimeout(r, s.sleep));

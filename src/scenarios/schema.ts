@@ -28,6 +28,8 @@ const step = z.union([
   z.object({ restart: z.object({ host: hostRef, signal: z.enum(['KILL', 'TERM']).default('KILL') }).strict() }).strict(),
   z.object({ stop: z.object({ pods: count.min(1) }).strict() }).strict(),
   z.object({ 'kill-nats': z.object({ node: z.string().regex(/^n\d+$/) }).strict() }).strict(),
+  /** Starts a killed NATS node again (same store and config). */
+  z.object({ 'restart-nats': z.object({ node: z.string().regex(/^n\d+$/) }).strict() }).strict(),
   z.object({ sleep: duration }).strict(),
   z.object({
     expect: z
