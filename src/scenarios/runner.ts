@@ -17,6 +17,7 @@ import { PodSpec } from '../events/schemas/mod.js';
 import type { ClusterView } from '../model/cluster-view.js';
 import { stepKind, type Scenario, type Step } from './schema.js';
 import { isTransient } from '../nats/errors.js';
+import { HyperError } from '../errors.js';
 import { liveVms, readFenceMark } from '../drivers/qemu/fencing.js';
 import { vmIdOf } from '../actors/pod/live.js';
 
@@ -249,7 +250,9 @@ class Ctx {
         await publishIntent(this.s.store, 'pod.requested', { pod, tenant: this.s.tenant }, { spec, start: true }, { id, fromSeq: 1 });
         return;
       } catch (err) {
-        if (attempt >= 20 || !isTransient(err)) throw err;
+        // not accepted yet (JetStream electing leaders): the intent stays queued; asking again with its id is the same intent
+        const slow = err instanceof HyperError && err.code === 'not-accepted';
+        if (attempt >= 20 || !(isTransient(err) || slow)) throw err;
         await new Promise((r) => setTimeout(r, 500));
       }
     }
