@@ -17,6 +17,8 @@ import { PodSpec } from '../events/schemas/mod.js';
 import type { ClusterView } from '../model/cluster-view.js';
 import { stepKind, type Scenario, type Step } from './schema.js';
 import { isTransient } from '../nats/errors.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { STREAM } from '../events/schemas/subjects.js';
 import { HyperError } from '../errors.js';
 import { liveVms, readFenceMark } from '../drivers/qemu/fencing.js';
 import { vmIdOf } from '../actors/pod/live.js';
@@ -36,6 +38,7 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
     say(`  +${at.toFixed(1).padStart(5)}s ${ok ? '✓' : '✗'} ${step}${detail ? ` — ${detail}` : ''}`);
   };
   let session: Session | null = null;
+  let ok = false;
   try {
     const c = sc.cluster;
     // real VMs need the image in every host's store (hosts have no route to a registry): the small busybox image
@@ -55,13 +58,18 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
         return { file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: `${kind}: ${(err as Error).message}` };
       }
     }
+    ok = true;
     return { file, name: sc.name, ok: true, seconds: (performance.now() - t0) / 1000, steps };
   } catch (err) {
     return { file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: (err as Error).message };
   } finally {
     await session?.close().catch(() => {});
-    await clusterDown(dataDir, () => {}).catch(() => {});
-    rmSync(dataDir, { recursive: true, force: true });
+    // HYPER_SCENARIO_KEEP=1: a failed scenario's cluster stays up for a look (hyper -D DIR …; hyper cluster down -D DIR)
+    if (!ok && process.env.HYPER_SCENARIO_KEEP === '1') say(`  cluster kept up in ${dataDir}`);
+    else {
+      await clusterDown(dataDir, () => {}).catch(() => {});
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }
 }
 
@@ -79,6 +87,8 @@ function describe(s: Step): string {
 class Ctx {
   private readonly names = new Map<string, string>();
   private submitted: string[] = [];
+  /** The stream sequence at which each submitted pod's pod.requested was seen accepted. */
+  private readonly acceptedAt = new Map<string, number>();
 
   constructor(
     private readonly f: ClusterFile,
@@ -247,7 +257,8 @@ class Ctx {
     const id = randomUUID();
     for (let attempt = 1; ; attempt++) {
       try {
-        await publishIntent(this.s.store, 'pod.requested', { pod, tenant: this.s.tenant }, { spec, start: true }, { id, fromSeq: 1 });
+        const a = await publishIntent(this.s.store, 'pod.requested', { pod, tenant: this.s.tenant }, { spec, start: true }, { id, fromSeq: 1 });
+        this.acceptedAt.set(pod, a.seq);
         return;
       } catch (err) {
         // not accepted yet (JetStream electing leaders): the intent stays queued; asking again with its id is the same intent
@@ -283,9 +294,27 @@ class Ctx {
       }
       const missing = this.submitted.filter((id) => requested.get(id) !== 1);
       const twice = [...scheduled].filter(([, n]) => n > 1);
-      check(missing.length === 0 && twice.length === 0, `${this.submitted.length - missing.length}/${this.submitted.length} pods recorded exactly once, ${twice.length} placements twice${missing.length ? ` (e.g. ${missing[0]}: ${requested.get(missing[0]) ?? 0})` : ''}`);
+      const why = missing.length ? ` (${await this.whyMissing(missing.filter((id) => !requested.has(id)))}; e.g. ${missing[0]}: ${requested.get(missing[0]) ?? 0})` : '';
+      check(missing.length === 0 && twice.length === 0, `${this.submitted.length - missing.length}/${this.submitted.length} pods recorded exactly once, ${twice.length} placements twice${why}`);
     }
     return said.join('; ');
+  }
+
+  /**
+   * Pods the whole-stream replay did not find: read each one's own history again (found: that read ended early) and look at
+   * the sequence where its submitter saw it accepted (another message there now: NATS lost the one it had acknowledged).
+   */
+  private async whyMissing(ids: string[]): Promise<string> {
+    let reread = 0, replaced = 0, gone = 0;
+    const jsm = await jetstreamManager(this.s.store.nc);
+    for (const pod of ids) {
+      if ((await this.s.store.history({ pod, tenant: this.s.tenant })).some((r) => r.ok && r.event.type === 'pod.requested')) { reread++; continue; }
+      const seq = this.acceptedAt.get(pod);
+      const there = seq ? await jsm.streams.getMessage(STREAM, { seq }).catch(() => null) : null;
+      if (there && !there.subject.endsWith(`.${pod}`)) replaced++;
+      else gone++;
+    }
+    return `of ${ids.length} not found: ${reread} found by reading the pod's own history again (a read ended early), ${replaced} whose sequence, seen accepted, now holds another event (lost by NATS), ${gone} with nothing at that sequence`;
   }
 }
 

@@ -11,6 +11,7 @@ import type { EventStore } from '../../events/store/event-store.js';
 import { ACCEPT_CONSUMER, ACCEPT_DELIVER, ACCEPT_GROUP, LEGACY_ACCEPT_CONSUMER, DEFAULT_TENANT, INTENT_PREFIX, INTENT_STREAM, tenantOf, type PodAddress } from '../../events/schemas/subjects.js';
 import type { ClusterView } from '../../model/cluster-view.js';
 import { policyRefusal } from '../../model/policy.js';
+import { REWIND_ADVICE, rewound, type Delivered } from '../../events/store/rewind.js';
 
 /**
  * Intents handled at once by one daemon: each waits on a JetStream round trip, not on the CPU, and on a busy daemon that
@@ -85,8 +86,10 @@ function withTenant(e: PodEvent, tenant: string | null): PodEvent {
  * pull's expiry plus two heartbeats (measured at 200 intents/s: p95 1.1 s, max 1.6 s with 1 s pulls; 5 s with 5 s pulls);
  * short pulls fixed that only by halving throughput. 0.2's pull durable (`accept`) is replaced, resuming after its ack floor.
  */
+const acceptConsumerBase = () => ({ durable_name: ACCEPT_CONSUMER, deliver_subject: ACCEPT_DELIVER, deliver_group: ACCEPT_GROUP, ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000, max_deliver: -1, max_ack_pending: MAX_IN_FLIGHT * 2 });
+
 async function ensureAcceptConsumer(jsm: JetStreamManager): Promise<void> {
-  const base = { durable_name: ACCEPT_CONSUMER, deliver_subject: ACCEPT_DELIVER, deliver_group: ACCEPT_GROUP, ack_policy: AckPolicy.Explicit, ack_wait: 30_000_000_000, max_deliver: -1, max_ack_pending: MAX_IN_FLIGHT * 2 };
+  const base = acceptConsumerBase();
   if (await jsm.consumers.info(INTENT_STREAM, ACCEPT_CONSUMER).catch(() => null)) return;
   const old = await jsm.consumers.info(INTENT_STREAM, LEGACY_ACCEPT_CONSUMER).catch(() => null);
   const start = old ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: old.ack_floor.stream_seq + 1 } : { deliver_policy: DeliverPolicy.All };
@@ -95,9 +98,35 @@ async function ensureAcceptConsumer(jsm: JetStreamManager): Promise<void> {
   if (old) await jsm.consumers.delete(INTENT_STREAM, LEGACY_ACCEPT_CONSUMER).catch(() => {});
 }
 
+/**
+ * Makes the durable again, delivering from `since`: the stream lost intents it had delivered and hands their sequences to
+ * new ones, which a durable positioned past them would skip. What it delivers again that was accepted before lands once
+ * (the accepted fact's id is its msgID; a pod.requested also expects an empty subject).
+ */
+async function repositionAcceptConsumer(jsm: JetStreamManager, since: Date): Promise<void> {
+  await jsm.consumers.delete(INTENT_STREAM, ACCEPT_CONSUMER).catch(() => {});
+  await jsm.consumers.add(INTENT_STREAM, { ...acceptConsumerBase(), deliver_policy: DeliverPolicy.StartTime, opt_start_time: since.toISOString() });
+}
+
+/** How often an acceptor checks that HYPER_INTENTS still holds what it was delivered. */
+const REWIND_CHECK_MS = 5_000;
+/** Delivered again after a rewind: since shortly before the last good check, within NATS's 2 min dedup window. */
+const REWIND_MARGIN_MS = 30_000;
+const REWIND_MAX_BACK_MS = 100_000;
+const DIVERGED_WITHIN_MS = 60_000;
+
 export class Acceptor {
   private messages: ConsumerMessages | null = null;
   private loop: Promise<void> | null = null;
+  /** The highest intent delivered to this daemon, and when the stream last proved to still hold what was delivered. */
+  private delivered: Delivered | null = null;
+  private checkedAt = Date.now();
+  private rewindTimer: NodeJS.Timeout | null = null;
+  private checking = false;
+  /** Times the durable was made again after HYPER_INTENTS lost delivered intents (tests, status). */
+  repositioned = 0;
+  private repositionedAt = 0;
+  private toldDiverged = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -109,6 +138,8 @@ export class Acceptor {
 
   async start(): Promise<void> {
     await ensureAcceptConsumer(await jetstreamManager(this.nc));
+    // a durable left past the stream's end by a loss is made again before anything is delivered from it
+    await this.checkRewind();
     const consumer = await jetstream(this.nc).consumers.getPushConsumer(INTENT_STREAM, ACCEPT_CONSUMER);
     this.messages = await consumer.consume();
     // many intents at once (each is a round trip or two to JetStream), but one pod's intents in the order they came
@@ -137,14 +168,54 @@ export class Acceptor {
       }
       if (inflight > 0) await new Promise<void>((r) => (drained = r));
     })().catch((err) => this.log.error({ err }, 'the intent acceptor stopped'));
+    this.rewindTimer = setInterval(() => void this.checkRewind(), REWIND_CHECK_MS);
+    this.rewindTimer.unref();
+  }
+
+  /** Whether HYPER_INTENTS still holds the intents it delivered; if not, the durable is made to deliver again since before. */
+  async checkRewind(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const jsm = await jetstreamManager(this.nc, { timeout: 5_000 });
+      const ci = await jsm.consumers.info(INTENT_STREAM, ACCEPT_CONSUMER);
+      const r = await rewound(jsm, INTENT_STREAM, { delivered: this.delivered, consumerAt: ci.delivered.stream_seq });
+      if (!r) return void (this.checkedAt = Date.now());
+      const why = r.why;
+      // another daemon made the durable again since this one last looked: what it delivers now is from there
+      if (Date.parse(ci.created) > this.checkedAt) {
+        this.delivered = null;
+        return void (this.checkedAt = Date.now());
+      }
+      // made again a moment ago and still past the end: the durable's replica holds more than the stream's leader — the
+      // replicas diverged, and only making them again (hyper cluster repair) brings them back together
+      if (r.consumerPastEnd && this.delivered === null && Date.now() - this.repositionedAt < DIVERGED_WITHIN_MS) {
+        if (Date.now() - this.toldDiverged > DIVERGED_WITHIN_MS) this.log.error({ stream: INTENT_STREAM, why }, `${INTENT_STREAM}'s replicas disagree (${why}, just after the acceptor's durable was made again): intents may be skipped until they are repaired — run: hyper cluster repair`);
+        this.toldDiverged = Date.now();
+        return;
+      }
+      const since = new Date(Math.max(this.checkedAt - REWIND_MARGIN_MS, Date.now() - REWIND_MAX_BACK_MS));
+      this.log.error({ stream: INTENT_STREAM, why, since: since.toISOString() }, `${INTENT_STREAM} lost intents: ${why}. ${REWIND_ADVICE}. Delivering intents again since ${since.toISOString()}, so those written since are not skipped`);
+      await repositionAcceptConsumer(jsm, since);
+      this.delivered = null;
+      this.checkedAt = this.repositionedAt = Date.now();
+      this.repositioned++;
+    } catch (err) {
+      // no answer (JetStream electing): asked again at the next check
+      this.log.debug({ err }, 'could not check HYPER_INTENTS for lost intents');
+    } finally {
+      this.checking = false;
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.rewindTimer) clearInterval(this.rewindTimer);
     await this.messages?.close().catch(() => {});
     await this.loop;
   }
 
   private async handle(m: JsMsg): Promise<void> {
+    if (m.seq > (this.delivered?.seq ?? 0)) this.delivered = { seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') || null };
     const v = judgeIntent(m.subject, m.data);
     try {
       if (!v.ok) await this.reject(v);
