@@ -21,6 +21,13 @@ export class ValidationError extends HyperError {
 /** Appending to the event store failed, or a replayed log is unusable. */
 export class EventStoreError extends HyperError {}
 
+/** The stream no longer holds what a read was given (NATS lost acknowledged messages): what was folded from it is to be read again. */
+export class StreamRewoundError extends EventStoreError {
+  constructor(readonly why: string) {
+    super('rewound', `the event stream lost events this read had been given: ${why}`);
+  }
+}
+
 /** Someone else appended to the pod's subject first (JetStream API error 10071): catch up and re-decide. */
 export class ConflictError extends EventStoreError {
   constructor(subject: string, expected: number, options?: { cause?: unknown }) {

@@ -20,6 +20,8 @@ import { LossWatcher } from '../actors/host/loss.js';
 import { leaseOf } from '../model/lease.js';
 import { Scheduler } from '../actors/scheduler/live.js';
 import { Acceptor } from '../actors/acceptor/live.js';
+import { StreamRewoundError } from '../errors.js';
+import { REWIND_ADVICE } from '../events/store/rewind.js';
 import { announceFile } from './paths.js';
 import { lockDataDir, type DataDirLock } from './lock.js';
 import { ensureTls, natsTls, serverNames, type TlsFiles } from '../auth/tls.js';
@@ -88,6 +90,8 @@ export class Daemon {
   private readonly followAbort = new AbortController();
   private following: Promise<void> | null = null;
   private sinceSnapshot = 0;
+  /** Times the view was folded again because NATS lost events it had folded. */
+  refolds = 0;
   private snapshotting = false;
   private lock: DataDirLock | null = null;
   private creds: ClusterCredentials | null = null;
@@ -308,7 +312,44 @@ export class Daemon {
 
   /** Every event after the loaded view is live: fold it, then let the actors react. */
   private async follow(): Promise<void> {
-    try {
+    for (;;) {
+      try {
+        return await this.followOnce();
+      } catch (err) {
+        if (this.followAbort.signal.aborted) return;
+        if (!(err instanceof StreamRewoundError)) return void this.o.log.fatal({ err }, 'event stream follow failed');
+        await this.refold(err.why);
+      }
+    }
+  }
+
+  /**
+   * The event stream lost events this daemon had folded (nats-server 2.9 resetting a replica after a leader change): what
+   * it holds now is the record, so the view is folded again from it, in place, and every actor looks again.
+   */
+  private async refold(why: string): Promise<void> {
+    this.o.log.error({ why, foldedUpTo: this.view.seq }, `${why}. ${REWIND_ADVICE}. Folding the whole log again (what it no longer holds is gone from the view too)`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const fresh = (await loadView(this.store, { useSnapshot: false })).view;
+        this.view.replaceWith(fresh);
+        break;
+      } catch (err) {
+        if (this.followAbort.signal.aborted) return;
+        if (attempt % 10 === 1) this.o.log.warn({ err, attempt }, 'could not fold the log again yet; retrying');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+    this.refolds++;
+    // the stored snapshot folded what is lost too: replaced by this fold (if snapshots are kept at all)
+    if (this.o.snapshotEvery !== 0) void this.snapshot({ replace: true });
+    for (const h of this.hosts) h.reconcileAll();
+    this.scheduler.considerAll();
+    this.o.log.warn({ seq: this.view.seq, pods: this.view.pods.size }, 'folded the log again after NATS lost events');
+  }
+
+  private async followOnce(): Promise<void> {
+    {
       for await (const batch of this.store.readBatches({ fromSeq: this.view.seq + 1, signal: this.followAbort.signal })) {
         for (const r of batch) {
           if (r.seq <= this.view.seq) continue;
@@ -317,8 +358,6 @@ export class Daemon {
         this.sinceSnapshot += batch.length;
         if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? 5_000)) void this.snapshot();
       }
-    } catch (err) {
-      if (!this.followAbort.signal.aborted) this.o.log.fatal({ err }, 'event stream follow failed');
     }
   }
 
@@ -347,13 +386,13 @@ export class Daemon {
     if (running && running !== placed) running.onChange(change);
   }
 
-  async snapshot(): Promise<void> {
-    if (this.snapshotting) return;
+  async snapshot(o: { replace?: boolean } = {}): Promise<void> {
+    if (this.snapshotting && !o.replace) return;
     this.snapshotting = true;
     this.sinceSnapshot = 0;
     try {
       const snaps = await SnapshotStore.open(this.nc);
-      await snaps.save(this.view.toSnapshot());
+      await snaps.save(this.view.toSnapshot(), o);
     } catch (err) {
       this.o.log.warn({ err }, 'snapshot failed (replay still works, restarts are slower)');
     } finally {

@@ -109,6 +109,17 @@ export class ClusterView {
   seq = 0;
   invalid = 0;
 
+  /** Becomes `other` (a fresh fold of the log), in place: whoever holds this view sees the new one. */
+  replaceWith(other: ClusterView): void {
+    for (const k of ['pods', 'hosts', 'tenants', 'usage'] as const) {
+      const mine = this[k] as Map<string, unknown>;
+      mine.clear();
+      for (const [id, v] of other[k] as Map<string, unknown>) mine.set(id, v);
+    }
+    this.seq = other.seq;
+    this.invalid = other.invalid;
+  }
+
   /**
    * Folds one stored record. `strict` is for audit replays of a whole log: an invalid record or a gap in the
    * sequence is a ReplayError; otherwise an invalid record is counted and skipped.

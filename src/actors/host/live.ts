@@ -77,6 +77,13 @@ export class HostActor {
     else if (c.pod.context.host === this.d.hostId && HOLDS_RESOURCES.has(c.pod.state)) this.runner(id).poke();
   }
 
+  /** The view was folded again from the log: every runner looks at its pod again, and pods now placed here get one. */
+  reconcileAll(): void {
+    if (!this.adopted) return;
+    for (const r of this.runners.values()) r.poke();
+    for (const p of this.d.view.pods.values()) if (p.context.host === this.d.hostId && HOLDS_RESOURCES.has(p.state) && !this.runners.has(p.context.id)) this.runner(p.context.id).poke();
+  }
+
   /**
    * Self-fencing: every VM of this host is stopped now, before its lease can expire for the others, and no runner starts
    * until the host rejoins (adopt() again, after its loss is recorded). Works without NATS.

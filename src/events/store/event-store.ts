@@ -2,7 +2,8 @@
 import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { openConsumer } from './consumer.js';
-import { ConflictError, EventStoreError } from '../../errors.js';
+import { ConflictError, EventStoreError, StreamRewoundError } from '../../errors.js';
+import { rewoundBecause, type Delivered } from './rewind.js';
 import { isTransient, JS } from '../../nats/errors.js';
 import { parseEvent, safeParseEvent, type HyperEvent } from '../schemas/mod.js';
 import { ensureStore, type StoreOptions } from './setup.js';
@@ -149,6 +150,8 @@ export class EventStore {
       let stalled = false;
       let failure: unknown = null;
       let arrived = 0;
+      let last: Delivered | null = null;
+      let checking = false;
       const notify = () => {
         const w = wake;
         wake = null;
@@ -165,6 +168,7 @@ export class EventStore {
           const r = this.decodeOwn(m);
           buffer.push(r);
           arrived++;
+          if (!opts.untilCaughtUp) last = { seq: r.seq, msgId: m.headers?.get('Nats-Msg-Id') || null };
           from = r.seq + 1;
           // the end of the stream as it stood when the read began (a filtered one included): the consumer's pending count then,
           // reached by its own delivery sequence — not "nothing left now", which a busy stream may never reach
@@ -178,7 +182,21 @@ export class EventStore {
         notify();
       });
       let seen = 0;
+      let rewind: string | null = null;
       const watchdog = setInterval(() => {
+        // a read that follows the stream checks it still holds the last message it gave (NATS 2.9 may lose acknowledged ones)
+        if (!opts.untilCaughtUp && !this.scoped && last && !checking) {
+          checking = true;
+          const at = last;
+          void jetstreamManager(this.nc, { timeout: 5_000 })
+            .then((jsm) => rewoundBecause(jsm, STREAM, { delivered: at }))
+            .then((why) => {
+              if (!why || ended) return;
+              rewind = why;
+              void messages.close().catch(() => {});
+            }, () => {})
+            .finally(() => (checking = false));
+        }
         if (arrived !== seen) return void (seen = arrived);
         void consumer.info().then((i) => {
           if (i.num_pending > 0 && arrived === seen && !ended) {
@@ -199,6 +217,7 @@ export class EventStore {
           } else if (caughtUp) {
             return;
           } else if (ended) {
+            if (rewind && !opts.signal?.aborted) throw new StreamRewoundError(rewind);
             if (stalled && !opts.signal?.aborted) break; // made again from `from`
             if (failure) throw new EventStoreError('read', `reading ${STREAM} failed: ${(failure as Error).message}`, { cause: failure });
             return;

@@ -9,7 +9,9 @@ export interface LoadedView { view: ClusterView; fromSnapshot: number; folded: n
 /** `tenant` matters for a scoped store only (a tenant's credentials): it may read nothing but its own pods' subjects. */
 export async function loadView(store: EventStore, opts: { useSnapshot?: boolean; tenant?: string } = {}): Promise<LoadedView> {
   const scoped = store.scoped && opts.tenant !== undefined;
-  const snap = opts.useSnapshot === false || store.scoped ? null : await (await SnapshotStore.open(store.nc)).load().catch(() => null);
+  let snap = opts.useSnapshot === false || store.scoped ? null : await (await SnapshotStore.open(store.nc)).load().catch(() => null);
+  // folded further than the log now goes: NATS lost events it had folded, and the tail after it would skip the new ones
+  if (snap && snap.seq > (await store.lastSeq())) snap = null;
   const view = snap ? ClusterView.fromSnapshot(snap) : new ClusterView();
   let folded = 0;
   for await (const batch of store.replayBatches(view.seq + 1, scoped ? `${POD_PREFIX}${opts.tenant}.*` : undefined)) {

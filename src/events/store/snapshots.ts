@@ -18,15 +18,15 @@ export class SnapshotStore {
   }
 
   /** Writes chunks first and the manifest last, so a reader never sees half a snapshot; an older snapshot never replaces a newer one. */
-  async save(s: ViewSnapshot): Promise<{ bytes: number; saved: boolean }> {
+  async save(s: ViewSnapshot, o: { /** the log lost events the current one folded: it goes, however far it got */ replace?: boolean } = {}): Promise<{ bytes: number; saved: boolean }> {
     const current = await this.manifest();
-    if (current && current.format === s.format && current.seq >= s.seq) return { bytes: 0, saved: false };
+    if (!o.replace && current && current.format === s.format && current.seq >= s.seq) return { bytes: 0, saved: false };
     const data = gzipSync(JSON.stringify(s), { level: 1 });
     const chunks = Math.ceil(data.length / CHUNK);
     for (let i = 0; i < chunks; i++) await this.kv.put(`view.${s.seq}.${i}`, data.subarray(i * CHUNK, (i + 1) * CHUNK));
     const m: Manifest = { format: s.format, seq: s.seq, chunks, bytes: data.length };
     await this.kv.put(MANIFEST, JSON.stringify(m));
-    if (current) for (let i = 0; i < current.chunks; i++) await this.kv.purge(`view.${current.seq}.${i}`).catch(() => {});
+    if (current && current.seq !== s.seq) for (let i = 0; i < current.chunks; i++) await this.kv.purge(`view.${current.seq}.${i}`).catch(() => {});
     return { bytes: data.length, saved: true };
   }
 
