@@ -1,6 +1,7 @@
 // `hyper cluster up` for real (root): 3 NATS nodes and 3 hollow hosts, each in its own network namespace on a bridge; R3
 // streams; a host cut off the network (its veth down) fences itself, is declared lost, its pods run elsewhere, and after
-// the heal it rejoins as epoch 2 with nothing running twice; `cluster down` removes every namespace and the bridge.
+// the heal it rejoins as epoch 2 with nothing running twice; `cluster repair` remakes every stream's replicas from its leader
+// with the hosts riding it out; `cluster down` removes every namespace and the bridge.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -111,6 +112,32 @@ describe('hyper cluster up', () => {
     expect(log).toMatch(/self-fencing/);
     const after = await pods();
     for (const id of moved) expect(after.find((x) => x.id === id)).toMatchObject({ state: 'running', run: 2 });
+  }, 120_000);
+
+  it('cluster repair makes every replicated stream again from its leader, keeping its messages, while pods keep running', async () => {
+    const before = (await pods()).filter((p) => p.state === 'running').length;
+    const creds = readCredentialsFile(f.credentials);
+    const nc = await connectNats(f.nats, 'test', { auth: creds.kind === 'admin' ? creds : undefined, tls: { caFile: f.tlsCa! } });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const messages = (await jsm.streams.info('HYPER_EVENTS')).state.messages;
+      const r = await hyper(['cluster', 'repair', '-o', 'json'], env);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const done = JSON.parse(r.stdout) as { stream: string; replicas: number; messages: number }[];
+      expect(done.map((d) => d.stream)).toEqual(expect.arrayContaining(['HYPER_EVENTS', 'HYPER_INTENTS', 'HYPER_LOGS', 'KV_hyper-heartbeats']));
+      expect(done.every((d) => d.replicas === 3)).toBe(true);
+      expect(done.find((d) => d.stream === 'HYPER_EVENTS')!.messages).toBeGreaterThanOrEqual(messages);
+      expect(r.stderr).toMatch(/HYPER_EVENTS: 3 replicas, all current/);
+      const info = await jsm.streams.info('HYPER_EVENTS');
+      expect(info.config.num_replicas).toBe(3);
+      expect(info.cluster?.replicas?.every((x) => x.current)).toBe(true);
+    } finally {
+      await nc.close();
+    }
+    expect((await hyper(['cluster', 'repair', '--stream', 'NOPE'], env)).stderr).toMatch(/--stream: no stream NOPE \(hyper's are: .*HYPER_EVENTS/);
+    // nothing stopped: the hosts and their pods rode it out
+    expect(Object.values(await hostStates()).map((h) => h.status)).toEqual(['up', 'up', 'up']);
+    expect((await pods()).filter((p) => p.state === 'running').length).toBe(before);
   }, 120_000);
 
   it('cluster down removes the namespaces and the bridge', async () => {

@@ -1,10 +1,12 @@
-// `hyper cluster up|status|down`: a local cluster in network namespaces (NATS nodes and hosts), found by later commands through the data dir.
+// `hyper cluster up|status|repair|down`: a local cluster in network namespaces (NATS nodes and hosts), found by later commands through the data dir.
 import type { Command } from 'commander';
 import { clusterDown, clusterUp, memberProcesses, readClusterFile } from '../../cluster/local.js';
 import { defaultDataDir } from '../../daemon/paths.js';
 import { HyperError } from '../../errors.js';
 import { printJson, table } from '../format.js';
-import type { GlobalOptions } from '../connection.js';
+import { openSession, type GlobalOptions } from '../connection.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 const whole = (flag: string, max: number) => (v: string) => {
   const n = Number(v);
@@ -64,6 +66,25 @@ export function registerCluster(program: Command, globals: () => GlobalOptions):
       if (globals().output === 'json') return printJson({ ...f, members: rows });
       process.stdout.write(table(['KIND', 'NAME', 'ADDRESS', 'PID', 'PROCESS'], rows.map((r) => [r.kind, r.name, r.address, String(r.pid), r.running ? 'running' : 'gone'])) + '\n');
       process.stdout.write(`NATS: ${f.nats.join(',')}   (hyper hosts shows each host's lease)\n`);
+    });
+
+  cluster
+    .command('repair')
+    .description('make the replicas of hyper\'s streams again from their leaders (after nats-server 2.9 lost or diverged messages; hyperd logs say when)')
+    .option('--stream <name>', 'only this stream (repeatable; default: every replicated HYPER_* and KV_hyper-* one)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .action(async (o: { stream: string[] }) => {
+      const g = globals();
+      // changing streams takes a host's credentials: a local cluster's are in its data dir
+      const hostCreds = join(dir(), 'auth', 'host.json');
+      const s = await openSession({ ...g, creds: g.creds ?? (existsSync(hostCreds) ? hostCreds : undefined) });
+      try {
+        const { repairStreams } = await import('../../cluster/repair.js');
+        const done = await repairStreams(s.store.nc, progress, { streams: o.stream });
+        if (g.output === 'json') return printJson(done);
+        if (done.length) process.stdout.write(table(['STREAM', 'REPLICAS', 'MESSAGES', 'SECONDS'], done.map((d) => [d.stream, String(d.replicas), String(d.messages), d.seconds.toFixed(1)])) + '\n');
+      } finally {
+        await s.close();
+      }
     });
 
   cluster
