@@ -2,7 +2,7 @@
 // (hyper cluster up: 3 NATS nodes, 2 hollow hosts, root); --kills (default 20) times: submit --pods (20) pods, SIGKILL a
 // NATS node (n1, n2, n3 in turn), submit --pods more while it is down, start it again, let it catch up. Then every
 // submitted pod must have exactly one pod.requested and no run two placements (0 lost / 0 duplicated is the target);
-// also reported: whether every pod then runs. JSON on stdout, each step's timeline on stderr.
+// also reported: whether every pod then runs, and how often nats-server reset a stream's replicated state (its own bug). JSON on stdout, each step's timeline on stderr.
 import { runScenario } from '../src/scenarios/runner.js';
 import { Scenario, type Step } from '../src/scenarios/schema.js';
 
@@ -29,6 +29,8 @@ process.stdout.write(JSON.stringify({
   podsNotRecordedExactlyOnce: m ? Number(m[2]) - Number(m[1]) : null, placementsDuplicated: m ? Number(m[3]) : null,
   exactlyOnce: once ? { ok: once.ok, detail: once.detail } : null,
   allRunningAfter: running ? { ok: running.ok, detail: running.detail } : null,
+  // nats-server's own word that it threw away replicated state (nats-server #8057): where it lost what it had acknowledged
+  natsStreamResets: r.natsResets ?? {},
   seconds: Math.round((performance.now() - t0) / 1000), target: { lost: 0, duplicated: 0 },
 }, null, 2) + '\n');
 process.exit(0);

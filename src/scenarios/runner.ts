@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, clusterDown, clusterUp, readClusterFile, restartHost, restartNode, type ClusterFile, type ClusterMember } from '../cluster/local.js';
@@ -24,7 +24,7 @@ import { liveVms, readFenceMark } from '../drivers/qemu/fencing.js';
 import { vmIdOf } from '../actors/pod/live.js';
 
 export interface StepResult { at: number; step: string; ok: boolean; detail: string }
-export interface ScenarioResult { file: string; name: string; ok: boolean; seconds: number; steps: StepResult[]; error?: string }
+export interface ScenarioResult { file: string; name: string; ok: boolean; seconds: number; steps: StepResult[]; error?: string; /** nats-server's own word that it lost state: "Resetting stream cluster state" lines in the NATS nodes' logs, by stream */ natsResets?: Record<string, number> }
 
 class StepFailed extends Error {}
 
@@ -39,6 +39,8 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
   };
   let session: Session | null = null;
   let ok = false;
+  let result: ScenarioResult | null = null;
+  const done = (r: ScenarioResult) => (result = r);
   try {
     const c = sc.cluster;
     // real VMs need the image in every host's store (hosts have no route to a registry): the small busybox image
@@ -55,14 +57,16 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
       } catch (err) {
         note(describe(s), false, (err as Error).message);
         if (!(err instanceof StepFailed)) throw err;
-        return { file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: `${kind}: ${(err as Error).message}` };
+        return done({ file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: `${kind}: ${(err as Error).message}` });
       }
     }
     ok = true;
-    return { file, name: sc.name, ok: true, seconds: (performance.now() - t0) / 1000, steps };
+    return done({ file, name: sc.name, ok: true, seconds: (performance.now() - t0) / 1000, steps });
   } catch (err) {
-    return { file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: (err as Error).message };
+    return done({ file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: (err as Error).message });
   } finally {
+    const f = readClusterFile(dataDir);
+    if (f && result) (result as ScenarioResult).natsResets = natsResets(f);
     await session?.close().catch(() => {});
     // HYPER_SCENARIO_KEEP=1: a failed scenario's cluster stays up for a look (hyper -D DIR …; hyper cluster down -D DIR)
     if (!ok && process.env.HYPER_SCENARIO_KEEP === '1') say(`  cluster kept up in ${dataDir}`);
@@ -71,6 +75,21 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
       rmSync(dataDir, { recursive: true, force: true });
     }
   }
+}
+
+/** "Resetting stream cluster state for '$G > NAME'" lines in every NATS node's log, counted by stream. */
+function natsResets(f: ClusterFile): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of f.nodes) {
+    let text = '';
+    try {
+      text = readFileSync(join(n.dir, 'nats-server.log'), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/Resetting stream cluster state for '[^>]*> ([^']+)'/g)) out[m[1]] = (out[m[1]] ?? 0) + 1;
+  }
+  return out;
 }
 
 function busyboxArchive(dir: string): string {

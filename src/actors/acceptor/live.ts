@@ -114,6 +114,8 @@ const REWIND_CHECK_MS = 5_000;
 const REWIND_MARGIN_MS = 30_000;
 const REWIND_MAX_BACK_MS = 100_000;
 const DIVERGED_WITHIN_MS = 60_000;
+/** After the durable is made again, how long deliveries it made before are left to drain untracked. */
+const REWIND_QUIET_MS = 2_000;
 
 export class Acceptor {
   private messages: ConsumerMessages | null = null;
@@ -215,7 +217,8 @@ export class Acceptor {
   }
 
   private async handle(m: JsMsg): Promise<void> {
-    if (m.seq > (this.delivered?.seq ?? 0)) this.delivered = { seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') || null };
+    // deliveries of the durable as it was before being made again still drain for a moment: they say nothing of the stream now
+    if (m.seq > (this.delivered?.seq ?? 0) && Date.now() - this.repositionedAt > REWIND_QUIET_MS) this.delivered = { seq: m.seq, msgId: m.headers?.get('Nats-Msg-Id') || null };
     const v = judgeIntent(m.subject, m.data);
     try {
       if (!v.ok) await this.reject(v);

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Kvm } from '@nats-io/kv';
 import { loadView } from '../../events/store/load-view.js';
-import { HEARTBEAT_BUCKET } from '../../events/schemas/subjects.js';
+import { HEARTBEAT_BUCKETS } from '../../events/schemas/subjects.js';
 import { parseHeartbeat, type Heartbeat } from '../../actors/host/liveness.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { ago, printJson, table } from '../format.js';
@@ -18,15 +18,16 @@ export function registerHosts(program: Command, globals: () => GlobalOptions): v
         s.requireAdmin('hyper hosts');
         const { view } = await loadView(s.store);
         // each daemon renews the lease of all its hosts in one heartbeat, keyed by the daemon
-        const kv = await new Kvm(s.nc).open(HEARTBEAT_BUCKET);
+        // renewed into two buckets (one may be electing a leader): the newest of the two counts
+        const kvs = await Promise.all(HEARTBEAT_BUCKETS.map((b) => new Kvm(s.nc).open(b).catch(() => null)));
         const beats = new Map<string, Heartbeat>();
         const daemons = new Set([...view.hosts.values()].map((h) => h.daemon));
         await Promise.all(
-          [...daemons].map(async (d) => {
-            const e = await kv.get(d).catch(() => null);
+          [...daemons].flatMap((d) => kvs.map(async (kv) => {
+            const e = kv ? await kv.get(d).catch(() => null) : null;
             const hb = e?.operation === 'PUT' ? parseHeartbeat(e.string()) : null;
-            if (hb) for (const [host] of hb.hosts) if (view.hosts.get(host)?.daemon === hb.daemon) beats.set(host, hb);
-          }),
+            if (hb) for (const [host] of hb.hosts) if (view.hosts.get(host)?.daemon === hb.daemon && hb.at > (beats.get(host)?.at ?? 0)) beats.set(host, hb);
+          })),
         );
         const now = Date.now();
         const rows = [...view.hosts.values()].map((h) => {

@@ -27,6 +27,8 @@ export function registerScenario(program: Command): void {
         process.stdout.write(`${sc.name} (${file})\n`);
         const r = await runScenario(file, sc, (line) => process.stdout.write(line + '\n'));
         results.push(r);
+        const resets = Object.entries(r.natsResets ?? {});
+        if (resets.length) process.stdout.write(`  nats-server reset replicated state (nats-server #8057): ${resets.map(([k, n]) => `${k} ×${n}`).join(', ')}\n`);
         process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'} ${sc.name} in ${r.seconds.toFixed(1)} s${r.error ? `: ${r.error}` : ''}\n\n`);
       }
       if (o.junit) writeFileSync(o.junit, junit(results));

@@ -6,6 +6,11 @@ export const POD_PREFIX = 'hyper.pod.';
 export const HOST_PREFIX = 'hyper.host.';
 export const TENANT_PREFIX = 'hyper.tenant.';
 export const HEARTBEAT_BUCKET = 'hyper-heartbeats';
+/**
+ * Leases are renewed into two buckets whose leaders are kept on different NATS nodes: losing any one node leaves one of
+ * them taking renewals while the other elects (5-12 s here, longer than the default lease), so no host fences for it.
+ */
+export const HEARTBEAT_BUCKETS = [HEARTBEAT_BUCKET, 'hyper-heartbeats-b'] as const;
 export const SNAPSHOT_BUCKET = 'hyper-snapshots';
 /** Container output: not events (no fold reads it), kept in its own stream with limits. */
 export const LOG_STREAM = 'HYPER_LOGS';

@@ -4,7 +4,7 @@ import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EventStoreError } from '../../errors.js';
 import { isNameInUse, isPermissionDenied, isStreamNotFound } from '../../nats/errors.js';
-import { HEARTBEAT_BUCKET, HOST_PREFIX, INTENT_PREFIX, INTENT_STREAM, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM, TENANT_PREFIX } from '../schemas/subjects.js';
+import { HEARTBEAT_BUCKETS, HOST_PREFIX, INTENT_PREFIX, INTENT_STREAM, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SNAPSHOT_BUCKET, STREAM, TENANT_PREFIX } from '../schemas/subjects.js';
 
 export interface StoreOptions {
   /** Stream and bucket replicas: 1 for a single server, 3 for a 3-node NATS cluster. */
@@ -45,7 +45,7 @@ export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): 
   const kvm = new Kvm(nc);
   const ttl = opts.heartbeatTtlMs ?? 30_000;
   await Promise.all([
-    kvm.create(HEARTBEAT_BUCKET, { history: 1, ttl, replicas }),
+    ...HEARTBEAT_BUCKETS.map((b) => kvm.create(b, { history: 1, ttl, replicas })),
     kvm.create(NAME_BUCKET, { history: 1, replicas }),
     kvm.create(SNAPSHOT_BUCKET, { history: 1, replicas }),
   ]).catch((e) => {

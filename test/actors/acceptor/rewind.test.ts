@@ -96,7 +96,8 @@ describe('an acceptor after HYPER_INTENTS lost intents it had delivered', () => 
         expect(await facts('acc1')).toEqual(['pod.requested']);
 
         // the same while this acceptor runs (its connection comes back by itself): it notices by what it was delivered
-        await new Promise((r) => setTimeout(r, 500));
+        // (once what the durable delivered before it was made again has drained: 2 s)
+        await new Promise((r) => setTimeout(r, 2_500));
         rmSync(join(dir, 'saved'), { recursive: true });
         cpSync(msgs, join(dir, 'saved'), { recursive: true });
         await submit('acc3');
