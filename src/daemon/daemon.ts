@@ -90,8 +90,6 @@ export class Daemon {
   private readonly followAbort = new AbortController();
   private following: Promise<void> | null = null;
   private sinceSnapshot = 0;
-  /** Times the view was folded again because NATS lost events it had folded. */
-  refolds = 0;
   private snapshotting = false;
   private lock: DataDirLock | null = null;
   private creds: ClusterCredentials | null = null;
@@ -340,7 +338,6 @@ export class Daemon {
         await new Promise((r) => setTimeout(r, 1_000));
       }
     }
-    this.refolds++;
     // the stored snapshot folded what is lost too: replaced by this fold (if snapshots are kept at all)
     if (this.o.snapshotEvery !== 0) void this.snapshot({ replace: true });
     for (const h of this.hosts) h.reconcileAll();
@@ -349,15 +346,13 @@ export class Daemon {
   }
 
   private async followOnce(): Promise<void> {
-    {
-      for await (const batch of this.store.readBatches({ fromSeq: this.view.seq + 1, signal: this.followAbort.signal })) {
-        for (const r of batch) {
-          if (r.seq <= this.view.seq) continue;
-          this.dispatch(this.view.apply(r));
-        }
-        this.sinceSnapshot += batch.length;
-        if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? 5_000)) void this.snapshot();
+    for await (const batch of this.store.readBatches({ fromSeq: this.view.seq + 1, signal: this.followAbort.signal })) {
+      for (const r of batch) {
+        if (r.seq <= this.view.seq) continue;
+        this.dispatch(this.view.apply(r));
       }
+      this.sinceSnapshot += batch.length;
+      if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? 5_000)) void this.snapshot();
     }
   }
 

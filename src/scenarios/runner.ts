@@ -38,9 +38,9 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
     say(`  +${at.toFixed(1).padStart(5)}s ${ok ? '✓' : '✗'} ${step}${detail ? ` — ${detail}` : ''}`);
   };
   let session: Session | null = null;
-  let ok = false;
-  let result: ScenarioResult | null = null;
-  const done = (r: ScenarioResult) => (result = r);
+  // what is returned, kept so the finally below can add to it and knows whether it passed
+  const out: { result?: ScenarioResult } = {};
+  const done = (r: ScenarioResult) => (out.result = r);
   try {
     const c = sc.cluster;
     // real VMs need the image in every host's store (hosts have no route to a registry): the small busybox image
@@ -60,16 +60,15 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
         return done({ file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: `${kind}: ${(err as Error).message}` });
       }
     }
-    ok = true;
     return done({ file, name: sc.name, ok: true, seconds: (performance.now() - t0) / 1000, steps });
   } catch (err) {
     return done({ file, name: sc.name, ok: false, seconds: (performance.now() - t0) / 1000, steps, error: (err as Error).message });
   } finally {
     const f = readClusterFile(dataDir);
-    if (f && result) (result as ScenarioResult).natsResets = natsResets(f);
+    if (f && out.result) out.result.natsResets = natsResets(f);
     await session?.close().catch(() => {});
     // HYPER_SCENARIO_KEEP=1: a failed scenario's cluster stays up for a look (hyper -D DIR …; hyper cluster down -D DIR)
-    if (!ok && process.env.HYPER_SCENARIO_KEEP === '1') say(`  cluster kept up in ${dataDir}`);
+    if (!out.result?.ok && process.env.HYPER_SCENARIO_KEEP === '1') say(`  cluster kept up in ${dataDir}`);
     else {
       await clusterDown(dataDir, () => {}).catch(() => {});
       rmSync(dataDir, { recursive: true, force: true });

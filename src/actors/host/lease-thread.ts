@@ -34,11 +34,11 @@ const nc = await connectNats(servers, name, { auth, tls });
 const kvm = new Kvm(nc);
 const kvs: KV[] = await Promise.all(HEARTBEAT_BUCKETS.map((b) => kvm.open(b)));
 /**
- * This daemon's own renewals come back through the watch like everyone's: while acknowledged renewals of ours stop
- * arriving there, the watch is what went silent (its consumer was on a NATS node that died, and is being made again),
- * not the others — so no one is judged until it delivers again, and then everyone's lease starts afresh.
+ * This daemon's own renewals come back through the watches like everyone's: while acknowledged renewals of ours stop
+ * arriving through a bucket's watch, that watch is what went silent (its consumer was on a NATS node that died, and is
+ * being made again), not the others — so no one is judged until it delivers again, and then everyone's lease starts
+ * afresh. Per bucket: when our own renewal last came back through its watch, and when the last one it took was sent.
  */
-/** Per bucket: when our own renewal last came back through its watch, and when the last one it acknowledged was sent. */
 const ownSeenAt = HEARTBEAT_BUCKETS.map(() => monoNow());
 const ownAckedAt = HEARTBEAT_BUCKETS.map(() => monoNow());
 let watchStale = false;

@@ -19,17 +19,15 @@ export async function rewoundBecause(jsm: JetStreamManager, stream: string, o: {
 export async function rewound(jsm: JetStreamManager, stream: string, o: { delivered: Delivered | null; consumerAt?: number }): Promise<{ why: string; consumerPastEnd: boolean } | null> {
   const s = (await jsm.streams.info(stream)).state;
   if (o.consumerAt !== undefined && o.consumerAt > s.last_seq) return { why: `its consumer has delivered up to sequence ${o.consumerAt}, but ${stream} now ends at ${s.last_seq}`, consumerPastEnd: true };
-  const why = messageLost(s, o.delivered, stream, await (o.delivered && o.delivered.seq >= s.first_seq && o.delivered.seq <= s.last_seq ? jsm.streams.getMessage(stream, { seq: o.delivered.seq }).catch(() => null) : null));
-  return why ? { why, consumerPastEnd: false } : null;
-}
-
-function messageLost(s: { first_seq: number; last_seq: number }, d: Delivered | null, stream: string, m: { header?: { get(k: string): string } } | null): string | null {
+  const d = o.delivered;
   // aged out (max_age) is not lost
   if (!d || d.seq < s.first_seq) return null;
-  if (d.seq > s.last_seq) return `sequence ${d.seq} was delivered, but ${stream} now ends at ${s.last_seq}`;
-  const now = m?.header?.get('Nats-Msg-Id') || null;
-  if (!m) return `sequence ${d.seq} was delivered (${d.msgId ?? 'no msgID'}) and ${stream} no longer holds it`;
-  if (d.msgId && now !== d.msgId) return `sequence ${d.seq} was delivered as ${d.msgId} and now holds ${now ?? 'a message without a msgID'}`;
+  const lost = (why: string) => ({ why, consumerPastEnd: false });
+  if (d.seq > s.last_seq) return lost(`sequence ${d.seq} was delivered, but ${stream} now ends at ${s.last_seq}`);
+  const m = await jsm.streams.getMessage(stream, { seq: d.seq }).catch(() => null);
+  if (!m) return lost(`sequence ${d.seq} was delivered (${d.msgId ?? 'no msgID'}) and ${stream} no longer holds it`);
+  const now = m.header?.get('Nats-Msg-Id') || null;
+  if (d.msgId && now !== d.msgId) return lost(`sequence ${d.seq} was delivered as ${d.msgId} and now holds ${now ?? 'a message without a msgID'}`);
   return null;
 }
 
