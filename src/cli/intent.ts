@@ -46,14 +46,23 @@ export async function publishIntent<T extends PodEventType>(store: EventStore, t
   const slow = setTimeout(() => process.stderr.write(`${pod}: ${type} recorded; waiting for a hyperd to accept it…\n`), 3_000);
   const timeout = setTimeout(() => abort.abort(), acceptTimeoutMs());
   try {
-    for await (const r of store.read({ filter: podSubject(at), fromSeq: from, signal: abort.signal })) {
-      if (!r.ok) continue;
-      if (r.event.id === intent.id) return { seq: r.seq, id: intent.id };
-      if (r.event.type === 'intent.rejected' && r.event.data.intent === intent.id) {
-        const { reason, issues } = r.event.data;
-        if (issues?.length) throw new ValidationError(`${type} (refused by ${r.event.by})`, issues);
-        throw new HyperError('intent-rejected', `${r.event.by} refused ${type} for pod ${pod}: ${reason}`);
+    // a read that fails transiently (its consumer made while JetStream elects after a node loss) is made again from where it was
+    for (let next = from; !abort.signal.aborted; ) {
+      try {
+        for await (const r of store.read({ filter: podSubject(at), fromSeq: next, signal: abort.signal })) {
+          next = r.seq + 1;
+          if (!r.ok) continue;
+          if (r.event.id === intent.id) return { seq: r.seq, id: intent.id };
+          if (r.event.type === 'intent.rejected' && r.event.data.intent === intent.id) {
+            const { reason, issues } = r.event.data;
+            if (issues?.length) throw new ValidationError(`${type} (refused by ${r.event.by})`, issues);
+            throw new HyperError('intent-rejected', `${r.event.by} refused ${type} for pod ${pod}: ${reason}`);
+          }
+        }
+      } catch (err) {
+        if (!isTransient((err as { cause?: unknown }).cause ?? err) && !isTransient(err)) throw err;
       }
+      if (!abort.signal.aborted) await new Promise((r) => setTimeout(r, 500));
     }
     throw new HyperError('not-accepted', `no hyperd accepted ${type} for pod ${pod} within ${Math.round(acceptTimeoutMs() / 1000)} s; it stays queued (intent ${intent.id}) and takes effect when a daemon runs — start one with: hyperd &`);
   } finally {

@@ -10,7 +10,15 @@ import { DEFAULT_TENANT, podOfSubject } from '../events/schemas/subjects.js';
 export interface PodRecord extends PodFold {
   /** Stream sequence of the last message on this pod's subject: the expectation for the next OCC append. */
   seq: number;
+  /**
+   * Ids of the pod's last RECENT_IDS events folded, newest last: an event stored again under its id (nats-server 2.9 now and
+   * then stores one publish twice across a leader change, despite its msgID) is folded once. Absent in snapshots before 0.5.
+   */
+  recent?: string[];
 }
+
+/** How many of a pod's latest event ids its record keeps to fold a twice-stored event once. */
+export const RECENT_IDS = 16;
 
 export interface HostRecord {
   id: string;
@@ -45,7 +53,7 @@ export interface TenantRecord {
 export interface Usage { cpus: number; memoryMb: number; pods: number }
 
 export type Change =
-  | { kind: 'pod'; pod: PodRecord; event: PodEvent; before: PodState; accepted: boolean }
+  | { kind: 'pod'; pod: PodRecord; event: PodEvent; before: PodState; accepted: boolean; /** the same event folded before */ duplicate?: true }
   | { kind: 'host'; host: HostRecord; event: HostEvent }
   | { kind: 'tenant'; tenant: TenantRecord; event: TenantEvent }
   | { kind: 'invalid'; seq: number; subject: string; issues: { path: string; message: string }[]; newer?: Newer };
@@ -155,6 +163,13 @@ export class ClusterView {
       return { kind: 'pod', pod: rec, event: e, before: rec.state, accepted: false };
     }
     const before = rec.state;
+    const recent = (rec.recent ??= []);
+    if (recent.includes(e.id)) {
+      rec.seq = seq;
+      return { kind: 'pod', pod: rec, event: e, before, accepted: false, duplicate: true };
+    }
+    recent.push(e.id);
+    if (recent.length > RECENT_IDS) recent.shift();
     const beforeHost = rec.context.host;
     const next = foldPod(rec, e);
     const accepted = next !== rec;

@@ -59,6 +59,9 @@ const readFixture = (name = NAME) => ({
   view: JSON.parse(readFileSync(join(FIXTURE, `${name}.view.json`), 'utf8')) as ViewSnapshot,
 });
 
+/** Builds before 0.5 did not keep pods' recent event ids in their snapshots: compared without them. */
+const withoutRecent = (s: ViewSnapshot): ViewSnapshot => ({ ...s, pods: s.pods.map(({ recent: _, ...p }) => p) });
+
 describe('live run ≡ replay', () => {
   let t: TestNats;
   beforeAll(async () => {
@@ -84,7 +87,7 @@ describe.each(RELEASED.slice(1))('recorded log of hyper %s (its own build)', (ve
     const { lines, view: recorded } = readFixture(name);
     const view = upcastSnapshot(recorded)!;
     const replayed = fold(lines, view.seq);
-    expect(replayed.toSnapshot()).toEqual(view);
+    expect(withoutRecent(replayed.toSnapshot())).toEqual(view);
     const states = Object.fromEntries(view.pods.map((p) => [p.context.name ?? p.context.id, p.state]));
     expect(states.web).toBe('stopped');
     expect(Object.values(states)).toEqual(expect.arrayContaining(['failed', 'succeeded', 'deleted']));
@@ -107,7 +110,7 @@ describe(`recorded log ${NAME}`, () => {
     const replayed = fold(lines, view.seq);
     // 0.1.0 did not keep containers' pids in the view, so the upcast cannot know them: compare everything else
     const noPids = (s: ViewSnapshot) => ({ ...s, pods: s.pods.map((p) => ({ ...p, context: { ...p.context, containers: Object.fromEntries(Object.entries(p.context.containers).map(([n, c]) => [n, { ...c, pid: null }])) } })) });
-    expect(noPids(replayed.toSnapshot())).toEqual(view);
+    expect(noPids(withoutRecent(replayed.toSnapshot()))).toEqual(view);
     expect(replayed.toSnapshot().pods.some((p) => Object.values(p.context.containers).some((c) => c.pid !== null))).toBe(true);
     const states = Object.fromEntries(view.pods.map((p) => [p.context.name ?? p.context.id, p.state]));
     expect(states.web).toBe('stopped'); // the daemon stopped it when it shut down

@@ -116,6 +116,12 @@ const REWIND_MAX_BACK_MS = 100_000;
 const DIVERGED_WITHIN_MS = 60_000;
 /** After the durable is made again, how long deliveries it made before are left to drain untracked. */
 const REWIND_QUIET_MS = 2_000;
+/**
+ * The durable unanswering this long while its stream answers is made again: after repeated node kills nats-server 2.9 left
+ * it with "NO quorum, stalled" for minutes with 2 of 3 nodes up (measured: no intent accepted for 7 min); made again, its
+ * new replicas are placed on the nodes that are up and it delivered at once. Elections take ~5-12 s here.
+ */
+const UNANSWERED_REMAKE_MS = 20_000;
 
 export class Acceptor {
   private messages: ConsumerMessages | null = null;
@@ -129,6 +135,8 @@ export class Acceptor {
   repositioned = 0;
   private repositionedAt = 0;
   private toldDiverged = 0;
+  /** Since when the durable has not answered (0: it answers). */
+  private unansweredSince = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -180,7 +188,12 @@ export class Acceptor {
     this.checking = true;
     try {
       const jsm = await jetstreamManager(this.nc, { timeout: 5_000 });
-      const ci = await jsm.consumers.info(INTENT_STREAM, ACCEPT_CONSUMER);
+      const ci = await jsm.consumers.info(INTENT_STREAM, ACCEPT_CONSUMER).catch(async (err) => {
+        if (await this.remakeIfStalled(jsm)) return null;
+        throw err;
+      });
+      if (!ci) return;
+      this.unansweredSince = 0;
       const r = await rewound(jsm, INTENT_STREAM, { delivered: this.delivered, consumerAt: ci.delivered.stream_seq });
       if (!r) return void (this.checkedAt = Date.now());
       const why = r.why;
@@ -208,6 +221,23 @@ export class Acceptor {
     } finally {
       this.checking = false;
     }
+  }
+
+  /** The durable did not answer: made again (true) once it has not for UNANSWERED_REMAKE_MS while its stream does. */
+  private async remakeIfStalled(jsm: JetStreamManager): Promise<boolean> {
+    const now = Date.now();
+    this.unansweredSince ||= now;
+    if (now - this.unansweredSince < UNANSWERED_REMAKE_MS) return false;
+    // the stream answering says JetStream is not merely electing: the durable's own replicas are stuck
+    await jsm.streams.info(INTENT_STREAM);
+    const since = new Date(Math.max(this.checkedAt - REWIND_MARGIN_MS, now - REWIND_MAX_BACK_MS));
+    this.log.error({ stream: INTENT_STREAM, consumer: ACCEPT_CONSUMER, unansweredMs: now - this.unansweredSince, since: since.toISOString() }, `the intent acceptor's durable ${ACCEPT_CONSUMER} has not answered for ${Math.round((now - this.unansweredSince) / 1000)} s while ${INTENT_STREAM} does (its replicas lost quorum: see "NO quorum" in the NATS nodes' logs); making it again, delivering intents since ${since.toISOString()}`);
+    await repositionAcceptConsumer(jsm, since);
+    this.delivered = null;
+    this.checkedAt = this.repositionedAt = Date.now();
+    this.unansweredSince = 0;
+    this.repositioned++;
+    return true;
   }
 
   async stop(): Promise<void> {

@@ -28,6 +28,7 @@ export function registerScenario(program: Command): void {
         const r = await runScenario(file, sc, (line) => process.stdout.write(line + '\n'));
         results.push(r);
         const resets = Object.entries(r.natsResets ?? {});
+        if (r.storedTwice) process.stdout.write(`  NATS stored ${r.storedTwice} events twice under one id: each folded once\n`);
         if (resets.length) process.stdout.write(`  nats-server reset replicated state (nats-server #8057): ${resets.map(([k, n]) => `${k} ×${n}`).join(', ')}\n`);
         process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'} ${sc.name} in ${r.seconds.toFixed(1)} s${r.error ? `: ${r.error}` : ''}\n\n`);
       }

@@ -198,8 +198,13 @@ export class EventStore {
             .finally(() => (checking = false));
         }
         if (arrived !== seen) return void (seen = arrived);
-        void consumer.info().then((i) => {
-          if (i.num_pending > 0 && arrived === seen && !ended) {
+        const idleAt = arrived;
+        // the consumer's own word first; a consumer made on a replica during an election may count nothing pending while
+        // the stream holds its next message (measured: a pod's accepted intent unseen for the whole 30 s accept wait), so the
+        // stream is asked too
+        void consumer.info().then(async (i) => {
+          const behind = i.num_pending > 0 || (await this.holdsFrom(from, opts.filter));
+          if (behind && arrived === idleAt && !ended) {
             stalled = true;
             void messages.close().catch(() => {});
           }
@@ -232,6 +237,21 @@ export class EventStore {
         cleanup();
       }
       this.onStall?.(from, round + 1);
+    }
+  }
+
+  /**
+   * Whether the stream holds a message at or after `from` for the filter, asked of the stream (not of a consumer): its last
+   * message on a single subject, or its last sequence when unfiltered. A wildcard filter cannot be asked this way: false.
+   */
+  private async holdsFrom(from: number, filter?: string): Promise<boolean> {
+    try {
+      const jsm = await jetstreamManager(this.nc, { timeout: 5_000 });
+      if (!filter) return !this.scoped && (await jsm.streams.info(STREAM)).state.last_seq >= from;
+      if (/[*>]/.test(filter)) return false;
+      return ((await jsm.direct.getMessage(STREAM, { last_by_subj: filter }))?.seq ?? 0) >= from;
+    } catch {
+      return false;
     }
   }
 
