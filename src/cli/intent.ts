@@ -32,7 +32,8 @@ export async function publishIntent<T extends PodEventType>(store: EventStore, t
   const intent = parseEvent(podEvent(type, pod, data, { id: o.id ?? randomUUID(), at: Date.now(), by: cliActor() }));
   const from = o.fromSeq ?? (await store.lastPodSeq(at)) + 1;
   // a NATS node lost (a stream leader election) fails publishes for seconds: the same message again, dedup'd by its msgID
-  const js = jetstream(store.nc);
+  // unanswered within 3 s (a leader electing), sent again: the same msgID, so one intent
+  const js = jetstream(store.nc, { timeout: 3_000 });
   for (let attempt = 1; ; attempt++) {
     try {
       await js.publish(intentSubject(at), JSON.stringify(intent), { msgID: intent.id });

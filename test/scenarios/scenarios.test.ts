@@ -8,9 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { hyper } from '../harness/processes.js';
 
 const dir = fileURLToPath(new URL('../../scenarios/', import.meta.url));
-// two shipped scenarios still fail now and then under this suite's load (see the README's known limits): run apart
-const FLAKY = new Set(['nats-node-killed.yaml', 'racing-schedulers.yaml']);
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml') && !FLAKY.has(f)).map((f) => join(dir, f));
+const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => join(dir, f));
 
 describe('hyper scenario run', () => {
   it('refuses an invalid file by line and field, running nothing', async () => {
@@ -24,7 +22,7 @@ describe('hyper scenario run', () => {
   });
 
   it(`passes every shipped scenario (${files.length}), with a JUnit report`, async () => {
-    expect(files.length).toBeGreaterThanOrEqual(9);
+    expect(files.length).toBeGreaterThanOrEqual(11);
     const report = join(mkdtempSync(join(tmpdir(), 'hyper-sc-')), 'junit.xml');
     const { execa } = await import('execa');
     const r = await execa('node', [fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)), 'scenario', 'run', ...files, '--junit', report], { reject: false, timeout: 600_000, env: { HYPER_LOG_FORMAT: 'json' } });

@@ -141,7 +141,7 @@ export class EventStore {
   async *readBatches(opts: ReadOptions = {}): AsyncGenerator<Record_[]> {
     let from = opts.fromSeq ?? 1;
     for (let round = 0; ; round++) {
-      const { consumer, pending, cleanup } = await openConsumer(this.nc, STREAM, { filter: opts.filter, fromSeq: from, scoped: this.scoped });
+      const { consumer, pending, cleanup } = await this.openRetrying(from, opts);
       if (opts.untilCaughtUp && pending === 0) return cleanup();
       let caughtUp = false;
       let buffer: Record_[] = [];
@@ -199,16 +199,19 @@ export class EventStore {
         }
         if (arrived !== seen) return void (seen = arrived);
         const idleAt = arrived;
-        // the consumer's own word first; a consumer made on a replica during an election may count nothing pending while
-        // the stream holds its next message (measured: a pod's accepted intent unseen for the whole 30 s accept wait), so the
-        // stream is asked too
-        void consumer.info().then(async (i) => {
-          const behind = i.num_pending > 0 || (await this.holdsFrom(from, opts.filter));
-          if (behind && arrived === idleAt && !ended) {
-            stalled = true;
-            void messages.close().catch(() => {});
-          }
-        }, () => {}); // no answer: JetStream itself is electing; the library's own recovery covers that
+        // the consumer's own word first; one made during an election may count nothing pending, or not answer at all, while
+        // the stream holds its next message (measured: a pod's accepted intent unseen for 20-30 s after a node kill, the
+        // library waiting out its own timeouts), so the stream is asked too; no answer from either: JetStream is electing
+        void consumer
+          .info()
+          .then((i) => i.num_pending > 0, () => false)
+          .then(async (pending) => pending || (await this.holdsFrom(from, opts.filter)))
+          .then((behind) => {
+            if (behind && arrived === idleAt && !ended) {
+              stalled = true;
+              void messages.close().catch(() => {});
+            }
+          });
       }, STALL_CHECK_MS);
       watchdog.unref();
       const stop = () => void messages.close().catch(() => {});
@@ -255,12 +258,27 @@ export class EventStore {
     }
   }
 
+  /**
+   * The read's consumer, asked for again while JetStream does not answer (a leader election after a node loss): a following
+   * read never gives up on it (the daemon's view would stop), a read of what is stored gives up after ~30 s.
+   */
+  private async openRetrying(from: number, opts: ReadOptions) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await openConsumer(this.nc, STREAM, { filter: opts.filter, fromSeq: from, scoped: this.scoped });
+      } catch (err) {
+        if (opts.signal?.aborted || !isTransient((err as { cause?: unknown }).cause ?? err) || (opts.untilCaughtUp && attempt >= 8)) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
   /** Told when a read's consumer stalled and was made again (logging). */
   onStall: ((fromSeq: number, times: number) => void) | null = null;
 }
 
 /** How often a read checks that its consumer still delivers when nothing arrives. */
-const STALL_CHECK_MS = 5_000;
+const STALL_CHECK_MS = 2_000;
 
 export interface ReadOptions {
   fromSeq?: number;
