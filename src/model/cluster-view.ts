@@ -12,7 +12,7 @@ export interface PodRecord extends PodFold {
   seq: number;
   /**
    * Ids of the pod's last RECENT_IDS events folded, newest last: an event stored again under its id (nats-server 2.9 now and
-   * then stores one publish twice across a leader change, despite its msgID) is folded once. Absent in snapshots before 0.5.
+   * then stores one publish twice across a leader change, despite its msgID) is folded once. Absent in snapshots before 0.6.
    */
   recent?: string[];
 }
@@ -61,7 +61,8 @@ export type Change =
 /**
  * 2: pods' context gained `attached`, containers their `pid`, hosts their `maxVm` (0.2).
  * 3: pods' context gained `tenant`, the view its `tenants` (0.3).
- * 4: pods' context gained `pendingSince`, hosts their `epoch` and `lost` (0.4). Older snapshots are upcast when read.
+ * 4: pods' context gained `pendingSince`, hosts their `epoch` and `lost` (0.4); pods their optional `recent` ids (0.6: additive, so
+ *    still 4 — a 0.5 daemon reads it and ignores them; a pod without them folds on). Older snapshots are upcast when read.
  */
 export const SNAPSHOT_FORMAT = 4;
 

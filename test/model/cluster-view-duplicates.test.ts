@@ -63,7 +63,7 @@ describe('cluster view: an event stored twice', () => {
     expect(restored.applyEvent(last, v.seq + 2)).toMatchObject({ duplicate: true });
   });
 
-  it('a pod from a snapshot without recent ids (before 0.5) folds on as before', () => {
+  it('a pod from a snapshot without recent ids (before 0.6) folds on as before', () => {
     const { v, apply } = folder();
     toRunning().forEach(apply);
     const snap = v.toSnapshot();

@@ -19,7 +19,7 @@ export interface TypeVersions {
 }
 
 export const EVENT_VERSIONS: Record<string, TypeVersions> = {
-  // v2 (read from 0.5, written from 0.6): maxVm and reattach always present (v1 left them out before 0.2: no limit
+  // v2 (read from 0.5; still written as v1): maxVm and reattach always present (v1 left them out before 0.2: no limit
   // beyond the capacity, and drivers that could not re-attach)
   'host.joined': {
     reads: 2,
