@@ -19,10 +19,10 @@ export async function hyper(args: string[], env: Record<string, string> = {}, in
 
 export interface DaemonProc { proc: ChildProcess; log: () => string; ready: Promise<Record<string, unknown>>; stop(signal?: NodeJS.Signals): Promise<number | null> }
 
-/** Starts hyperd and resolves `ready` with its "hyperd ready" log record. */
-export function startHyperd(args: string[], env: Record<string, string> = {}): DaemonProc {
+/** Starts hyperd (this build's, or another build's `bin`) and resolves `ready` with its "hyperd ready" log record. */
+export function startHyperd(args: string[], env: Record<string, string> = {}, bin = HYPERD): DaemonProc {
   requireBuild();
-  const proc = spawn('node', [HYPERD, ...args], { env: { ...process.env, HYPER_LOG_FORMAT: 'json', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn('node', [bin, ...args], { env: { ...process.env, HYPER_LOG_FORMAT: 'json', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`hyperd not ready in 30 s:\n${log}`)), 30_000);
