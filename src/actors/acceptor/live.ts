@@ -209,12 +209,7 @@ export class Acceptor {
         this.toldDiverged = Date.now();
         return;
       }
-      const since = new Date(Math.max(this.checkedAt - REWIND_MARGIN_MS, Date.now() - REWIND_MAX_BACK_MS));
-      this.log.error({ stream: INTENT_STREAM, why, since: since.toISOString() }, `${INTENT_STREAM} lost intents: ${why}. ${REWIND_ADVICE}. Delivering intents again since ${since.toISOString()}, so those written since are not skipped`);
-      await repositionAcceptConsumer(jsm, since);
-      this.delivered = null;
-      this.checkedAt = this.repositionedAt = Date.now();
-      this.repositioned++;
+      await this.remake(jsm, (since) => this.log.error({ stream: INTENT_STREAM, why, since: since.toISOString() }, `${INTENT_STREAM} lost intents: ${why}. ${REWIND_ADVICE}. Delivering intents again since ${since.toISOString()}, so those written since are not skipped`));
     } catch (err) {
       // no answer (JetStream electing): asked again at the next check
       this.log.debug({ err }, 'could not check HYPER_INTENTS for lost intents');
@@ -230,14 +225,20 @@ export class Acceptor {
     if (now - this.unansweredSince < UNANSWERED_REMAKE_MS) return false;
     // the stream answering says JetStream is not merely electing: the durable's own replicas are stuck
     await jsm.streams.info(INTENT_STREAM);
-    const since = new Date(Math.max(this.checkedAt - REWIND_MARGIN_MS, now - REWIND_MAX_BACK_MS));
-    this.log.error({ stream: INTENT_STREAM, consumer: ACCEPT_CONSUMER, unansweredMs: now - this.unansweredSince, since: since.toISOString() }, `the intent acceptor's durable ${ACCEPT_CONSUMER} has not answered for ${Math.round((now - this.unansweredSince) / 1000)} s while ${INTENT_STREAM} does (its replicas lost quorum: see "NO quorum" in the NATS nodes' logs); making it again, delivering intents since ${since.toISOString()}`);
+    const unansweredMs = now - this.unansweredSince;
+    await this.remake(jsm, (since) => this.log.error({ stream: INTENT_STREAM, consumer: ACCEPT_CONSUMER, unansweredMs, since: since.toISOString() }, `the intent acceptor's durable ${ACCEPT_CONSUMER} has not answered for ${Math.round(unansweredMs / 1000)} s while ${INTENT_STREAM} does (its replicas lost quorum: see "NO quorum" in the NATS nodes' logs); making it again, delivering intents since ${since.toISOString()}`));
+    return true;
+  }
+
+  /** Makes the durable again, delivering since shortly before the last good check (told first, with that time). */
+  private async remake(jsm: JetStreamManager, tell: (since: Date) => void): Promise<void> {
+    const since = new Date(Math.max(this.checkedAt - REWIND_MARGIN_MS, Date.now() - REWIND_MAX_BACK_MS));
+    tell(since);
     await repositionAcceptConsumer(jsm, since);
     this.delivered = null;
     this.checkedAt = this.repositionedAt = Date.now();
     this.unansweredSince = 0;
     this.repositioned++;
-    return true;
   }
 
   async stop(): Promise<void> {
