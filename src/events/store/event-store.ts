@@ -260,7 +260,7 @@ export class EventStore {
 
   /**
    * The read's consumer, asked for again while JetStream does not answer (a leader election after a node loss): a following
-   * read never gives up on it (the daemon's view would stop), a read of what is stored gives up after ~30 s.
+   * read never gives up on it (the daemon's view would stop), a read of what is stored gives up after ~40 s.
    */
   private async openRetrying(from: number, opts: ReadOptions) {
     for (let attempt = 1; ; attempt++) {
