@@ -1,5 +1,6 @@
 // bench/control-plane: placements/s with hollow hosts, replay events/s over a large log, daemon restart time; prints one JSON document.
 import { benchPlacement } from './control-plane/placement.js';
+import { benchNatsAlone } from './control-plane/nats-alone.js';
 import { benchReplay } from './control-plane/replay.js';
 import { benchRestart } from './control-plane/restart.js';
 
@@ -46,14 +47,26 @@ if (!only || only === 'placement') {
 if (only === 'cluster') {
   const repeat = arg('repeat', 3);
   const d = arg('daemons', 1);
+  const pods = arg('pods', 10_000);
   const runs: Record<'one' | 'three', Awaited<ReturnType<typeof benchPlacement>>[]> = { one: [], three: [] };
+  // the ceiling NATS itself sets here: the two appends of every placement with nothing else running, measured alongside
+  const alone: Record<'one' | 'three', Awaited<ReturnType<typeof benchNatsAlone>>[]> = { one: [], three: [] };
   for (let i = 0; i < repeat; i++) {
-    for (const nodes of [1, 3] as const) runs[nodes === 1 ? 'one' : 'three'].push(await benchPlacement({ pods: arg('pods', 10_000), hosts: arg('hosts', 100), daemons: d, via: 'facts', natsNodes: nodes }));
+    for (const nodes of [1, 3] as const) {
+      const k = nodes === 1 ? 'one' : 'three';
+      alone[k].push(await benchNatsAlone({ pods, natsNodes: nodes }));
+      runs[k].push(await benchPlacement({ pods, hosts: arg('hosts', 100), daemons: d, via: 'facts', natsNodes: nodes }));
+    }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const one = median(runs.one.map((r) => r.placementsPerSec));
-  const three = median(runs.three.map((r) => r.placementsPerSec));
-  result.cluster = { daemons: d, hollowHosts: arg('hosts', 100), runs: repeat, singleNode: { placementsPerSec: one }, threeNodes: { placementsPerSec: three }, ratio: +(three / one).toFixed(2), target: { placementsPerSec: 5_000 }, all: runs };
+  const of = (k: 'one' | 'three') => {
+    const placementsPerSec = median(runs[k].map((r) => r.placementsPerSec));
+    const ceiling = median(alone[k].map((r) => r.placementsPerSecCeiling));
+    return { placementsPerSec, natsAlone: { eventsPerSec: median(alone[k].map((r) => r.eventsPerSec)), placementsPerSecCeiling: ceiling }, ofCeiling: +(placementsPerSec / ceiling).toFixed(2) };
+  };
+  const one = of('one');
+  const three = of('three');
+  result.cluster = { daemons: d, hollowHosts: arg('hosts', 100), runs: repeat, singleNode: one, threeNodes: three, ratio: +(three.placementsPerSec / one.placementsPerSec).toFixed(2), target: { placementsPerSec: 5_000 }, all: runs, natsAlone: alone };
 }
 if (!only || only === 'replay') result.replay = await benchReplay({ events: arg('events', 200_000) });
 if (!only || only === 'restart') result.restart = await benchRestart({ pods: arg('restart-pods', 10_000) });

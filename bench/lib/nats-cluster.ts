@@ -1,7 +1,7 @@
 // A throwaway 3-node NATS JetStream cluster on loopback addresses (127.0.0.21-23), configured exactly as `hyper cluster
 // config` writes it for three machines (TLS, verified routes, the roles' users), for benchmarks on a clustered log.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -23,7 +23,8 @@ export async function benchNatsCluster(): Promise<BenchCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'hyper-bench-cluster-'));
   const nodes = [1, 2, 3].map((i) => ({ name: `b${i}`, address: `127.0.0.${20 + i}` }));
   writeMachineConfigs(join(dir, 'ca'), nodes, dir, join(dir, '{name}'));
-  const procs: ChildProcess[] = nodes.map((n) => spawn('nats-server', ['-c', join(dir, n.name, 'nats-server.conf')], { stdio: 'ignore' }));
+  // each node's log in the cluster's dir (HYPER_BENCH_NATS_LOGS=DIR keeps copies when it closes)
+  const procs: ChildProcess[] = nodes.map((n) => spawn('nats-server', ['-c', join(dir, n.name, 'nats-server.conf')], { stdio: ['ignore', 'ignore', openSync(join(dir, `${n.name}.log`), 'a')] }));
   const urls = nodes.map((n) => `tls://${n.address}:4222`);
   const host = JSON.parse(readFileSync(join(dir, 'b1', 'host.json'), 'utf8')) as { user: string; password: string };
   const ca = join(dir, 'b1', 'ca.pem');
@@ -44,7 +45,10 @@ export async function benchNatsCluster(): Promise<BenchCluster> {
     daemonArgs: ['--nats', urls.join(','), '--creds', join(dir, 'b1', 'host.json'), '--tls-ca', ca, '--replicas', '3'],
     async close() {
       await nc!.close().catch(() => {});
-      for (const p of procs) p.kill('SIGKILL');
+      // gone before the next cluster binds the same addresses
+      await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? null : new Promise((r) => { p.once('exit', r); p.kill('SIGKILL'); }))));
+      const keep = process.env.HYPER_BENCH_NATS_LOGS;
+      if (keep) for (const n of nodes) copyFileSync(join(dir, `${n.name}.log`), join(keep, `${dir.split('/').pop()}-${n.name}.log`));
       rmSync(dir, { recursive: true, force: true });
     },
   };
