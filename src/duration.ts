@@ -7,3 +7,17 @@ export function parseDuration(text: string): number | null {
   const ms = Number(m[1]) * UNITS[m[2] ?? 's'];
   return Number.isFinite(ms) ? Math.round(ms) : null;
 }
+
+/**
+ * A point in time as `--since`/`--until` take it (as docker's do): RFC 3339 (`2026-12-02T10:00:00Z`, or a date), Unix
+ * seconds (`1764669600`, fractions allowed), or a duration back from `now` (`10m`, `1h30m` is not: one unit). Null if none.
+ */
+export function parseTimeArg(text: string, now: number): number | null {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t) && t.length >= 9) return Math.round(Number(t) * 1000);
+  const back = parseDuration(t);
+  if (back !== null && /[a-z]$/.test(t)) return now - back;
+  if (!/^\d{4}-\d{2}-\d{2}/.test(t)) return null;
+  const ms = Date.parse(t);
+  return Number.isFinite(ms) ? ms : null;
+}

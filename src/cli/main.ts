@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The hyper CLI: publishes intents as events and reports what the cluster did about them.
 import { Command } from 'commander';
-import { HyperError, ValidationError } from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { daemonCommand } from '../daemon/command.js';
 import type { GlobalOptions } from './connection.js';
@@ -17,6 +17,9 @@ import { registerImages } from './commands/images.js';
 import { registerTenant } from './commands/tenant.js';
 import { registerCluster } from './commands/cluster.js';
 import { registerScenario } from './commands/scenario.js';
+import { exitFlushed, guardPipes } from './stdio.js';
+
+guardPipes();
 
 const program = new Command('hyper')
   .description('run pods of containers, each in its own lightweight VM')
@@ -62,11 +65,11 @@ program.addCommand(daemonCommand('daemon'));
 
 program.parseAsync(process.argv).then(
   () => {
-    // NATS sockets may linger a moment after close; the command is done
-    setImmediate(() => process.exit(process.exitCode ?? 0));
+    // NATS sockets may linger a moment after close; the command is done once its output is out
+    setImmediate(() => void exitFlushed(Number(process.exitCode ?? 0)));
   },
   (err: Error) => {
     process.stderr.write(`hyper: ${err.message}\n`);
-    process.exit(err instanceof ValidationError ? 2 : err instanceof HyperError ? 1 : 1);
+    void exitFlushed(err instanceof ValidationError ? 2 : 1);
   },
 );

@@ -2,6 +2,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { readLogs } from '../events/store/logs.js';
 import type { PodAddress } from '../events/schemas/subjects.js';
+import { write } from './stdio.js';
 
 export interface OutputCopy {
   /** Waits until output has been quiet for `idleMs` (chunks may trail the exit event), then stops. */
@@ -14,7 +15,7 @@ export function copyOutput(nc: NatsConnection, at: PodAddress, scoped: boolean):
   const done = (async () => {
     for await (const chunk of readLogs(nc, at, { follow: true, signal: abort.signal, scoped })) {
       lastChunk = Date.now();
-      (chunk.stream === 2 ? process.stderr : process.stdout).write(chunk.data);
+      await write(chunk.stream === 2 ? process.stderr : process.stdout, chunk.data);
     }
   })().catch(() => {});
   return {

@@ -18,8 +18,11 @@ export interface OpenedConsumer {
 /** A consumer is made in milliseconds when JetStream answers; unanswered, it is asked again (readers retry) sooner than 10 s. */
 const OPEN_TIMEOUT_MS = 4_000;
 
-export async function openConsumer(nc: NatsConnection, stream: string, o: { filter?: string; fromSeq?: number; scoped: boolean }): Promise<OpenedConsumer> {
-  const start = o.fromSeq && o.fromSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: o.fromSeq } : {};
+export async function openConsumer(nc: NatsConnection, stream: string, o: { filter?: string; fromSeq?: number; sinceMs?: number; scoped: boolean }): Promise<OpenedConsumer> {
+  const start =
+    o.sinceMs !== undefined ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(o.sinceMs).toISOString() }
+    : o.fromSeq && o.fromSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: o.fromSeq }
+    : {};
   const js = jetstream(nc, { timeout: OPEN_TIMEOUT_MS });
   if (!o.scoped) {
     const consumer = await js.consumers.get(stream, { ...(o.filter ? { filter_subjects: o.filter } : {}), ...start });

@@ -5,7 +5,8 @@ import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jets
 import { LOG_STREAM, logSubject, podLogs, type PodAddress } from '../schemas/subjects.js';
 import { openConsumer } from './consumer.js';
 
-export interface LogChunk { seq: number; container: string; stream: 1 | 2; data: Uint8Array }
+/** `atMs`: when NATS stored the chunk (the time of its first byte's line, to a chunk's precision). */
+export interface LogChunk { seq: number; container: string; stream: 1 | 2; data: Uint8Array; atMs: number }
 
 /** Which process instance a chunk belongs to (`<vm>/<restarts>`), and the stream offset of its first byte. */
 const INSTANCE = 'Hyper-Instance';
@@ -136,18 +137,38 @@ function parseSubject(subject: string, prefixLength: number, header: string | un
   return { container: rest[0], stream: header === '2' ? 2 : 1 };
 }
 
-/** Reads a pod's output from the start; with `follow` it keeps going until the signal aborts, otherwise it stops at the end. */
-export async function* readLogs(nc: NatsConnection, at: PodAddress, o: { follow?: boolean; signal?: AbortSignal; scoped?: boolean } = {}): AsyncGenerator<LogChunk> {
-  const filter = podLogs(at);
-  const { consumer, pending, cleanup } = await openConsumer(nc, LOG_STREAM, { filter, scoped: Boolean(o.scoped) });
+export interface ReadLogsOptions {
+  follow?: boolean;
+  signal?: AbortSignal;
+  scoped?: boolean;
+  /** Only this container's streams (a narrower subject filter, not a filter in the client). */
+  container?: string;
+  /** Only chunks stored at or after this time (ms since the epoch): the consumer starts there. */
+  sinceMs?: number;
+  /** From this stream sequence on (a follow that picks up where an earlier read stopped). */
+  fromSeq?: number;
+}
+
+/**
+ * Reads a pod's output from the start (or from `sinceMs`); with `follow` it keeps going until the signal aborts, otherwise it
+ * stops at the end as it stood when the read began. The consumer hands over a bounded amount ahead of the reader (a few
+ * MB), so a slow reader pulls slowly instead of the client buffering the whole log.
+ */
+export async function* readLogs(nc: NatsConnection, at: PodAddress, o: ReadLogsOptions = {}): AsyncGenerator<LogChunk> {
+  const prefix = podLogs(at).slice(0, -1);
+  const filter = o.container ? `${prefix}${o.container}.>` : podLogs(at);
+  const { consumer, pending, cleanup } = await openConsumer(nc, LOG_STREAM, { filter, scoped: Boolean(o.scoped), sinceMs: o.sinceMs, fromSeq: o.fromSeq });
   if (pending === 0 && !o.follow) return cleanup();
-  const messages = await consumer.consume({ max_messages: 1_000 });
+  const messages = await consumer.consume({ max_bytes: 4 * MAX_BATCH });
   const stop = () => void messages.close().catch(() => {});
   o.signal?.addEventListener('abort', stop, { once: true });
   try {
+    let delivered = 0;
     for await (const m of messages) {
-      yield { seq: m.seq, ...parseSubject(m.subject, filter.length - 1, m.headers?.get('Hyper-Stream')), data: m.data };
-      if (m.info.pending === 0 && !o.follow) break;
+      yield { seq: m.seq, ...parseSubject(m.subject, prefix.length, m.headers?.get('Hyper-Stream')), data: m.data, atMs: Math.floor(m.info.timestampNanos / 1e6) };
+      // the end as it stood when the read began, reached by the consumer's own count: not "nothing left now", which a
+      // stream that is still being written may never reach
+      if (!o.follow && (++delivered >= pending || m.info.pending === 0)) break;
     }
   } finally {
     o.signal?.removeEventListener('abort', stop);
