@@ -14,7 +14,7 @@ if ! node_ok; then
 fi
 
 # skopeo/umoci: pulling and unpacking images; docker-registry, apache2-utils (htpasswd) and openssl: the tests' local registries (basic and token auth)
-PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev skopeo umoci docker-registry apache2-utils openssl)
+PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev skopeo umoci docker-registry apache2-utils openssl tmux)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

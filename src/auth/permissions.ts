@@ -2,7 +2,7 @@
 // consumers and direct gets, reserve names — never write a pod's, host's or tenant's log, nor change or delete a stream.
 // The admin client (the local daemon's client.json) acts for any tenant; a tenant's credentials only for its own, and
 // every subject it may touch carries its name, so nats-server keeps tenants apart without trusting our code.
-import { INTENT_PREFIX, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, STREAM } from '../events/schemas/subjects.js';
+import { EXEC_PREFIX, INTENT_PREFIX, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SESSION_PREFIX, STREAM } from '../events/schemas/subjects.js';
 
 export interface Permissions { publish: { allow: string[]; deny: string[] }; subscribe: { allow: string[] } }
 
@@ -24,10 +24,13 @@ export function adminPermissions(): Permissions {
         `${API}.STREAM.MSG.GET.*`,
         // name reservations (KV compare-and-set), every tenant's
         `$KV.${NAME_BUCKET}.>`,
+        // exec sessions into any tenant's pods: asked of the pod's host, then stdin and control in, output out (read only)
+        `${EXEC_PREFIX}>`,
+        `${SESSION_PREFIX}*.*.in`,
       ],
       deny: FACTS,
     },
-    subscribe: { allow: ['_INBOX.>'] },
+    subscribe: { allow: ['_INBOX.>', `${SESSION_PREFIX}*.*.out`] },
   };
 }
 
@@ -52,9 +55,12 @@ export function tenantPermissions(tenant: string): Permissions {
         // its own name reservations: written and read (direct get by subject) under its own key prefix
         `$KV.${NAME_BUCKET}.${tenant}.>`,
         `${API}.DIRECT.GET.KV_${NAME_BUCKET}.$KV.${NAME_BUCKET}.${tenant}.>`,
+        // exec sessions into its own pods only (the host checks the pod is the tenant's too)
+        `${EXEC_PREFIX}*.${tenant}.>`,
+        `${SESSION_PREFIX}${tenant}.*.in`,
       ],
       deny: FACTS,
     },
-    subscribe: { allow: ['_INBOX.>'] },
+    subscribe: { allow: ['_INBOX.>', `${SESSION_PREFIX}${tenant}.*.out`] },
   };
 }

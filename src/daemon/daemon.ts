@@ -1,4 +1,5 @@
 // hyperd: connects to (or embeds) NATS, folds the event log, and runs the scheduler and host actors on live events.
+import { ExecService } from '../actors/exec/exec-service.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { isIP } from 'node:net';
@@ -82,6 +83,7 @@ export class Daemon {
   private readonly runnerHost = new Map<string, HostActor>();
   private scheduler!: Scheduler;
   private acceptor: Acceptor | null = null;
+  private execs: ExecService | null = null;
   private liveness!: Liveness;
   private loss!: LossWatcher;
   private recovering: Promise<void> | null = null;
@@ -202,6 +204,8 @@ export class Daemon {
     this.scheduler.considerAll();
     this.acceptor = new Acceptor(this.nc, this.store, this.view, this.daemonId, log);
     await this.acceptor.start();
+    this.execs = new ExecService({ nc: this.nc, store: this.store, view: this.view, hosts: () => this.hosts, log, stopping: this.stopping.signal });
+    this.execs.start();
 
     this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq, reattaching, orphans };
     this.announce();
@@ -415,6 +419,7 @@ export class Daemon {
     // a slow shutdown is not a lost lease: the hosts leave (host.left), which no survivor declares lost
     if (this.liveness) this.liveness.events = null;
     await this.acceptor?.stop();
+    this.execs?.stop();
     this.scheduler?.stop();
     let left = false;
     if (this.store) {

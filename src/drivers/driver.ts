@@ -73,7 +73,30 @@ export interface GuestChannel {
   ack(container: string, stream: 1 | 2, offset: number): void;
   /** The host recorded this container's exit: the guest may forget it (its name becomes free for a restart). */
   release(container: string): Promise<void>;
+  /**
+   * Runs one more process in a running container (`hyper exec`), named `process`: its output and exit come through the
+   * same listeners as a container's, under that name, and are acknowledged and released the same way.
+   */
+  exec(x: ExecLaunch): Promise<{ pid: number }>;
+  /** Bytes for a process's stdin; resolves once the guest buffered them (false: its buffer is full, send again later). Empty: EOF. */
+  stdin(process: string, data: Uint8Array): Promise<boolean>;
+  resize(process: string, rows: number, cols: number): Promise<void>;
+  /** A signal to any process by name (a container's main process, or an exec'd one). */
+  signalProcess(process: string, signal: number): Promise<void>;
   close(): void;
+}
+
+/** What `hyper exec` runs: a command in a container as launched (its image's and spec's environment are the defaults). */
+export interface ExecLaunch {
+  container: ContainerLaunch;
+  process: string;
+  command: string[];
+  env: Record<string, string>;
+  workdir?: string;
+  user?: string;
+  tty: boolean;
+  rows?: number;
+  cols?: number;
 }
 
 /** An image a VM was prepared with: which id the reference resolved to, and whether it had to be pulled or converted. */

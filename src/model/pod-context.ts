@@ -94,6 +94,9 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'image.pulling':
     case 'image.ready':
     case 'intent.rejected':
+    case 'exec.started':
+    case 'exec.failed':
+    case 'exec.exited':
       return { ...ctx, updatedAt: e.at };
     case 'pod.rejected':
       return { ...ctx, updatedAt: e.at, host: null, attempt: ctx.attempt + 1, reason: `rejected by ${e.data.host}: ${e.data.reason}` };

@@ -9,6 +9,8 @@ import type { PodAddress } from '../../events/schemas/subjects.js';
 import type { Logger } from '../../log.js';
 import type { PodContext } from '../../model/pod-context.js';
 import type { Emit } from '../emit.js';
+import { isExecProcess } from '../../exec/protocol.js';
+import type { ExecSession } from '../exec/exec-session.js';
 
 const SIGTERM = 15;
 const STREAMS = [1, 2] as const;
@@ -43,6 +45,9 @@ export class AgentActor {
   /** Releases in flight: a container's name is free for its restart only once the guest forgot the old process. */
   private readonly releasing = new Map<string, Promise<void>>();
 
+  /** Exec sessions by their guest process name: their output and exits go to the session, not to a container's log. */
+  private readonly execs = new Map<string, ExecSession>();
+
   /** Where the pod's output goes. */
   private readonly at: PodAddress;
 
@@ -71,6 +76,13 @@ export class AgentActor {
     }
     this.channel.onContainerOutput((container, stream, data, offset) => this.output(container, stream, data, offset));
     this.channel.onContainerExit((container, exitCode) => {
+      if (isExecProcess(container)) {
+        const s = this.execs.get(container);
+        // an exec no session follows (its daemon restarted): forgotten, so the guest does not keep it
+        if (s) s.exited(exitCode);
+        else void this.channel?.release(container).catch(() => {});
+        return;
+      }
       if (!this.sinks.has(container) && this.channel?.resynced) {
         this.earlyFor(container).exit = exitCode;
         return;
@@ -147,7 +159,23 @@ export class AgentActor {
     await Promise.all(containers.map((c) => this.channel?.signal(c, SIGTERM).catch(() => {})));
   }
 
+  /** The guest's channel while connected (exec sessions talk through it). */
+  get guest(): GuestChannel | null {
+    return this.channel;
+  }
+
+  /** Follows an exec session's process from before it starts (its first output may come before the exec's reply). */
+  addExec(s: ExecSession): void {
+    this.execs.set(s.process, s);
+  }
+
+  removeExec(s: ExecSession): void {
+    if (this.execs.get(s.process) === s) this.execs.delete(s.process);
+  }
+
   close(): void {
+    for (const s of [...this.execs.values()]) s.abort('the pod\'s VM is no longer followed by this host (stopped, or hyperd is stopping)');
+    this.execs.clear();
     this.channel?.close();
     this.channel = null;
     this.closeWriters();
@@ -196,6 +224,13 @@ export class AgentActor {
 
   /** Stores each byte once: a chunk resent after a re-attach is trimmed to what NATS does not have yet. */
   private output(container: string, stream: 1 | 2, data: Uint8Array, offset: number): void {
+    if (isExecProcess(container)) {
+      const x = this.execs.get(container);
+      // an exec no session follows (left by a daemon that restarted): acknowledged so it does not block on its output
+      if (x) x.output(stream, data, offset);
+      else this.channel?.ack(container, stream, offset + data.length);
+      return;
+    }
     const s = this.sinks.get(container);
     if (!s) {
       // resent right after a resync, before adopt() knew which run of the container it belongs to: kept for it

@@ -102,6 +102,11 @@ export class HostActor {
     await this.adopt();
   }
 
+  /** The runner of a pod on this host, if it has one. */
+  runnerOf(podId: string): PodRunner | undefined {
+    return this.runners.get(podId);
+  }
+
   get podCount(): number {
     return this.runners.size;
   }

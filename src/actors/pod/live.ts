@@ -57,6 +57,11 @@ export class PodRunner {
     this.emit = emitterFor(d.store, { pod: podId, tenant: this.tenant }, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), AbortSignal.any([d.stopping, this.fenced.signal]));
   }
 
+  /** The agent of this pod's VM while its containers run here (exec sessions go through it), else null. */
+  get execAgent(): AgentActor | null {
+    return !this.done && this.agent?.connected ? this.agent : null;
+  }
+
   private get vmId(): string {
     return vmIdOf(this.podId, this.run);
   }

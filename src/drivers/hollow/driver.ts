@@ -115,6 +115,18 @@ class HollowChannel implements GuestChannel {
   ack(): void {}
   async release(): Promise<void> {}
 
+  /** Hollow containers run nothing: there is nothing to exec into. */
+  async exec(): Promise<{ pid: number }> {
+    throw unsupported('hollow', 'exec (hollow VMs run no processes)');
+  }
+  async stdin(): Promise<boolean> {
+    throw unsupported('hollow', 'stdin');
+  }
+  async resize(): Promise<void> {}
+  async signalProcess(container: string, signal: number): Promise<void> {
+    return this.signal(container, signal);
+  }
+
   close(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();

@@ -1,9 +1,10 @@
 // The guest agent behind the driver-neutral GuestChannel, and the events it sends kept until the host's actors listen.
 import { DriverError } from '../../errors.js';
-import type { AgentClient, AgentTooOldError, ResyncResult } from '../../guest/agent-client.js';
+import { AgentError, type AgentClient, type AgentTooOldError, type ResyncResult } from '../../guest/agent-client.js';
+import { AGENT_ERROR } from '../../guest/wire.js';
 import { resolveProcess } from '../../images/image-config.js';
 import type { StoredImage } from '../../images/store.js';
-import type { ContainerLaunch, GuestChannel, GuestProcess } from '../driver.js';
+import type { ContainerLaunch, ExecLaunch, GuestChannel, GuestProcess } from '../driver.js';
 
 type OutputEvent = [container: string, stream: 1 | 2, data: Uint8Array, offset: number];
 
@@ -82,6 +83,34 @@ export class AgentChannel implements GuestChannel {
 
   async release(container: string): Promise<void> {
     await this.agent.release(container);
+  }
+
+  async exec(x: ExecLaunch): Promise<{ pid: number }> {
+    const shared = this.images.get(x.container.image);
+    if (!shared?.image) throw new DriverError('no-image', `image ${x.container.image} of container ${x.container.name} is not in this host's store any more`);
+    // the container's environment (image, then spec), then the exec's own -e; its workdir and user unless given
+    const p = resolveProcess(shared.image.config, { command: x.command, env: { ...x.container.env, ...x.env }, workdir: x.workdir ?? x.container.workdir, user: x.user ?? x.container.user });
+    const pid = await this.agent.exec(x.container.name, x.process, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: x.tty, rows: x.rows, cols: x.cols });
+    return { pid };
+  }
+
+  async stdin(process: string, data: Uint8Array): Promise<boolean> {
+    try {
+      await (data.length ? this.agent.stdin(process, data) : this.agent.closeStdin(process));
+      return true;
+    } catch (err) {
+      // its buffer is full (the process reads slower than stdin comes): the caller waits and sends again
+      if (err instanceof AgentError && err.agentCode === AGENT_ERROR.STATE && /full/.test(err.message)) return false;
+      throw err;
+    }
+  }
+
+  async resize(process: string, rows: number, cols: number): Promise<void> {
+    await this.agent.resize(process, rows, cols);
+  }
+
+  async signalProcess(process: string, signal: number): Promise<void> {
+    await this.agent.signal(process, signal);
   }
 
   close(): void {}

@@ -10,6 +10,8 @@ function podEvent<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
 
 const reason = z.string().min(1).max(4000);
 const containerName = z.string().min(1).max(63);
+/** An exec session's id: chosen by the client, unique per pod, also the guest's process name (`exec.<session>`). */
+export const execSession = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 letters, digits, _ or -');
 
 export const podEventSchemas = [
   // intents
@@ -45,6 +47,11 @@ export const podEventSchemas = [
   podEvent('container.exited', { container: containerName, exitCode: z.number().int().min(0).max(255) }),
   // ends
   podEvent('pod.stopped', { reason: z.string().max(4000).optional() }),
+  // a process run into a running container with `hyper exec` (an exec session): who ran what and how it ended; the pod's
+  // state never changes for them (the fold ignores them), they are the audit record of who entered a pod
+  podEvent('exec.started', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), tty: z.boolean(), pid: z.number().int().nonnegative() }),
+  podEvent('exec.failed', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), reason }),
+  podEvent('exec.exited', { session: execSession, exitCode: z.number().int().min(0).max(255), reason: reason.optional() }),
   // a host refused an intent (invalid, or not allowed): its sender sees why; the pod's state does not change
   podEvent('intent.rejected', { intent: z.string().min(1).max(200), intentType: z.string().min(1).max(64), reason, issues: z.array(z.object({ path: z.string(), message: z.string() }).strict()).max(100).optional() }),
 ] as const;

@@ -34,6 +34,16 @@ export const podLogs = (a: PodAddress) => `${podLogPrefix(a)}>`;
 export const hostSubject = (hostId: string) => `${HOST_PREFIX}${hostId}`;
 export const tenantSubject = (tenant: string) => `${TENANT_PREFIX}${tenant}`;
 
+/**
+ * Exec sessions, over core NATS (not streams: a session is a conversation, its record is the exec.* facts): a client asks
+ * the host that runs the pod on hyper.exec.<host>.<tenant>.<pod>, then talks on hyper.session.<tenant>.<session>.in and
+ * listens on .out. Every subject carries the tenant, so nats-server keeps tenants out of each other's pods and sessions.
+ */
+export const EXEC_PREFIX = 'hyper.exec.';
+export const SESSION_PREFIX = 'hyper.session.';
+export const execSubject = (host: string, a: PodAddress) => `${EXEC_PREFIX}${host}.${tenantOf(a)}.${a.pod}`;
+export const sessionSubject = (tenant: string, session: string, way: 'in' | 'out') => `${SESSION_PREFIX}${tenant}.${session}.${way}`;
+
 /** The pod a pod subject of either layout names, or null for any other subject. */
 export function podOfSubject(subject: string): PodAddress | null {
   if (!subject.startsWith(POD_PREFIX)) return null;

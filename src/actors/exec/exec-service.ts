@@ -1,0 +1,86 @@
+// Answers `hyper exec` requests for the pods that run on this daemon's hosts (hyper.exec.<host>.<tenant>.<pod>): checks
+// the pod is the subject's tenant's (nats-server vouches for the subject), runs here and is running, then hands the
+// session to an ExecSession on the pod's guest channel. A malformed request gets an error reply, never a crash.
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from '../../log.js';
+import type { EventStore } from '../../events/store/event-store.js';
+import type { ClusterView } from '../../model/cluster-view.js';
+import { EXEC_PREFIX, tenantOf } from '../../events/schemas/subjects.js';
+import { EXIT, ExecRequest, type ExecReply } from '../../exec/protocol.js';
+import type { HostActor } from '../host/live.js';
+import { emitterFor, linksOf } from '../emit.js';
+import { ExecSession } from './exec-session.js';
+
+export interface ExecServiceDeps {
+  nc: NatsConnection;
+  store: EventStore;
+  view: ClusterView;
+  hosts: () => HostActor[];
+  log: Logger;
+  stopping: AbortSignal;
+}
+
+export class ExecService {
+  private readonly subs: Subscription[] = [];
+  private readonly sessions = new Map<string, ExecSession>();
+
+  constructor(private readonly d: ExecServiceDeps) {}
+
+  start(): void {
+    for (const h of this.d.hosts()) {
+      this.subs.push(this.d.nc.subscribe(`${EXEC_PREFIX}${h.id}.*.*`, { callback: (err, m) => { if (!err) void this.onRequest(h, m); } }));
+    }
+  }
+
+  stop(): void {
+    for (const s of this.subs) s.unsubscribe();
+    for (const s of [...this.sessions.values()]) s.abort('hyperd is stopping');
+  }
+
+  get active(): number {
+    return this.sessions.size;
+  }
+
+  private async onRequest(host: HostActor, m: Msg): Promise<void> {
+    const reply = (r: ExecReply): void => void (m.reply && m.respond(JSON.stringify(r)));
+    const fail = (error: string, code: number = EXIT.HYPER) => reply({ ok: false, code, error });
+    const [, , , tenant, podId] = m.subject.split('.');
+    let req: ExecRequest;
+    try {
+      const r = ExecRequest.safeParse(JSON.parse(m.string()));
+      if (!r.success) return fail(`invalid exec request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+      req = r.data;
+    } catch {
+      return fail('invalid exec request: not JSON');
+    }
+    const pod = this.d.view.pods.get(podId);
+    // another tenant's pod is answered as if it did not exist
+    if (!pod || tenantOf(pod.context) !== tenant) return fail(`no pod ${podId} in tenant ${tenant}`);
+    const name = pod.context.name ?? podId;
+    if (pod.context.host !== host.id) return fail(`pod ${name} does not run on host ${host.id}${pod.context.host ? ` (it is on ${pod.context.host})` : ''}`);
+    if (pod.state !== 'running') return fail(`pod ${name} is not running (it is ${pod.state}): exec needs a running container — start it with hyper start ${name}`);
+    const agent = host.runnerOf(podId)?.execAgent;
+    const channel = agent?.guest;
+    if (!agent || !channel) return fail(`pod ${name} has no guest agent connected on host ${host.id} right now (hyperd may be re-attaching): try again in a moment`);
+    const spec = pod.context.spec!;
+    const c = req.container ? spec.containers.find((x) => x.name === req.container) : spec.containers[0];
+    if (!c) return fail(`pod ${name} has no container ${req.container} (it has ${spec.containers.map((x) => x.name).join(', ')})`);
+    if (pod.context.containers[c.name]?.state !== 'running') return fail(`container ${c.name} of pod ${name} is not running (${pod.context.containers[c.name]?.state ?? 'unknown'})`);
+    const key = `${podId}/${req.session}`;
+    if (this.sessions.has(key)) return fail(`exec session ${req.session} is already open on pod ${name}`);
+    const at = { pod: podId, tenant: pod.context.tenant };
+    const emit = emitterFor(this.d.store, at, `exec.${req.session}`, req.by, this.d.log, () => linksOf(this.d.view.pods.get(podId)?.context), this.d.stopping);
+    const session: ExecSession = new ExecSession(req, {
+      nc: this.d.nc, channel, emit, tenant, log: this.d.log,
+      container: { name: c.name, image: c.image, command: c.command, args: c.args, env: c.env, workdir: c.workdir, user: c.user, tty: c.tty },
+      onEnd: () => {
+        agent.removeExec(session);
+        this.sessions.delete(key);
+      },
+    });
+    this.sessions.set(key, session);
+    agent.addExec(session);
+    this.d.log.info({ pod: podId, session: req.session, by: req.by, command: req.command }, `exec into ${name}/${c.name} by ${req.by}`);
+    reply(await session.start());
+  }
+}
