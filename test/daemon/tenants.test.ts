@@ -137,6 +137,32 @@ describe('tenants', () => {
     }
   });
 
+  it("exec sessions stay within the tenant: A's request into B's pod and a listen on B's sessions are refused by nats-server", async () => {
+    const nc = await connectAs('ana');
+    try {
+      const req = JSON.stringify({ session: 'abcdefgh12', command: ['true'], by: 'cli:ana@test' });
+      await expect(nc.request(`hyper.exec.tenants.bob.${bobWeb}`, req, { timeout: 3_000 })).rejects.toThrow(/Permissions Violation for Publish to "hyper\.exec\.tenants\.bob\./);
+      const sub = nc.subscribe('hyper.session.bob.*.out');
+      await expect((async () => { for await (const _ of sub) return 'delivered'; })()).rejects.toThrow(/Permissions Violation for Subscription to "hyper\.session\.bob\./);
+    } finally {
+      await nc.close();
+    }
+    // into her own pod the request reaches its host, which answers (a hollow VM has nothing to exec into); a forged
+    // tenant in the subject is not hers to use, and an unknown pod of hers is an error, not a crash
+    const own = await as('ana', ['exec', 'web', 'true']);
+    expect(own.exitCode).toBe(125);
+    expect(own.stderr).toMatch(/hollow driver cannot exec/);
+    const nc2 = await connectAs('ana');
+    try {
+      const r = await nc2.request(`hyper.exec.tenants.ana.${bobWeb}`, JSON.stringify({ session: 'abcdefgh13', command: ['true'], by: 'cli:ana@test' }), { timeout: 3_000 });
+      expect(JSON.parse(r.string())).toMatchObject({ ok: false, error: `no pod ${bobWeb} in tenant ana` });
+      const bad = await nc2.request(`hyper.exec.tenants.ana.${anaWeb}`, '{not json', { timeout: 3_000 });
+      expect(JSON.parse(bad.string())).toMatchObject({ ok: false, code: 125 });
+    } finally {
+      await nc2.close();
+    }
+  });
+
   it("an intent beyond the tenant's policy gets intent.rejected naming the policy and the field", async () => {
     const big = await as('ana', ['run', '-d', '--cpus', '4', 'busybox']);
     expect(big.exitCode).toBe(2);
