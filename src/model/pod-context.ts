@@ -45,6 +45,13 @@ export interface PodContext {
   runIntent: string | null;
   /** While pending: since when (the time of the event that made it so); a wait timeout counts from here. Null otherwise. */
   pendingSince: number | null;
+  /** A kill request its host has not yet delivered (absent: none; kept out of contexts without one, as before 0.7). */
+  kill?: { id: string; signal: number; container: string | null };
+}
+
+function withoutKill(ctx: PodContext): PodContext {
+  const { kill: _, ...rest } = ctx;
+  return rest;
 }
 
 export function emptyPodContext(id: string): PodContext {
@@ -84,6 +91,8 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'pod.requested':
       return { ...ctx, updatedAt: e.at, tenant: e.tenant ?? null, spec: e.data.spec, name: e.data.spec.name ?? null, createdAt: e.at, containers: freshContainers(e.data.spec), run: e.data.start ? 1 : 0, requestedBy: e.by, lastIntent: e.id, runIntent: e.data.start ? e.id : null, pendingSince: e.data.start ? e.at : null };
     case 'pod.start.requested':
+      // a kill of the run before is not this run's
+      if (ctx.kill) ctx = withoutKill(ctx);
       return { ...ctx, updatedAt: e.at, run: ctx.run + 1, attempt: 0, host: null, vm: null, bootDeadline: null, attached: false, agentVersion: null, reason: null, stopRequested: false, lastIntent: e.id, runIntent: e.id, pendingSince: e.at, containers: ctx.spec ? freshContainers(ctx.spec) : {} };
     case 'pod.stop.requested':
       return { ...ctx, updatedAt: e.at, stopGraceMs: e.data.graceMs, stopRequested: true, lastIntent: e.id, pendingSince: null };
@@ -91,6 +100,10 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true, lastIntent: e.id, pendingSince: null };
     case 'pod.scheduled':
       return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt, pendingSince: null };
+    case 'pod.kill.requested':
+      return { ...ctx, updatedAt: e.at, lastIntent: e.id, kill: { id: e.id, signal: e.data.signal, container: e.data.container ?? null } };
+    case 'pod.killed':
+      return { ...(ctx.kill?.id === e.data.intent ? withoutKill(ctx) : ctx), updatedAt: e.at };
     case 'image.pulling':
     case 'image.ready':
     case 'intent.rejected':

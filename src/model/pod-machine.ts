@@ -71,6 +71,8 @@ const stoppable = { 'pod.stop.requested': to('stopping'), 'pod.delete.requested'
 const vmDies = { 'vm.failed': hto('failed'), 'vm.exited': hto('failed'), 'agent.failed': hto('failed') };
 /** A daemon letting go of a running VM, or taking it over again after a restart: the pod's state does not change. */
 const attachment = { 'vm.attached': hstay(), 'vm.detached': hstay() };
+/** A signal to the containers while they run: asked by a client, delivered (once) by the pod's host. */
+const killable = { 'pod.kill.requested': stay(), 'pod.killed': hstay() };
 const containerExit = [hstay('willRestart'), hto('succeeded', 'lastExitAllOk'), hto('failed', 'lastExit'), hstay()];
 /** Its host lost with the run on it: placed again (never booted), a new run (restartable), or the run failed. */
 const lostBooted = { 'pod.lost': [to('pending', 'lostRestartable'), to('failed', 'lostThisRun')] };
@@ -113,6 +115,7 @@ export const podMachine = setup({
     booted: { on: { 'agent.ready': hto('starting'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
     starting: {
       on: {
+        ...killable,
         'container.started': [hto('running', 'lastToStart'), hstay()],
         'container.exited': containerExit,
         'container.failed': hto('failed'),
@@ -124,6 +127,7 @@ export const podMachine = setup({
     },
     running: {
       on: {
+        ...killable,
         'container.started': hstay(),
         'container.exited': containerExit,
         'container.failed': hto('failed'),

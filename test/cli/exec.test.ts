@@ -107,6 +107,25 @@ describe('hyper exec', () => {
     expect(cliMax).toBeLessThan(250 * 1024);
   }, 200_000);
 
+  it('hyper kill -s USR1 reaches the process and the pod runs on; kill (KILL) ends it with 137; each a fact, delivered once', async () => {
+    expect((await hyper(['run', '-d', '--name', 'trap', 'busybox', 'sh', '-c', 'trap "echo got-usr1" USR1; echo ready; while true; do sleep 1; done'], env)).exitCode).toBe(0);
+    await expect.poll(async () => (await hyper(['logs', 'trap'], env)).stdout, { timeout: 30_000 }).toContain('ready');
+    const usr1 = await hyper(['kill', '-s', 'USR1', 'trap'], env);
+    expect(usr1.exitCode).toBe(0);
+    await expect.poll(async () => (await hyper(['logs', 'trap'], env)).stdout, { timeout: 10_000 }).toContain('got-usr1');
+    expect((await podState('trap', env)).state).toBe('running');
+    expect((await hyper(['kill', '-s', 'bogus', 'trap'], env)).stderr).toContain('--signal: "bogus" is not a signal');
+    expect((await hyper(['kill', 'trap'], env)).exitCode).toBe(0);
+    await expect.poll(async () => (await podState('trap', env)).state, { timeout: 15_000 }).toBe('failed');
+    const evs = await podEvents('trap', env);
+    const killed = evs.filter((e) => e.type === 'pod.killed');
+    expect(killed.map((e) => e.data.signal)).toEqual([10, 9]);
+    expect(evs.find((e) => e.type === 'container.exited')?.data.exitCode).toBe(137);
+    const again = await hyper(['kill', 'trap'], env);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain('it is not running (it is failed)');
+  }, 90_000);
+
   it('-it under a real terminal (tmux): a prompt, stty size follows the window, Ctrl-C interrupts, exit 7 ends it with 7', async () => {
     const name = `hyper-exec-${process.pid}`;
     const status = join(dataDir, 'tty-exit');

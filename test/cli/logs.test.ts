@@ -75,7 +75,7 @@ describe('hyper logs', () => {
     expect(tail.stdout).toMatch(/^(line 9\n)?line 10\nno newline$/);
     expect(tail.stdout.split('\n').length + (tail.stderr ? 1 : 0)).toBe(3);
     expect((await hyper(['logs', '--tail', '0', 'lines'], env)).stdout).toBe('');
-    const stamped = await hyper(['logs', '-t', '--tail', '2', 'lines'], env);
+    const stamped = await hyper(['logs', '-t', '--tail', '3', 'lines'], env);
     const m = /^(\S+) line 10$/m.exec(stamped.stdout);
     expect(m).not.toBeNull();
     const at = Date.parse(m![1]);

@@ -216,3 +216,34 @@ describe('pod machine: daemons letting go of a VM and taking it over again', () 
     expect(fold([...toRunning(), ev('pod.stop.requested', {}), ev('pod.stopped', {})]).context.attached).toBe(false);
   });
 });
+
+describe('pod machine: kill requests and exec sessions', () => {
+  it('a kill request waits in the context until its host reports it delivered; a new run does not inherit it', () => {
+    const asked = fold([...toRunning(), ev('pod.kill.requested', { signal: 10 })]);
+    expect(asked.state).toBe('running');
+    expect(asked.context.kill).toMatchObject({ signal: 10, container: null });
+    const other = foldPod(asked, ev('pod.killed', { intent: 'another', signal: 10, containers: ['main'] }));
+    expect(other.context.kill).toBeDefined();
+    const done = foldPod(asked, ev('pod.killed', { intent: asked.context.kill!.id, signal: 10, containers: ['main'] }));
+    expect(done.state).toBe('running');
+    expect('kill' in done.context).toBe(false);
+    // killed before it was delivered: the pod ended; its next run starts without the old request
+    const ended = fold([ev('pod.kill.requested', { signal: 9 }), ev('container.exited', { container: 'main', exitCode: 137 })], asked);
+    expect(ended.state).toBe('failed');
+    expect('kill' in foldPod(ended, ev('pod.start.requested', {})).context).toBe(false);
+  });
+
+  it('a kill request of a pod that is not running changes nothing', () => {
+    const pending = fold([requested()]);
+    expect(foldPod(pending, ev('pod.kill.requested', { signal: 9 }))).toBe(pending);
+  });
+
+  it('exec facts never change the pod: the fold ignores them in every state', () => {
+    const running = fold(toRunning());
+    for (const e of [
+      ev('exec.started', { session: 'abcdefgh', container: 'main', command: ['sh'], tty: true, pid: 9 }),
+      ev('exec.exited', { session: 'abcdefgh', exitCode: 7 }),
+      ev('exec.failed', { session: 'abcdefgh2', container: 'main', command: ['nope'], reason: 'not found' }),
+    ]) expect(foldPod(running, e)).toBe(running);
+  });
+});

@@ -154,6 +154,12 @@ export class AgentActor {
     }
   }
 
+  /** A signal to one container's main process (hyper kill). */
+  async signal(container: string, signal: number): Promise<void> {
+    if (!this.channel) throw new Error('agent actor: signal before connect');
+    await this.channel.signal(container, signal);
+  }
+
   /** SIGTERM to every container; the VM stop that follows enforces the grace period. */
   async terminateAll(containers: string[]): Promise<void> {
     await Promise.all(containers.map((c) => this.channel?.signal(c, SIGTERM).catch(() => {})));

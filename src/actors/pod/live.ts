@@ -35,6 +35,8 @@ export class PodRunner {
   private agent: AgentActor | null = null;
   private emit: Emit;
   private readonly started = new Set<string>();
+  /** Kill requests delivered by this runner (a retried reconcile must not signal twice). */
+  private readonly killsSent = new Set<string>();
   private running: Promise<void> | null = null;
   private dirty = false;
   private done = false;
@@ -174,6 +176,7 @@ export class PodRunner {
       case 'starting':
       case 'running':
         if (!this.vm || !this.agent?.connected) return this.lost(rec, `vm lost: hyperd on ${this.d.hostId} restarted and the ${this.d.driver.name} driver cannot re-attach`);
+        if (rec.context.kill) await this.deliverKill(rec, rec.context.kill);
         for (const c of spec.containers) {
           const st = rec.context.containers[c.name];
           const key = `${c.name}#${st.restarts}`;
@@ -194,6 +197,15 @@ export class PodRunner {
         return;
       }
     }
+  }
+
+  /** hyper kill: the signal to the running containers asked for, once; pod.killed says it was delivered. */
+  private async deliverKill(rec: PodRecord, k: NonNullable<PodRecord['context']['kill']>): Promise<void> {
+    if (this.killsSent.has(k.id)) return;
+    this.killsSent.add(k.id);
+    const targets = Object.entries(rec.context.containers).filter(([n, s]) => s.state === 'running' && (!k.container || n === k.container)).map(([n]) => n);
+    await Promise.all(targets.map((c) => this.agent!.signal(c, k.signal).catch((err) => this.d.log.warn({ err, pod: this.podId, container: c }, `could not send signal ${k.signal} to ${c}`))));
+    await this.emit('pod.killed', { intent: k.id, signal: k.signal, containers: targets }, `killed.${k.id}`);
   }
 
   private newAgent(): AgentActor {

@@ -1,6 +1,7 @@
 // `hyper start`, `hyper stop`, `hyper rm`: check the pod's state, publish the intent, and wait for the outcome.
 import type { Command } from 'commander';
-import { HyperError } from '../../errors.js';
+import { HyperError, ValidationError } from '../../errors.js';
+import { podSubject } from '../../events/schemas/subjects.js';
 import { TERMINAL, type PodState } from '../../model/pod-machine.js';
 import { addressOf } from '../../events/schemas/subjects.js';
 import type { PodRecord } from '../../model/cluster-view.js';
@@ -62,6 +63,25 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
     });
 
   program
+    .command('kill <pod...>')
+    .description('send a signal to running pods\' containers (default KILL), as docker kill; -c for one container')
+    .option('-s, --signal <signal>', 'signal name (KILL, TERM, INT, HUP, USR1, …) or number', 'KILL')
+    .option('-c, --container <name>', 'only this container')
+    .action(async (refs: string[], o: { signal: string; container?: string }) => {
+      const signal = signalNumber(o.signal);
+      if (signal === null) throw new ValidationError('kill flags', [{ path: '--signal', message: `"${o.signal}" is not a signal: give a name (KILL, TERM, INT, HUP, USR1, USR2, QUIT, STOP, CONT…) or a number 1-64` }]);
+      process.exitCode = await eachPod(globals(), refs, async (s, pod) => {
+        const name = pod.context.name ?? pod.context.id;
+        if (pod.state !== 'running' && pod.state !== 'starting') throw new HyperError('state', `cannot kill pod ${name}: it is not running (it is ${pod.state})`);
+        if (o.container && !pod.context.containers[o.container]) throw new HyperError('state', `pod ${name} has no container ${o.container} (it has ${Object.keys(pod.context.containers).join(', ')})`);
+        const accepted = await publishIntent(s.store, 'pod.kill.requested', addressOf(pod.context), { signal, ...(o.container ? { container: o.container } : {}) });
+        await waitKilled(s, pod, accepted.id, accepted.seq);
+        process.stdout.write(pod.context.id + '\n');
+        return 0;
+      });
+    });
+
+  program
     .command('rm <pod...>')
     .description('remove pods (their history stays in the event log)')
     .option('-f, --force', 'stop running pods first')
@@ -77,4 +97,31 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
         return 0;
       });
     });
+}
+
+const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, WINCH: 28 };
+
+/** A signal as docker kill takes it: KILL, SIGKILL, kill or 9. */
+export function signalNumber(text: string): number | null {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    return n >= 1 && n <= 64 ? n : null;
+  }
+  return SIGNALS[text.toUpperCase().replace(/^SIG/, '')] ?? null;
+}
+
+/** Until the pod's host says it delivered the signal (pod.killed), or the pod ended (nothing left to signal). */
+async function waitKilled(s: Session, pod: PodRecord, intent: string, fromSeq: number): Promise<void> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 30_000);
+  try {
+    for await (const r of s.store.read({ filter: podSubject(addressOf(pod.context)), fromSeq, signal: abort.signal })) {
+      if (!r.ok) continue;
+      if (r.event.type === 'pod.killed' && r.event.data.intent === intent) return;
+      if (r.event.type === 'pod.stopped' || r.event.type === 'vm.exited' || r.event.type === 'pod.lost') return;
+    }
+    throw new HyperError('timeout', `the kill of pod ${pod.context.name ?? pod.context.id} was accepted, but its host ${pod.context.host} has not delivered it in 30 s: is its hyperd running? (hyper hosts)`);
+  } finally {
+    clearTimeout(timer);
+  }
 }

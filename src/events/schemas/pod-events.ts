@@ -19,6 +19,8 @@ export const podEventSchemas = [
   podEvent('pod.start.requested', {}),
   podEvent('pod.stop.requested', { graceMs: z.number().int().nonnegative().max(3_600_000).default(10_000) }),
   podEvent('pod.delete.requested', { force: z.boolean().default(false) }),
+  // a signal to the pod's containers' main processes (all running ones, or one), as docker kill
+  podEvent('pod.kill.requested', { signal: z.number().int().min(1).max(64), container: containerName.optional() }),
   // placement
   podEvent('pod.scheduled', { host: idToken, run: z.number().int().positive(), attempt: z.number().int().nonnegative() }),
   podEvent('pod.rejected', { host: idToken, reason }),
@@ -49,6 +51,8 @@ export const podEventSchemas = [
   podEvent('pod.stopped', { reason: z.string().max(4000).optional() }),
   // a process run into a running container with `hyper exec` (an exec session): who ran what and how it ended; the pod's
   // state never changes for them (the fold ignores them), they are the audit record of who entered a pod
+  // the host delivered a kill request's signal (to these containers): the request is done, and never delivered again
+  podEvent('pod.killed', { intent: z.string().min(1).max(200), signal: z.number().int().min(1).max(64), containers: z.array(containerName).max(64) }),
   podEvent('exec.started', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), tty: z.boolean(), pid: z.number().int().nonnegative() }),
   podEvent('exec.failed', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), reason }),
   podEvent('exec.exited', { session: execSession, exitCode: z.number().int().min(0).max(255), reason: reason.optional() }),
