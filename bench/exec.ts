@@ -1,14 +1,14 @@
 // bench/exec: `hyper exec` on a running pod of hyperd --driver qemu — the round trip of `true` measured inside one process
 // (request → process start in the guest → exit back), the CLI's whole-process time beside `node -e 0` and
 // `docker --version` in the same run, and throughput out of and into a process (MB/s). Prints one JSON document.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { podEvent, PodSpec } from '../src/events/schemas/mod.js';
 import { DEFAULT_TENANT, podSubject } from '../src/events/schemas/subjects.js';
 import { execSession } from '../src/cli/exec-client.js';
-import { benchNats, progress, spawnHyperd } from './lib/env.js';
+import { benchNats, benchQemuDaemon, progress } from './lib/env.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const arg = (name: string, fallback: number) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback);
@@ -19,9 +19,7 @@ const stats = (xs: number[]) => ({ p50: pct(xs, 50), p95: pct(xs, 95), runs: xs.
 const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
 
 const n = await benchNats();
-const dataDir = join(n.dir, 'd');
-execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
-const d = spawnHyperd(['--nats', n.server.url, '--host-id', 'bench', '--data-dir', dataDir, '--driver', 'qemu']);
+const { d } = benchQemuDaemon(n, 'bench');
 try {
   await d.ready;
   const pod = 'exb';

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { podEvent, PodSpec, type PodEvent } from '../src/events/schemas/mod.js';
 import { DEFAULT_TENANT, podSubject } from '../src/events/schemas/subjects.js';
 import { readLogs } from '../src/events/store/logs.js';
-import { benchNats, progress, spawnHyperd } from './lib/env.js';
+import { benchNats, benchQemuDaemon, progress } from './lib/env.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 20;
@@ -15,9 +15,7 @@ const pct = (xs: number[], p: number) => Math.round([...xs].sort((a, b) => a - b
 const stats = (xs: number[]) => ({ p50: pct(xs, 50), p95: pct(xs, 95) });
 
 const n = await benchNats();
-const dataDir = join(n.dir, 'd');
-execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
-const d = spawnHyperd(['--nats', n.server.url, '--host-id', 'bench', '--data-dir', dataDir, '--driver', 'qemu']);
+const { d, dataDir } = benchQemuDaemon(n, 'bench');
 try {
   await d.ready;
   const spec = PodSpec.parse({ containers: [{ name: 'main', image: 'busybox', args: ['echo', 'hi'] }] });

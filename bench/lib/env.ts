@@ -1,5 +1,5 @@
 // Benchmark scaffolding: a real nats-server in a temp dir, hyperd processes, progress on stderr (stdout is for the JSON result).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startScratchNats, type ScratchNats } from '../../src/nats/scratch.js';
@@ -47,4 +47,12 @@ export function spawnHyperd(args: string[]): Hyperd {
       proc.kill('SIGTERM');
     }),
   };
+}
+
+/** hyperd --driver qemu on a scratch nats-server (external, so the log outlives the daemon), busybox loaded into its store. */
+export function benchQemuDaemon(n: BenchNats, hostId: string): { dataDir: string; d: Hyperd } {
+  const dataDir = join(n.dir, 'd');
+  const root = HYPERD.slice(0, HYPERD.lastIndexOf('/dist/'));
+  execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
+  return { dataDir, d: spawnHyperd(['--nats', n.server.url, '--host-id', hostId, '--data-dir', dataDir, '--driver', 'qemu']) };
 }

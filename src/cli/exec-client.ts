@@ -95,8 +95,8 @@ export async function execSession(nc: NatsConnection, o: ExecOptions): Promise<n
   pinger.unref();
 
   // stdin: one chunk in flight at a time, each answered once the guest has buffered it
-  const stdinDone = o.request.interactive ? pumpStdin(nc, inSubject, input) : Promise.resolve();
-  stdinDone.catch(() => {});
+  // a stdin the guest stopped taking (the process exited, or closed it) is said, not hidden; the output still comes
+  if (o.request.interactive) pumpStdin(nc, inSubject, input).catch((e) => void write(err, `hyper: exec stdin: ${(e as Error).message}\n`));
 
   const got = { 1: 0, 2: 0 };
   let acked = { 1: 0, 2: 0 };

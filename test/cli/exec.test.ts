@@ -4,35 +4,28 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireGuest } from '../harness/guest.js';
-import { killStrays, tempDir } from '../harness/nats.js';
-import { CLI, hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
-import { killQemuUnder, podEvents, podState } from '../harness/qemu.js';
+import { CLI, hyper } from '../harness/processes.js';
+import { podEvents, podState } from '../harness/qemu.js';
+import { startQemuDaemon, type QemuDaemon } from '../harness/qemu-daemon.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const dataDir = tempDir('hyper-exec-');
-const env = { HYPER_DATA_DIR: dataDir, HYPER_NATS: '' };
-let d: DaemonProc | null = null;
+let q: QemuDaemon;
+let env: Record<string, string> = {};
+let dataDir = '';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 beforeAll(async () => {
-  requireGuest();
-  execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
-  d = startHyperd(['--host-id', 'exec', '--data-dir', dataDir, '--driver', 'qemu', '--stop-pods-on-exit'], env);
-  await d.ready;
+  q = await startQemuDaemon('hyper-exec-', 'exec');
+  ({ env, dataDir } = q);
   const r = await hyper(['run', '-d', '--name', 'box', 'busybox', 'sleep', '3600'], env);
   expect(r.exitCode).toBe(0);
   for (let i = 0; i < 120 && (await podState('box', env)).state !== 'running'; i++) await new Promise((r) => setTimeout(r, 250));
 }, 90_000);
 
 afterAll(async () => {
-  await d?.stop('SIGTERM');
-  killQemuUnder(dataDir);
-  killStrays(dataDir);
+  await q?.stop();
 });
 
 describe('hyper exec', () => {
@@ -85,7 +78,7 @@ describe('hyper exec', () => {
   }, 150_000);
 
   it('a 200 MB burst to a slow reader: every byte arrives, and neither the daemon nor the CLI grows with it', async () => {
-    const daemonBefore = rssKb(d!.proc.pid!);
+    const daemonBefore = rssKb(q.daemon.proc.pid!);
     // the reader takes 64 KiB every 5 ms at most (~12 MB/s), far slower than the guest writes
     const reader = join(dataDir, 'slow-reader.mjs');
     writeFileSync(reader, `let n = 0; process.stdin.on('data', (b) => { n += b.length; process.stdin.pause(); setTimeout(() => process.stdin.resume(), 5); }); process.stdin.on('end', () => console.log(n));`);
@@ -94,7 +87,7 @@ describe('hyper exec', () => {
     let cliMax = 0;
     const sampler = setInterval(() => {
       try {
-        daemonMax = Math.max(daemonMax, rssKb(d!.proc.pid!));
+        daemonMax = Math.max(daemonMax, rssKb(q.daemon.proc.pid!));
         const cli = execFileSync('pgrep', ['-f', `${CLI} exec box head`]).toString().trim().split('\n')[0];
         if (cli) cliMax = Math.max(cliMax, rssKb(Number(cli)));
       } catch {}

@@ -1,21 +1,13 @@
 // `hyper logs` against a real QEMU pod on an embedded NATS: every byte of 20 MB read back, hash for hash, on every call and
 // after kill -9 of the daemon; --tail, --timestamps, --since/--until; a closed pipe ends it quietly.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireGuest } from '../harness/guest.js';
-import { killStrays, tempDir } from '../harness/nats.js';
-import { CLI, hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
-import { killQemuUnder } from '../harness/qemu.js';
+import { CLI, hyper } from '../harness/processes.js';
+import { startQemuDaemon, type QemuDaemon } from '../harness/qemu-daemon.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const dataDir = tempDir('hyper-logs-');
-const env = { HYPER_DATA_DIR: dataDir, HYPER_NATS: '' };
-let d: DaemonProc | null = null;
-const daemon = () => startHyperd(['--host-id', 'logs', '--data-dir', dataDir, '--driver', 'qemu', '--stop-pods-on-exit'], env);
+let q: QemuDaemon;
+let env: Record<string, string> = {};
 
 /** `hyper logs ARGS` with stdout as bytes. */
 async function logsRaw(args: string[]) {
@@ -25,16 +17,12 @@ async function logsRaw(args: string[]) {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
-  requireGuest();
-  execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
-  d = daemon();
-  await d.ready;
+  q = await startQemuDaemon('hyper-logs-', 'logs');
+  env = q.env;
 }, 60_000);
 
 afterAll(async () => {
-  await d?.stop('SIGTERM');
-  killQemuUnder(dataDir);
-  killStrays(dataDir);
+  await q?.stop();
 });
 
 describe('hyper logs', () => {
@@ -54,10 +42,8 @@ describe('hyper logs', () => {
     expect(head.stdout.trim()).toBe('100');
     // the last: stdout closed after 10 bytes while stderr (the guest's hash line) stays open
     expect(head.stderr).toMatch(/^[0-9a-f]{64} {2}\/tmp\/x$/);
-    d!.proc.kill('SIGKILL');
-    await new Promise((r) => d!.proc.once('exit', r));
-    d = daemon();
-    await d.ready;
+    await q.daemon.stop('SIGKILL');
+    await q.restart();
     const after = await logsRaw(['big']);
     expect(sha(after.stdout)).toBe(wrote);
   }, 240_000);

@@ -6,7 +6,6 @@ import { ValidationError } from '../../errors.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { cliActor } from '../intent.js';
 import { ExecError, execSession } from '../exec-client.js';
-import { EXIT } from '../../exec/protocol.js';
 
 interface ExecFlags { interactive?: boolean; tty?: boolean; env: string[]; workdir?: string; user?: string; container?: string }
 
@@ -59,7 +58,7 @@ export function registerExec(program: Command, globals: () => GlobalOptions): vo
       } catch (err) {
         if (!(err instanceof ExecError)) throw err;
         process.stderr.write(`hyper: ${err.message}\n`);
-        process.exitCode = err.exitCode ?? EXIT.HYPER;
+        process.exitCode = err.exitCode;
       } finally {
         await s.close();
       }

@@ -1,0 +1,44 @@
+// Test harness: one hyperd --driver qemu on its own embedded NATS, in a fresh data dir with busybox loaded, for CLI tests.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { requireGuest } from './guest.js';
+import { killStrays, tempDir } from './nats.js';
+import { startHyperd, type DaemonProc } from './processes.js';
+import { killQemuUnder } from './qemu.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface QemuDaemon {
+  dataDir: string;
+  /** What CLI commands need to find this daemon (its data dir; no HYPER_NATS). */
+  env: Record<string, string>;
+  daemon: DaemonProc;
+  /** Starts hyperd again on the same data dir (after a kill). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startQemuDaemon(prefix: string, hostId: string): Promise<QemuDaemon> {
+  requireGuest();
+  const dataDir = tempDir(prefix);
+  const env = { HYPER_DATA_DIR: dataDir, HYPER_NATS: '' };
+  execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
+  const start = () => startHyperd(['--host-id', hostId, '--data-dir', dataDir, '--driver', 'qemu', '--stop-pods-on-exit'], env);
+  const q: QemuDaemon = {
+    dataDir,
+    env,
+    daemon: start(),
+    async restart() {
+      q.daemon = start();
+      await q.daemon.ready;
+    },
+    async stop() {
+      await q.daemon.stop('SIGTERM');
+      killQemuUnder(dataDir);
+      killStrays(dataDir);
+    },
+  };
+  await q.daemon.ready;
+  return q;
+}
