@@ -50,10 +50,18 @@ static const char *mount_rootfs(const char *name, const char *kind, const char *
   snprintf(base, sizeof base, "/run/hyper/c/%s", name);
   snprintf(root, sizeof root, "%s/root", base);
   mkdir("/run/hyper", 0755); mkdir("/run/hyper/c", 0755); mkdir(base, 0755); mkdir(root, 0755);
-  /* a restarted container (restart policy) keeps its root filesystem and writable layer, as Docker's do: if its root is
-     already a mount point (another device than its parent dir), it is reused as it is */
-  struct stat rs, bs;
-  if (stat(root, &rs) == 0 && stat(base, &bs) == 0 && rs.st_dev != bs.st_dev) return root;
+  /* a restarted container (restart policy) mounts its image once per VM and starts each run on a fresh writable layer,
+     as a Kubernetes container restart does: the previous run's overlay and tmpfs are detached (an exec'd process that
+     outlived its container keeps them alive in its own mount namespace until it ends) and the image's mount is reused */
+  struct stat rs, bs, ls;
+  int restarted = stat(root, &rs) == 0 && stat(base, &bs) == 0 && rs.st_dev != bs.st_dev;
+  if (restarted && !strcmp(kind, "9p")) return root; /* a shared directory has no layer of its own: it is the host's */
+  if (restarted) {
+    char rw[4096];
+    snprintf(rw, sizeof rw, "%s/rw", base);
+    if (umount2(root, MNT_DETACH) < 0) { snprintf(err, errlen, "detach the previous run's root: %s", strerror(errno)); return NULL; }
+    if (umount2(rw, MNT_DETACH) < 0 && errno != EINVAL) { snprintf(err, errlen, "detach the previous run's writable layer: %s", strerror(errno)); return NULL; }
+  }
   if (!strcmp(kind, "9p")) {
     /* a virtio-9p channel can be mounted once: mount each tag under /run/hyper/9p and bind it into every container using it */
     char share[4096];
@@ -74,7 +82,8 @@ static const char *mount_rootfs(const char *name, const char *kind, const char *
     snprintf(lower, sizeof lower, "%s/lower", base);
     snprintf(upper, sizeof upper, "%s/rw", base);
     mkdir(lower, 0755); mkdir(upper, 0755);
-    if (mount(source, lower, fstype ? fstype : "erofs", MS_RDONLY, NULL) < 0) {
+    int lower_mounted = stat(lower, &ls) == 0 && stat(base, &bs) == 0 && ls.st_dev != bs.st_dev;
+    if (!lower_mounted && mount(source, lower, fstype ? fstype : "erofs", MS_RDONLY, NULL) < 0) {
       snprintf(err, errlen, "mount %s (%s) read-only: %s", source, fstype ? fstype : "erofs", strerror(errno));
       return NULL;
     }

@@ -11,7 +11,7 @@ export function intentFlags(cmd: Command): Command {
     .option('-l, --label <KEY=VALUE>', 'label (repeatable)', collect)
     .option('--cpus <n>', 'vCPUs for the pod VM (default 1)')
     .option('-m, --memory <MB>', 'memory for the pod VM in MB (default 256)')
-    .option('--restart <policy>', 'never | on-failure | always (default never)')
+    .option('--restart <policy>', 'never | always | on-failure[:MAX] (default never; docker\'s no and unless-stopped too)')
     .option('--wait-timeout <duration>', 'fail if no host has room for it within this long (e.g. 30s; default: wait as long as it takes)')
     .option('-w, --workdir <dir>', 'working directory in the container')
     .option('-u, --user <user>', 'user (name or uid[:gid]) in the container')

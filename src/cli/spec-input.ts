@@ -74,7 +74,14 @@ export function buildSpec(flags: SpecFlags, image: string | undefined, cmd: stri
   const env = pairs(flags.env, '--env', issues);
   const labels = pairs(flags.label, '--label', issues);
   if (flags.name !== undefined) raw.name = flags.name;
-  if (flags.restart !== undefined) raw.restartPolicy = flags.restart;
+  if (flags.restart !== undefined) {
+    // docker's forms: no | always | on-failure[:max] (and unless-stopped, which hyper's always already is: a stop is never undone)
+    const m = /^(on-failure):(\d+)$/.exec(flags.restart);
+    const name = m ? m[1] : flags.restart === 'no' ? 'never' : flags.restart === 'unless-stopped' ? 'always' : flags.restart;
+    raw.restartPolicy = name;
+    if (m) raw.maxRestarts = Number(m[2]);
+    else if (flags.restart.includes(':')) issues.push({ path: 'restartPolicy', message: `--restart: "${flags.restart}" is not a policy (never, always, on-failure or on-failure:N with N a number)` });
+  }
   if (flags.waitTimeout !== undefined) {
     const ms = parseDuration(flags.waitTimeout);
     if (ms === null || ms <= 0) issues.push({ path: 'waitTimeoutMs', message: `--wait-timeout: "${flags.waitTimeout}" is not a duration (e.g. 500ms, 30s, 5m)` });

@@ -12,6 +12,8 @@ export interface ContainerStatus {
   startedAt: number | null;
   finishedAt: number | null;
   reason: string | null;
+  /** How the run before this one ended, while a restarted container runs again (absent until a restart). */
+  lastExit?: { exitCode: number; at: number };
 }
 
 export interface PodContext {
@@ -73,10 +75,18 @@ function withContainer(ctx: PodContext, name: string, patch: Partial<ContainerSt
   return { ...ctx.containers, [name]: { ...cur, ...patch } };
 }
 
-/** Whether the restart policy restarts a container that exited with this code. */
-export function restartsAfter(ctx: PodContext, exitCode: number): boolean {
+/** Whether the restart policy restarts this container after it exited with this code (on-failure:N counts its restarts). */
+export function restartsAfter(ctx: PodContext, container: string, exitCode: number): boolean {
   const policy = ctx.spec?.restartPolicy ?? 'never';
-  return policy === 'always' || (policy === 'on-failure' && exitCode !== 0);
+  if (policy === 'always') return true;
+  if (policy !== 'on-failure' || exitCode === 0) return false;
+  const max = ctx.spec?.maxRestarts;
+  return max === undefined || (ctx.containers[container]?.restarts ?? 0) < max;
+}
+
+/** The restart policy as docker writes it: never, always, on-failure or on-failure:N. */
+export function restartPolicyText(spec: PodSpec): string {
+  return spec.restartPolicy === 'on-failure' && spec.maxRestarts !== undefined ? `on-failure:${spec.maxRestarts}` : spec.restartPolicy;
 }
 
 /** Whether a run lost with its host starts again elsewhere: its restart policy restarts it, and no stop was asked for. */
@@ -141,21 +151,29 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       return { ...ctx, updatedAt: e.at, vm: null, attached: false, reason: ctx.reason ?? e.data.reason };
     case 'agent.ready':
       return { ...ctx, updatedAt: e.at, agentVersion: e.data.version };
-    case 'container.started':
-      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { state: 'running', pid: e.data.pid, startedAt: e.at, finishedAt: null, exitCode: null }) };
+    case 'container.started': {
+      const cur = ctx.containers[e.data.container];
+      const last = cur && cur.exitCode !== null && cur.finishedAt !== null ? { lastExit: { exitCode: cur.exitCode, at: cur.finishedAt } } : {};
+      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { state: 'running', pid: e.data.pid, startedAt: e.at, finishedAt: null, exitCode: null, ...last }) };
+    }
     case 'container.failed':
       return { ...ctx, updatedAt: e.at, reason: `container ${e.data.container}: ${e.data.reason}`, containers: withContainer(ctx, e.data.container, { state: 'failed', reason: e.data.reason, finishedAt: e.at }) };
     case 'container.exited': {
       const cur = ctx.containers[e.data.container];
-      const restart = !ctx.stopRequested && restartsAfter(ctx, e.data.exitCode);
+      const restart = !ctx.stopRequested && restartsAfter(ctx, e.data.container, e.data.exitCode);
+      // on-failure:N that has used its N restarts says so, on the container and (if nothing failed before) on the pod
+      const exhausted = !restart && !ctx.stopRequested && e.data.exitCode !== 0 && ctx.spec?.restartPolicy === 'on-failure' && ctx.spec.maxRestarts !== undefined;
+      const why = exhausted ? `exited ${e.data.exitCode}; restart policy ${restartPolicyText(ctx.spec!)} exhausted after ${cur?.restarts ?? 0} restarts` : null;
       return {
         ...ctx,
         updatedAt: e.at,
+        ...(why ? { reason: ctx.reason ?? `container ${e.data.container} ${why}` } : {}),
         containers: withContainer(ctx, e.data.container, {
           state: restart ? 'restarting' : 'exited',
           exitCode: e.data.exitCode,
           finishedAt: e.at,
           restarts: (cur?.restarts ?? 0) + (restart ? 1 : 0),
+          ...(why ? { reason: why } : {}),
         }),
       };
     }

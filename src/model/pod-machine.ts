@@ -29,7 +29,7 @@ const baseGuards = {
     return name in context.containers && Object.entries(context.containers).every(([n, c]) => n === name || c.state === 'running');
   },
   willRestart: ({ context, event }: { context: PodContext; event: PodEvent }) =>
-    !context.stopRequested && restartsAfter(context, (event as Ev<'container.exited'>).data.exitCode),
+    !context.stopRequested && restartsAfter(context, (event as Ev<'container.exited'>).data.container, (event as Ev<'container.exited'>).data.exitCode),
   /** This exit ends the last live container and every container exited 0. */
   lastExitAllOk: ({ context, event }: { context: PodContext; event: PodEvent }) => lastExit(context, event) && allOk(context, event),
   lastExit: ({ context, event }: { context: PodContext; event: PodEvent }) => lastExit(context, event),

@@ -33,6 +33,8 @@ describe('invalid input publishes nothing', () => {
     [['run', '-d', '-e', 'NOEQUALS', 'busybox'], /--env\[0\]: "NOEQUALS" is not KEY=VALUE/],
     [['run', '-d', '--name', 'Not OK', 'busybox'], /name: must be lowercase/],
     [['run', '-d', '--restart', 'sometimes', 'busybox'], /restartPolicy: /],
+    [['run', '-d', '--restart', 'always:3', 'busybox'], /restartPolicy: --restart: "always:3" is not a policy/],
+    [['run', '-d', '--restart', 'on-failure:-1', 'busybox'], /restartPolicy: --restart: "on-failure:-1" is not a policy/],
     [['run', '-d'], /IMAGE: name an image to run/],
   ])('hyper %j', async (args, message) => {
     const before = await t.store.lastSeq();

@@ -139,6 +139,22 @@ describe('pod machine: restart policy', () => {
     expect(p.state).toBe('running');
     expect(p.context.containers.main).toMatchObject({ state: 'restarting', restarts: 1 });
   });
+
+  it('on-failure:2 restarts twice, then the third failure fails the pod and says why', () => {
+    const started = (pid: number) => ev('container.started', { container: 'main', pid });
+    const p = fold([...toRunning(spec({ restartPolicy: 'on-failure', maxRestarts: 2 })), exit(3), started(10), exit(4), started(11)]);
+    expect(p.state).toBe('running');
+    expect(p.context.containers.main).toMatchObject({ state: 'running', restarts: 2, exitCode: null, lastExit: { exitCode: 4 } });
+    const ended = foldPod(p, exit(5));
+    expect(ended.state).toBe('failed');
+    expect(ended.context.containers.main).toMatchObject({ state: 'exited', restarts: 2, exitCode: 5, reason: 'exited 5; restart policy on-failure:2 exhausted after 2 restarts' });
+    expect(ended.context.reason).toBe('container main exited 5; restart policy on-failure:2 exhausted after 2 restarts');
+  });
+
+  it('on-failure:0 never restarts, and exit 0 under on-failure:N still succeeds', () => {
+    expect(fold([...toRunning(spec({ restartPolicy: 'on-failure', maxRestarts: 0 })), exit(1)]).state).toBe('failed');
+    expect(fold([...toRunning(spec({ restartPolicy: 'on-failure', maxRestarts: 1 })), exit(0)]).state).toBe('succeeded');
+  });
 });
 
 describe('pod machine: failure paths', () => {

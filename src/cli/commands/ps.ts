@@ -7,13 +7,26 @@ import type { PodRecord } from '../../model/cluster-view.js';
 import { tenantOf } from '../../events/schemas/subjects.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { ago, printJson, table } from '../format.js';
+import { restartPolicyText } from '../../model/pod-context.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function podSummary(p: PodRecord) {
   const c = p.context;
   return {
     id: c.id, tenant: tenantOf(c), name: c.name, state: p.state, host: c.host, vm: c.vm, attached: c.attached, created: c.createdAt, updated: c.updatedAt, run: c.run, reason: c.reason,
     images: c.spec?.containers.map((x) => x.image) ?? [],
-    containers: Object.fromEntries(Object.entries(c.containers).map(([n, s]) => [n, { state: s.state, exitCode: s.exitCode, restarts: s.restarts }])),
+    restartPolicy: c.spec ? restartPolicyText(c.spec) : null,
+    containers: Object.fromEntries(
+      Object.entries(c.containers).map(([n, s]) => [
+        n,
+        {
+          state: s.state, exitCode: s.exitCode, restarts: s.restarts, startedAt: iso(s.startedAt), finishedAt: iso(s.finishedAt), reason: s.reason,
+          // the run before this one, while a restart is under way or once it ended
+          lastExit: s.finishedAt !== null && s.exitCode !== null ? { exitCode: s.exitCode, at: iso(s.finishedAt) } : s.lastExit ? { exitCode: s.lastExit.exitCode, at: iso(s.lastExit.at) } : null,
+        },
+      ]),
+    ),
   };
 }
 
@@ -37,7 +50,10 @@ export function registerPs(program: Command, globals: () => GlobalOptions): void
           const exits = Object.values(p.context.containers).map((c) => c.exitCode).filter((x) => x !== null);
           // a VM that runs with no daemon holding it (hyperd stopped and left it running, or has not re-attached yet)
           const detached = HAS_VM.has(p.state) && !p.context.attached ? ' (vm detached)' : '';
-          const status = p.state === 'succeeded' || p.state === 'failed' ? `${p.state} (${exits.join(',') || p.context.reason})` : p.state + detached;
+          const restarts = Object.values(p.context.containers).reduce((n, c) => n + c.restarts, 0);
+          const restarting = Object.values(p.context.containers).some((c) => c.state === 'restarting') ? ', restarting' : '';
+          const counted = restarts ? ` (${restarts} restart${restarts === 1 ? '' : 's'}${restarting})` : '';
+          const status = p.state === 'succeeded' || p.state === 'failed' ? `${p.state} (${exits.join(',') || p.context.reason})${counted}` : p.state + detached + counted;
           const row = [p.context.id, p.context.name ?? '', p.context.spec?.containers.map((c) => c.image).join(',') ?? '', status, p.context.host ?? '', ago(p.context.createdAt)];
           return o.allTenants ? [tenantOf(p.context), ...row] : row;
         });

@@ -43,12 +43,16 @@ export const PodSpec = z
     containers: z.array(ContainerSpec).min(1, 'a pod needs at least one container').max(64),
     resources: Resources.default({ cpus: 1, memoryMb: 256 }),
     restartPolicy: RestartPolicy.default('never'),
+    /** With on-failure: restart at most this many times (docker's on-failure:N); absent, without limit. */
+    maxRestarts: z.number().int().min(0).max(1_000_000).optional(),
     labels: z.record(z.string().max(253), z.string().max(1024)).default({}),
     /** Give up (fail) after waiting this long for a host with room; by default a pod waits as long as it takes. */
     waitTimeoutMs: z.number().int().positive().max(30 * 24 * 3_600_000).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
+    if (spec.maxRestarts !== undefined && spec.restartPolicy !== 'on-failure')
+      ctx.addIssue({ code: 'custom', path: ['maxRestarts'], message: `a maximum number of restarts needs restartPolicy on-failure (it is ${spec.restartPolicy})` });
     const seen = new Set<string>();
     spec.containers.forEach((c, i) => {
       if (seen.has(c.name)) ctx.addIssue({ code: 'custom', path: ['containers', i, 'name'], message: `duplicate container name "${c.name}"` });

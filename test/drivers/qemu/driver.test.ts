@@ -123,10 +123,21 @@ describe('the QEMU driver under hyperd', () => {
     expect(JSON.parse((await hyper(['inspect', id], env())).stdout)[0].reason).toMatch(/qemu was killed by SIGKILL; guest console:/);
   }, 60_000);
 
-  it('restarts a container by its restart policy in the same VM, keeping its writable layer (as Docker does)', async () => {
-    const r = await hyper(['run', '--restart', 'on-failure', 'busybox', 'sh', '-c', 'echo run >> /state; n=$(wc -l < /state); echo "run $n"; [ "$n" -ge 3 ]'], env());
-    expect(r.stdout).toBe('run 1\nrun 2\nrun 3');
-    expect(r.exitCode).toBe(0);
+  it('restarts a container in the same VM, each run on a fresh writable layer; on-failure:2 gives up after 2 restarts', async () => {
+    // one boot id for every run (the same VM), and what a run wrote into its root is gone in the next (a fresh layer)
+    const script = 'test -e /state && echo kept; echo x > /state; echo "run in $(cat /proc/sys/kernel/random/boot_id)"; exit 3';
+    const r = await hyper(['run', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', script], env());
+    const runs = r.stdout.split('\n');
+    expect(runs).toHaveLength(3);
+    expect(new Set(runs).size).toBe(1);
+    expect(runs[0]).toMatch(/^run in [0-9a-f-]{36}$/);
+    expect(r.exitCode).toBe(3);
+    const [p] = JSON.parse((await hyper(['inspect', 'flaky'], env())).stdout);
+    expect(p.state).toBe('failed');
+    expect(p.restartPolicy).toBe('on-failure:2');
+    expect(p.reason).toBe('container main exited 3; restart policy on-failure:2 exhausted after 2 restarts');
+    expect(p.containers.main).toMatchObject({ state: 'exited', exitCode: 3, restarts: 2, lastExit: { exitCode: 3 } });
+    expect((await hyper(['ps', '-a'], env())).stdout).toMatch(/flaky .* failed \(3\) \(2 restarts\)/);
   }, 90_000);
 
   it('a two-container pod: its containers see each other\'s processes and share localhost', async () => {
