@@ -15,7 +15,8 @@ export function exitCodeOf(pod: PodFold): number {
   return pod.state === 'failed' ? 125 : 0;
 }
 
-export async function followToEnd(store: EventStore, pod: PodFold, fromSeq: number, o: { waitForExit: boolean; until?: PodState[]; quiet?: boolean }): Promise<number> {
+/** `signalsToContainer`: Ctrl-C is the container's (an attached -i session forwards it), not this command's to act on. */
+export async function followToEnd(store: EventStore, pod: PodFold, fromSeq: number, o: { waitForExit: boolean; until?: PodState[]; quiet?: boolean; signalsToContainer?: boolean }): Promise<number> {
   const until = new Set<PodState>(o.until ?? (o.waitForExit ? ENDED : ['running', ...ENDED]));
   const id = pod.context.id;
   const quiet = o.quiet || process.env.HYPER_QUIET === '1';
@@ -23,13 +24,14 @@ export async function followToEnd(store: EventStore, pod: PodFold, fromSeq: numb
     process.stderr.write(`\npod ${id} keeps going; stop it with: hyper stop ${id}\n`);
     process.exit(130);
   };
-  process.once('SIGINT', onInt);
+  if (!o.signalsToContainer) process.once('SIGINT', onInt);
   try {
     const end = await watchPod({
       store, pod, fromSeq, until,
       onProgress: (line) => { if (!quiet) process.stderr.write(`${id}: ${line}\n`); },
     });
-    if (end.state === 'failed') process.stderr.write(`hyper: pod ${id} failed: ${end.context.reason ?? 'no reason recorded'}\n`);
+    // a container's own non-zero exit says it all (its code is ours); anything else that failed the pod is explained
+    if (end.state === 'failed' && (end.context.reason || exitCodeOf(end) === 125)) process.stderr.write(`hyper: pod ${id} failed: ${end.context.reason ?? 'no reason recorded'}\n`);
     if (end.state === 'running' && !o.waitForExit) process.stdout.write(id + '\n');
     return exitCodeOf(end);
   } finally {

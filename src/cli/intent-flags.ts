@@ -16,5 +16,6 @@ export function intentFlags(cmd: Command): Command {
     .option('-w, --workdir <dir>', 'working directory in the container')
     .option('-u, --user <user>', 'user (name or uid[:gid]) in the container')
     .option('-t, --tty', 'allocate a terminal')
+    .option('-i, --interactive', 'keep the container\'s stdin open (for this terminal with run, for hyper attach later)')
     .option('--entrypoint <cmd>', 'replace the image\'s Entrypoint');
 }

@@ -17,6 +17,7 @@ export interface SpecFlags {
   workdir?: string;
   user?: string;
   tty?: boolean;
+  interactive?: boolean;
   entrypoint?: string;
 }
 
@@ -67,6 +68,7 @@ export function buildSpec(flags: SpecFlags, image: string | undefined, cmd: stri
           ...(flags.workdir ? { workdir: flags.workdir } : {}),
           ...(flags.user ? { user: flags.user } : {}),
           ...(flags.tty ? { tty: true } : {}),
+          ...(flags.interactive ? { stdin: true } : {}),
         },
       ],
     };

@@ -25,6 +25,27 @@ export const ExecRequest = z
   .strict();
 export type ExecRequest = z.infer<typeof ExecRequest>;
 
+/**
+ * Attaching to a container's main process (`hyper attach`, `hyper run -i`), on the same subject as exec with kind "attach":
+ * the session carries stdin, resizes and signals to the container; its output is read from the log stream, as `logs -f`.
+ */
+export const AttachRequest = z
+  .object({
+    kind: z.literal('attach'),
+    session: execSession,
+    container: z.string().min(1).max(63).optional(),
+    /** Send this terminal's stdin (the container must have been created with -i to take it). */
+    stdin: z.boolean().default(true),
+    /** EOF on this client's stdin closes the container's (docker run -i); otherwise the container's stdin stays open. */
+    stdinOnce: z.boolean().default(false),
+    rows: z.number().int().min(1).max(10_000).optional(),
+    cols: z.number().int().min(1).max(10_000).optional(),
+    by: z.string().min(1).max(200),
+  })
+  .strict();
+export type AttachRequest = z.infer<typeof AttachRequest>;
+export type AttachReply = { ok: true; container: string; stdin: boolean; tty: boolean } | { ok: false; code: number; error: string };
+
 /** docker's exit codes for an exec that could not run: its own error, a command that cannot be run, a command not found. */
 export const EXIT = { HYPER: 125, CANNOT_RUN: 126, NOT_FOUND: 127 } as const;
 
@@ -37,7 +58,7 @@ export const H = { KIND: 'Hyper-Kind', STREAM: 'Hyper-Stream', OFFSET: 'Hyper-Of
 export const ExitMessage = z.object({ exitCode: z.number().int().min(0).max(255), out: z.number().int().nonnegative(), err: z.number().int().nonnegative(), reason: z.string().optional() }).strict();
 export type ExitMessage = z.infer<typeof ExitMessage>;
 
-/** Client → host (on .in): `stdin` and `eof` and `ping` are requests (answered once done); the others are plain messages. */
+/** Client → host (on .in): `stdin` and `eof` and `ping` are requests (answered once done); the others are plain messages; `detach` ends an attach session. */
 export const Control = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ack'), out: z.number().int().nonnegative(), err: z.number().int().nonnegative() }).strict(),
   z.object({ kind: z.literal('resend'), stream: z.union([z.literal(1), z.literal(2)]), from: z.number().int().nonnegative() }).strict(),

@@ -120,6 +120,8 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'exec.started':
     case 'exec.failed':
     case 'exec.exited':
+    case 'attach.started':
+    case 'attach.ended':
       return { ...ctx, updatedAt: e.at };
     case 'pod.rejected':
       return { ...ctx, updatedAt: e.at, host: null, attempt: ctx.attempt + 1, reason: `rejected by ${e.data.host}: ${e.data.reason}` };

@@ -2,13 +2,14 @@
 // flow control under a 200 MB burst to a slow reader, facts that leave the pod running, and a real terminal under tmux.
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, hyper } from '../harness/processes.js';
 import { podEvents, podState } from '../harness/qemu.js';
 import { startQemuDaemon, type QemuDaemon } from '../harness/qemu-daemon.js';
+import { openTerminal } from '../harness/tmux.js';
 
 let q: QemuDaemon;
 let env: Record<string, string> = {};
@@ -120,32 +121,25 @@ describe('hyper exec', () => {
   }, 90_000);
 
   it('-it under a real terminal (tmux): a prompt, stty size follows the window, Ctrl-C interrupts, exit 7 ends it with 7', async () => {
-    const name = `hyper-exec-${process.pid}`;
-    const status = join(dataDir, 'tty-exit');
-    const tmux = (...a: string[]) => execFileSync('tmux', a).toString();
-    const screen = () => tmux('capture-pane', '-p', '-t', name);
-    const cmd = `env HYPER_DATA_DIR=${dataDir} HYPER_NATS= node ${CLI} exec -it box sh; echo $? > ${status}; sleep 30`;
-    tmux('new-session', '-d', '-s', name, '-x', '80', '-y', '24', cmd);
+    const t = openTerminal('hyper-exec', dataDir, `env HYPER_DATA_DIR=${dataDir} HYPER_NATS= node ${CLI} exec -it box sh`);
     try {
-      await expect.poll(() => screen(), { timeout: 20_000 }).toMatch(/[#$] ?$/m);
-      tmux('send-keys', '-t', name, 'stty size', 'Enter');
-      await expect.poll(() => screen(), { timeout: 10_000 }).toMatch(/^24 80\s*$/m);
-      tmux('resize-window', '-t', name, '-x', '100', '-y', '30');
+      await expect.poll(() => t.screen(), { timeout: 20_000 }).toMatch(/[#$] ?$/m);
+      t.keys('stty size', 'Enter');
+      await expect.poll(() => t.screen(), { timeout: 10_000 }).toMatch(/^24 80\s*$/m);
+      t.resize(100, 30);
       await new Promise((r) => setTimeout(r, 500));
-      tmux('send-keys', '-t', name, 'clear; stty size', 'Enter');
-      await expect.poll(() => screen(), { timeout: 10_000 }).toMatch(/^30 100\s*$/m);
-      tmux('send-keys', '-t', name, 'clear; sleep 100 && echo not-interrupted', 'Enter');
+      t.keys('clear; stty size', 'Enter');
+      await expect.poll(() => t.screen(), { timeout: 10_000 }).toMatch(/^30 100\s*$/m);
+      t.keys('clear; sleep 100 && echo not-interrupted', 'Enter');
       await new Promise((r) => setTimeout(r, 1_000));
-      tmux('send-keys', '-t', name, 'C-c');
-      tmux('send-keys', '-t', name, 'echo after-$((6*7))', 'Enter');
-      await expect.poll(() => screen(), { timeout: 10_000 }).toMatch(/^after-42\s*$/m);
-      expect(screen()).not.toContain('not-interrupted');
-      tmux('send-keys', '-t', name, 'exit 7', 'Enter');
-      await expect.poll(() => existsSync(status) && readFileSync(status, 'utf8').trim(), { timeout: 10_000 }).toBe('7');
+      t.keys('C-c');
+      t.keys('echo after-$((6*7))', 'Enter');
+      await expect.poll(() => t.screen(), { timeout: 10_000 }).toMatch(/^after-42\s*$/m);
+      expect(t.screen()).not.toContain('not-interrupted');
+      t.keys('exit 7', 'Enter');
+      await expect.poll(() => t.status(), { timeout: 10_000 }).toBe('7');
     } finally {
-      try {
-        tmux('kill-session', '-t', name);
-      } catch {}
+      t.close();
     }
     const evs = await podEvents('box', env);
     expect(evs.some((e) => e.type === 'exec.started' && e.data.tty === true)).toBe(true);

@@ -148,6 +148,8 @@ export class AgentActor {
       const { pid } = await this.channel.startContainer({
         name: c.name, image: c.image, command: c.command, args: c.args, env: c.env, workdir: c.workdir, user: c.user, tty: c.tty,
       });
+      // as docker's without -i: a container nobody may attach to reads EOF on stdin (a pty has no EOF: it just waits)
+      if (!c.stdin && !c.tty) void this.channel.stdin(c.name, new Uint8Array(0)).catch(() => {});
       await this.d.emit('container.started', { container: c.name, pid }, `c.${c.name}.${restarts}.started`);
     } catch (err) {
       await this.d.emit('container.failed', { container: c.name, reason: (err as Error).message }, `c.${c.name}.${restarts}.failed`);

@@ -1,15 +1,17 @@
-// Answers `hyper exec` requests for the pods that run on this daemon's hosts (hyper.exec.<host>.<tenant>.<pod>): checks
-// the pod is the subject's tenant's (nats-server vouches for the subject), runs here and is running, then hands the
-// session to an ExecSession on the pod's guest channel. A malformed request gets an error reply, never a crash.
+// Answers `hyper exec` and `hyper attach` requests for the pods that run on this daemon's hosts
+// (hyper.exec.<host>.<tenant>.<pod>): checks the pod is the subject's tenant's (nats-server vouches for the subject), runs
+// here and is running, then hands the session to an ExecSession (a new process) or an AttachSession (a container's main
+// process) on the pod's guest channel. A malformed request gets an error reply, never a crash.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../log.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { ClusterView } from '../../model/cluster-view.js';
 import { EXEC_PREFIX, tenantOf } from '../../events/schemas/subjects.js';
-import { EXIT, ExecRequest, type ExecReply } from '../../exec/protocol.js';
+import { AttachRequest, EXIT, ExecRequest, type AttachReply, type ExecReply } from '../../exec/protocol.js';
 import type { HostActor } from '../host/live.js';
 import { emitterFor, linksOf } from '../emit.js';
 import { ExecSession } from './exec-session.js';
+import { AttachSession } from './attach-session.js';
 
 export interface ExecServiceDeps {
   nc: NatsConnection;
@@ -22,7 +24,7 @@ export interface ExecServiceDeps {
 
 export class ExecService {
   private readonly subs: Subscription[] = [];
-  private readonly sessions = new Map<string, ExecSession>();
+  private readonly sessions = new Map<string, ExecSession | AttachSession>();
 
   constructor(private readonly d: ExecServiceDeps) {}
 
@@ -42,35 +44,49 @@ export class ExecService {
   }
 
   private async onRequest(host: HostActor, m: Msg): Promise<void> {
-    const reply = (r: ExecReply): void => void (m.reply && m.respond(JSON.stringify(r)));
+    const reply = (r: ExecReply | AttachReply): void => void (m.reply && m.respond(JSON.stringify(r)));
     const fail = (error: string, code: number = EXIT.HYPER) => reply({ ok: false, code, error });
     const [, , , tenant, podId] = m.subject.split('.');
-    let req: ExecRequest;
+    let raw: unknown;
     try {
-      const r = ExecRequest.safeParse(JSON.parse(m.string()));
-      if (!r.success) return fail(`invalid exec request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-      req = r.data;
+      raw = JSON.parse(m.string());
     } catch {
       return fail('invalid exec request: not JSON');
     }
+    const attach = (raw as { kind?: unknown } | null)?.kind === 'attach';
+    const r = attach ? AttachRequest.safeParse(raw) : ExecRequest.safeParse(raw);
+    if (!r.success) return fail(`invalid ${attach ? 'attach' : 'exec'} request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    const req = r.data;
     const pod = this.d.view.pods.get(podId);
     // another tenant's pod is answered as if it did not exist
     if (!pod || tenantOf(pod.context) !== tenant) return fail(`no pod ${podId} in tenant ${tenant}`);
     const name = pod.context.name ?? podId;
     if (pod.context.host !== host.id) return fail(`pod ${name} does not run on host ${host.id}${pod.context.host ? ` (it is on ${pod.context.host})` : ''}`);
-    if (pod.state !== 'running') return fail(`pod ${name} is not running (it is ${pod.state}): exec needs a running container — start it with hyper start ${name}`);
+    if (pod.state !== 'running') return fail(`pod ${name} is not running (it is ${pod.state}): ${attach ? 'attach' : 'exec'} needs a running container — start it with hyper start ${name}`);
     const agent = host.runnerOf(podId)?.execAgent;
     const channel = agent?.guest;
     if (!agent || !channel) return fail(`pod ${name} has no guest agent connected on host ${host.id} right now (hyperd may be re-attaching): try again in a moment`);
     const spec = pod.context.spec!;
     const c = req.container ? spec.containers.find((x) => x.name === req.container) : spec.containers[0];
     if (!c) return fail(`pod ${name} has no container ${req.container} (it has ${spec.containers.map((x) => x.name).join(', ')})`);
-    if (pod.context.containers[c.name]?.state !== 'running') return fail(`container ${c.name} of pod ${name} is not running (${pod.context.containers[c.name]?.state ?? 'unknown'})`);
+    const cstate = pod.context.containers[c.name]?.state;
+    // a restarting container takes an attach (its next run gets the session), not an exec
+    if (cstate !== 'running' && !(attach && cstate === 'restarting')) return fail(`container ${c.name} of pod ${name} is not running (${cstate ?? 'unknown'})`);
     const key = `${podId}/${req.session}`;
-    if (this.sessions.has(key)) return fail(`exec session ${req.session} is already open on pod ${name}`);
+    if (this.sessions.has(key)) return fail(`session ${req.session} is already open on pod ${name}`);
     const at = { pod: podId, tenant: pod.context.tenant };
-    const emit = emitterFor(this.d.store, at, `exec.${req.session}`, req.by, this.d.log, () => linksOf(this.d.view.pods.get(podId)?.context), this.d.stopping);
-    const session: ExecSession = new ExecSession(req, {
+    if (attach) {
+      const a = req as AttachRequest;
+      const emit = emitterFor(this.d.store, at, `attach.${a.session}`, a.by, this.d.log, () => linksOf(this.d.view.pods.get(podId)?.context), this.d.stopping);
+      const session = new AttachSession(a, { nc: this.d.nc, channel, emit, tenant, container: c.name, stdin: Boolean(c.stdin), log: this.d.log, onEnd: () => this.sessions.delete(key) });
+      this.sessions.set(key, session);
+      session.start();
+      this.d.log.info({ pod: podId, session: a.session, by: a.by }, `attach to ${name}/${c.name} by ${a.by}`);
+      return reply({ ok: true, container: c.name, stdin: Boolean(c.stdin), tty: c.tty });
+    }
+    const x = req as ExecRequest;
+    const emit = emitterFor(this.d.store, at, `exec.${x.session}`, x.by, this.d.log, () => linksOf(this.d.view.pods.get(podId)?.context), this.d.stopping);
+    const session: ExecSession = new ExecSession(x, {
       nc: this.d.nc, channel, emit, tenant, log: this.d.log,
       container: { name: c.name, image: c.image, command: c.command, args: c.args, env: c.env, workdir: c.workdir, user: c.user, tty: c.tty },
       onEnd: () => {
@@ -80,7 +96,7 @@ export class ExecService {
     });
     this.sessions.set(key, session);
     agent.addExec(session);
-    this.d.log.info({ pod: podId, session: req.session, by: req.by, command: req.command }, `exec into ${name}/${c.name} by ${req.by}`);
+    this.d.log.info({ pod: podId, session: x.session, by: x.by, command: x.command }, `exec into ${name}/${c.name} by ${x.by}`);
     reply(await session.start());
   }
 }

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { initialPod, foldPod } from '../../model/pod-fold.js';
-import { podEvent, type PodSpec } from '../../events/schemas/mod.js';
+import { podEvent, type PodEvent, type PodSpec } from '../../events/schemas/mod.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { intentFlags } from '../intent-flags.js';
 import { buildSpec, type SpecFlags } from '../spec-input.js';
@@ -11,12 +11,19 @@ import { cliActor, publishIntent } from '../intent.js';
 import { HyperError } from '../../errors.js';
 import { followToEnd } from '../follow.js';
 import { copyOutput } from '../output.js';
+import { openAttach, type AttachHandle } from '../attach-client.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../detach-keys.js';
+import { addressOf, podSubject } from '../../events/schemas/subjects.js';
+import type { PodFold } from '../../model/pod-fold.js';
+import { TERMINAL } from '../../model/pod-machine.js';
+import type { Session } from '../connection.js';
+import { write } from '../stdio.js';
 
 export function newPodId(): string {
   return randomBytes(6).toString('hex');
 }
 
-interface RunFlags extends SpecFlags { detach?: boolean; rm?: boolean }
+interface RunFlags extends SpecFlags { detach?: boolean; rm?: boolean; detachKeys: string; sigProxy: string }
 
 export function registerRun(program: Command, globals: () => GlobalOptions): void {
   for (const name of ['run', 'create'] as const) {
@@ -28,16 +35,20 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
     if (name === 'run') {
       cmd.option('-d, --detach', 'print the pod id once the intent is recorded, without waiting');
       cmd.option('--rm', 'remove the pod when it ends (its history stays in the event log)');
+      cmd.option('--detach-keys <keys>', 'with -it: the sequence that detaches, leaving the pod running (docker\'s form)', DEFAULT_DETACH_KEYS);
+      cmd.option('--sig-proxy <bool>', 'with -i and no tty: send Ctrl-C and TERM to the container', 'true');
     }
     cmd.action(async (image: string | undefined, command: string[], flags: RunFlags) => {
       const spec = buildSpec(flags, image, command);
       if (flags.rm && flags.detach) throw new HyperError('invalid', '--rm and -d cannot be combined: a detached pod is removed with hyper rm');
-      process.exitCode = await createPod(globals(), spec, name === 'run', Boolean(flags.detach) || name === 'create', Boolean(flags.rm));
+      const keys = name === 'run' ? parseDetachKeys(flags.detachKeys) : null;
+      const attach = name === 'run' && !flags.detach && spec.containers[0].stdin ? { detachKeys: keys, sigProxy: flags.sigProxy !== 'false' } : null;
+      process.exitCode = await createPod(globals(), spec, name === 'run', Boolean(flags.detach) || name === 'create', Boolean(flags.rm), attach);
     });
   }
 }
 
-async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach: boolean, rm = false): Promise<number> {
+async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach: boolean, rm: boolean, attach: { detachKeys: number[] | null; sigProxy: boolean } | null): Promise<number> {
   const s = await openSession(g);
   try {
     const id = newPodId();
@@ -58,8 +69,21 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
       return 0;
     }
     const pod = foldPod(initialPod(id), podEvent('pod.requested', id, { spec, start }, { id: 'local', at: Date.now(), by: cliActor(), tenant: s.tenant }));
-    const code = await followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true });
+    // -i: this terminal's stdin goes to the container once it runs (EOF closes the container's); with -t, quietly, as docker
+    const main = spec.containers[0];
+    const stdin = attach ? attachWhenStarted(s, pod, ack.seq + 1, main.name, attach).catch((e: Error) => { void write(process.stderr, `hyper: stdin not attached: ${e.message}\n`); return null; }) : null;
+    const quiet = Boolean(attach && main.tty && process.stdin.isTTY);
+    const ended = followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true, quiet, signalsToContainer: Boolean(attach?.sigProxy) });
+    const detached = stdin ? stdin.then((h) => h?.detached.then(() => h) ?? new Promise<never>(() => {})) : new Promise<never>(() => {});
+    const first = await Promise.race([ended.then((code) => ({ code })), detached.then((h) => ({ h }))]);
+    if ('h' in first) {
+      first.h.close();
+      await write(process.stderr, `${first.h.tty ? '\r\n' : ''}hyper: detached from ${spec.name ?? id}; it keeps running (hyper attach ${spec.name ?? id} to come back)\r\n`);
+      return 0;
+    }
+    const code = first.code;
     await output?.finish();
+    (await stdin)?.close();
     if (rm) {
       const end = await s.store.lastPodSeq(at);
       await publishIntent(s.store, 'pod.delete.requested', at, { force: true });
@@ -71,4 +95,19 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
   } finally {
     await s.close();
   }
+}
+
+/** Opens the pod's stdin session once its container has started (null if the pod ended first). */
+async function attachWhenStarted(s: Session, pod: PodFold, fromSeq: number, container: string, o: { detachKeys: number[] | null; sigProxy: boolean }): Promise<AttachHandle | null> {
+  let p = pod;
+  for await (const r of s.store.read({ filter: podSubject(addressOf(pod.context)), fromSeq })) {
+    if (!r.ok) continue;
+    p = foldPod(p, r.event as PodEvent);
+    const e = r.event as PodEvent;
+    if (e.type === 'container.started' && e.data.container === container && p.context.host) {
+      return openAttach(s.nc, { host: p.context.host, at: addressOf(p.context), tenant: s.tenant, container, stdin: true, stdinOnce: true, detachKeys: o.detachKeys, sigProxy: o.sigProxy, by: cliActor() });
+    }
+    if (TERMINAL.has(p.state)) return null;
+  }
+  return null;
 }

@@ -56,6 +56,9 @@ export const podEventSchemas = [
   podEvent('exec.started', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), tty: z.boolean(), pid: z.number().int().nonnegative() }),
   podEvent('exec.failed', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), reason }),
   podEvent('exec.exited', { session: execSession, exitCode: z.number().int().min(0).max(255), reason: reason.optional() }),
+  // someone attached to a container's main process (hyper attach, run -i) and when they left: with stdin, they could type into it
+  podEvent('attach.started', { session: execSession, container: containerName, stdin: z.boolean() }),
+  podEvent('attach.ended', { session: execSession, reason }),
   // a host refused an intent (invalid, or not allowed): its sender sees why; the pod's state does not change
   podEvent('intent.rejected', { intent: z.string().min(1).max(200), intentType: z.string().min(1).max(64), reason, issues: z.array(z.object({ path: z.string(), message: z.string() }).strict()).max(100).optional() }),
 ] as const;

@@ -23,6 +23,8 @@ export const ContainerSpec = z
     workdir: z.string().startsWith('/', 'must be an absolute path').optional(),
     user: z.string().min(1).optional(),
     tty: z.boolean().default(false),
+    /** Keep its stdin open for attach (docker's -i, Kubernetes' stdin); otherwise it reads EOF at once. */
+    stdin: z.boolean().optional(),
   })
   .strict();
 export type ContainerSpec = z.infer<typeof ContainerSpec>;

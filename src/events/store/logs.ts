@@ -149,6 +149,13 @@ export interface ReadLogsOptions {
   fromSeq?: number;
 }
 
+/** The stream sequence of a container's last stored output (0: none yet): a reader that got this far has all of it. */
+export async function lastLogSeq(nc: NatsConnection, at: PodAddress, container: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const last = await Promise.all(([1, 2] as const).map((s) => jsm.direct.getMessage(LOG_STREAM, { last_by_subj: logSubject(at, container, s) }).then((m) => m?.seq ?? 0, () => 0)));
+  return Math.max(...last);
+}
+
 /**
  * Reads a pod's output from the start (or from `sinceMs`); with `follow` it keeps going until the signal aborts, otherwise it
  * stops at the end as it stood when the read began. The consumer hands over a bounded amount ahead of the reader (a few
