@@ -1,4 +1,4 @@
-// A rolling upgrade from the release before (0.5.0, built from its own commit in a git worktree) to this build, on one real
+// A rolling upgrade from the release before (0.6.0, built from its own commit in a git worktree) to this build, on one real
 // nats-server: an old and a new hyperd accept, place and run pods side by side, each folding what the other writes; then the
 // old one is replaced by this build on its data dir and takes its pods back. No run is placed twice, nobody skips an event.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +13,8 @@ import { VERSION } from '../../src/version.js';
 import { startTestNats, type TestNats } from '../harness/nats.js';
 import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
 
-/** 0.5.0 as released: the commit its fixture was recorded from. */
-const OLD_COMMIT = '5dfea02dbe11cfc1878c57af5cf2ed0fed93ce44';
+/** 0.6.0 as released: the commit its fixture was recorded from. */
+const OLD_COMMIT = 'fba920d577579b5fb9580892571f3ca8ff56b218';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 /** The old release is built from this checkout's history: a shallow clone without that commit cannot run this test. */
 const hasOld = (() => {
@@ -25,7 +25,7 @@ const hasOld = (() => {
     return false;
   }
 })();
-const oldTree = mkdtempSync(join(tmpdir(), 'hyper-0.5.0-'));
+const oldTree = mkdtempSync(join(tmpdir(), 'hyper-0.6.0-'));
 let t: TestNats;
 const daemons: DaemonProc[] = [];
 
@@ -60,8 +60,8 @@ afterAll(async () => {
 
 // Skipped only in a clone that lacks the commit (a shallow clone: `git cat-file -e 5dfea02^{commit}` fails there; `git
 // fetch --unshallow` brings it): it is the input this test builds, not a feature left out. Every full clone runs it.
-if (!hasOld) process.stderr.write(`mixed-version test skipped: commit ${OLD_COMMIT} (0.5.0) is not in this clone's history (shallow clone?) — git fetch --unshallow\n`);
-describe.skipIf(!hasOld)(`a rolling upgrade from 0.5.0 (built from commit ${OLD_COMMIT.slice(0, 7)}; skipped only where this clone's history lacks it)`, () => {
+if (!hasOld) process.stderr.write(`mixed-version test skipped: commit ${OLD_COMMIT} (0.6.0) is not in this clone's history (shallow clone?) — git fetch --unshallow\n`);
+describe.skipIf(!hasOld)(`a rolling upgrade from 0.6.0 (built from commit ${OLD_COMMIT.slice(0, 7)}; skipped only where this clone's history lacks it)`, () => {
   it('old and new daemons run pods side by side, and the old one replaced by this build takes its pods back', async () => {
     const args = (host: string) => ['--nats', t.server.url, '--host-id', host, '--data-dir', join(t.dir, host), '--driver', 'hollow', '--cpus', '100', '--memory', '100000'];
     const old = startHyperd(args('old'), {}, join(oldTree, 'dist/src/daemon/main.js'));
@@ -76,7 +76,7 @@ describe.skipIf(!hasOld)(`a rolling upgrade from 0.5.0 (built from commit ${OLD_
     }
     const mixed = await until('10 pods running on both versions', (v) => running(v, 10));
     expect(new Set([...mixed.pods.values()].map((p) => p.context.host))).toEqual(new Set(['old', 'new']));
-    expect(mixed.hosts.get('old')?.version).toBe('0.5.0');
+    expect(mixed.hosts.get('old')?.version).toBe('0.6.0');
     expect(mixed.hosts.get('new')?.version).toBe(VERSION);
 
     // the upgrade: the old daemon stops (its hollow VMs with it), this build starts on its data dir under its host id
