@@ -7,6 +7,7 @@
 #include "pump.h"
 #include "request.h"
 #include "session.h"
+#include "stats.h"
 #include "system.h"
 #include <errno.h>
 #include <signal.h>
@@ -79,6 +80,7 @@ static const struct handler table[] = {
   {MSG_RESYNC, "RESYNC", handle_resync, 0},
   {MSG_ACK, "ACK", handle_ack, 0},
   {MSG_RELEASE, "RELEASE", handle_release, 0},
+  {MSG_PS, "PS", handle_ps, 0},
 };
 
 const struct handler *handler_for(uint8_t type) {

@@ -35,7 +35,8 @@ enum hyper_msg {
   MSG_SIGNAL = 5,          /* {PROCESS, SIGNAL} -> OK */
   MSG_STDIN = 6,           /* {PROCESS, DATA} -> OK once buffered; DATA of length 0 closes stdin */
   MSG_RESIZE = 7,          /* {PROCESS, ROWS, COLS} -> OK */
-  MSG_STATS = 8,           /* -> OK {MEM_TOTAL, MEM_AVAILABLE, UPTIME_MS, PROCESSES} (bytes, ms) */
+  MSG_STATS = 8,           /* -> OK {MEM_TOTAL, MEM_AVAILABLE, UPTIME_MS, PROCESSES, CPU_MS, CPU_TOTAL_MS, CPUS} (bytes, ms; CPU time of
+                            * all CPUs since boot: busy and in all, so that two samples give the share of the VM in use) */
   MSG_SHUTDOWN = 9,        /* -> OK, then SIGTERM to every process, SIGKILL after 2 s, sync, and the VM resets (QEMU exits) */
   MSG_RESEED = 10,         /* {DATA} -> OK: mixed into the kernel RNG and credited */
   MSG_RETIRED_WINDOW = 11, /* v1 credit-based flow control {PROCESS, BYTES}; retired in v2 (answered E_UNKNOWN), replaced by MSG_ACK */
@@ -49,6 +50,10 @@ enum hyper_msg {
   MSG_ACK = 13,            /* {PROCESS, STREAM, OFFSET} -> OK: the host stored that stream up to OFFSET; retained bytes below it are
                             * freed, and the send position moves up to OFFSET if it was behind. E_STATE if OFFSET is beyond SENT. */
   MSG_RELEASE = 14,        /* {PROCESS} -> OK: the host recorded the exit; the process is forgotten. E_STATE if it has not exited. */
+  MSG_PS = 15,             /* {CONTAINER?} -> OK {TIME_MS=now, PS_ENTRY*, MESSAGE? (how many were left out past 4096)}: every process of
+                            * every container (or of one), each PS_ENTRY a nested body: PID, PPID, UID, CONTAINER, CPU_MS (user+system),
+                            * RSS (bytes), TIME_MS (started), COMMAND (argv joined by spaces, or [comm]). A process belongs to the
+                            * container of its nearest ancestor the host started, else to the one whose mount namespace it shares. */
   /* replies */
   MSG_OK = 64,
   MSG_ERROR = 65,          /* {ERROR, MESSAGE, ERRNO?} */
@@ -99,6 +104,13 @@ enum hyper_tag {
   TAG_SENT = 36,          /* u64: bytes read from a process on the STREAM before it */
   TAG_ACKED = 37,         /* u64: acknowledged offset of the STREAM before it */
   TAG_MAIN = 38,          /* u64: 1 for a container's main process */
+  TAG_CPU_MS = 39,        /* u64: CPU time in ms (STATS: busy time of all CPUs; PS: a process's user + system time) */
+  TAG_CPU_TOTAL_MS = 40,  /* u64: all CPU time of all CPUs since boot, idle included, in ms */
+  TAG_CPUS = 41,          /* u64: online CPUs */
+  TAG_PPID = 42,          /* u64 */
+  TAG_RSS = 43,           /* u64: resident memory in bytes */
+  TAG_COMMAND = 44,       /* string: a process's command line */
+  TAG_PS_ENTRY = 45,      /* bytes: a nested TLV body describing one process of a container (MSG_PS) */
 };
 
 enum hyper_error {

@@ -1,4 +1,4 @@
-/* The guest as a whole: early mounts as init, the virtio port, the boot id, pod-wide settings, stats, RNG reseeding and power-off. */
+/* The guest as a whole: early mounts as init, the virtio port, the boot id, pod-wide settings, RNG reseeding and power-off. */
 #define _GNU_SOURCE
 #include "system.h"
 #include "channel.h"
@@ -119,31 +119,6 @@ void handle_start_pod(const struct frame *f) {
     if (r) fclose(r);
   }
   reply_ok(f->id, NULL);
-}
-
-static uint64_t meminfo(const char *field) {
-  FILE *f = fopen("/proc/meminfo", "r");
-  char line[256];
-  uint64_t kb = 0;
-  size_t n = strlen(field);
-  while (f && fgets(line, sizeof line, f)) if (!strncmp(line, field, n) && line[n] == ':') { kb = strtoull(line + n + 1, NULL, 10); break; }
-  if (f) fclose(f);
-  return kb * 1024;
-}
-
-void handle_stats(const struct frame *f) {
-  struct timespec ts;
-  clock_gettime(CLOCK_BOOTTIME, &ts);
-  uint64_t count = 0;
-  for (int i = 0; i < proc_limit(); i++) count += proc_at(i) && !proc_at(i)->reaped;
-  struct writer w = {0};
-  writer_begin(&w, MSG_OK, f->id);
-  writer_u64(&w, TAG_MEM_TOTAL, meminfo("MemTotal"));
-  writer_u64(&w, TAG_MEM_AVAILABLE, meminfo("MemAvailable"));
-  writer_u64(&w, TAG_UPTIME_MS, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-  writer_u64(&w, TAG_PROCESSES, count);
-  reply_ok(f->id, &w);
-  writer_free(&w);
 }
 
 /* Clones of one VM snapshot start with the same pool: the host sends fresh bytes, which are mixed in and credited. */

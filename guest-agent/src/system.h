@@ -1,4 +1,4 @@
-/* The guest as a whole: early mounts as init, the virtio port, pod-wide settings, stats, RNG reseeding, power-off. */
+/* The guest as a whole: early mounts as init, the virtio port, pod-wide settings, RNG reseeding, power-off. */
 #ifndef HYPER_SYSTEM_H
 #define HYPER_SYSTEM_H
 #include "wire.h"
@@ -15,7 +15,6 @@ const char *boot_id(void);
 void power_off(void) __attribute__((noreturn));
 
 void handle_start_pod(const struct frame *f);
-void handle_stats(const struct frame *f);
 void handle_reseed(const struct frame *f);
 void handle_shutdown(const struct frame *f);
 

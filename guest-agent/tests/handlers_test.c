@@ -1,5 +1,5 @@
 /* Unit tests of the agent's handlers, driven through the dispatch table in host mode with pipes as the host channel
- * (make check). Processes are table entries with pipes the test writes into: nothing is spawned. */
+ * (make check). Processes are table entries with pipes the test writes into; only PS forks real (paused) processes to list. */
 #define _GNU_SOURCE
 #include "channel.h"
 #include "handlers.h"
@@ -7,13 +7,16 @@
 #include "proctab.h"
 #include "protocol.h"
 #include "pump.h"
+#include "stats.h"
 #include "system.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int passed, failed;
@@ -275,6 +278,76 @@ static void test_retention(void) {
   stream_free(&s);
 }
 
+/* The nested ENTRY bodies of a PS reply whose PID is pid; 1 found (fields copied out), 0 not. */
+static int ps_entry(const struct frame *f, pid_t pid, uint64_t *ppid, uint64_t *rss, char **container, char **command) {
+  struct field e;
+  for (unsigned i = 0; tlv_find(f->body, f->len, TAG_PS_ENTRY, i, &e); i++) {
+    if (tlv_check(e.val, e.len) < 0 || tlv_u64(e.val, e.len, TAG_PID, 0) != (uint64_t)pid) continue;
+    *ppid = tlv_u64(e.val, e.len, TAG_PPID, 0);
+    *rss = tlv_u64(e.val, e.len, TAG_RSS, 0);
+    *container = tlv_str(e.val, e.len, TAG_CONTAINER, 0);
+    *command = tlv_str(e.val, e.len, TAG_COMMAND, 0);
+    return 1;
+  }
+  return 0;
+}
+
+static void test_stats_ps(void) {
+  struct frame f;
+  struct writer w = {0};
+  writer_begin(&w, MSG_STATS, 40);
+  run(&w);
+  CHECK(reply_code(40, &f) == 0, "STATS answers OK");
+  uint64_t busy = tlv_u64(f.body, f.len, TAG_CPU_MS, 0), total = tlv_u64(f.body, f.len, TAG_CPU_TOTAL_MS, 0);
+  CHECK(total > 0 && busy <= total && tlv_u64(f.body, f.len, TAG_CPUS, 0) >= 1 && tlv_u64(f.body, f.len, TAG_MEM_TOTAL, 0) > 0,
+        "STATS carries CPU time (busy %llu of %llu ms), the CPU count and memory", (unsigned long long)busy, (unsigned long long)total);
+  /* a container main process (a real child, paused) with a child of its own */
+  int ready[2];
+  if (pipe(ready) < 0) abort();
+  pid_t main_pid = fork();
+  if (main_pid == 0) {
+    if (fork() == 0) { close(ready[0]); if (write(ready[1], "g", 1) < 0) _exit(1); for (;;) pause(); }
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c;
+  if (read(ready[0], &c, 1) != 1) abort();
+  close(ready[0]);
+  struct proc *p = proc_new("web");
+  snprintf(p->container, sizeof p->container, "web");
+  p->is_main = 1;
+  p->pid = main_pid;
+  w = (struct writer){0};
+  writer_begin(&w, MSG_PS, 41);
+  run(&w);
+  CHECK(reply_code(41, &f) == 0, "PS answers OK");
+  uint64_t ppid = 0, rss = 0;
+  char *container = NULL, *command = NULL;
+  CHECK(ps_entry(&f, main_pid, &ppid, &rss, &container, &command) && container && !strcmp(container, "web") && rss > 0 && command && strstr(command, "handlers-test"),
+        "PS lists the main process under its container, with memory and command (%s: %s)", container ? container : "-", command ? command : "-");
+  free(container);
+  free(command);
+  container = command = NULL;
+  struct field e;
+  pid_t grandchild = 0;
+  for (unsigned i = 0; tlv_find(f.body, f.len, TAG_PS_ENTRY, i, &e); i++)
+    if (tlv_u64(e.val, e.len, TAG_PPID, 0) == (uint64_t)main_pid) grandchild = (pid_t)tlv_u64(e.val, e.len, TAG_PID, 0);
+  CHECK(grandchild > 0 && ps_entry(&f, grandchild, &ppid, &rss, &container, &command) && container && !strcmp(container, "web"),
+        "a child of the main process belongs to its container");
+  free(container);
+  free(command);
+  CHECK(!ps_entry(&f, getpid(), &ppid, &rss, &container, &command), "the agent itself is not listed");
+  w = (struct writer){0};
+  writer_begin(&w, MSG_PS, 42);
+  writer_str(&w, TAG_CONTAINER, "other");
+  run(&w);
+  CHECK(reply_code(42, &f) == 0 && tlv_count(f.body, f.len, TAG_PS_ENTRY) == 0, "PS of a container with no processes lists none");
+  if (grandchild > 0) kill(grandchild, SIGKILL);
+  kill(main_pid, SIGKILL);
+  waitpid(main_pid, NULL, 0);
+  proc_release(p);
+}
+
 int main(void) {
   host_mode = 1;
   if (loop_init() < 0 || pipe2(to_agent, O_NONBLOCK | O_CLOEXEC) < 0 || pipe2(from_agent, O_NONBLOCK | O_CLOEXEC) < 0) return 2;
@@ -287,6 +360,7 @@ int main(void) {
   test_ack();
   test_resync_release();
   test_retention();
+  test_stats_ps();
   printf("# %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -16,3 +16,27 @@ export function ago(ms: number, now = Date.now()): string {
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/** Bytes as docker stats shows them: 1024-based, two decimals (e.g. 29.14MiB). */
+export function binaryBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
+  return i === 0 ? `${n}B` : `${n.toFixed(2)}${units[i]}`;
+}
+
+/** A duration as a short figure: 45s, 3m12s, 2h05m, 3d04h. */
+export function shortDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor(s / 3600) % 24).padStart(2, '0')}h`;
+}
+
+/** CPU time as ps shows it: [d-]hh:mm:ss. */
+export function cpuTime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const hms = [Math.floor(s / 3600) % 24, Math.floor(s / 60) % 60, s % 60].map((x) => String(x).padStart(2, '0')).join(':');
+  return s >= 86400 ? `${Math.floor(s / 86400)}-${hms}` : hms;
+}

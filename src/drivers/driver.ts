@@ -55,6 +55,34 @@ export interface GuestProcess {
   errBytes: number;
 }
 
+/** What a guest uses as a whole: memory in bytes; CPU time of all its vCPUs since boot in ms (busy, and in all); uptime in ms. */
+export interface GuestStats {
+  memTotal: number;
+  memAvailable: number;
+  cpuMs: number;
+  cpuTotalMs: number;
+  cpus: number;
+  uptimeMs: number;
+  /** Processes the agent started (containers' and exec'd) still running. */
+  processes: number;
+}
+
+/** One process of a container as the guest's /proc shows it: CPU time (user + system) in ms, resident memory in bytes. */
+export interface ContainerProcess {
+  container: string;
+  pid: number;
+  ppid: number;
+  uid: number;
+  cpuMs: number;
+  rss: number;
+  /** Guest realtime (ms since the epoch) when it started. */
+  startedAtMs: number;
+  command: string;
+}
+
+/** The processes of a pod's containers at one moment (guest realtime), and how many were left out when there were too many. */
+export interface GuestProcessList { atMs: number; processes: ContainerProcess[]; omitted?: string }
+
 /** The host's side of the guest agent: requests with replies, plus asynchronous output and exit events. */
 export interface GuestChannel {
   readonly version: string;
@@ -83,6 +111,10 @@ export interface GuestChannel {
   resize(process: string, rows: number, cols: number): Promise<void>;
   /** A signal to any process by name (a container's main process, or an exec'd one). */
   signalProcess(process: string, signal: number): Promise<void>;
+  /** What the VM uses now (`hyper stats`). */
+  stats(): Promise<GuestStats>;
+  /** The processes of every container, or of one (`hyper top`). */
+  processes(container?: string): Promise<GuestProcessList>;
   close(): void;
 }
 

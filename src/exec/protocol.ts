@@ -4,6 +4,7 @@
 // process's pipe no further than a window ahead of the slowest reader, and every byte unacknowledged can be sent again.
 import { z } from 'zod';
 import { execSession } from '../events/schemas/pod-events.js';
+import type { GuestProcessList, GuestStats } from '../drivers/driver.js';
 
 export const ExecRequest = z
   .object({
@@ -45,6 +46,21 @@ export const AttachRequest = z
   .strict();
 export type AttachRequest = z.infer<typeof AttachRequest>;
 export type AttachReply = { ok: true; container: string; stdin: boolean; tty: boolean } | { ok: false; code: number; error: string };
+
+/**
+ * A read of what a pod uses (`hyper stats`, kind "stats") or runs (`hyper top`, kind "top", optionally of one container), on
+ * the same subject as exec: answered at once from the guest, with no session and no fact.
+ */
+export const ProbeRequest = z
+  .object({
+    kind: z.enum(['stats', 'top']),
+    container: z.string().min(1).max(63).optional(),
+    by: z.string().min(1).max(200),
+  })
+  .strict();
+export type ProbeRequest = z.infer<typeof ProbeRequest>;
+export type StatsReply = { ok: true; stats: GuestStats } | { ok: false; code: number; error: string };
+export type TopReply = { ok: true; list: GuestProcessList } | { ok: false; code: number; error: string };
 
 /** docker's exit codes for an exec that could not run: its own error, a command that cannot be run, a command not found. */
 export const EXIT = { HYPER: 125, CANNOT_RUN: 126, NOT_FOUND: 127 } as const;

@@ -262,6 +262,8 @@ export class AgentClient {
   closeStdin(process: string): Promise<Ok> { return this.send(MSG.STDIN, { PROCESS: process, DATA: Buffer.alloc(0) }, `close stdin of ${process}`); }
   resize(process: string, rows: number, cols: number): Promise<Ok> { return this.send(MSG.RESIZE, { PROCESS: process, ROWS: rows, COLS: cols }, `resize ${process}`); }
   stats(): Promise<Ok> { return this.send(MSG.STATS, {}, 'stats'); }
+  /** The processes of every container (or of one), read from the guest's /proc. */
+  ps(container?: string): Promise<Ok> { return this.send(MSG.PS, { CONTAINER: container }, container ? `processes of ${container}` : 'processes'); }
   reseed(bytes: Uint8Array): Promise<Ok> { return this.send(MSG.RESEED, { DATA: bytes }, 'reseed'); }
   shutdown(): Promise<Ok> { return this.send(MSG.SHUTDOWN, {}, 'shutdown', 5_000); }
 

@@ -41,6 +41,19 @@ export const ProcessEntry = z
   .refine((e) => (e.state === 'exited') === (e.exitCode !== undefined), 'an exit code comes with state exited, and only then');
 export type ProcessEntry = z.infer<typeof ProcessEntry>;
 
+/** One process of a container as a PS reply lists it. */
+export const PsEntry = z.object({
+  pid: count,
+  ppid: count,
+  uid: count,
+  container: name,
+  cpuMs: count,
+  rss: count,
+  startedAtMs: count,
+  command: z.string().max(4096),
+});
+export type PsEntry = z.infer<typeof PsEntry>;
+
 export const AgentMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ready'), id: z.literal(0), version: z.number().int(), build: z.string().optional(), bootId: z.string().optional() }),
   z.object({ kind: z.literal('output'), id: z.literal(0), process: name, stream: z.union([z.literal(1), z.literal(2)]), offset: count, data: z.instanceof(Buffer) }),
@@ -49,7 +62,8 @@ export const AgentMessage = z.discriminatedUnion('kind', [
     kind: z.literal('ok'), id: z.number().int().positive(),
     version: z.number().int().optional(), pid: z.number().int().optional(),
     memTotal: z.number().optional(), memAvailable: z.number().optional(), uptimeMs: z.number().optional(), processes: z.number().optional(),
-    build: z.string().optional(), bootId: z.string().optional(), entries: z.array(ProcessEntry).optional(),
+    cpuMs: count.optional(), cpuTotalMs: count.optional(), cpus: count.optional(), timeMs: count.optional(),
+    build: z.string().optional(), bootId: z.string().optional(), entries: z.array(ProcessEntry).optional(), ps: z.array(PsEntry).optional(),
   }),
   z.object({ kind: z.literal('error'), id: z.number().int().nonnegative(), error: z.number().int(), message: z.string(), errno: z.number().int().optional() }),
 ]);
@@ -91,6 +105,18 @@ function decodeEntry(body: Buffer): Record<string, unknown> {
   return e;
 }
 
+/** One PS_ENTRY of a PS reply (each field once; zod refuses what is missing or odd). */
+function decodePsEntry(body: Buffer): Record<string, unknown> {
+  const f = fieldsOf(body);
+  const n = (k: keyof typeof TAG) => u64(f[k]?.[0]);
+  const e: Record<string, unknown> = {
+    pid: n('PID'), ppid: n('PPID'), uid: n('UID'), container: str(f.CONTAINER?.[0]), cpuMs: n('CPU_MS'), rss: n('RSS'),
+    startedAtMs: n('TIME_MS'), command: str(f.COMMAND?.[0]),
+  };
+  for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
+  return e;
+}
+
 /** Decodes one frame from the agent; throws ProtocolError (only) when it is not a valid agent message. */
 export function decodeAgentMessage(frame: Frame): AgentMessage {
   const f = fieldsOf(frame.body);
@@ -106,7 +132,8 @@ export function decodeAgentMessage(frame: Frame): AgentMessage {
       raw = {
         kind: 'ok', id: frame.id, version: u64(one('VERSION')), pid: u64(one('PID')),
         memTotal: u64(one('MEM_TOTAL')), memAvailable: u64(one('MEM_AVAILABLE')), uptimeMs: u64(one('UPTIME_MS')), processes: u64(one('PROCESSES')),
-        build: str(one('MESSAGE')), bootId: str(one('BOOT_ID')), entries: f.ENTRY?.map(decodeEntry),
+        cpuMs: u64(one('CPU_MS')), cpuTotalMs: u64(one('CPU_TOTAL_MS')), cpus: u64(one('CPUS')), timeMs: u64(one('TIME_MS')),
+        build: str(one('MESSAGE')), bootId: str(one('BOOT_ID')), entries: f.ENTRY?.map(decodeEntry), ps: f.PS_ENTRY?.map(decodePsEntry),
       };
       break;
     case MSG.ERROR: raw = { kind: 'error', id: frame.id, error: u64(one('ERROR')), message: str(one('MESSAGE')), errno: u64(one('ERRNO')) }; break;

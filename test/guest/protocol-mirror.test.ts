@@ -108,6 +108,17 @@ describe('decoding bytes from a guest', () => {
     expect(() => new FrameReader().push(big)).toThrow(ProtocolError);
   });
 
+  it('decodes stats with CPU time, and a PS reply whose entries are checked field by field', () => {
+    const [st] = new FrameReader().push(encodeFrame(MSG.OK, 3, { MEM_TOTAL: 1 << 28, MEM_AVAILABLE: 1 << 27, UPTIME_MS: 5000, PROCESSES: 2, CPU_MS: 900, CPU_TOTAL_MS: 10_000, CPUS: 2 }));
+    expect(decodeAgentMessage(st)).toMatchObject({ kind: 'ok', cpuMs: 900, cpuTotalMs: 10_000, cpus: 2, memTotal: 1 << 28 });
+    const one = encodeFields({ PID: 25, PPID: 1, UID: 0, CONTAINER: 'web', CPU_MS: 30, RSS: 4096, TIME_MS: 1_700_000_000_000, COMMAND: 'nginx -g daemon off;' });
+    const [ps] = new FrameReader().push(encodeFrame(MSG.OK, 4, { TIME_MS: 1_700_000_000_500, PS_ENTRY: [one] }));
+    expect(decodeAgentMessage(ps)).toMatchObject({ kind: 'ok', timeMs: 1_700_000_000_500, ps: [{ pid: 25, ppid: 1, uid: 0, container: 'web', cpuMs: 30, rss: 4096, startedAtMs: 1_700_000_000_000, command: 'nginx -g daemon off;' }] });
+    const noPid = encodeFields({ PPID: 1, UID: 0, CONTAINER: 'web', CPU_MS: 30, RSS: 4096, TIME_MS: 1, COMMAND: 'x' });
+    const [bad] = new FrameReader().push(encodeFrame(MSG.OK, 5, { PS_ENTRY: [noPid] }));
+    expect(() => decodeAgentMessage(bad)).toThrow(/malformed ok message from the guest agent: ps\.0\.pid/);
+  });
+
   const streams = (out: [number, number], err: [number, number]) => Buffer.concat([
     encodeFields({ STREAM: 1 }), encodeFields({ SENT: out[0] }), encodeFields({ ACKED: out[1] }),
     encodeFields({ STREAM: 2 }), encodeFields({ SENT: err[0] }), encodeFields({ ACKED: err[1] }),

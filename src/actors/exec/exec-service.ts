@@ -1,17 +1,19 @@
-// Answers `hyper exec` and `hyper attach` requests for the pods that run on this daemon's hosts
+// Answers `hyper exec`, `attach`, `stats` and `top` requests for the pods that run on this daemon's hosts
 // (hyper.exec.<host>.<tenant>.<pod>): checks the pod is the subject's tenant's (nats-server vouches for the subject), runs
 // here and is running, then hands the session to an ExecSession (a new process) or an AttachSession (a container's main
-// process) on the pod's guest channel. A malformed request gets an error reply, never a crash.
+// process) on the pod's guest channel, or answers a probe (stats, top) at once. A malformed request gets an error reply,
+// never a crash.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../log.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { ClusterView } from '../../model/cluster-view.js';
 import { EXEC_PREFIX, tenantOf } from '../../events/schemas/subjects.js';
-import { AttachRequest, EXIT, ExecRequest, type AttachReply, type ExecReply } from '../../exec/protocol.js';
+import { AttachRequest, EXIT, ExecRequest, ProbeRequest, type AttachReply, type ExecReply, type StatsReply, type TopReply } from '../../exec/protocol.js';
 import type { HostActor } from '../host/live.js';
 import { emitterFor, linksOf } from '../emit.js';
 import { ExecSession } from './exec-session.js';
 import { AttachSession } from './attach-session.js';
+import { answerProbe } from './probe.js';
 
 export interface ExecServiceDeps {
   nc: NatsConnection;
@@ -44,7 +46,7 @@ export class ExecService {
   }
 
   private async onRequest(host: HostActor, m: Msg): Promise<void> {
-    const reply = (r: ExecReply | AttachReply): void => void (m.reply && m.respond(JSON.stringify(r)));
+    const reply = (r: ExecReply | AttachReply | StatsReply | TopReply): void => void (m.reply && m.respond(JSON.stringify(r)));
     const fail = (error: string, code: number = EXIT.HYPER) => reply({ ok: false, code, error });
     const [, , , tenant, podId] = m.subject.split('.');
     let raw: unknown;
@@ -53,27 +55,36 @@ export class ExecService {
     } catch {
       return fail('invalid exec request: not JSON');
     }
-    const attach = (raw as { kind?: unknown } | null)?.kind === 'attach';
-    const r = attach ? AttachRequest.safeParse(raw) : ExecRequest.safeParse(raw);
-    if (!r.success) return fail(`invalid ${attach ? 'attach' : 'exec'} request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    const kind = (raw as { kind?: unknown } | null)?.kind;
+    const attach = kind === 'attach';
+    const probe = kind === 'stats' || kind === 'top';
+    const r = attach ? AttachRequest.safeParse(raw) : probe ? ProbeRequest.safeParse(raw) : ExecRequest.safeParse(raw);
+    if (!r.success) return fail(`invalid ${typeof kind === 'string' ? kind : 'exec'} request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     const req = r.data;
     const pod = this.d.view.pods.get(podId);
     // another tenant's pod is answered as if it did not exist
     if (!pod || tenantOf(pod.context) !== tenant) return fail(`no pod ${podId} in tenant ${tenant}`);
     const name = pod.context.name ?? podId;
     if (pod.context.host !== host.id) return fail(`pod ${name} does not run on host ${host.id}${pod.context.host ? ` (it is on ${pod.context.host})` : ''}`);
-    if (pod.state !== 'running') return fail(`pod ${name} is not running (it is ${pod.state}): ${attach ? 'attach' : 'exec'} needs a running container — start it with hyper start ${name}`);
+    const what = attach ? 'attach' : probe ? kind : 'exec';
+    if (pod.state !== 'running') return fail(`pod ${name} is not running (it is ${pod.state}): ${what} needs a running container — start it with hyper start ${name}`);
     const agent = host.runnerOf(podId)?.execAgent;
     const channel = agent?.guest;
     if (!agent || !channel) return fail(`pod ${name} has no guest agent connected on host ${host.id} right now (hyperd may be re-attaching): try again in a moment`);
     const spec = pod.context.spec!;
+    if (probe) {
+      const p = req as ProbeRequest;
+      if (p.container && !spec.containers.some((x) => x.name === p.container)) return fail(`pod ${name} has no container ${p.container} (it has ${spec.containers.map((x) => x.name).join(', ')})`);
+      return reply(await answerProbe(p, channel, name));
+    }
     const c = req.container ? spec.containers.find((x) => x.name === req.container) : spec.containers[0];
     if (!c) return fail(`pod ${name} has no container ${req.container} (it has ${spec.containers.map((x) => x.name).join(', ')})`);
     const cstate = pod.context.containers[c.name]?.state;
     // a restarting container takes an attach (its next run gets the session), not an exec
     if (cstate !== 'running' && !(attach && cstate === 'restarting')) return fail(`container ${c.name} of pod ${name} is not running (${cstate ?? 'unknown'})`);
-    const key = `${podId}/${req.session}`;
-    if (this.sessions.has(key)) return fail(`session ${req.session} is already open on pod ${name}`);
+    const sessionId = (req as ExecRequest | AttachRequest).session;
+    const key = `${podId}/${sessionId}`;
+    if (this.sessions.has(key)) return fail(`session ${sessionId} is already open on pod ${name}`);
     const at = { pod: podId, tenant: pod.context.tenant };
     if (attach) {
       const a = req as AttachRequest;

@@ -123,6 +123,13 @@ class HollowChannel implements GuestChannel {
     throw unsupported('hollow', 'stdin');
   }
   async resize(): Promise<void> {}
+  /** A hollow VM has no guest to measure or list. */
+  async stats(): Promise<never> {
+    throw unsupported('hollow', 'stats (hollow VMs have no guest)');
+  }
+  async processes(): Promise<never> {
+    throw unsupported('hollow', 'top (hollow VMs run no processes)');
+  }
   async signalProcess(container: string, signal: number): Promise<void> {
     return this.signal(container, signal);
   }

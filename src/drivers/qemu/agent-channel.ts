@@ -4,7 +4,7 @@ import { AgentError, type AgentClient, type AgentTooOldError, type ResyncResult 
 import { AGENT_ERROR } from '../../guest/wire.js';
 import { resolveProcess } from '../../images/image-config.js';
 import type { StoredImage } from '../../images/store.js';
-import type { ContainerLaunch, ExecLaunch, GuestChannel, GuestProcess } from '../driver.js';
+import type { ContainerLaunch, ExecLaunch, GuestChannel, GuestProcess, GuestProcessList, GuestStats } from '../driver.js';
 
 type OutputEvent = [container: string, stream: 1 | 2, data: Uint8Array, offset: number];
 
@@ -111,6 +111,26 @@ export class AgentChannel implements GuestChannel {
 
   async signalProcess(process: string, signal: number): Promise<void> {
     await this.agent.signal(process, signal);
+  }
+
+  async stats(): Promise<GuestStats> {
+    const ok = await this.agent.stats();
+    if (ok.cpuMs === undefined || ok.cpuTotalMs === undefined || ok.cpus === undefined) {
+      throw new DriverError('agent-too-old', `the guest agent (${this.version}) reports no CPU time: restart the pod to boot it with this hyper's agent`);
+    }
+    return { memTotal: ok.memTotal ?? 0, memAvailable: ok.memAvailable ?? 0, cpuMs: ok.cpuMs, cpuTotalMs: ok.cpuTotalMs, cpus: ok.cpus, uptimeMs: ok.uptimeMs ?? 0, processes: ok.processes ?? 0 };
+  }
+
+  async processes(container?: string): Promise<GuestProcessList> {
+    let ok;
+    try {
+      ok = await this.agent.ps(container);
+    } catch (err) {
+      if (err instanceof AgentError && err.agentCode === AGENT_ERROR.UNKNOWN) throw new DriverError('agent-too-old', `the guest agent (${this.version}) cannot list processes: restart the pod to boot it with this hyper's agent`, { cause: err });
+      throw err;
+    }
+    // a PS reply's MESSAGE (decoded as `build`, its meaning in READY and RESYNC) says how many processes were left out
+    return { atMs: ok.timeMs ?? Date.now(), processes: ok.ps ?? [], ...(ok.build ? { omitted: ok.build } : {}) };
   }
 
   close(): void {}
