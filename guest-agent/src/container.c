@@ -118,6 +118,9 @@ static void start(const struct frame *f, int is_exec) {
     .tty = (int)tlv_u64(f->body, f->len, TAG_TTY, 0), .rows = (unsigned)tlv_u64(f->body, f->len, TAG_ROWS, 24), .cols = (unsigned)tlv_u64(f->body, f->len, TAG_COLS, 80),
     .unprivileged = host_mode,
   };
+  if (tlv_u64(f->body, f->len, TAG_BUILTIN, 0)) {
+    if (!is_exec || !(s.tool = tool_for(argv.v[0]))) { reply_error(f->id, E_MALFORMED, 0, "BUILTIN: no tool \"%s\" built into the agent (tar-out, tar-in), or not an exec", argv.v[0]); goto out; }
+  }
   if (is_exec) {
     main_proc = proc_find(container);
     if (!main_proc || !main_proc->is_main) { reply_error(f->id, E_NOT_FOUND, 0, "no container \"%s\"", container); goto out; }

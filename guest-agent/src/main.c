@@ -8,6 +8,7 @@
 #include "pump.h"
 #include "session.h"
 #include "system.h"
+#include "tools.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -40,12 +41,17 @@ static void on_signal(struct watcher *w, uint32_t ev) {
 }
 
 static int usage(void) {
-  say("usage: hyper-agent             (as the guest's init)\n       hyper-agent --host [--listen PATH]");
+  say("usage: hyper-agent             (as the guest's init)\n       hyper-agent --host [--listen PATH]\n       hyper-agent --tool tar-out DIR NAME | tar-in DEST");
   return 2;
 }
 
 int main(int argc, char **argv) {
   const char *listen_path = NULL;
+  /* a built-in tool on its own (what an exec with BUILTIN runs in a container), for tests and by hand */
+  if (argc > 2 && !strcmp(argv[1], "--tool")) {
+    tool_fn *tool = tool_for(argv[2]);
+    return tool ? tool(argc - 2, argv + 2) : usage();
+  }
   host_mode = argc > 1 && !strcmp(argv[1], "--host");
   if (host_mode && argc == 4 && !strcmp(argv[2], "--listen")) listen_path = argv[3];
   else if (argc > (host_mode ? 2 : 1)) return usage();

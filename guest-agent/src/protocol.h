@@ -31,7 +31,10 @@ enum hyper_msg {
   MSG_PING = 1,            /* -> OK {VERSION} */
   MSG_START_POD = 2,       /* {HOSTNAME, DNS*} -> OK */
   MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
-  MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID} */
+  MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, BUILTIN?} -> OK {PID};
+                            * with BUILTIN=1, ARG[0] names a tool built into the agent, run in the container's namespace
+                            * instead of a program from its image: "tar-out DIR NAME" writes a tar of DIR/NAME to stdout,
+                            * "tar-in DEST" extracts one from stdin into DEST (a directory) or as DEST (docker cp's rule) */
   MSG_SIGNAL = 5,          /* {PROCESS, SIGNAL} -> OK */
   MSG_STDIN = 6,           /* {PROCESS, DATA} -> OK once buffered; DATA of length 0 closes stdin */
   MSG_RESIZE = 7,          /* {PROCESS, ROWS, COLS} -> OK */
@@ -111,6 +114,7 @@ enum hyper_tag {
   TAG_RSS = 43,           /* u64: resident memory in bytes */
   TAG_COMMAND = 44,       /* string: a process's command line */
   TAG_PS_ENTRY = 45,      /* bytes: a nested TLV body describing one process of a container (MSG_PS) */
+  TAG_BUILTIN = 46,       /* u64: 1 for an exec of a tool built into the agent (ARG[0] names it) */
 };
 
 enum hyper_error {

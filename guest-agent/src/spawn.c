@@ -151,6 +151,12 @@ pid_t spawn_process(const struct spawn_spec *s, struct spawned *p, char *err, si
     if (gid != (uint64_t)-1 && setgid((gid_t)gid) < 0) child_fail(ctl[1], "setgid");
     if (uid != (uint64_t)-1 && setuid((uid_t)uid) < 0) child_fail(ctl[1], "setuid");
     if (s->cwd && chdir(s->cwd) < 0) child_fail(ctl[1], s->cwd);
+    if (s->tool) { /* a built-in tool runs here, in the forked agent: nothing from the image is needed */
+      int argc = 0;
+      while (s->argv[argc]) argc++;
+      close(ctl[1]);
+      _exit(s->tool(argc, s->argv));
+    }
     exec_in_path(s->argv, s->envp, ctl[1]);
   }
   close(ctl[1]);

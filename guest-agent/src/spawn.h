@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "tools.h"
 
 struct spawn_spec {
   char **argv, **envp;
@@ -15,6 +16,7 @@ struct spawn_spec {
   int tty;
   unsigned rows, cols;
   int unprivileged;   /* --host: a failing setgroups is not fatal */
+  tool_fn *tool;      /* run this tool built into the agent (argv[0] its name) instead of a program from the image, or NULL */
 };
 
 /* The started process's end of things: nonblocking fds (with a tty, out_fd is the pty master, in_fd a dup of it, err_fd -1). */

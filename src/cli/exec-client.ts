@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { sessionSubject, type PodAddress } from '../events/schemas/subjects.js';
-import { ACK_EVERY, ExitMessage, H, type ExecReply, type ExecRequest } from '../exec/protocol.js';
+import { ACK_EVERY, ExitMessage, H, type CopyRequest, type ExecReply, type ExecRequest } from '../exec/protocol.js';
 import { write } from './stdio.js';
 import { ExecError, askHost, controlSender, pinger, pumpStdin, reportStdin, terminal } from './session-io.js';
 
@@ -15,7 +15,8 @@ export interface ExecOptions {
   host: string;
   at: PodAddress;
   tenant: string;
-  request: Omit<ExecRequest, 'session'>;
+  /** A command to run, or a copy (hyper cp: the agent's tar tools, stdout a tar stream out, stdin one in). */
+  request: Omit<ExecRequest, 'session'> | Omit<CopyRequest, 'session'>;
   /** Where output goes and stdin comes from (the process's own, by default). */
   stdout?: Writable;
   stderr?: Writable;
@@ -37,7 +38,10 @@ export async function execSession(nc: NatsConnection, o: ExecOptions): Promise<n
     throw e;
   }
 
-  const tty = o.request.tty && (input as NodeJS.ReadStream).isTTY === true;
+  const r = o.request;
+  const copy = 'kind' in r;
+  const interactive = copy ? r.direction === 'to' : r.interactive;
+  const tty = !copy && r.tty && (input as NodeJS.ReadStream).isTTY === true;
   const restore = terminal(input, out, control, tty);
   // is the host still there? silence for as long as the host waits for us ends the session
   let lost: string | null = null;
@@ -46,7 +50,15 @@ export async function execSession(nc: NatsConnection, o: ExecOptions): Promise<n
     sub.unsubscribe();
   }, o.host);
   // a stdin the guest stopped taking (the process exited, or closed it) is said, not hidden; the output still comes
-  if (o.request.interactive) pumpStdin(nc, inSubject, input).catch(reportStdin(err, 'exec'));
+  // a copy's tool may stop reading once the archive ended (a local tar pads it) or fail early: its exit code tells; only a
+  // stdin that broke for another reason is said, and ends the copy (the tool would wait for the rest forever)
+  let over = false;
+  const copyStdin = (e: unknown) => {
+    if (over || /is closed/.test((e as Error).message)) return;
+    reportStdin(err, 'cp')(e);
+    control('signal', { signal: 9 });
+  };
+  if (interactive) pumpStdin(nc, inSubject, input).catch(copy ? copyStdin : reportStdin(err, 'exec'));
 
   const got = { 1: 0, 2: 0 };
   let acked = { 1: 0, 2: 0 };
@@ -84,6 +96,7 @@ export async function execSession(nc: NatsConnection, o: ExecOptions): Promise<n
       }
     }
   } finally {
+    over = true;
     stopPinger();
     clearInterval(acker);
     ack();

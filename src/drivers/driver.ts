@@ -129,6 +129,8 @@ export interface ExecLaunch {
   tty: boolean;
   rows?: number;
   cols?: number;
+  /** command[0] names a tool built into the guest agent (tar-out, tar-in for hyper cp): nothing from the image is run. */
+  builtin?: boolean;
 }
 
 /** An image a VM was prepared with: which id the reference resolved to, and whether it had to be pulled or converted. */

@@ -48,6 +48,32 @@ export type AttachRequest = z.infer<typeof AttachRequest>;
 export type AttachReply = { ok: true; container: string; stdin: boolean; tty: boolean } | { ok: false; code: number; error: string };
 
 /**
+ * Copying files out of a container (`hyper cp POD:PATH …`, direction "from": the session's stdout is a tar stream of PATH)
+ * or into it (`hyper cp … POD:PATH`, "to": its stdin is one, extracted into PATH or as PATH, docker cp's rule). The host
+ * runs the agent's built-in tar tools in the container, so images without tar work too; the session is an exec's otherwise.
+ */
+export const CopyRequest = z
+  .object({
+    kind: z.literal('copy'),
+    session: execSession,
+    container: z.string().min(1).max(63).optional(),
+    direction: z.enum(['from', 'to']),
+    path: z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'must be an absolute path in the container'),
+    by: z.string().min(1).max(200),
+  })
+  .strict();
+export type CopyRequest = z.infer<typeof CopyRequest>;
+
+/** The built-in tool's command line for a copy: tar-out DIR NAME (NAME "." for a path ending in "/."), or tar-in DEST. */
+export function copyCommand(c: Pick<CopyRequest, 'direction' | 'path'>): string[] {
+  if (c.direction === 'to') return ['tar-in', c.path];
+  const p = c.path.replace(/\/+$/, '') || '/';
+  if (p === '/' || p.endsWith('/.')) return ['tar-out', p === '/' ? '/' : p.slice(0, -2) || '/', '.'];
+  const cut = p.lastIndexOf('/');
+  return ['tar-out', p.slice(0, cut) || '/', p.slice(cut + 1)];
+}
+
+/**
  * A read of what a pod uses (`hyper stats`, kind "stats") or runs (`hyper top`, kind "top", optionally of one container), on
  * the same subject as exec: answered at once from the guest, with no session and no fact.
  */

@@ -62,6 +62,8 @@ export interface ProcessSpec {
   tty?: boolean;
   rows?: number;
   cols?: number;
+  /** args[0] names a tool built into the agent (exec only). */
+  builtin?: boolean;
 }
 
 export interface RootfsSpec { kind: '9p' | 'block' | 'host'; source?: string; fstype?: string }
@@ -292,5 +294,5 @@ export class AgentClient {
 }
 
 function processFields(p: ProcessSpec): Fields {
-  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols };
+  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols, BUILTIN: p.builtin ? 1 : undefined };
 }

@@ -120,6 +120,9 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'exec.started':
     case 'exec.failed':
     case 'exec.exited':
+    case 'copy.started':
+    case 'copy.failed':
+    case 'copy.ended':
     case 'attach.started':
     case 'attach.ended':
       return { ...ctx, updatedAt: e.at };

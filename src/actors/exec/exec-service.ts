@@ -1,19 +1,20 @@
-// Answers `hyper exec`, `attach`, `stats` and `top` requests for the pods that run on this daemon's hosts
+// Answers `hyper exec`, `attach`, `cp`, `stats` and `top` requests for the pods that run on this daemon's hosts
 // (hyper.exec.<host>.<tenant>.<pod>): checks the pod is the subject's tenant's (nats-server vouches for the subject), runs
-// here and is running, then hands the session to an ExecSession (a new process) or an AttachSession (a container's main
-// process) on the pod's guest channel, or answers a probe (stats, top) at once. A malformed request gets an error reply,
+// here and is running, then hands the session to an ExecSession (a new process: a command, or the agent's tar tools for a
+// copy) or an AttachSession (a container's main process) on the pod's guest channel, or answers a probe (stats, top) at once. A malformed request gets an error reply,
 // never a crash.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../log.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { ClusterView } from '../../model/cluster-view.js';
 import { EXEC_PREFIX, tenantOf } from '../../events/schemas/subjects.js';
-import { AttachRequest, EXIT, ExecRequest, ProbeRequest, type AttachReply, type ExecReply, type StatsReply, type TopReply } from '../../exec/protocol.js';
+import { AttachRequest, CopyRequest, EXIT, ExecRequest, ProbeRequest, copyCommand, type AttachReply, type ExecReply, type StatsReply, type TopReply } from '../../exec/protocol.js';
 import type { HostActor } from '../host/live.js';
 import { emitterFor, linksOf } from '../emit.js';
 import { ExecSession } from './exec-session.js';
 import { AttachSession } from './attach-session.js';
 import { answerProbe } from './probe.js';
+import { copyFacts, execFacts } from './session-facts.js';
 
 export interface ExecServiceDeps {
   nc: NatsConnection;
@@ -58,7 +59,8 @@ export class ExecService {
     const kind = (raw as { kind?: unknown } | null)?.kind;
     const attach = kind === 'attach';
     const probe = kind === 'stats' || kind === 'top';
-    const r = attach ? AttachRequest.safeParse(raw) : probe ? ProbeRequest.safeParse(raw) : ExecRequest.safeParse(raw);
+    const copy = kind === 'copy';
+    const r = attach ? AttachRequest.safeParse(raw) : probe ? ProbeRequest.safeParse(raw) : copy ? CopyRequest.safeParse(raw) : ExecRequest.safeParse(raw);
     if (!r.success) return fail(`invalid ${typeof kind === 'string' ? kind : 'exec'} request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     const req = r.data;
     const pod = this.d.view.pods.get(podId);
@@ -66,7 +68,7 @@ export class ExecService {
     if (!pod || tenantOf(pod.context) !== tenant) return fail(`no pod ${podId} in tenant ${tenant}`);
     const name = pod.context.name ?? podId;
     if (pod.context.host !== host.id) return fail(`pod ${name} does not run on host ${host.id}${pod.context.host ? ` (it is on ${pod.context.host})` : ''}`);
-    const what = attach ? 'attach' : probe ? kind : 'exec';
+    const what = attach ? 'attach' : probe || copy ? kind : 'exec';
     if (pod.state !== 'running') return fail(`pod ${name} is not running (it is ${pod.state}): ${what} needs a running container — start it with hyper start ${name}`);
     const agent = host.runnerOf(podId)?.execAgent;
     const channel = agent?.guest;
@@ -82,7 +84,7 @@ export class ExecService {
     const cstate = pod.context.containers[c.name]?.state;
     // a restarting container takes an attach (its next run gets the session), not an exec
     if (cstate !== 'running' && !(attach && cstate === 'restarting')) return fail(`container ${c.name} of pod ${name} is not running (${cstate ?? 'unknown'})`);
-    const sessionId = (req as ExecRequest | AttachRequest).session;
+    const sessionId = (req as ExecRequest | AttachRequest | CopyRequest).session;
     const key = `${podId}/${sessionId}`;
     if (this.sessions.has(key)) return fail(`session ${sessionId} is already open on pod ${name}`);
     const at = { pod: podId, tenant: pod.context.tenant };
@@ -95,10 +97,16 @@ export class ExecService {
       this.d.log.info({ pod: podId, session: a.session, by: a.by }, `attach to ${name}/${c.name} by ${a.by}`);
       return reply({ ok: true, container: c.name, stdin: Boolean(c.stdin), tty: c.tty });
     }
-    const x = req as ExecRequest;
-    const emit = emitterFor(this.d.store, at, `exec.${x.session}`, x.by, this.d.log, () => linksOf(this.d.view.pods.get(podId)?.context), this.d.stopping);
+    // a copy is an exec of the agent's tar tools, recorded as a copy
+    const cp = copy ? (req as CopyRequest) : null;
+    const x: ExecRequest = cp
+      ? { session: cp.session, command: copyCommand(cp), env: {}, tty: false, interactive: cp.direction === 'to', by: cp.by }
+      : (req as ExecRequest);
+    const emit = emitterFor(this.d.store, at, `${cp ? 'copy' : 'exec'}.${x.session}`, x.by, this.d.log, () => linksOf(this.d.view.pods.get(podId)?.context), this.d.stopping);
     const session: ExecSession = new ExecSession(x, {
-      nc: this.d.nc, channel, emit, tenant, log: this.d.log,
+      nc: this.d.nc, channel, tenant, log: this.d.log,
+      facts: cp ? copyFacts(emit, cp, c.name) : execFacts(emit, x, c.name),
+      builtin: Boolean(cp),
       container: { name: c.name, image: c.image, command: c.command, args: c.args, env: c.env, workdir: c.workdir, user: c.user, tty: c.tty },
       onEnd: () => {
         agent.removeExec(session);
@@ -107,7 +115,7 @@ export class ExecService {
     });
     this.sessions.set(key, session);
     agent.addExec(session);
-    this.d.log.info({ pod: podId, session: x.session, by: x.by, command: x.command }, `exec into ${name}/${c.name} by ${x.by}`);
+    this.d.log.info({ pod: podId, session: x.session, by: x.by, command: x.command }, cp ? `copy ${cp.direction} ${name}/${c.name}:${cp.path} by ${x.by}` : `exec into ${name}/${c.name} by ${x.by}`);
     reply(await session.start());
   }
 }

@@ -6,7 +6,7 @@ import { headers as natsHeaders, type Msg, type NatsConnection, type Subscriptio
 import type { ContainerLaunch, GuestChannel } from '../../drivers/driver.js';
 import { AgentError } from '../../guest/agent-client.js';
 import type { Logger } from '../../log.js';
-import type { Emit } from '../emit.js';
+import type { SessionFacts } from './session-facts.js';
 import { CLIENT_SILENCE_MS, Control, EXIT, H, execProcess, type ExecReply, type ExecRequest, type ExitMessage } from '../../exec/protocol.js';
 import { sessionSubject } from '../../events/schemas/subjects.js';
 
@@ -17,8 +17,10 @@ const EACCES = 13;
 export interface ExecSessionDeps {
   nc: NatsConnection;
   channel: GuestChannel;
-  /** exec.* facts for this pod, by the requester, with ids keyed by the session. */
-  emit: Emit;
+  /** What the session records (exec.* or copy.*), by the requester, with ids keyed by the session. */
+  facts: SessionFacts;
+  /** The command names a tool built into the agent (hyper cp's tar-out / tar-in), not a program of the image. */
+  builtin?: boolean;
   tenant: string;
   container: ContainerLaunch;
   log: Logger;
@@ -57,17 +59,18 @@ export class ExecSession {
   async start(): Promise<ExecReply> {
     this.sub = this.d.nc.subscribe(sessionSubject(this.d.tenant, this.req.session, 'in'), { callback: (err, m) => { if (!err) this.onIn(m); } });
     try {
-      const { pid } = await this.d.channel.exec({ container: this.d.container, process: this.process, command: this.req.command, env: this.req.env, workdir: this.req.workdir, user: this.req.user, tty: this.req.tty, rows: this.req.rows, cols: this.req.cols });
+      const { pid } = await this.d.channel.exec({ container: this.d.container, process: this.process, command: this.req.command, env: this.req.env, workdir: this.req.workdir, user: this.req.user, tty: this.req.tty, rows: this.req.rows, cols: this.req.cols, builtin: this.d.builtin });
       if (!this.req.interactive) await this.d.channel.stdin(this.process, new Uint8Array(0)).catch(() => {});
-      void this.d.emit('exec.started', { session: this.req.session, container: this.d.container.name, command: this.req.command, tty: this.req.tty, pid }, 'started');
+      this.d.facts.started(pid);
       return { ok: true, pid, container: this.d.container.name };
     } catch (err) {
       const errno = err instanceof AgentError ? err.errno : undefined;
       const code = errno === ENOENT ? EXIT.NOT_FOUND : errno === EACCES || err instanceof AgentError ? EXIT.CANNOT_RUN : EXIT.HYPER;
       const reason = (err as Error).message.replace(/^guest agent refused exec [^:]*: /, '');
-      void this.d.emit('exec.failed', { session: this.req.session, container: this.d.container.name, command: this.req.command, reason: reason.slice(0, 4000) }, 'failed');
+      this.d.facts.failed(reason);
       this.end();
-      return { ok: false, code, error: `cannot run ${JSON.stringify(this.req.command.join(' '))} in container ${this.d.container.name}: ${reason}` };
+      const what = this.d.builtin ? 'cannot copy' : `cannot run ${JSON.stringify(this.req.command.join(' '))}`;
+      return { ok: false, code, error: `${what} in container ${this.d.container.name}: ${reason}` };
     }
   }
 
@@ -86,7 +89,7 @@ export class ExecSession {
   exited(exitCode: number, reason?: string): void {
     if (this.exit) return;
     this.exit = { exitCode, out: this.received[1], err: this.received[2], ...(reason ? { reason } : {}) };
-    void this.d.emit('exec.exited', { session: this.req.session, exitCode, ...(reason ? { reason } : {}) }, 'exited');
+    this.d.facts.exited(exitCode, reason);
     void this.d.channel.release(this.process).catch((err) => this.d.log.warn({ err, process: this.process }, 'the guest did not release an exec\'d process'));
     this.sendExit();
     this.maybeEnd();

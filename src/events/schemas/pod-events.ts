@@ -56,6 +56,10 @@ export const podEventSchemas = [
   podEvent('exec.started', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), tty: z.boolean(), pid: z.number().int().nonnegative() }),
   podEvent('exec.failed', { session: execSession, container: containerName, command: z.array(z.string().max(4096)).min(1).max(256), reason }),
   podEvent('exec.exited', { session: execSession, exitCode: z.number().int().min(0).max(255), reason: reason.optional() }),
+  // files copied out of a container (from) or into it (to) by hyper cp: an exec of the agent's own tar tools, recorded as what it is
+  podEvent('copy.started', { session: execSession, container: containerName, direction: z.enum(['from', 'to']), path: z.string().min(1).max(4096), pid: z.number().int().nonnegative() }),
+  podEvent('copy.failed', { session: execSession, container: containerName, direction: z.enum(['from', 'to']), path: z.string().min(1).max(4096), reason }),
+  podEvent('copy.ended', { session: execSession, exitCode: z.number().int().min(0).max(255), reason: reason.optional() }),
   // someone attached to a container's main process (hyper attach, run -i) and when they left: with stdin, they could type into it
   podEvent('attach.started', { session: execSession, container: containerName, stdin: z.boolean() }),
   podEvent('attach.ended', { session: execSession, reason }),
