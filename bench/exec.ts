@@ -16,7 +16,7 @@ const runs = arg('runs', 30);
 const mb = arg('mb', 100);
 const pct = (xs: number[], p: number) => Math.round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
 const stats = (xs: number[]) => ({ p50: pct(xs, 50), p95: pct(xs, 95), runs: xs.length });
-const CLI = join(root, 'dist', 'src', 'cli', 'main.js');
+const CLI = join(root, 'bin', 'hyper.cjs');
 
 const n = await benchNats();
 const { d } = benchQemuDaemon(n, 'bench');

@@ -53,7 +53,7 @@ try {
   const cli: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
-    const p = spawn('node', [join(root, 'dist', 'src', 'cli', 'main.js'), 'run', 'busybox', 'echo', 'hi'], { env: { ...process.env, HYPER_NATS: n.server.url, HYPER_QUIET: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const p = spawn('node', [join(root, 'bin', 'hyper.cjs'), 'run', 'busybox', 'echo', 'hi'], { env: { ...process.env, HYPER_NATS: n.server.url, HYPER_QUIET: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
     await new Promise<void>((resolve) => p.stdout.once('data', () => { cli.push(performance.now() - t0); resolve(); }));
     await new Promise((r) => p.once('exit', r));
   }

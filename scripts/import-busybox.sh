@@ -6,4 +6,4 @@ data=${1:?usage: import-busybox.sh DATA_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$data"
 "$here/build-busybox-image.sh" "$data/busybox-image.tar" busybox:latest >/dev/null
-node "$here/../dist/src/cli/main.js" load --data-dir "$data" -q -i "$data/busybox-image.tar"
+node "$here/../bin/hyper.cjs" load --data-dir "$data" -q -i "$data/busybox-image.tar"

@@ -9,7 +9,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 say "building the guest kernel (cached; ~6-10 minutes the first time) and agent"
 npm run -s build:guest
 
-HYPER="node dist/src/cli/main.js"
+HYPER="node bin/hyper.cjs"
 DATA="${HYPER_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/hyper}"
 mkdir -p "$DATA"
 say "importing busybox into the local image store"

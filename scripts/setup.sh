@@ -36,5 +36,5 @@ npm run --silent build
 if npm link --no-audit --no-fund --loglevel=error >/dev/null 2>&1; then
   say "linked: $(command -v hyper) and $(command -v hyperd)"
 else
-  say "could not link onto PATH (no permission?): use $(pwd)/dist/src/cli/main.js"
+  say "could not link onto PATH (no permission?): use $(pwd)/bin/hyper.cjs"
 fi

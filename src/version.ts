@@ -1,7 +1,6 @@
-// The version of hyper, read once from package.json (found from both src/ under vitest and dist/src/ when built).
-import { existsSync, readFileSync } from 'node:fs';
+// The version of hyper, read once from its package.json (found from src/ under vitest, dist/ when built, or a bundle).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from './repo-root.js';
 
-const candidates = ['../package.json', '../../package.json'].map((p) => new URL(p, import.meta.url));
-const found = candidates.find((u) => existsSync(u) && (JSON.parse(readFileSync(u, 'utf8')) as { name?: string }).name === 'hyper');
-
-export const VERSION: string = found ? (JSON.parse(readFileSync(found, 'utf8')) as { version: string }).version : '0.0.0-unknown';
+export const VERSION: string = REPO_ROOT ? (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version : '0.0.0-unknown';

@@ -1,27 +1,13 @@
 #!/usr/bin/env node
-// The hyper CLI: publishes intents as events and reports what the cluster did about them.
+// The hyper CLI: publishes intents as events and reports what the cluster did about them. Only the module of the command
+// being run is loaded (every command pays the CLI's start-up: `hyper --version` loads none).
+import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { ValidationError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { daemonCommand } from '../daemon/command.js';
 import type { GlobalOptions } from './connection.js';
-import { registerRun } from './commands/run.js';
-import { registerLifecycle } from './commands/lifecycle.js';
-import { registerPs } from './commands/ps.js';
-import { registerEvents } from './commands/events.js';
-import { registerHosts } from './commands/hosts.js';
-import { registerVersion } from './commands/version.js';
-import { registerInfo } from './commands/info.js';
-import { registerLogs } from './commands/logs.js';
-import { registerExec } from './commands/exec.js';
-import { registerAttach } from './commands/attach.js';
-import { registerStats } from './commands/stats.js';
-import { registerCp } from './commands/cp.js';
-import { registerTop } from './commands/top.js';
-import { registerImages } from './commands/images.js';
-import { registerTenant } from './commands/tenant.js';
-import { registerCluster } from './commands/cluster.js';
-import { registerScenario } from './commands/scenario.js';
+import { COMMAND_MODULES, commandName, DAEMON } from './command-table.js';
+import { inRepo } from '../repo-root.js';
 import { exitFlushed, guardPipes } from './stdio.js';
 
 guardPipes();
@@ -48,32 +34,32 @@ program.hook('preAction', (_root, action) => {
   const output = ownsDashO.has(action) ? undefined : local.output;
   current = { nats: local.nats ?? root.nats, dataDir: local.dataDir ?? root.dataDir, output: output ?? root.output, creds: local.creds ?? root.creds, tenant: local.tenant ?? root.tenant, tlsCa: local.tlsCa ?? root.tlsCa };
 });
-registerRun(program, globals);
-registerLifecycle(program, globals);
-registerPs(program, globals);
-registerEvents(program, globals);
-registerHosts(program, globals);
-registerVersion(program, globals);
-registerInfo(program, globals);
-registerLogs(program, globals);
-registerExec(program, globals);
-registerAttach(program, globals);
-registerStats(program, globals);
-registerCp(program, globals);
-registerTop(program, globals);
-registerImages(program, globals);
-registerTenant(program, globals);
-registerCluster(program, globals);
-registerScenario(program);
-for (const cmd of program.commands.flatMap((c) => (c.commands.length ? c.commands : [c]))) {
-  cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('--creds <file>', 'NATS client credentials').option('--tenant <name>', 'the tenant to act for (admin credentials)');
-  // a command with its own -o keeps it (`hyper save -o FILE`, as Docker's); its -o is then no output format
-  if (cmd.options.some((opt) => opt.short === '-o')) ownsDashO.add(cmd);
-  else cmd.option('-o, --output <format>', 'text or json');
-}
-program.addCommand(daemonCommand('daemon'));
+const args = process.argv.slice(2);
+const name = commandName(args);
+const wanted = COMMAND_MODULES.filter(([names]) => name === undefined || names.includes(name));
+// a word that names no command (help, a typo) gets every command loaded, for help and "did you mean"; --version none
+const versionOnly = name === undefined && args.some((a) => a === '-v' || a === '--version');
+const only = versionOnly ? [] : wanted.length || name === DAEMON ? wanted : COMMAND_MODULES;
 
-program.parseAsync(process.argv).then(
+async function main(): Promise<void> {
+  for (const register of await Promise.all(only.map(([, load]) => load()))) register(program, globals);
+  for (const cmd of program.commands.flatMap((c) => (c.commands.length ? c.commands : [c]))) {
+    cmd.option('--nats <urls>', 'NATS servers, comma-separated').option('--data-dir <dir>', 'the local daemon\'s data dir').option('--creds <file>', 'NATS client credentials').option('--tenant <name>', 'the tenant to act for (admin credentials)');
+    // a command with its own -o keeps it (`hyper save -o FILE`, as Docker's); its -o is then no output format
+    if (cmd.options.some((opt) => opt.short === '-o')) ownsDashO.add(cmd);
+    else cmd.option('-o, --output <format>', 'text or json');
+  }
+  if (!versionOnly && (name === undefined || name === DAEMON || !wanted.length)) {
+    // the daemon is never bundled with the CLI: it is loaded from dist/ as built
+    const daemon = pathToFileURL(inRepo('dist', 'src', 'daemon', 'command.js')).href;
+    // inside bin/hyper.cjs's vm.Script, import() goes through the launcher's (a plain module's) own
+    const load = (globalThis as { __hyperImport?: (url: string) => Promise<unknown> }).__hyperImport ?? ((url: string) => import(url));
+    program.addCommand(((await load(daemon)) as typeof import('../daemon/command.js')).daemonCommand(DAEMON));
+  }
+  await program.parseAsync(process.argv);
+}
+
+main().then(
   () => {
     // NATS sockets may linger a moment after close; the command is done once its output is out
     setImmediate(() => void exitFlushed(Number(process.exitCode ?? 0)));

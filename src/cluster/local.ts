@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { inRepo } from '../repo-root.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { parseHeartbeat } from '../actors/host/liveness.js';
@@ -39,7 +39,8 @@ export function readClusterFile(dataDir: string): ClusterFile | null {
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as ClusterFile) : null;
 }
 
-const HYPERD = fileURLToPath(new URL('../daemon/main.js', import.meta.url));
+/** The daemon as built (dist/), whichever way the CLI that starts it was loaded. */
+const HYPERD = inRepo('dist', 'src', 'daemon', 'main.js');
 
 /** Names and a /24 derived from the data dir, so two clusters on one machine (two data dirs) do not collide. */
 function layout(dataDir: string) {

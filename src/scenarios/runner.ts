@@ -3,7 +3,7 @@
 // timeline, a verdict per scenario, JUnit XML for CI.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { inRepo } from '../repo-root.js';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,7 +95,7 @@ function natsResets(f: ClusterFile): Record<string, number> {
 
 function busyboxArchive(dir: string): string {
   const tar = join(dir, 'busybox.tar');
-  execFileSync(fileURLToPath(new URL('../../../scripts/build-busybox-image.sh', import.meta.url)), [tar, 'busybox:latest'], { stdio: 'ignore' });
+  execFileSync(inRepo('scripts', 'build-busybox-image.sh'), [tar, 'busybox:latest'], { stdio: 'ignore' });
   return tar;
 }
 

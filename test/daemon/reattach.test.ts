@@ -64,7 +64,7 @@ describe('kill -9 of hyperd while pods run, boot, exit and stop', () => {
     // (d) stopping when the daemon dies: its container takes 3 s to honour SIGTERM
     const stopper = (await hyper(['run', '-d', '--name', 'stopper', 'busybox', 'sh', '-c', 'trap "sleep 3; exit 0" TERM; while true; do sleep 0.1; done'], env())).stdout.trim();
     await expect.poll(async () => (await podState(stopper, env())).state, { timeout: 30_000 }).toBe('running');
-    const stopCli = spawn('node', [join(root, 'dist/src/cli/main.js'), 'stop', '-t', '30', stopper], { env: { ...process.env, ...env() }, stdio: 'ignore' });
+    const stopCli = spawn('node', [join(root, 'bin/hyper.cjs'), 'stop', '-t', '30', stopper], { env: { ...process.env, ...env() }, stdio: 'ignore' });
     const stopExit = new Promise<number | null>((r) => stopCli.once('exit', r));
     await expect.poll(async () => (await podState(stopper, env())).state, { timeout: 10_000 }).toBe('stopping');
 
@@ -132,7 +132,7 @@ describe('kill -9 of hyperd while pods run, boot, exit and stop', () => {
     await expect.poll(async () => (await podState(gone, env())).state, { timeout: 30_000 }).toBe('running');
     await d!.stop('SIGKILL');
     // removed while no daemon runs: the intent is queued in HYPER_INTENTS now, accepted when a daemon is back
-    const rm = spawn('node', [join(root, 'dist/src/cli/main.js'), 'rm', '-f', gone], { env: { ...process.env, ...env() }, stdio: 'ignore' });
+    const rm = spawn('node', [join(root, 'bin/hyper.cjs'), 'rm', '-f', gone], { env: { ...process.env, ...env() }, stdio: 'ignore' });
     const rmExit = new Promise<number | null>((r) => rm.once('exit', r));
     await sleep(1_000);
     expect((await podState(gone, env())).state).toBe('running');

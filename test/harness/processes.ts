@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { execa, type Result } from 'execa';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = `${root}dist/src/cli/main.js`;
+/** What users run (package.json bin): the bundled CLI behind its launcher. */
+export const CLI = `${root}bin/hyper.cjs`;
 export const HYPERD = `${root}dist/src/daemon/main.js`;
 
 function requireBuild(): void {

@@ -25,7 +25,7 @@ describe('hyper scenario run', () => {
     expect(files.length).toBeGreaterThanOrEqual(11);
     const report = join(mkdtempSync(join(tmpdir(), 'hyper-sc-')), 'junit.xml');
     const { execa } = await import('execa');
-    const r = await execa('node', [fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)), 'scenario', 'run', ...files, '--junit', report], { reject: false, timeout: 600_000, env: { HYPER_LOG_FORMAT: 'json' } });
+    const r = await execa('node', [fileURLToPath(new URL('../../bin/hyper.cjs', import.meta.url)), 'scenario', 'run', ...files, '--junit', report], { reject: false, timeout: 600_000, env: { HYPER_LOG_FORMAT: 'json' } });
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`${files.length} scenarios passed, 0 failed`));
     const xml = readFileSync(report, 'utf8');

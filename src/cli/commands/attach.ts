@@ -7,7 +7,7 @@ import type { PodEvent } from '../../events/schemas/mod.js';
 import { lastLogSeq, readLogs } from '../../events/store/logs.js';
 import { foldPod, type PodFold } from '../../model/pod-fold.js';
 import { TERMINAL } from '../../model/pod-machine.js';
-import type { PodRecord } from '../../model/cluster-view.js';
+import type { ClusterView, PodRecord } from '../../model/cluster-view.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { openSession, type GlobalOptions, type Session } from '../connection.js';
 import { openAttach } from '../attach-client.js';
@@ -16,6 +16,7 @@ import { exitCodeOf } from '../follow.js';
 import { cliActor } from '../intent.js';
 import { ExecError } from '../session-io.js';
 import { write } from '../stdio.js';
+import { hostProblem } from '../pod-host.js';
 
 interface AttachFlags { container?: string; stdin: boolean; sigProxy: string; detachKeys: string }
 
@@ -31,8 +32,9 @@ export function registerAttach(program: Command, globals: () => GlobalOptions): 
       const detachKeys = parseDetachKeys(o.detachKeys);
       const s = await openSession(globals());
       try {
-        const pod = s.resolve(await s.view(), ref);
-        process.exitCode = await attach(s, pod, { container: o.container, stdin: o.stdin, sigProxy: o.sigProxy !== 'false', detachKeys });
+        const view = await s.view();
+        const pod = s.resolve(view, ref);
+        process.exitCode = await attach(s, view, pod, { container: o.container, stdin: o.stdin, sigProxy: o.sigProxy !== 'false', detachKeys });
       } catch (err) {
         if (!(err instanceof ExecError)) throw err;
         process.stderr.write(`hyper: ${err.message}\n`);
@@ -43,9 +45,11 @@ export function registerAttach(program: Command, globals: () => GlobalOptions): 
     });
 }
 
-async function attach(s: Session, pod: PodRecord, o: { container?: string; stdin: boolean; sigProxy: boolean; detachKeys: number[] }): Promise<number> {
+async function attach(s: Session, view: ClusterView, pod: PodRecord, o: { container?: string; stdin: boolean; sigProxy: boolean; detachKeys: number[] }): Promise<number> {
   const name = pod.context.name ?? pod.context.id;
   if (pod.state !== 'running' || !pod.context.host) throw new HyperError('attach', `pod ${name} is not running (it is ${pod.state}): you cannot attach to it — start it with hyper start ${name}`);
+  const gone = hostProblem(view, pod, 'attach');
+  if (gone) throw new HyperError('attach', gone);
   const container = o.container ?? pod.context.spec!.containers[0].name;
   if (!(container in pod.context.containers)) throw new HyperError('attach', `pod ${name} has no container ${container} (it has ${Object.keys(pod.context.containers).join(', ')})`);
   const at = addressOf(pod.context);

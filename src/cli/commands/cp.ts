@@ -13,6 +13,7 @@ import { ExecError, execSession } from '../exec-client.js';
 import { cliActor } from '../intent.js';
 import type { PodRecord } from '../../model/cluster-view.js';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { hostProblem } from '../pod-host.js';
 
 const exists = (p: string) => { try { lstatSync(p); return true; } catch { return false; } };
 const isDir = (p: string) => { try { return statSync(p).isDirectory(); } catch { return false; } };
@@ -132,9 +133,12 @@ export function registerCp(program: Command, globals: () => GlobalOptions): void
       const plan = copyPlan(src, dest);
       const s = await openSession(globals());
       try {
-        const pod = s.resolve(await s.view(), plan.pod);
+        const view = await s.view();
+        const pod = s.resolve(view, plan.pod);
         const name = pod.context.name ?? pod.context.id;
         if (pod.state !== 'running' || !pod.context.host) throw new ExecError(`pod ${name} is not running (it is ${pod.state}): cp needs a running container — start it with hyper start ${name}`, 1);
+        const gone = hostProblem(view, pod, 'copy');
+        if (gone) throw new ExecError(gone, 1);
         await (plan.direction === 'from' ? copyFrom : copyTo)(s.nc, pod, s.tenant, plan, o.container);
       } catch (err) {
         if (!(err instanceof ExecError)) throw err;

@@ -6,6 +6,7 @@ import { ValidationError } from '../../errors.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { cliActor } from '../intent.js';
 import { ExecError, execSession } from '../exec-client.js';
+import { hostProblem } from '../pod-host.js';
 
 interface ExecFlags { interactive?: boolean; tty?: boolean; env: string[]; workdir?: string; user?: string; container?: string }
 
@@ -41,9 +42,12 @@ export function registerExec(program: Command, globals: () => GlobalOptions): vo
       if (issues.length) throw new ValidationError('exec', issues);
       const s = await openSession(globals());
       try {
-        const pod = s.resolve(await s.view(), ref);
+        const view = await s.view();
+        const pod = s.resolve(view, ref);
         const name = pod.context.name ?? pod.context.id;
         if (pod.state !== 'running' || !pod.context.host) throw new ExecError(`pod ${name} is not running (it is ${pod.state}): exec needs a running container — start it with hyper start ${name}`);
+        const gone = hostProblem(view, pod, 'exec');
+        if (gone) throw new ExecError(gone);
         const tty = Boolean(o.tty);
         if (tty && !process.stdin.isTTY) process.stderr.write('hyper: -t given but stdin is not a terminal: no raw mode here\n');
         process.exitCode = await execSession(s.nc, {

@@ -17,8 +17,9 @@ export function registerTop(program: Command, globals: () => GlobalOptions): voi
       const g = globals();
       const s = await openSession(g);
       try {
-        const pod = s.resolve(await s.view(), ref);
-        const list = await podProcesses(s.nc, pod, o.container);
+        const view = await s.view();
+        const pod = s.resolve(view, ref);
+        const list = await podProcesses(s.nc, pod, o.container, view);
         const ps = [...list.processes].sort((a, b) => a.container.localeCompare(b.container) || a.pid - b.pid);
         if (g.output === 'json') return printJson({ pod: pod.context.id, at: new Date(list.atMs).toISOString(), processes: ps, ...(list.omitted ? { omitted: list.omitted } : {}) });
         process.stdout.write(table(['CONTAINER', 'UID', 'PID', 'PPID', 'STIME', 'TIME', 'RSS', 'CMD'],
