@@ -1,4 +1,5 @@
 // Benchmark scaffolding: a real nats-server in a temp dir, hyperd processes, progress on stderr (stdout is for the JSON result).
+import { networkFor } from '../../src/net/ipam.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,11 +24,18 @@ export function benchNats(): Promise<BenchNats> {
 
 export interface Hyperd { proc: ChildProcess; ready: Promise<{ wallMs: number; record: Record<string, number> }>; stop(): Promise<void> }
 
+/** A QEMU daemon gets a bridge and subnet of its own (from its data dir), so benches never share the default hyper0. */
+function withOwnNetwork(args: string[]): string[] {
+  if (args[args.indexOf('--driver') + 1] !== 'qemu' || args.includes('--bridge') || args.includes('--network')) return args;
+  const n = networkFor(args[args.indexOf('--data-dir') + 1] ?? args.join(' '));
+  return [...args, '--bridge', n.bridge, '--pod-cidr', n.cidr];
+}
+
 export function spawnHyperd(args: string[]): Hyperd {
   const t0 = performance.now();
   // HYPER_BENCH_PROFILE=DIR writes a CPU profile of each daemon there (on a clean stop)
   const profile = process.env.HYPER_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HYPER_BENCH_PROFILE}`] : [];
-  const proc = spawn('node', [...profile, HYPERD, ...args], { env: { ...process.env, HYPER_LOG_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn('node', [...profile, HYPERD, ...withOwnNetwork(args)], { env: { ...process.env, HYPER_LOG_FORMAT: 'json' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let buf = '';
   const ready = new Promise<{ wallMs: number; record: Record<string, number> }>((resolve, reject) => {
     proc.stderr!.on('data', (b: Buffer) => {

@@ -29,7 +29,9 @@
 enum hyper_msg {
   /* requests (host -> agent) */
   MSG_PING = 1,            /* -> OK {VERSION} */
-  MSG_START_POD = 2,       /* {HOSTNAME, DNS*} -> OK */
+  MSG_START_POD = 2,       /* {HOSTNAME, DNS*, SEARCH*, ADDRESS?, GATEWAY?, MTU?, HOSTS*} -> OK: with ADDRESS, eth0 gets it (and the
+                            * default route via GATEWAY); DNS and SEARCH make /etc/resolv.conf and HOSTS ("ip name…" lines)
+                            * /etc/hosts, both bound into every container started after */
   MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
   MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, BUILTIN?} -> OK {PID};
                             * with BUILTIN=1, ARG[0] names a tool built into the agent, run in the container's namespace
@@ -115,6 +117,11 @@ enum hyper_tag {
   TAG_COMMAND = 44,       /* string: a process's command line */
   TAG_PS_ENTRY = 45,      /* bytes: a nested TLV body describing one process of a container (MSG_PS) */
   TAG_BUILTIN = 46,       /* u64: 1 for an exec of a tool built into the agent (ARG[0] names it) */
+  TAG_ADDRESS = 47,       /* string: "a.b.c.d/prefix" for eth0 */
+  TAG_GATEWAY = 48,       /* string: the default route's gateway */
+  TAG_MTU = 49,           /* u64 */
+  TAG_HOSTS = 50,         /* string: one /etc/hosts line, "ip name [name…]" */
+  TAG_SEARCH = 51,        /* string: a DNS search domain */
 };
 
 enum hyper_error {

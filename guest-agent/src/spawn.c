@@ -67,8 +67,18 @@ static void enter_new_root(const char *root, int errpipe) {
   if (mount("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0) child_fail(errpipe, "mount /sys");
   snprintf(path, sizeof path, "%s/dev", root);
   if (mount("/dev", path, NULL, MS_BIND | MS_REC, NULL) < 0) child_fail(errpipe, "bind /dev");
-  snprintf(path, sizeof path, "%s/etc/resolv.conf", root);
-  if (access("/run/hyper/resolv.conf", F_OK) == 0 && access(path, F_OK) == 0) mount("/run/hyper/resolv.conf", path, NULL, MS_BIND, NULL);
+  /* the pod's resolv.conf and hosts over the image's (made first where the image has none: the upper layer is writable) */
+  const char *files[] = {"resolv.conf", "hosts"};
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+    char src[64];
+    snprintf(src, sizeof src, "/run/hyper/%s", files[i]);
+    if (access(src, F_OK) != 0) continue;
+    snprintf(path, sizeof path, "%s/etc", root);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/etc/%s", root, files[i]);
+    if (access(path, F_OK) != 0) { int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); if (fd >= 0) close(fd); }
+    mount(src, path, NULL, MS_BIND, NULL);
+  }
   if (chdir(root) < 0) child_fail(errpipe, "chdir to the root");
   if (syscall(SYS_pivot_root, ".", ".") == 0) {
     if (umount2(".", MNT_DETACH) < 0) child_fail(errpipe, "detach the old root");

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "proctab.h"
 #include "protocol.h"
+#include "net.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +100,33 @@ int open_port(void) {
   }
 }
 
+/* Writes one of the files containers get bound over theirs (/run/hyper/resolv.conf, /run/hyper/hosts). */
+static int write_run_file(const char *name, const char *text) {
+  mkdir("/run/hyper", 0755);
+  char path[64], tmp[72];
+  snprintf(path, sizeof path, "/run/hyper/%s", name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f) return -1;
+  int ok = fputs(text, f) >= 0;
+  ok = fclose(f) == 0 && ok;
+  return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+/* Fields of one tag as lines (each checked to be one line), "prefix field\n" each. */
+static int lines_of(const struct frame *f, uint8_t tag, const char *prefix, char *out, size_t cap) {
+  size_t len = strlen(out);
+  for (unsigned i = 0, n = tlv_count(f->body, f->len, tag); i < n; i++) {
+    char *v = tlv_str(f->body, f->len, tag, i);
+    if (!v || strpbrk(v, "\n\r")) { free(v); return -1; }
+    int w = snprintf(out + len, cap - len, "%s%s\n", prefix, v);
+    free(v);
+    if (w < 0 || (size_t)w >= cap - len) return -1;
+    len += (size_t)w;
+  }
+  return 0;
+}
+
 void handle_start_pod(const struct frame *f) {
   char *hostname = tlv_str(f->body, f->len, TAG_HOSTNAME, 0);
   if (hostname && sethostname(hostname, strlen(hostname)) < 0 && !host_mode) {
@@ -106,18 +134,34 @@ void handle_start_pod(const struct frame *f) {
     free(hostname);
     return;
   }
-  free(hostname);
-  unsigned n = tlv_count(f->body, f->len, TAG_DNS);
-  if (n && !host_mode) {
-    mkdir("/run/hyper", 0755);
-    FILE *r = fopen("/run/hyper/resolv.conf", "w");
-    for (unsigned i = 0; r && i < n; i++) {
-      char *ns = tlv_str(f->body, f->len, TAG_DNS, i);
-      if (ns && !strpbrk(ns, "\n\r")) fprintf(r, "nameserver %s\n", ns);
-      free(ns);
-    }
-    if (r) fclose(r);
+  char *address = tlv_str(f->body, f->len, TAG_ADDRESS, 0), *gateway = tlv_str(f->body, f->len, TAG_GATEWAY, 0);
+  char err[256] = "";
+  if (address && !host_mode && net_configure("eth0", address, gateway, (unsigned)tlv_u64(f->body, f->len, TAG_MTU, 0), err, sizeof err) < 0) {
+    int e = errno;
+    reply_error(f->id, E_SYSTEM, e, "network: %s", err);
+    free(hostname); free(address); free(gateway);
+    return;
   }
+  free(address); free(gateway);
+  static char text[64 * 1024];
+  text[0] = 0;
+  if (tlv_count(f->body, f->len, TAG_DNS) && !host_mode) {
+    if (lines_of(f, TAG_DNS, "nameserver ", text, sizeof text) < 0) { reply_error(f->id, E_MALFORMED, 0, "a DNS field is not one line"); free(hostname); return; }
+    char search[2048] = "";
+    if (lines_of(f, TAG_SEARCH, "", search, sizeof search) < 0) { reply_error(f->id, E_MALFORMED, 0, "a SEARCH field is not one line"); free(hostname); return; }
+    if (search[0]) {
+      for (char *c = search; *c; c++) if (*c == '\n') *c = ' ';
+      size_t n = strlen(text);
+      snprintf(text + n, sizeof text - n, "search %s\n", search);
+    }
+    if (write_run_file("resolv.conf", text) < 0) say("hyper-agent: /run/hyper/resolv.conf: %s", strerror(errno));
+  }
+  if (tlv_count(f->body, f->len, TAG_HOSTS) && !host_mode) {
+    snprintf(text, sizeof text, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    if (lines_of(f, TAG_HOSTS, "", text, sizeof text) < 0) { reply_error(f->id, E_MALFORMED, 0, "a HOSTS field is not one line, or they are too long"); free(hostname); return; }
+    if (write_run_file("hosts", text) < 0) say("hyper-agent: /run/hyper/hosts: %s", strerror(errno));
+  }
+  free(hostname);
   reply_ok(f->id, NULL);
 }
 

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { issuesOf, PodSpec } from '../events/schemas/mod.js';
+import { parsePublish } from './port-flags.js';
 
 export interface SpecFlags {
   file?: string;
@@ -19,6 +20,10 @@ export interface SpecFlags {
   tty?: boolean;
   interactive?: boolean;
   entrypoint?: string;
+  publish?: string[];
+  network?: string;
+  dns?: string[];
+  dnsSearch?: string[];
 }
 
 /** Numbers from flags stay strings when they are not numbers, so the schema names the field and the bad value. */
@@ -90,6 +95,10 @@ export function buildSpec(flags: SpecFlags, image: string | undefined, cmd: stri
     else raw.waitTimeoutMs = ms;
   }
   if (labels) raw.labels = { ...(raw.labels as object), ...labels };
+  if (flags.publish?.length) raw.ports = [...((raw.ports as unknown[]) ?? []), ...flags.publish.map((p, i) => parsePublish(p, i, issues)).filter(Boolean)];
+  if (flags.network !== undefined) raw.network = flags.network === 'default' ? 'bridge' : flags.network;
+  if (flags.dns?.length) raw.dns = flags.dns;
+  if (flags.dnsSearch?.length) raw.dnsSearch = flags.dnsSearch;
   if (flags.cpus !== undefined || flags.memory !== undefined) {
     const r = { ...(raw.resources as object) } as Record<string, unknown>;
     if (flags.cpus !== undefined) r.cpus = num(flags.cpus);

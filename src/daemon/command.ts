@@ -4,7 +4,8 @@ import { parseDuration } from '../duration.js';
 import { Command } from 'commander';
 import { createLogger } from '../log.js';
 import { parseServers } from '../nats/connect.js';
-import { Daemon, defaultCapacity } from './daemon.js';
+import { DEFAULT_NETWORK, Daemon, defaultCapacity } from './daemon.js';
+import { ValidationError } from '../errors.js';
 import { readCredentialsFile } from '../auth/credentials.js';
 import { defaultDataDir } from './paths.js';
 
@@ -38,6 +39,11 @@ export function defaultHostId(): string {
   return hostname().toLowerCase().replace(/[^a-z0-9_-]/g, '-').slice(0, 48) || 'host';
 }
 
+function networkMode(v: string): 'auto' | 'bridge' | 'user' | 'none' {
+  if (v === 'auto' || v === 'bridge' || v === 'user' || v === 'none') return v;
+  throw new ValidationError('hyperd options', [{ path: '--network', message: `must be auto, bridge, user or none (not "${v}")` }]);
+}
+
 export function daemonCommand(name: string): Command {
   return new Command(name)
     .description('run a hyper host daemon: joins the cluster, schedules pods and runs those placed on this host')
@@ -58,6 +64,9 @@ export function daemonCommand(name: string): Command {
     .option('--tls', 'TLS on the embedded nats-server even on loopback (a CA and certificate are made under DATA_DIR/auth/tls)')
     .option('--tls-ca <file>', 'the CA to verify an external NATS (--nats tls://…) by')
     .option('--host-lease <duration>', 'how long this host runs pods without renewing its lease; survivors declare it lost a sixth later (default 3s)', lease)
+    .option('--network <mode>', 'pod network: bridge (taps on a bridge; root), user (QEMU user-mode NAT and port forwards), none, or auto: bridge where possible, else user', 'auto')
+    .option('--bridge <name>', 'the bridge of the pod network (bridge mode)', DEFAULT_NETWORK.bridge)
+    .option('--pod-cidr <cidr>', 'the pod network\'s subnet: the bridge gets its first address, pods the rest', DEFAULT_NETWORK.cidr)
     .option('--stop-pods-on-exit', 'stop every pod when hyperd stops (default: pods keep running and the next hyperd re-attaches)')
     .action(async (o) => {
       const log = createLogger('hyperd');
@@ -82,6 +91,7 @@ export function daemonCommand(name: string): Command {
         tls: Boolean(o.tls),
         natsCa: o.tlsCa,
         hostLeaseMs: o.hostLease,
+        network: { mode: networkMode(o.network), bridge: o.bridge, cidr: o.podCidr },
       });
       let stopping = false;
       const stop = (sig: string) => {

@@ -5,6 +5,7 @@ import { cpus, totalmem } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createDriver } from '../drivers/registry.js';
+import { HostNetwork, probeNetworkMode, type NetworkMode } from '../net/host-network.js';
 import type { HollowOptions } from '../drivers/hollow/driver.js';
 import type { Logger } from '../log.js';
 import { connectNats, type NatsConnection } from '../nats/connect.js';
@@ -62,7 +63,11 @@ export interface DaemonOptions {
   tls?: boolean;
   /** The CA to verify an external NATS (--nats tls://…) by. */
   natsCa?: string;
+  /** The pod network of this host (VM drivers only): auto probes for bridge (root, /dev/net/tun), else user. */
+  network?: { mode: 'auto' | NetworkMode; bridge: string; cidr: string };
 }
+
+export const DEFAULT_NETWORK = { mode: 'auto' as const, bridge: 'hyper0', cidr: '10.88.0.0/16' };
 
 /** vCPUs are threads and overcommit well (4 per core); memory does not (90% of RAM, the rest for the host and VMM overhead). */
 export function defaultCapacity(): { cpus: number; memoryMb: number } {
@@ -78,6 +83,9 @@ export class Daemon {
   private store!: EventStore;
   view!: ClusterView;
   private hosts: HostActor[] = [];
+  private network: HostNetwork | undefined;
+  /** The pod network mode in use (null: a driver without NICs). */
+  networkMode: NetworkMode | null = null;
   private readonly hostById = new Map<string, HostActor>();
   /** Which host actor runs a pod: a change goes to it and to the pod's host, not to every hollow host of the daemon. */
   private readonly runnerHost = new Map<string, HostActor>();
@@ -170,12 +178,14 @@ export class Daemon {
     const ids = this.o.hollowHosts ? Array.from({ length: this.o.hollowHosts }, (_, i) => `${this.o.hostId}-${i}`) : [this.o.hostId];
     if (this.o.hollowHosts && this.o.driver !== 'hollow') throw new Error('--hollow-hosts needs --driver hollow');
     const bootTimeoutMs = this.o.bootTimeoutMs ?? 30_000;
+    this.network = driver.capabilities.isolation ? await this.openNetwork(ids[0]) : undefined;
+    const network = this.network;
     this.hosts = ids.map((hostId) => {
       const onRunner = (pod: string, running: boolean) => {
         if (running) this.runnerHost.set(pod, host);
         else if (this.runnerHost.get(pod) === host) this.runnerHost.delete(pod);
       };
-      const host: HostActor = new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs, stopping: this.stopping.signal, onRunner });
+      const host: HostActor = new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs, stopping: this.stopping.signal, onRunner, network });
       this.hostById.set(hostId, host);
       return host;
     });
@@ -201,6 +211,7 @@ export class Daemon {
       reattaching += r.attached;
       orphans += r.orphans;
     }
+    await this.network?.restore().catch((err) => log.error({ err }, 'could not restore the pod network\'s port rules'));
     this.scheduler.considerAll();
     this.acceptor = new Acceptor(this.nc, this.store, this.view, this.daemonId, log);
     await this.acceptor.start();
@@ -413,6 +424,24 @@ export class Daemon {
     this.guardTimer.unref();
   }
 
+  /** The host's pod network: the mode asked for (auto: bridge where hyperd may make taps, else user-mode), set up now. */
+  private async openNetwork(hostId: string): Promise<HostNetwork> {
+    const want = this.o.network ?? DEFAULT_NETWORK;
+    let mode: NetworkMode = want.mode === 'auto' ? 'bridge' : want.mode;
+    if (want.mode === 'auto' || want.mode === 'bridge') {
+      const probe = await probeNetworkMode();
+      if (probe.mode !== 'bridge') {
+        if (want.mode === 'bridge') throw new Error(`--network bridge: ${probe.why} — run hyperd as root, or use --network user`);
+        this.o.log.warn({ why: probe.why }, `pod network: user-mode (QEMU's own NAT and port forwards), since ${probe.why}: pods reach out and publish ports, but cannot reach each other`);
+        mode = 'user';
+      }
+    }
+    const network = new HostNetwork({ hostId, mode, bridge: want.bridge, cidr: want.cidr }, this.view, this.o.log);
+    await network.setup();
+    this.networkMode = mode;
+    return network;
+  }
+
   async stop(reason = 'SIGTERM'): Promise<void> {
     if (this.guardTimer) clearInterval(this.guardTimer);
     this.loss?.stop();
@@ -427,6 +456,7 @@ export class Daemon {
       left = ok.every(Boolean);
       await this.snapshot();
     }
+    await this.network?.teardown().catch((err) => this.o.log.warn({ err }, 'could not remove the pod network'));
     this.stopping.abort();
     this.followAbort.abort();
     await this.liveness?.stop(left);

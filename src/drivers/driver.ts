@@ -15,7 +15,10 @@ export interface Capabilities {
 /** What a VM is given besides its CPUs and memory. A closed union: a backend handles every kind or refuses it up front. */
 export type Device =
   | { kind: 'disk'; path: string; readonly: true; /** the image reference it carries, and its id */ image: string; imageId: string; guestPath: string }
-  | { kind: 'share'; tag: string; path: string };
+  | { kind: 'share'; tag: string; path: string }
+  /** The pod's NIC: a tap on the host's bridge, or user-mode networking with port forwards (unprivileged hosts). */
+  | { kind: 'nic'; mode: 'tap'; tap: string; mac: string }
+  | { kind: 'nic'; mode: 'user'; mac: string; forwards: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[] };
 
 export interface VmConfig {
   id: string;
@@ -27,6 +30,8 @@ export interface VmConfig {
   labels: Record<string, string>;
   /** Image references of the pod's containers: a backend that shares root filesystems at boot needs them up front. */
   images: string[];
+  /** Its network interface, if it has one (a pod with network none, or on a host without a pod network, has only lo). */
+  nic?: Extract<Device, { kind: 'nic' }>;
 }
 
 export interface ContainerLaunch {
@@ -53,6 +58,18 @@ export interface GuestProcess {
   /** Bytes the process wrote to stdout / stderr so far (all of it, for an exited process). */
   outBytes: number;
   errBytes: number;
+}
+
+/** How the guest's NIC is set up: its address, the gateway as default route, DNS, and the names /etc/hosts gives. */
+export interface GuestNetwork {
+  address: string;
+  prefix: number;
+  gateway: string;
+  mtu: number;
+  dns: string[];
+  search: string[];
+  /** "ip name…" lines for /etc/hosts (the pod's own name and its containers', its neighbours'). */
+  hosts: string[];
 }
 
 /** What a guest uses as a whole: memory in bytes; CPU time of all its vCPUs since boot in ms (busy, and in all); uptime in ms. */
@@ -90,8 +107,8 @@ export interface GuestChannel {
   readonly bootId: string | null;
   /** After a re-attach: what the guest reported about each process (null for a VM this daemon booted). */
   readonly resynced: GuestProcess[] | null;
-  /** Pod-wide settings, once, before any container: the hostname its containers see. */
-  configurePod(o: { hostname: string }): Promise<void>;
+  /** Pod-wide settings, once, before any container: the hostname its containers see, and its network if it has one. */
+  configurePod(o: { hostname: string; network?: GuestNetwork }): Promise<void>;
   startContainer(c: ContainerLaunch): Promise<{ pid: number }>;
   signal(container: string, signal: number): Promise<void>;
   onContainerExit(listener: (container: string, exitCode: number) => void): void;

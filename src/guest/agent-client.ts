@@ -5,6 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import { HyperError } from '../errors.js';
 import { decodeAgentMessage, type AgentMessage, type ProcessEntry } from './messages.js';
 import { ResyncHunter } from './hunt.js';
+import type { GuestNetwork } from '../drivers/driver.js';
 import { AGENT_ERROR, encodeFrame, FrameReader, MSG, PROTOCOL_VERSION, ProtocolError, type Fields } from './wire.js';
 
 export type { ProcessEntry } from './messages.js';
@@ -245,7 +246,11 @@ export class AgentClient {
   release(process: string): Promise<Ok> { return this.send(MSG.RELEASE, { PROCESS: process }, `release of ${process}`); }
 
   ping(): Promise<Ok> { return this.send(MSG.PING, {}, 'ping'); }
-  startPod(o: { hostname?: string; dns?: string[] }): Promise<Ok> { return this.send(MSG.START_POD, { HOSTNAME: o.hostname, DNS: o.dns }, 'start pod'); }
+  startPod(o: { hostname?: string; dns?: string[]; network?: GuestNetwork }): Promise<Ok> {
+    const n = o.network;
+    const net = n ? { ADDRESS: `${n.address}/${n.prefix}`, GATEWAY: n.gateway, MTU: n.mtu, HOSTS: n.hosts, SEARCH: n.search.length ? n.search : undefined } : {};
+    return this.send(MSG.START_POD, { HOSTNAME: o.hostname, DNS: n ? n.dns : o.dns, ...net }, 'start pod');
+  }
 
   async startContainer(name: string, rootfs: RootfsSpec, p: ProcessSpec): Promise<number> {
     this.exits.delete(name); // a released name used again: waitExit is about this process now

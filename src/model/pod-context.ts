@@ -49,6 +49,20 @@ export interface PodContext {
   pendingSince: number | null;
   /** A kill request its host has not yet delivered (absent: none; kept out of contexts without one, as before 0.7). */
   kill?: { id: string; signal: number; container: string | null };
+  /** The network its host gave a run (net.assigned; absent: none yet). It is that run's while the run lasts. */
+  network?: PodNetwork;
+}
+
+export interface PodNetwork {
+  run: number;
+  host: string;
+  mode: 'bridge' | 'user';
+  ip: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  dns: string[];
+  ports: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
 }
 
 function withoutKill(ctx: PodContext): PodContext {
@@ -114,6 +128,8 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       return { ...ctx, updatedAt: e.at, lastIntent: e.id, kill: { id: e.id, signal: e.data.signal, container: e.data.container ?? null } };
     case 'pod.killed':
       return { ...(ctx.kill?.id === e.data.intent ? withoutKill(ctx) : ctx), updatedAt: e.at };
+    case 'net.assigned':
+      return e.data.run === ctx.run ? { ...ctx, updatedAt: e.at, network: { ...e.data } } : ctx;
     case 'image.pulling':
     case 'image.ready':
     case 'intent.rejected':

@@ -109,7 +109,7 @@ export const podMachine = setup({
       },
     },
     scheduled: {
-      on: { 'image.pulling': hstay(), 'image.ready': hstay(), 'vm.booting': hto('booting', 'fromPlacedHost'), 'pod.rejected': hto('pending'), 'vm.failed': hto('failed'), 'pod.lost': to('pending', 'lostThisRun'), ...stoppable },
+      on: { 'image.pulling': hstay(), 'image.ready': hstay(), 'net.assigned': hstay(), 'vm.booting': hto('booting', 'fromPlacedHost'), 'pod.rejected': hto('pending'), 'vm.failed': hto('failed'), 'pod.lost': to('pending', 'lostThisRun'), ...stoppable },
     },
     booting: { on: { 'vm.booted': hto('booted'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
     booted: { on: { 'agent.ready': hto('starting'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },

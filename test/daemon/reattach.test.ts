@@ -11,7 +11,7 @@ import { guestInitrd, guestKernel } from '../../src/guest/artifacts.js';
 import { killCycles, startDaemon, submitCounters, waitAll, isRunning } from '../../bench/lib/kill-cycles.js';
 import { requireGuest } from '../harness/guest.js';
 import { startTestNats, tempDir, type TestNats } from '../harness/nats.js';
-import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
+import { hyper, removeOwnNetwork, startHyperd, type DaemonProc } from '../harness/processes.js';
 import { killQemuUnder, podEvents, podState, qemuProcessesUnder } from '../harness/qemu.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -47,6 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await d?.stop('SIGKILL');
   killQemuUnder(t.dir);
+  await removeOwnNetwork(dataDir);
   await t?.close();
 });
 

@@ -1,4 +1,6 @@
 // Test harness: runs the built `hyper` CLI and `hyperd` daemon as real processes (build first: npm run build).
+import { networkFor } from '../../src/net/ipam.js';
+import { removeHostNetwork } from '../../src/net/host-network.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +22,23 @@ export async function hyper(args: string[], env: Record<string, string> = {}, in
 
 export interface DaemonProc { proc: ChildProcess; log: () => string; ready: Promise<Record<string, unknown>>; stop(signal?: NodeJS.Signals): Promise<number | null> }
 
+/** A QEMU daemon gets a bridge and subnet of its own (from its data dir), so daemons of tests side by side never share one. */
+export function withOwnNetwork(args: string[]): string[] {
+  const qemu = args[args.indexOf('--driver') + 1] === 'qemu';
+  if (!qemu || args.includes('--bridge') || args.includes('--network')) return args;
+  const n = networkFor(args[args.indexOf('--data-dir') + 1] ?? args.join(' '));
+  return [...args, '--bridge', n.bridge, '--pod-cidr', n.cidr];
+}
+
+/** Removes the bridge, chains and rules a test's QEMU daemon made (once no daemon of that data dir will run again). */
+export async function removeOwnNetwork(dataDir: string): Promise<void> {
+  await removeHostNetwork(networkFor(dataDir).bridge);
+}
+
 /** Starts hyperd (this build's, or another build's `bin`) and resolves `ready` with its "hyperd ready" log record. */
 export function startHyperd(args: string[], env: Record<string, string> = {}, bin = HYPERD): DaemonProc {
   requireBuild();
+  args = withOwnNetwork(args);
   const proc = spawn('node', [bin, ...args], { env: { ...process.env, HYPER_LOG_FORMAT: 'json', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {

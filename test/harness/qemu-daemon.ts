@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireGuest } from './guest.js';
 import { killStrays, tempDir } from './nats.js';
-import { startHyperd, type DaemonProc } from './processes.js';
+import { removeOwnNetwork, startHyperd, type DaemonProc } from './processes.js';
 import { killQemuUnder } from './qemu.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -37,6 +37,7 @@ export async function startQemuDaemon(prefix: string, hostId: string): Promise<Q
       await q.daemon.stop('SIGTERM');
       killQemuUnder(dataDir);
       killStrays(dataDir);
+      await removeOwnNetwork(dataDir);
     },
   };
   await q.daemon.ready;

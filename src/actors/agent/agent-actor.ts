@@ -3,7 +3,7 @@
 // while no daemon was attached, from the agent's resync.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ContainerSpec } from '../../events/schemas/mod.js';
-import type { GuestChannel, GuestProcess, Vm } from '../../drivers/driver.js';
+import type { GuestChannel, GuestNetwork, GuestProcess, Vm } from '../../drivers/driver.js';
 import { LogWriter, storedLogOffset } from '../../events/store/logs.js';
 import type { PodAddress } from '../../events/schemas/subjects.js';
 import type { Logger } from '../../log.js';
@@ -65,10 +65,10 @@ export class AgentActor {
   }
 
   /** Connects; `configure` sends the pod-wide settings and records agent.ready (a fresh boot, or one re-attached before it). */
-  async connect(vm: Vm, timeoutMs: number, hostname: string, configure = true): Promise<boolean> {
+  async connect(vm: Vm, timeoutMs: number, hostname: string, configure = true, network?: GuestNetwork): Promise<boolean> {
     try {
       this.channel = await vm.connectAgent(AbortSignal.timeout(timeoutMs));
-      if (configure) await this.channel.configurePod({ hostname });
+      if (configure) await this.channel.configurePod({ hostname, network });
     } catch (err) {
       this.channel = null;
       await this.d.emit('agent.failed', { reason: `guest agent of vm ${vm.id} did not answer: ${(err as Error).message}` }, 'agent.failed');

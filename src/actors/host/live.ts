@@ -7,6 +7,7 @@ import type { Change, ClusterView } from '../../model/cluster-view.js';
 import { HOLDS_RESOURCES } from '../../model/pod-machine.js';
 import { PodRunner, vmIdOf } from '../pod/live.js';
 import { VERSION } from '../../version.js';
+import type { HostNetwork } from '../../net/host-network.js';
 
 export interface HostActorDeps {
   hostId: string;
@@ -21,6 +22,8 @@ export interface HostActorDeps {
   stopping: AbortSignal;
   /** Told when a runner for a pod starts here (true) and ends (false): the daemon routes that pod's changes by it. */
   onRunner?: (podId: string, running: boolean) => void;
+  /** The host's pod network (VM drivers): its runners give their VMs NICs and publish their ports. */
+  network?: HostNetwork;
 }
 
 export class HostActor {

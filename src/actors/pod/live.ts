@@ -1,6 +1,6 @@
 // The live side of a pod actor on its host: reconciles the folded pod state with the VM it runs, through the VM and agent
 // actors — booting a new VM, or re-attaching to the one a previous daemon left running. Runs only for live events.
-import type { Driver, FoundVm, Vm } from '../../drivers/driver.js';
+import type { Driver, FoundVm, GuestNetwork, Vm, VmConfig } from '../../drivers/driver.js';
 import { refusal } from '../../drivers/driver.js';
 import type { Logger } from '../../log.js';
 import type { ClusterView, PodRecord } from '../../model/cluster-view.js';
@@ -10,6 +10,8 @@ import { ConflictError } from '../../errors.js';
 import { AgentActor } from '../agent/agent-actor.js';
 import { emitterFor, linksOf, type Emit } from '../emit.js';
 import { VmActor } from '../vm/vm-actor.js';
+import { NetworkError, type HostNetwork } from '../../net/host-network.js';
+import { holdsNetwork } from '../../net/ipam.js';
 import { TERMINAL } from '../../model/pod-machine.js';
 
 export interface PodRunnerDeps {
@@ -25,6 +27,8 @@ export interface PodRunnerDeps {
   stopping: AbortSignal;
   /** Called when the runner has nothing left to do for this pod (terminal, moved away or deleted). */
   onDone: (podId: string) => void;
+  /** The host's pod network (absent: drivers without NICs, such as hollow): addresses, taps, published ports. */
+  network?: HostNetwork;
 }
 
 /** The VM a run owns is named by the pod and the run, so any later daemon knows which VM belongs to which run. */
@@ -93,6 +97,7 @@ export class PodRunner {
       await this.emit('pod.stopped', { reason }, 'pod.stopped');
     }
     this.agent?.close();
+    await this.d.network?.unplug(this.podId).catch(() => {});
   }
 
   /**
@@ -106,6 +111,7 @@ export class PodRunner {
     const vm = this.vm;
     this.vm = null;
     await vm?.stop(0).catch((err) => this.d.log.error({ err, pod: this.podId }, 'could not stop a fenced VM'));
+    await this.d.network?.unplug(this.podId).catch(() => {});
     this.d.onDone(this.podId);
   }
 
@@ -153,8 +159,16 @@ export class PodRunner {
         if (!(await this.admit(rec))) return;
         const refused = refusal(this.d.driver, spec.resources);
         if (refused) return this.emit('vm.failed', { vm: null, reason: refused.message }, 'vm.refused');
+        let nic: VmConfig['nic'];
+        try {
+          nic = await this.plugNetwork(rec);
+        } catch (err) {
+          if (!(err instanceof NetworkError)) throw err;
+          await this.d.network?.unplug(this.podId);
+          return this.emit('vm.failed', { vm: null, reason: err.message }, 'vm.no-network');
+        }
         this.vm = new VmActor(
-          this.d.driver.createVm({ id: this.vmId, podId: this.podId, run: this.run, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))] }),
+          this.d.driver.createVm({ id: this.vmId, podId: this.podId, run: this.run, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))], nic }),
           this.d.hostId,
           this.d.driver.name,
           this.emit,
@@ -170,7 +184,7 @@ export class PodRunner {
         if (!this.vm) return this.lost(rec, `vm lost: hyperd on ${this.d.hostId} restarted and the ${this.d.driver.name} driver cannot re-attach`);
         if (!this.agent) {
           this.agent = this.newAgent();
-          await this.agent.connect(this.vm.vm, this.d.bootTimeoutMs, rec.context.name ?? this.podId);
+          await this.agent.connect(this.vm.vm, this.d.bootTimeoutMs, rec.context.name ?? this.podId, true, this.guestNetwork(rec));
         }
         return;
       case 'starting':
@@ -206,6 +220,41 @@ export class PodRunner {
     const targets = Object.entries(rec.context.containers).filter(([n, s]) => s.state === 'running' && (!k.container || n === k.container)).map(([n]) => n);
     await Promise.all(targets.map((c) => this.agent!.signal(c, k.signal).catch((err) => this.d.log.warn({ err, pod: this.podId, container: c }, `could not send signal ${k.signal} to ${c}`))));
     await this.emit('pod.killed', { intent: k.id, signal: k.signal, containers: targets }, `killed.${k.id}`);
+  }
+
+  /**
+   * This run's network before its VM boots: assigned once (net.assigned; a run that has one keeps it), its tap made and
+   * its ports published. Undefined for a pod without a network. A port or address that cannot be had is a NetworkError.
+   */
+  private async plugNetwork(rec: PodRecord): Promise<VmConfig['nic']> {
+    const network = this.d.network;
+    if (!network || network.mode === 'none' || rec.context.spec!.network === 'none') return undefined;
+    let net = rec.context.network?.run === this.run && rec.context.network.host === this.d.hostId ? rec.context.network : null;
+    if (!net) {
+      net = await network.assign(rec);
+      if (!net) return undefined;
+      await this.emit('net.assigned', net, 'net.assigned');
+    }
+    const nic = await network.plug(this.podId, net);
+    await network.publish(net);
+    return nic.mode === 'tap' ? { kind: 'nic', mode: 'tap', tap: nic.tap, mac: nic.mac } : { kind: 'nic', mode: 'user', mac: nic.mac, forwards: nic.forwards };
+  }
+
+  /** What the guest is told of its network: address, route, DNS, and /etc/hosts with the pod's names and its neighbours'. */
+  private guestNetwork(rec: PodRecord): GuestNetwork | undefined {
+    const net = rec.context.network;
+    if (!net || net.run !== this.run) return undefined;
+    const spec = rec.context.spec!;
+    const own = [rec.context.name ?? this.podId, ...spec.containers.map((c) => c.name)];
+    const hosts = [`${net.ip} ${[...new Set(own)].join(' ')}`];
+    if (net.mode === 'bridge') {
+      for (const p of this.d.view.pods.values()) {
+        const n = p.context.network;
+        if (p.context.id === this.podId || !p.context.name || p.context.tenant !== rec.context.tenant || !holdsNetwork(p.state, p.context.run, p.context.host ?? '', n, this.d.hostId)) continue;
+        hosts.push(`${n.ip} ${p.context.name}`);
+      }
+    }
+    return { address: net.ip, prefix: net.prefix, gateway: net.gateway, mtu: 1500, dns: net.dns, search: spec.dnsSearch ?? [], hosts };
   }
 
   private newAgent(): AgentActor {
@@ -246,7 +295,7 @@ export class PodRunner {
       const bootMs = rec.context.bootDeadline ? Math.max(0, Date.now() - (rec.context.bootDeadline - this.d.bootTimeoutMs)) : 0;
       await this.emit('vm.booted', { vm: this.vmId, bootMs }, 'vm.booted');
     }
-    if (!(await this.agent.connect(vm, timeoutMs, rec.context.name ?? this.podId, configure))) return;
+    if (!(await this.agent.connect(vm, timeoutMs, rec.context.name ?? this.podId, configure, this.guestNetwork(rec)))) return;
     const processes = this.agent.resynced;
     await this.emit('vm.attached', { vm: this.vmId, daemon: this.d.daemonId, resync: processes ? 'resynced' : 'too-old', processes: processes?.length ?? 0 }, `vm.attached.${this.d.daemonId}`);
     if (!processes) this.d.log.warn({ pod: this.podId, vm: this.vmId }, `the agent of pod ${this.podId} is too old to resync: the pod keeps running, but its exits and output are not followed until it is stopped and started again`);
@@ -280,6 +329,7 @@ export class PodRunner {
       this.vm = null;
       if (rec && rec.context.run === this.run && rec.state !== 'deleted') await this.emit('vm.exited', { vm: this.vmId, reason: `pod ${rec.state}` }, 'vm.exited');
     }
+    await this.d.network?.unplug(this.podId).catch((err) => this.d.log.warn({ err, pod: this.podId }, 'could not remove the pod\'s network'));
     this.d.onDone(this.podId);
   }
 }

@@ -4,7 +4,7 @@ import { AgentError, type AgentClient, type AgentTooOldError, type ResyncResult 
 import { AGENT_ERROR } from '../../guest/wire.js';
 import { resolveProcess } from '../../images/image-config.js';
 import type { StoredImage } from '../../images/store.js';
-import type { ContainerLaunch, ExecLaunch, GuestChannel, GuestProcess, GuestProcessList, GuestStats } from '../driver.js';
+import type { ContainerLaunch, ExecLaunch, GuestChannel, GuestNetwork, GuestProcess, GuestProcessList, GuestStats } from '../driver.js';
 
 type OutputEvent = [container: string, stream: 1 | 2, data: Uint8Array, offset: number];
 
@@ -51,8 +51,8 @@ export class AgentChannel implements GuestChannel {
       : tooOld ? [] : null;
   }
 
-  async configurePod(o: { hostname: string }): Promise<void> {
-    await this.agent.startPod({ hostname: o.hostname });
+  async configurePod(o: { hostname: string; network?: GuestNetwork }): Promise<void> {
+    await this.agent.startPod({ hostname: o.hostname, network: o.network });
   }
 
   async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {

@@ -1,5 +1,6 @@
 // The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent, detached from hyperd and recorded in its
 // work dir, so a restarted daemon re-attaches; each image a pod uses is attached once as a read-only EROFS disk.
+import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,9 @@ export class QemuDriver implements Driver {
         if (!(await waitGone(pid, 3_000))) throw new DriverError('destroy', `QEMU pid ${pid} of ${dir} is still alive 3 s after SIGKILL`);
       }
     }
+    // its tap, if it had one (a VM no run owns: no pod runner will remove it)
+    const st = readVmState(dir);
+    for (const dev of st.ok ? st.state.devices : []) if (dev.kind === 'nic' && dev.mode === 'tap') execFile('ip', ['link', 'del', dev.tap], () => {});
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -167,10 +171,11 @@ class QemuPodVm implements Vm {
       this.devices.push({ kind: 'disk', path: image.diskPath, readonly: true, image: ref, imageId: image.id, guestPath });
     }
     const disks = [...new Map(this.devices.filter((d) => d.kind === 'disk').map((d) => [d.guestPath, d.path])).values()];
+    if (this.config.nic) this.devices.push(this.config.nic);
     const binary = 'qemu-system-x86_64';
     const launching = launchQemu({
       kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel, binary,
-      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, nic: this.config.nic, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
       onSpawned: (pid) => this.record(pid, onPath(binary) ?? binary),
     });
     const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));

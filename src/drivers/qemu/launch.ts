@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
+import type { Device } from '../driver.js';
 import { AgentClient, type AgentClientOptions } from '../../guest/agent-client.js';
 import { isQemuOf, onPath, waitGone } from './process.js';
 import { QmpClient } from './qmp.js';
@@ -23,6 +24,8 @@ export interface QemuOptions {
   shares?: { tag: string; path: string }[];
   /** Read-only block devices (raw or EROFS images), /dev/vda, /dev/vdb… in order. */
   disks?: string[];
+  /** A virtio-net NIC (eth0 in the guest): on a tap made beforehand, or QEMU's user-mode network with port forwards. */
+  nic?: Extract<Device, { kind: 'nic' }>;
   binary?: string;
   bootTimeoutMs?: number;
   /** CPU model (default: host under KVM, max under TCG). */
@@ -105,6 +108,12 @@ export function qemuArgs(o: QemuOptions): string[] {
   (o.shares ?? []).forEach((s, i) => {
     args.push('-fsdev', `local,id=fs${i},path=${s.path},security_model=none`, '-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${s.tag}`);
   });
+  if (o.nic) {
+    const netdev = o.nic.mode === 'tap'
+      ? `tap,id=net0,ifname=${o.nic.tap},script=no,downscript=no`
+      : ['user,id=net0,net=10.0.2.0/24', ...o.nic.forwards.map((f) => `hostfwd=${f.protocol}:${f.hostIp === '0.0.0.0' ? '' : f.hostIp}:${f.hostPort}-:${f.containerPort}`)].join(',');
+    args.push('-netdev', netdev, '-device', `virtio-net-device,netdev=net0,mac=${o.nic.mac}`);
+  }
   (o.disks ?? []).forEach((d, i) => {
     args.push('-drive', `id=disk${i},file=${d},format=raw,if=none,readonly=on`, '-device', `virtio-blk-device,drive=disk${i}`);
   });

@@ -32,6 +32,20 @@ export const podEventSchemas = [
   // the VM and its agent; image.pulling says a pull from a registry began (it may take long); image.ready records which image (by id) a pod's VM was given, and whether it had to be pulled
   podEvent('image.pulling', { image: z.string().min(1).max(512) }),
   podEvent('image.ready', { image: z.string().min(1).max(512), id: z.string().regex(/^sha256:[a-f0-9]{64}$/), pulled: z.boolean(), converted: z.boolean(), ms: z.number().nonnegative() }),
+  // the host gave this run of the pod its network: an address on the host's pod network (bridge) or QEMU's user-mode one
+  // (user, where hyperd is unprivileged), and each published port with the host port it got; the address is the run's
+  // until the run ends, and never handed to another pod before
+  podEvent('net.assigned', {
+    run: z.number().int().positive(),
+    host: idToken,
+    mode: z.enum(['bridge', 'user']),
+    ip: z.string().min(7).max(15),
+    prefix: z.number().int().min(8).max(30),
+    gateway: z.string().min(7).max(15),
+    mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+    dns: z.array(z.string().min(7).max(15)).max(3),
+    ports: z.array(z.object({ protocol: z.enum(['tcp', 'udp']), hostIp: z.string().min(7).max(15), hostPort: z.number().int().min(1).max(65535), containerPort: z.number().int().min(1).max(65535) }).strict()).max(64),
+  }),
   podEvent('vm.booting', { host: idToken, vm: idToken, driver: z.string().min(1), deadline: z.number().int().nonnegative() }),
   // vmmMs: the hypervisor process starting; guestMs: kernel + agent until the agent answers (drivers that can tell)
   podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative(), vmmMs: z.number().nonnegative().optional(), guestMs: z.number().nonnegative().optional() }),

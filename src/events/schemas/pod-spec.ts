@@ -39,6 +39,22 @@ export const Resources = z
   })
   .strict();
 
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'must be an IPv4 address, e.g. 127.0.0.1');
+const port = z.number().int().min(1, 'must be a port, 1-65535').max(65535, 'must be a port, 1-65535');
+
+/** -p [hostIp:][hostPort:]containerPort[/proto]: a host port (absent: a free one, chosen when the pod starts) to one of the pod's. */
+export const PortMapping = z
+  .object({
+    containerPort: port,
+    hostPort: port.optional(),
+    /** Absent: every address of the host (0.0.0.0). */
+    hostIp: ipv4.optional(),
+    protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  })
+  .strict();
+export type PortMapping = z.infer<typeof PortMapping>;
+export type PortMappingInput = z.input<typeof PortMapping>;
+
 export const PodSpec = z
   .object({
     name: dnsLabel.optional(),
@@ -50,9 +66,23 @@ export const PodSpec = z
     labels: z.record(z.string().max(253), z.string().max(1024)).default({}),
     /** Give up (fail) after waiting this long for a host with room; by default a pod waits as long as it takes. */
     waitTimeoutMs: z.number().int().positive().max(30 * 24 * 3_600_000).optional(),
+    /** bridge (default): a NIC on the host's pod network (or user-mode networking where hyperd is unprivileged); none: only lo. */
+    network: z.enum(['bridge', 'none']).optional(),
+    ports: z.array(PortMapping).max(64).optional(),
+    /** DNS servers and search domains for the pod's /etc/resolv.conf; absent, the host's. */
+    dns: z.array(ipv4).max(3).optional(),
+    dnsSearch: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, 'must be a domain')).max(6).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
+    if (spec.network === 'none' && spec.ports?.length) ctx.addIssue({ code: 'custom', path: ['ports'], message: 'a pod with network none has no ports to publish' });
+    const published = new Set<string>();
+    (spec.ports ?? []).forEach((p, i) => {
+      if (p.hostPort === undefined) return;
+      const key = `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}/${p.protocol ?? 'tcp'}`;
+      if (published.has(key)) ctx.addIssue({ code: 'custom', path: ['ports', i, 'hostPort'], message: `host port ${key} is published twice` });
+      published.add(key);
+    });
     if (spec.maxRestarts !== undefined && spec.restartPolicy !== 'on-failure')
       ctx.addIssue({ code: 'custom', path: ['maxRestarts'], message: `a maximum number of restarts needs restartPolicy on-failure (it is ${spec.restartPolicy})` });
     const seen = new Set<string>();

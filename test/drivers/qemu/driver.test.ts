@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestNats, type TestNats } from '../../harness/nats.js';
-import { hyper, startHyperd, type DaemonProc } from '../../harness/processes.js';
+import { hyper, removeOwnNetwork, startHyperd, type DaemonProc } from '../../harness/processes.js';
 import { requireGuest } from '../../harness/guest.js';
 import { startRegistry, type TestRegistry } from '../../harness/registry.js';
 import { TestImages } from '../../harness/images.js';
@@ -45,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await d?.stop();
   for (const pid of qemuProcessesUnder(dataDir)) process.kill(Number(pid), 'SIGKILL');
+  await removeOwnNetwork(dataDir);
   await reg?.stop();
   await t?.close();
 });

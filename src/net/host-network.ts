@@ -1,0 +1,314 @@
+// A host's pod network: a bridge with the subnet's gateway address, forwarding and masquerade for that subnet only, a
+// tap per pod VM on the bridge, and the published ports as DNAT rules, all in chains of this bridge's own
+// (HYPER-<bridge>-*), rebuilt from the folded view so a restarted daemon restores them. Where hyperd cannot make taps
+// (unprivileged), pods get QEMU's user-mode network with port forwards instead. Addresses and ports are facts
+// (net.assigned): the view says who holds what, across restarts and re-attaches.
+import { execFile } from 'node:child_process';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { promisify } from 'node:util';
+import { HyperError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ClusterView, PodRecord } from '../model/cluster-view.js';
+import type { PodNetwork } from '../model/pod-context.js';
+import type { PortMapping } from '../events/schemas/pod-spec.js';
+import { heldOn, holdsNetwork, macOf, nextFree, parseCidr, portKey, portsCollide, type Subnet } from './ipam.js';
+
+const run = promisify(execFile);
+
+export class NetworkError extends HyperError {
+  constructor(message: string) {
+    super('network', message);
+  }
+}
+
+export type NetworkMode = 'bridge' | 'user' | 'none';
+
+export interface HostNetworkConfig {
+  hostId: string;
+  /** bridge: taps on a bridge (root, /dev/net/tun); user: QEMU's user-mode network; none: pods get only lo. */
+  mode: NetworkMode;
+  bridge: string;
+  cidr: string;
+}
+
+/** What a VM is given for its NIC. */
+export type Nic = { mode: 'tap'; tap: string; mac: string } | { mode: 'user'; mac: string; forwards: PodNetwork['ports'] };
+
+/** USER_NET: QEMU's user-mode network as the guest sees it. */
+const USER_NET = { ip: '10.0.2.15', prefix: 24, gateway: '10.0.2.2', dns: '10.0.2.3' };
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  try {
+    return (await run(cmd, args, { encoding: 'utf8' })).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new NetworkError(`${cmd} ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`);
+  }
+}
+const quiet = (cmd: string, args: string[]) => sh(cmd, args).then(() => true, () => false);
+
+/** bridge where this process can make taps and rules (root, /dev/net/tun, ip and iptables on PATH), else user. */
+export async function probeNetworkMode(): Promise<{ mode: 'bridge' | 'user'; why: string }> {
+  if (process.getuid?.() !== 0) return { mode: 'user', why: 'hyperd is not root: no taps or rules' };
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+  } catch {
+    return { mode: 'user', why: 'no /dev/net/tun' };
+  }
+  if (!(await quiet('ip', ['-V'])) || !(await quiet('iptables', ['-V']))) return { mode: 'user', why: 'ip or iptables is not installed (apt-get install iproute2 iptables)' };
+  return { mode: 'bridge', why: 'root with /dev/net/tun' };
+}
+
+/** The host's DNS servers a pod can reach (not loopback ones, such as systemd-resolved's 127.0.0.53). */
+export function hostNameservers(file = '/etc/resolv.conf'): string[] {
+  try {
+    return [...readFileSync(file, 'utf8').matchAll(/^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]).filter((ip) => !ip.startsWith('127.')).slice(0, 3);
+  } catch {
+    return [];
+  }
+}
+
+/** Who holds a host port, from ss (e.g. "nginx (pid 123)"), or null if nobody can be named. */
+async function holderOf(protocol: 'tcp' | 'udp', hostPort: number): Promise<string | null> {
+  const out = await sh('ss', ['-H', protocol === 'tcp' ? '-ltnp' : '-lunp', `sport = :${hostPort}`]).catch(() => '');
+  const m = /users:\(\("([^"]+)",pid=(\d+)/.exec(out);
+  return m ? `${m[1]} (pid ${m[2]})` : null;
+}
+
+/** Holds a host port with a socket of ours (bound, never accepting: DNAT sends the traffic to the pod before it). */
+function hold(protocol: 'tcp' | 'udp', hostIp: string, hostPort: number): Promise<{ port: number; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    if (protocol === 'tcp') {
+      const s: Server = createServer();
+      s.once('error', reject);
+      s.listen({ host: hostIp, port: hostPort, exclusive: true }, () => {
+        s.unref();
+        resolve({ port: (s.address() as { port: number }).port, close: () => s.close() });
+      });
+    } else {
+      const s: UdpSocket = createSocket({ type: 'udp4', reuseAddr: false });
+      s.once('error', reject);
+      s.bind({ address: hostIp, port: hostPort, exclusive: true }, () => {
+        s.unref();
+        resolve({ port: s.address().port, close: () => s.close() });
+      });
+    }
+  });
+}
+
+export class HostNetwork {
+  readonly subnet: Subnet;
+  private readonly chain: { post: string; dnat: string; fwd: string };
+  /** Addresses handed out but not yet folded back from their fact (a burst of pods must not get the same one). */
+  private readonly pending = new Map<string, string>();
+  private last: string | null = null;
+  private readonly holds = new Map<string, { close: () => void }[]>();
+  private forwardBefore: string | null = null;
+  private ready = false;
+
+  constructor(
+    readonly cfg: HostNetworkConfig,
+    private readonly view: ClusterView,
+    private readonly log: Logger,
+  ) {
+    this.subnet = parseCidr(cfg.cidr);
+    this.chain = chainsOf(cfg.bridge);
+  }
+
+  get mode(): NetworkMode {
+    return this.cfg.mode;
+  }
+
+  /** The bridge, its address, forwarding, and the chains with their base rules; idempotent (a restart finds them there). */
+  async setup(): Promise<void> {
+    if (this.cfg.mode !== 'bridge') return;
+    const { bridge } = this.cfg;
+    if (!(await quiet('ip', ['link', 'show', bridge]))) await sh('ip', ['link', 'add', bridge, 'type', 'bridge']);
+    await sh('ip', ['addr', 'replace', `${this.subnet.gateway}/${this.subnet.prefix}`, 'dev', bridge]);
+    await sh('ip', ['link', 'set', bridge, 'up']);
+    const fwd = '/proc/sys/net/ipv4/ip_forward';
+    this.forwardBefore = readFileSync(fwd, 'utf8').trim();
+    if (this.forwardBefore !== '1') writeFileSync(fwd, '1');
+    // connections from the host itself to 127.0.0.1:hostPort are DNATed out of the bridge: allow that source there
+    writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
+    const { post, dnat, fwd: fchain } = this.chain;
+    for (const [table, name] of [['nat', post], ['nat', dnat], ['filter', fchain]] as const) {
+      await quiet('iptables', ['-t', table, '-N', name]);
+      await sh('iptables', ['-t', table, '-F', name]);
+    }
+    const cidr = this.subnet.cidr;
+    await sh('iptables', ['-t', 'nat', '-A', post, '-s', cidr, '!', '-o', bridge, '-j', 'MASQUERADE']);
+    await sh('iptables', ['-t', 'nat', '-A', post, '-o', bridge, '-m', 'addrtype', '--src-type', 'LOCAL', '-j', 'MASQUERADE']);
+    await sh('iptables', ['-t', 'filter', '-A', fchain, '-i', bridge, '-j', 'ACCEPT']);
+    await sh('iptables', ['-t', 'filter', '-A', fchain, '-o', bridge, '-j', 'ACCEPT']);
+    const jumps: [string, string, string[]][] = [
+      ['nat', 'POSTROUTING', ['-j', post]],
+      ['nat', 'PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', dnat]],
+      ['nat', 'OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', dnat]],
+      ['filter', 'FORWARD', ['-j', fchain]],
+    ];
+    for (const [table, from, rule] of jumps) if (!(await quiet('iptables', ['-t', table, '-C', from, ...rule]))) await sh('iptables', ['-t', table, '-I', from, '1', ...rule]);
+    this.ready = true;
+    this.log.info({ bridge, cidr }, `pod network: bridge ${bridge} ${this.subnet.gateway}/${this.subnet.prefix}, NAT for ${cidr}`);
+  }
+
+  /**
+   * The network of a run about to boot: the next free address, and each published port with its host port (a free one
+   * where none was asked), held from now on. A port already taken — by another pod here or any process — is refused,
+   * naming the holder, before anything starts.
+   */
+  async assign(rec: PodRecord): Promise<PodNetwork | null> {
+    const spec = rec.context.spec!;
+    if (this.cfg.mode === 'none' || spec.network === 'none') return null;
+    const held = heldOn(this.view, this.cfg.hostId);
+    const ports = await this.reservePorts(rec, spec.ports ?? [], held.ports);
+    if (this.cfg.mode === 'user') {
+      return { run: rec.context.run, host: this.cfg.hostId, mode: 'user', ip: USER_NET.ip, prefix: USER_NET.prefix, gateway: USER_NET.gateway, mac: macOf(USER_NET.ip), dns: spec.dns ?? [USER_NET.dns], ports };
+    }
+    const used = { has: (ip: string) => held.ips.has(ip) || [...this.pending.values()].includes(ip) };
+    const ip = nextFree(this.subnet, used, this.last);
+    if (!ip) {
+      this.release(rec.context.id);
+      throw new NetworkError(`no free address in ${this.subnet.cidr} on host ${this.cfg.hostId} (${held.ips.size} held): give hyperd a larger --pod-cidr`);
+    }
+    this.pending.set(rec.context.id, ip);
+    this.last = ip;
+    return { run: rec.context.run, host: this.cfg.hostId, mode: 'bridge', ip, prefix: this.subnet.prefix, gateway: this.subnet.gateway, mac: macOf(ip), dns: spec.dns ?? hostNameservers(), ports };
+  }
+
+  private async reservePorts(rec: PodRecord, wanted: PortMapping[], heldPorts: Map<string, string>): Promise<PodNetwork['ports']> {
+    const out: PodNetwork['ports'] = [];
+    const sockets: { close: () => void }[] = [];
+    const fail = (why: string): never => {
+      for (const s of sockets) s.close();
+      throw new NetworkError(why);
+    };
+    for (const p of wanted) {
+      const protocol = p.protocol ?? 'tcp';
+      const hostIp = p.hostIp ?? '0.0.0.0';
+      if (p.hostPort !== undefined) {
+        const mine = { protocol, hostIp, hostPort: p.hostPort };
+        for (const [key, pod] of heldPorts) {
+          const [addr, rest] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
+          const [num, proto] = rest.split('/');
+          if (pod !== (rec.context.name ?? rec.context.id) && portsCollide(mine, { protocol: proto, hostIp: addr, hostPort: Number(num) })) fail(`host port ${portKey(mine)} on ${this.cfg.hostId} is already published by pod ${pod}`);
+        }
+      }
+      let got: { port: number; close: () => void };
+      try {
+        got = await hold(protocol, hostIp, p.hostPort ?? 0);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE') {
+          const who = await holderOf(protocol, p.hostPort ?? 0);
+          fail(`host port ${hostIp}:${p.hostPort}/${protocol} on ${this.cfg.hostId} is in use${who ? ` by ${who}` : ''}: publish another (-p OTHER:${p.containerPort})`);
+        }
+        if (code === 'EADDRNOTAVAIL') fail(`host address ${hostIp} is not one of host ${this.cfg.hostId}'s: publish on one of its addresses, or leave it out (every address)`);
+        if (code === 'EACCES') fail(`host port ${p.hostPort} needs privilege (below 1024): run hyperd as root, or publish a port of 1024 or more`);
+        fail(`host port ${hostIp}:${p.hostPort ?? 'any'}/${protocol}: ${(err as Error).message}`);
+      }
+      // QEMU's user-mode forwards bind the port themselves: only checked here, not held
+      if (this.cfg.mode === 'user') got!.close();
+      else sockets.push(got!);
+      out.push({ protocol, hostIp, hostPort: got!.port, containerPort: p.containerPort });
+    }
+    if (sockets.length) this.holds.set(rec.context.id, sockets);
+    return out;
+  }
+
+  /** The NIC the VM gets: a tap on the bridge, made now (QEMU opens it by name), or a user-mode one with its forwards. */
+  async plug(podId: string, net: PodNetwork): Promise<Nic> {
+    if (net.mode === 'user') return { mode: 'user', mac: net.mac, forwards: net.ports };
+    const tap = tapOf(podId);
+    if (!(await quiet('ip', ['link', 'show', tap]))) await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    await sh('ip', ['link', 'set', tap, 'master', this.cfg.bridge, 'up']);
+    return { mode: 'tap', tap, mac: net.mac };
+  }
+
+  /** The DNAT chain rebuilt from every run that holds a network here (the view, plus the one being started). */
+  async publish(extra?: PodNetwork): Promise<void> {
+    if (this.cfg.mode !== 'bridge' || !this.ready) return;
+    const nets: PodNetwork[] = [];
+    for (const p of this.view.pods.values()) if (holdsNetwork(p.state, p.context.run, p.context.host ?? '', p.context.network, this.cfg.hostId)) nets.push(p.context.network!);
+    if (extra && !nets.some((n) => n.ip === extra.ip)) nets.push(extra);
+    const { dnat } = this.chain;
+    await sh('iptables', ['-t', 'nat', '-F', dnat]);
+    for (const n of nets) {
+      for (const p of n.ports) {
+        const to = ['-j', 'DNAT', '--to-destination', `${n.ip}:${p.containerPort}`];
+        await sh('iptables', ['-t', 'nat', '-A', dnat, '-p', p.protocol, ...(p.hostIp !== '0.0.0.0' ? ['-d', p.hostIp] : []), '--dport', String(p.hostPort), ...to]);
+      }
+    }
+  }
+
+  /** The run is over: its held ports, its tap, its rules. */
+  async unplug(podId: string): Promise<void> {
+    this.release(podId);
+    if (this.cfg.mode !== 'bridge') return;
+    await quiet('ip', ['link', 'del', tapOf(podId)]);
+    await this.publish().catch((err) => this.log.warn({ err }, 'could not rebuild the port rules'));
+  }
+
+  /** The address has been folded (or the run never got one): forget the reservation. */
+  settled(podId: string): void {
+    this.pending.delete(podId);
+  }
+
+  private release(podId: string): void {
+    this.pending.delete(podId);
+    for (const s of this.holds.get(podId) ?? []) s.close();
+    this.holds.delete(podId);
+  }
+
+  /** After a restart: hold again the ports of the runs that kept their VMs, and rebuild the rules. */
+  async restore(): Promise<void> {
+    for (const p of this.view.pods.values()) {
+      const net = p.context.network;
+      if (!holdsNetwork(p.state, p.context.run, p.context.host ?? '', net, this.cfg.hostId) || net.mode !== 'bridge' || this.holds.has(p.context.id)) continue;
+      // the bridge may be new (removed while no daemon ran): the VM's tap goes back on it
+      await quiet('ip', ['link', 'set', tapOf(p.context.id), 'master', this.cfg.bridge, 'up']);
+      const sockets: { close: () => void }[] = [];
+      for (const port of net.ports) sockets.push(await hold(port.protocol, port.hostIp, port.hostPort).catch((err) => (this.log.warn({ err, pod: p.context.id }, `could not hold ${portKey(port)} again`), { close: () => {} })));
+      this.holds.set(p.context.id, sockets);
+      this.last = net.ip;
+    }
+    await this.publish();
+  }
+
+  /** The daemon stops: if no VM of this host still uses the network, everything it made goes (else it stays for them). */
+  async teardown(): Promise<void> {
+    for (const id of [...this.holds.keys()]) this.release(id);
+    if (this.cfg.mode !== 'bridge' || !this.ready) return;
+    const inUse = [...this.view.pods.values()].some((p) => holdsNetwork(p.state, p.context.run, p.context.host ?? '', p.context.network, this.cfg.hostId));
+    if (inUse) return void this.log.info({ bridge: this.cfg.bridge }, 'pod network left in place for the VMs that keep running');
+    await removeHostNetwork(this.cfg.bridge, this.chain);
+    if (this.forwardBefore !== null && this.forwardBefore !== '1') writeFileSync('/proc/sys/net/ipv4/ip_forward', this.forwardBefore);
+    this.ready = false;
+  }
+}
+
+/** A pod's tap: "ht" and its id (Linux allows 15 characters). */
+export const tapOf = (podId: string) => `ht${podId.slice(0, 13)}`;
+
+/** Removes a bridge's chains, the jumps to them and the bridge (what setup made); absent parts are skipped. */
+export async function removeHostNetwork(bridge: string, chain = chainsOf(bridge)): Promise<void> {
+  const jumps: [string, string, string[]][] = [
+    ['nat', 'POSTROUTING', ['-j', chain.post]],
+    ['nat', 'PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain.dnat]],
+    ['nat', 'OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain.dnat]],
+    ['filter', 'FORWARD', ['-j', chain.fwd]],
+  ];
+  for (const [table, from, rule] of jumps) while (await quiet('iptables', ['-t', table, '-D', from, ...rule])) {}
+  for (const [table, name] of [['nat', chain.post], ['nat', chain.dnat], ['filter', chain.fwd]] as const) {
+    await quiet('iptables', ['-t', table, '-F', name]);
+    await quiet('iptables', ['-t', table, '-X', name]);
+  }
+  if (existsSync(`/sys/class/net/${bridge}`)) await quiet('ip', ['link', 'del', bridge]);
+}
+
+export function chainsOf(bridge: string): { post: string; dnat: string; fwd: string } {
+  const tag = bridge.toUpperCase().slice(0, 12);
+  return { post: `HYPER-${tag}-POST`, dnat: `HYPER-${tag}-DNAT`, fwd: `HYPER-${tag}-FWD` };
+}
