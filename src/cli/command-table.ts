@@ -7,7 +7,7 @@ type Register = (program: Command, globals: () => GlobalOptions) => void;
 export const COMMAND_MODULES: [names: string[], load: () => Promise<Register>][] = [
   [['run', 'create'], async () => (await import('./commands/run.js')).registerRun],
   [['start', 'stop', 'kill', 'rm'], async () => (await import('./commands/lifecycle.js')).registerLifecycle],
-  [['ps', 'inspect'], async () => (await import('./commands/ps.js')).registerPs],
+  [['ps', 'port', 'inspect'], async () => (await import('./commands/ps.js')).registerPs],
   [['events'], async () => (await import('./commands/events.js')).registerEvents],
   [['hosts'], async () => (await import('./commands/hosts.js')).registerHosts],
   [['version'], async () => (await import('./commands/version.js')).registerVersion],

@@ -19,12 +19,12 @@ export interface QemuDaemon {
   stop(): Promise<void>;
 }
 
-export async function startQemuDaemon(prefix: string, hostId: string): Promise<QemuDaemon> {
+export async function startQemuDaemon(prefix: string, hostId: string, extra: string[] = []): Promise<QemuDaemon> {
   requireGuest();
   const dataDir = tempDir(prefix);
   const env = { HYPER_DATA_DIR: dataDir, HYPER_NATS: '' };
   execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
-  const start = () => startHyperd(['--host-id', hostId, '--data-dir', dataDir, '--driver', 'qemu', '--stop-pods-on-exit'], env);
+  const start = () => startHyperd(['--host-id', hostId, '--data-dir', dataDir, '--driver', 'qemu', '--stop-pods-on-exit', ...extra], env);
   const q: QemuDaemon = {
     dataDir,
     env,

@@ -8,8 +8,16 @@ import { tenantOf } from '../../events/schemas/subjects.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { ago, printJson, table } from '../format.js';
 import { restartPolicyText } from '../../model/pod-context.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** The current run's published ports as docker ps shows them: 0.0.0.0:8080->80/tcp. */
+export function portsText(p: PodRecord): string {
+  const net = p.context.network;
+  if (!net || net.run !== p.context.run || !HAS_VM.has(p.state)) return '';
+  return net.ports.map((x) => `${x.hostIp}:${x.hostPort}->${x.containerPort}/${x.protocol}`).join(', ');
+}
 
 export function podSummary(p: PodRecord) {
   const c = p.context;
@@ -17,6 +25,7 @@ export function podSummary(p: PodRecord) {
     id: c.id, tenant: tenantOf(c), name: c.name, state: p.state, host: c.host, vm: c.vm, attached: c.attached, created: c.createdAt, updated: c.updatedAt, run: c.run, reason: c.reason,
     images: c.spec?.containers.map((x) => x.image) ?? [],
     restartPolicy: c.spec ? restartPolicyText(c.spec) : null,
+    network: c.network && c.network.run === c.run ? { mode: c.network.mode, ip: c.network.ip, gateway: c.network.gateway, mac: c.network.mac, dns: c.network.dns, ports: c.network.ports } : null,
     containers: Object.fromEntries(
       Object.entries(c.containers).map(([n, s]) => [
         n,
@@ -54,11 +63,31 @@ export function registerPs(program: Command, globals: () => GlobalOptions): void
           const restarting = Object.values(p.context.containers).some((c) => c.state === 'restarting') ? ', restarting' : '';
           const counted = restarts ? ` (${restarts} restart${restarts === 1 ? '' : 's'}${restarting})` : '';
           const status = p.state === 'succeeded' || p.state === 'failed' ? `${p.state} (${exits.join(',') || p.context.reason})${counted}` : p.state + detached + counted;
-          const row = [p.context.id, p.context.name ?? '', p.context.spec?.containers.map((c) => c.image).join(',') ?? '', status, p.context.host ?? '', ago(p.context.createdAt)];
+          const row = [p.context.id, p.context.name ?? '', p.context.spec?.containers.map((c) => c.image).join(',') ?? '', status, portsText(p), p.context.host ?? '', ago(p.context.createdAt)];
           return o.allTenants ? [tenantOf(p.context), ...row] : row;
         });
-        const head = ['POD ID', 'NAME', 'IMAGE', 'STATUS', 'HOST', 'CREATED'];
+        const head = ['POD ID', 'NAME', 'IMAGE', 'STATUS', 'PORTS', 'HOST', 'CREATED'];
         process.stdout.write(table(o.allTenants ? ['TENANT', ...head] : head, rows) + '\n');
+      } finally {
+        await s.close();
+      }
+    });
+
+  program
+    .command('port <pod> [port]')
+    .description('the pod\'s published ports (or where one of its ports is published), as docker port')
+    .action(async (ref: string, which: string | undefined) => {
+      const g = globals();
+      const s = await openSession(g);
+      try {
+        const p = s.resolve(await s.view(), ref);
+        const net = p.context.network && p.context.network.run === p.context.run && HAS_VM.has(p.state) ? p.context.network : null;
+        const m = which ? /^(\d+)(?:\/(tcp|udp))?$/.exec(which) : null;
+        if (which && !m) throw new ValidationError('port', [{ path: 'port', message: `"${which}" is not PORT or PORT/PROTO, e.g. 80/tcp` }]);
+        const ports = (net?.ports ?? []).filter((x) => !m || (x.containerPort === Number(m[1]) && (!m[2] || x.protocol === m[2])));
+        if (g.output === 'json') return printJson(ports);
+        if (which && !ports.length) throw new NotFoundError('no-port', `pod ${p.context.name ?? p.context.id} publishes no port ${which}${net ? '' : ' (it is not running)'}`);
+        process.stdout.write(ports.map((x) => (which ? `${x.hostIp}:${x.hostPort}\n` : `${x.containerPort}/${x.protocol} -> ${x.hostIp}:${x.hostPort}\n`)).join(''));
       } finally {
         await s.close();
       }
