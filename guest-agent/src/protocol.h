@@ -32,7 +32,7 @@ enum hyper_msg {
   MSG_START_POD = 2,       /* {HOSTNAME, DNS*, SEARCH*, ADDRESS?, GATEWAY?, MTU?, HOSTS*} -> OK: with ADDRESS, eth0 gets it (and the
                             * default route via GATEWAY); DNS and SEARCH make /etc/resolv.conf and HOSTS ("ip name…" lines)
                             * /etc/hosts, both bound into every container started after */
-  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
+  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, MOUNT*} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
   MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, BUILTIN?} -> OK {PID};
                             * with BUILTIN=1, ARG[0] names a tool built into the agent, run in the container's namespace
                             * instead of a program from its image: "tar-out DIR NAME" writes a tar of DIR/NAME to stdout,
@@ -122,6 +122,7 @@ enum hyper_tag {
   TAG_MTU = 49,           /* u64 */
   TAG_HOSTS = 50,         /* string: one /etc/hosts line, "ip name [name…]" */
   TAG_SEARCH = 51,        /* string: a DNS search domain */
+  TAG_MOUNT = 52,         /* string: "ro|rw:TAG:TARGET", a 9p share mounted at TARGET in the container */
 };
 
 enum hyper_error {

@@ -50,8 +50,34 @@ static void exec_in_path(char **argv, char **envp, int errpipe) {
   child_fail(errpipe, argv[0]);
 }
 
+/* mkdir -p of a path inside the new root (the overlay's upper layer makes the image's tree writable). */
+static void make_dirs(char *path) {
+  for (char *s = path + 1; *s; s++) if (*s == '/') { *s = 0; mkdir(path, 0755); *s = '/'; }
+  mkdir(path, 0755);
+}
+
+/* The container's volumes: each "ro|rw:TAG:TARGET" a 9p share of the host directory mounted at TARGET in the new root. */
+static void mount_volumes(const char *root, char **mounts, int errpipe) {
+  for (char **m = mounts; m && *m; m++) {
+    char spec[4200], path[4608];
+    snprintf(spec, sizeof spec, "%s", *m);
+    char *tag = strchr(spec, ':'), *target = tag ? strchr(tag + 1, ':') : NULL;
+    if (!tag || !target) { errno = EINVAL; child_fail(errpipe, "a MOUNT field is not ro|rw:TAG:TARGET"); }
+    *tag++ = 0;
+    *target++ = 0;
+    snprintf(path, sizeof path, "%s%s", root, target);
+    make_dirs(path);
+    unsigned long flags = MS_NOSUID | MS_NODEV | (strcmp(spec, "ro") == 0 ? MS_RDONLY : 0);
+    if (mount(tag, path, "9p", flags, "trans=virtio,version=9p2000.L,msize=262144,access=client") < 0) {
+      char what[4400];
+      snprintf(what, sizeof what, "mount the volume %s at %s", tag, target);
+      child_fail(errpipe, what);
+    }
+  }
+}
+
 /* Moves the calling process into a fresh mount namespace rooted at `root`, with proc, sys and the agent's /dev. */
-static void enter_new_root(const char *root, int errpipe) {
+static void enter_new_root(const char *root, char **mounts, int errpipe) {
   char path[4096];
   if (unshare(CLONE_NEWNS) < 0) child_fail(errpipe, "unshare mount namespace");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(errpipe, "make / private");
@@ -79,6 +105,7 @@ static void enter_new_root(const char *root, int errpipe) {
     if (access(path, F_OK) != 0) { int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); if (fd >= 0) close(fd); }
     mount(src, path, NULL, MS_BIND, NULL);
   }
+  mount_volumes(root, mounts, errpipe);
   if (chdir(root) < 0) child_fail(errpipe, "chdir to the root");
   if (syscall(SYS_pivot_root, ".", ".") == 0) {
     if (umount2(".", MNT_DETACH) < 0) child_fail(errpipe, "detach the old root");
@@ -154,7 +181,7 @@ pid_t spawn_process(const struct spawn_spec *s, struct spawned *p, char *err, si
       dup2(inpipe[0], 0); dup2(outpipe[1], 1); dup2(errp[1], 2);
     }
     if (s->join_ns >= 0 && setns(s->join_ns, CLONE_NEWNS) < 0) child_fail(ctl[1], "join the container's mount namespace");
-    if (s->root) enter_new_root(s->root, ctl[1]);
+    if (s->root) enter_new_root(s->root, s->mounts, ctl[1]);
     uint64_t uid = s->uid, gid = s->gid;
     if (s->user) resolve_user(s->user, &uid, &gid, ctl[1]);
     if (gid != (uint64_t)-1 && (setgroups(0, NULL) < 0 && !s->unprivileged)) child_fail(ctl[1], "setgroups");

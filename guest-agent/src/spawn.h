@@ -17,6 +17,7 @@ struct spawn_spec {
   unsigned rows, cols;
   int unprivileged;   /* --host: a failing setgroups is not fatal */
   tool_fn *tool;      /* run this tool built into the agent (argv[0] its name) instead of a program from the image, or NULL */
+  char **mounts;      /* NULL-terminated "ro|rw:TAG:TARGET": 9p shares mounted in the new root before the command runs, or NULL */
 };
 
 /* The started process's end of things: nonblocking fds (with a tty, out_fd is the pty master, in_fd a dup of it, err_fd -1). */

@@ -21,6 +21,7 @@ export interface SpecFlags {
   interactive?: boolean;
   entrypoint?: string;
   publish?: string[];
+  volume?: string[];
   network?: string;
   dns?: string[];
   dnsSearch?: string[];
@@ -104,6 +105,15 @@ export function buildSpec(flags: SpecFlags, image: string | undefined, cmd: stri
     if (flags.cpus !== undefined) r.cpus = num(flags.cpus);
     if (flags.memory !== undefined) r.memoryMb = num(flags.memory);
     raw.resources = r;
+  }
+  if (flags.volume?.length && Array.isArray(raw.containers)) {
+    const volumes = flags.volume.map((v, i) => {
+      const parts = v.split(':');
+      const ro = parts.length === 3 && (parts[2] === 'ro' || parts[2] === 'rw') ? parts.pop() === 'ro' : false;
+      if (parts.length !== 2) issues.push({ path: `volumes[${i}]`, message: `-v ${v}: expected /host/dir:/container/path[:ro]` });
+      return { source: parts[0], target: parts[1] ?? '', readonly: ro };
+    });
+    raw.containers = raw.containers.map((c: Record<string, unknown>, i: number) => (i === 0 ? { ...c, volumes: [...((c.volumes as unknown[]) ?? []), ...volumes] } : c));
   }
   if (env && Array.isArray(raw.containers)) raw.containers = raw.containers.map((c: Record<string, unknown>) => ({ ...c, env: { ...(c.env as object), ...env } }));
   const r = PodSpec.safeParse(raw);

@@ -32,11 +32,15 @@ export interface VmConfig {
   images: string[];
   /** Its network interface, if it has one (a pod with network none, or on a host without a pod network, has only lo). */
   nic?: Extract<Device, { kind: 'nic' }>;
+  /** Host directories its containers mount (-v): each shared into the guest once. */
+  volumes?: string[];
 }
 
 export interface ContainerLaunch {
   name: string;
   image: string;
+  /** Host directories shared into it (the VM was given each as a share at boot). */
+  volumes?: { source: string; target: string; readonly: boolean }[];
   /** Overrides the image's Entrypoint (Kubernetes' `command`). */
   command?: string[];
   /** Overrides the image's Cmd (Kubernetes' `args`; what follows the image on `hyper run`). */

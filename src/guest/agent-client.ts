@@ -65,6 +65,8 @@ export interface ProcessSpec {
   cols?: number;
   /** args[0] names a tool built into the agent (exec only). */
   builtin?: boolean;
+  /** 9p shares to mount in the container before it starts: "ro|rw:TAG:TARGET" (container start only). */
+  mounts?: string[];
 }
 
 export interface RootfsSpec { kind: '9p' | 'block' | 'host'; source?: string; fstype?: string }
@@ -299,5 +301,5 @@ export class AgentClient {
 }
 
 function processFields(p: ProcessSpec): Fields {
-  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols, BUILTIN: p.builtin ? 1 : undefined };
+  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols, BUILTIN: p.builtin ? 1 : undefined, MOUNT: p.mounts?.length ? p.mounts : undefined };
 }

@@ -2,9 +2,10 @@
 import type { PodSpec } from '../events/schemas/mod.js';
 import type { TenantPolicy } from '../events/schemas/tenant-events.js';
 import { parseRef } from '../images/reference.js';
+import { DEFAULT_TENANT } from '../events/schemas/subjects.js';
 
 export interface PolicyRefusal {
-  policy: 'maxCpus' | 'maxMemoryMb' | 'registries';
+  policy: 'maxCpus' | 'maxMemoryMb' | 'registries' | 'allowBind';
   path: string;
   message: string;
 }
@@ -22,6 +23,17 @@ export function policyRefusal(tenant: string, policy: TenantPolicy, spec: PodSpe
       const domain = parseRef(c.image).domain;
       if (!policy.registries.includes(domain)) {
         return { policy: 'registries', path: `spec.containers.${i}.image`, message: `tenant ${tenant}'s policy (registries) allows images only from ${policy.registries.join(', ')}, not from ${domain} (image ${c.image})` };
+      }
+    }
+  }
+  // a host directory bound into a VM is the host's: only the host's own tenant, or a tenant allowed that directory
+  for (const [i, c] of spec.containers.entries()) {
+    for (const [j, v] of (c.volumes ?? []).entries()) {
+      if (tenant === DEFAULT_TENANT) continue;
+      const under = (dir: string) => v.source === dir || v.source.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+      if (!policy.allowBind?.some(under)) {
+        const allowed = policy.allowBind?.length ? `only below ${policy.allowBind.join(', ')}` : 'none (an admin allows some with hyper tenant add --allow-bind DIR)';
+        return { policy: 'allowBind', path: `spec.containers.${i}.volumes.${j}.source`, message: `tenant ${tenant} may not bind host directory ${v.source}: its policy (allowBind) allows ${allowed}` };
       }
     }
   }

@@ -62,5 +62,11 @@ describe('tenant policy', () => {
     const reg = policyRefusal('ana', { registries: ['docker.io'] }, spec({ containers: [{ name: 'a', image: 'busybox' }, { name: 'b', image: 'localhost:5000/app' }] }));
     expect(reg).toMatchObject({ policy: 'registries', path: 'spec.containers.1.image' });
     expect(policyRefusal('ana', { maxCpus: 2, maxMemoryMb: 512, registries: ['docker.io'] }, spec())).toBeNull();
+    // host directories: none unless allowed (the default tenant, the host's own, any); a prefix allows what is below it only
+    const bind = (source: string) => spec({ containers: [{ name: 'a', image: 'busybox', volumes: [{ source, target: '/data' }] }] });
+    expect(policyRefusal('ana', {}, bind('/srv/ana'))).toMatchObject({ policy: 'allowBind', path: 'spec.containers.0.volumes.0.source', message: expect.stringContaining('hyper tenant add --allow-bind') });
+    expect(policyRefusal('ana', { allowBind: ['/srv/ana'] }, bind('/srv/ana/data'))).toBeNull();
+    expect(policyRefusal('ana', { allowBind: ['/srv/ana'] }, bind('/srv/anabel'))).toMatchObject({ policy: 'allowBind', message: expect.stringContaining('only below /srv/ana') });
+    expect(policyRefusal('default', {}, bind('/etc'))).toBeNull();
   });
 });

@@ -63,7 +63,12 @@ export class ExecService {
     const r = attach ? AttachRequest.safeParse(raw) : probe ? ProbeRequest.safeParse(raw) : copy ? CopyRequest.safeParse(raw) : ExecRequest.safeParse(raw);
     if (!r.success) return fail(`invalid ${typeof kind === 'string' ? kind : 'exec'} request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     const req = r.data;
-    const pod = this.d.view.pods.get(podId);
+    // a client that saw the pod start (run -i attaches on container.started) may ask before this daemon folded that fact
+    let pod = this.d.view.pods.get(podId);
+    for (let i = 0; i < 40 && pod && (pod.state === 'starting' || pod.state === 'booted' || pod.state === 'booting'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      pod = this.d.view.pods.get(podId);
+    }
     // another tenant's pod is answered as if it did not exist
     if (!pod || tenantOf(pod.context) !== tenant) return fail(`no pod ${podId} in tenant ${tenant}`);
     const name = pod.context.name ?? podId;

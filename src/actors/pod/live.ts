@@ -168,7 +168,7 @@ export class PodRunner {
           return this.emit('vm.failed', { vm: null, reason: err.message }, 'vm.no-network');
         }
         this.vm = new VmActor(
-          this.d.driver.createVm({ id: this.vmId, podId: this.podId, run: this.run, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))], nic }),
+          this.d.driver.createVm({ id: this.vmId, podId: this.podId, run: this.run, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))], nic, volumes: [...new Set(spec.containers.flatMap((c) => (c.volumes ?? []).map((v) => v.source)))] }),
           this.d.hostId,
           this.d.driver.name,
           this.emit,

@@ -41,12 +41,13 @@ export function registerTenant(program: Command, globals: () => GlobalOptions): 
     .option('--max-cpus <n>', 'the most vCPUs one of its pods may have', Number)
     .option('--max-memory <MB>', 'the most memory one of its pods may have', Number)
     .option('--registry <host[:port]>', 'a registry its images may come from (repeatable; default: any)', repeat, [] as string[])
+    .option('--allow-bind <dir>', 'a host directory its pods may bind with -v, and what is below it (repeatable; default: none)', repeat, [] as string[])
     .option('--creds-out <file>', 'where to write its credentials (default: DATA_DIR/auth/tenants/<name>.json)')
     .option('--host-creds <file>', 'the host role\'s credentials (default: DATA_DIR/auth/host.json)')
-    .action(async (raw: string, o: { maxCpus?: number; maxMemory?: number; registry: string[]; credsOut?: string; hostCreds?: string }) => {
+    .action(async (raw: string, o: { maxCpus?: number; maxMemory?: number; registry: string[]; allowBind: string[]; credsOut?: string; hostCreds?: string }) => {
       const name = nameOf(raw);
       if (name === DEFAULT_TENANT) throw new HyperError('invalid', `"${DEFAULT_TENANT}" is the built-in tenant the admin credentials act for; pick another name`);
-      const policy = TenantPolicy.safeParse({ maxCpus: o.maxCpus, maxMemoryMb: o.maxMemory, ...(o.registry.length ? { registries: o.registry } : {}) });
+      const policy = TenantPolicy.safeParse({ maxCpus: o.maxCpus, maxMemoryMb: o.maxMemory, ...(o.registry.length ? { registries: o.registry } : {}), ...(o.allowBind.length ? { allowBind: o.allowBind } : {}) });
       if (!policy.success) throw new ValidationError('tenant policy', policy.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
       const g = globals();
       const s = await hostSession(g, o.hostCreds);

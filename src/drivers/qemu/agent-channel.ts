@@ -43,6 +43,8 @@ export class AgentChannel implements GuestChannel {
     private readonly images: Map<string, { device: string; image: StoredImage | null }>,
     resync: ResyncResult | null,
     readonly tooOld: AgentTooOldError | null,
+    /** Host directory → the 9p tag it was shared under at boot. */
+    private readonly shares: Map<string, string> = new Map(),
   ) {
     this.version = `hyper-agent/${resync?.version ?? agent.ready?.version ?? 1}`;
     this.bootId = resync?.bootId ?? agent.ready?.bootId ?? null;
@@ -61,7 +63,12 @@ export class AgentChannel implements GuestChannel {
     if (!shared.image) throw new DriverError('no-image', `image ${c.image} is no longer in this host's store (removed while the pod ran) — pull it again`);
     const p = resolveProcess(shared.image.config, c);
     if (p.argv.length === 0) throw new DriverError('no-command', `container ${c.name}: image ${c.image} has no Entrypoint or Cmd — give a command after the image`);
-    const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty });
+    const mounts = (c.volumes ?? []).map((v) => {
+      const tag = this.shares.get(v.source);
+      if (!tag) throw new DriverError('no-volume', `volume ${v.source} of container ${c.name} was not shared into this VM (it was added after the VM booted): restart the pod`);
+      return `${v.readonly ? 'ro' : 'rw'}:${tag}:${v.target}`;
+    });
+    const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty, mounts });
     return { pid };
   }
 

@@ -1,7 +1,7 @@
 // The QEMU driver: each pod VM is a QEMU microvm booted with our kernel and agent, detached from hyperd and recorded in its
 // work dir, so a restarted daemon re-attaches; each image a pod uses is attached once as a read-only EROFS disk.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
@@ -172,10 +172,22 @@ class QemuPodVm implements Vm {
     }
     const disks = [...new Map(this.devices.filter((d) => d.kind === 'disk').map((d) => [d.guestPath, d.path])).values()];
     if (this.config.nic) this.devices.push(this.config.nic);
+    // each host directory a container mounts is one 9p share, whatever number of containers mount it
+    (this.config.volumes ?? []).forEach((path, i) => {
+      let st;
+      try {
+        st = statSync(path);
+      } catch {
+        throw new DriverError('no-volume', `volume ${path} does not exist on this host: create it, or bind another directory`);
+      }
+      if (!st.isDirectory()) throw new DriverError('no-volume', `volume ${path} is not a directory: only directories can be bound (9p shares)`);
+      this.devices.push({ kind: 'share', tag: `vol${i}`, path });
+    });
+    const shares = this.devices.filter((d) => d.kind === 'share').map((d) => ({ tag: d.tag, path: d.path }));
     const binary = 'qemu-system-x86_64';
     const launching = launchQemu({
       kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel, binary,
-      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, nic: this.config.nic, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, shares, nic: this.config.nic, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
       onSpawned: (pid) => this.record(pid, onPath(binary) ?? binary),
     });
     const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
@@ -228,7 +240,8 @@ class QemuPodVm implements Vm {
       } catch {}
       images.set(d.image, { device: d.guestPath, image });
     }
-    return new AgentChannel(this.qemu.agent, this.held, images, this.resync, this.tooOld);
+    const shares = new Map(this.devices.filter((d) => d.kind === 'share').map((d) => [d.path, d.tag]));
+    return new AgentChannel(this.qemu.agent, this.held, images, this.resync, this.tooOld, shares);
   }
 
   async stop(graceMs: number): Promise<void> {

@@ -10,6 +10,16 @@ const dnsLabel = z
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a shell variable name (letters, digits, _; not starting with a digit)');
 
+/** -v /host/dir:/ctr/path[:ro]: a host directory shared into the container (virtio-9p), read-only if asked. */
+export const VolumeMount = z
+  .object({
+    source: z.string().startsWith('/', 'must be an absolute host path (named volumes are not supported yet)').max(4096).refine((p) => !p.split('/').includes('..'), 'must not climb with ..'),
+    target: z.string().startsWith('/', 'must be an absolute path in the container').max(4096).refine((p) => p !== '/' && !p.split('/').includes('..'), 'must be a directory below / (not / itself, no ..)'),
+    readonly: z.boolean().default(false),
+  })
+  .strict();
+export type VolumeMount = z.infer<typeof VolumeMount>;
+
 export const ContainerSpec = z
   .object({
     name: dnsLabel,
@@ -25,8 +35,16 @@ export const ContainerSpec = z
     tty: z.boolean().default(false),
     /** Keep its stdin open for attach (docker's -i, Kubernetes' stdin); otherwise it reads EOF at once. */
     stdin: z.boolean().optional(),
+    volumes: z.array(VolumeMount).max(32).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const seen = new Set<string>();
+    (c.volumes ?? []).forEach((v, i) => {
+      if (seen.has(v.target)) ctx.addIssue({ code: 'custom', path: ['volumes', i, 'target'], message: `${v.target} is mounted twice` });
+      seen.add(v.target);
+    });
+  });
 export type ContainerSpec = z.infer<typeof ContainerSpec>;
 
 export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);

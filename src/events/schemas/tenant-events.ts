@@ -14,6 +14,8 @@ export const TenantPolicy = z
     maxMemoryMb: z.number().int().min(64).max(262144).optional(),
     /** Registries its images may come from (as in a reference: docker.io, registry.example:5000); absent: any. */
     registries: z.array(z.string().min(1).max(253)).max(100).optional(),
+    /** Host directories (and what is below them) its pods may bind with -v; absent: none (the default tenant: any). */
+    allowBind: z.array(z.string().startsWith('/', 'must be an absolute host path').max(4096)).max(100).optional(),
   })
   .strict();
 export type TenantPolicy = z.infer<typeof TenantPolicy>;
