@@ -1,6 +1,6 @@
 // Addresses on a host's pod network, pure: a subnet parsed from its CIDR, the addresses its live pods hold (from the
 // folded view), and the next free one after the last handed out, so an address just released is not handed out again at once.
-import type { ClusterView } from '../model/cluster-view.js';
+import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import { TERMINAL } from '../model/pod-machine.js';
 import type { PodNetwork } from '../model/pod-context.js';
 
@@ -44,6 +44,30 @@ export const portKey = (p: { protocol: string; hostIp: string; hostPort: number 
 /** Whether two published ports collide: same protocol and port, and the same address or either on every address. */
 export function portsCollide(a: { protocol: string; hostIp: string; hostPort: number }, b: { protocol: string; hostIp: string; hostPort: number }): boolean {
   return a.protocol === b.protocol && a.hostPort === b.hostPort && (a.hostIp === b.hostIp || a.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0');
+}
+
+/**
+ * Of these hosts, those where the fixed host ports a pod publishes are free (no live run there holds one that collides),
+ * and the first clash found, for the reason a pod that fits nowhere waits with.
+ */
+export function hostsWithPortsFree(view: ClusterView, pod: PodRecord, hostIds: string[]): { free: string[]; clash: string } {
+  const wanted = (pod.context.spec?.ports ?? []).filter((p) => p.hostPort !== undefined).map((p) => ({ protocol: p.protocol ?? 'tcp', hostIp: p.hostIp ?? '0.0.0.0', hostPort: p.hostPort! }));
+  if (!wanted.length) return { free: hostIds, clash: '' };
+  const self = pod.context.name ?? pod.context.id;
+  let clash = '';
+  const free = hostIds.filter((h) => {
+    for (const [key, holder] of heldOn(view, h).ports) {
+      const at = key.lastIndexOf(':');
+      const [num, protocol] = key.slice(at + 1).split('/');
+      const hit = wanted.find((w) => portsCollide(w, { protocol, hostIp: key.slice(0, at), hostPort: Number(num) }));
+      if (hit && holder !== self) {
+        clash ||= `host port ${hit.hostIp}:${hit.hostPort}/${hit.protocol} is published by pod ${holder} on ${h}`;
+        return false;
+      }
+    }
+    return true;
+  });
+  return { free, clash };
 }
 
 /** The first free address after `after` (wrapping), or null when the subnet is full. */

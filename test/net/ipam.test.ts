@@ -61,3 +61,25 @@ describe('-p', () => {
     expect(err({ ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 80, hostPort: 8080, protocol: 'udp' }] })).toBeUndefined();
   });
 });
+
+describe('placement and published ports', () => {
+  it('a pod publishing a host port goes only where no live run holds it; its reason names the holder', async () => {
+    const { ClusterView } = await import('../../src/model/cluster-view.js');
+    const { hostsWithPortsFree } = await import('../../src/net/ipam.js');
+    const { ev, spec } = await import('../harness/events.js');
+    const v = new ClusterView();
+    let seq = 0;
+    const apply = (e: Parameters<typeof v.applyEvent>[0]) => v.applyEvent(e, (v.seq = ++seq));
+    const ports = [{ containerPort: 80, hostPort: 8080 }];
+    apply(ev('pod.requested', { spec: spec({ name: 'web', ports }), start: true }, 'w1'));
+    apply(ev('pod.scheduled', { host: 'a', run: 1, attempt: 0 }, 'w1'));
+    apply(ev('net.assigned', { run: 1, host: 'a', mode: 'bridge', ip: '10.88.0.2', prefix: 16, gateway: '10.88.0.1', mac: '52:54:0a:58:00:02', dns: [], ports: [{ protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80 }] }, 'w1'));
+    apply(ev('pod.requested', { spec: spec({ name: 'web2', ports }), start: true }, 'w2'));
+    const w2 = v.pods.get('w2')!;
+    expect(hostsWithPortsFree(v, w2, ['a', 'b'])).toEqual({ free: ['b'], clash: 'host port 0.0.0.0:8080/tcp is published by pod web on a' });
+    expect(hostsWithPortsFree(v, w2, ['a']).free).toEqual([]);
+    apply(ev('pod.stop.requested', { graceMs: 0 }, 'w1'));
+    apply(ev('pod.stopped', {}, 'w1'));
+    expect(hostsWithPortsFree(v, w2, ['a', 'b']).free).toEqual(['a', 'b']); // the run ended: its port is free again
+  });
+});

@@ -1,13 +1,14 @@
 // The live scheduler (one per daemon): tries to place pending pods with an OCC-guarded append; the first writer wins, no
 // leader needed. A pod that fits nowhere waits (pod.waiting, once) and is tried again, oldest first, whenever capacity
 // may have appeared — a pod ended or moved, a host joined — until its wait timeout, if it has one, gives up.
+import { hostsWithPortsFree } from '../../net/ipam.js';
 import { ConflictError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { podEvent } from '../../events/schemas/mod.js';
 import type { EventStore } from '../../events/store/event-store.js';
 import type { Change, ClusterView, HostRecord, PodRecord } from '../../model/cluster-view.js';
 import { HOLDS_RESOURCES } from '../../model/pod-machine.js';
-import { place, rankOf } from '../../model/placement.js';
+import { place, rankOf, type Placement } from '../../model/placement.js';
 import { linksOf } from '../emit.js';
 
 export interface SchedulerDeps {
@@ -106,6 +107,17 @@ export class Scheduler {
     for (const p of order) if (retry || timedOut(p, now)) void this.attempt(p.context.id);
   }
 
+  /**
+   * A pod that publishes fixed host ports goes only where they are free (the view knows every port a live run holds);
+   * where none is, it waits like a pod without room, the reason naming who holds the port.
+   */
+  private withPorts<C extends { id: string }>(pod: PodRecord, candidates: C[], choose: (c: C[]) => Placement): Placement {
+    const { free, clash } = hostsWithPortsFree(this.d.view, pod, candidates.map((c) => c.id));
+    if (free.length === candidates.length) return choose(candidates);
+    if (free.length) return choose(candidates.filter((c) => free.includes(c.id)));
+    return { reason: `${clash}${candidates.length > 1 ? ' (and on every other host up)' : ''}: it waits for the port, or publish another` };
+  }
+
   /** Pods waiting for room (for `hyper ps` and tests). */
   get blockedCount(): number {
     return this.blocked.size;
@@ -120,7 +132,7 @@ export class Scheduler {
       const a = this.assumedByHost.get(h.id);
       return { id: h.id, capacity: h.capacity, maxVm: h.maxVm, used: a ? { cpus: u.cpus + a.cpus, memoryMb: u.memoryMb + a.memoryMb } : u };
     });
-    const choice = place(podId, need, candidates);
+    const choice = this.withPorts(pod, candidates, (ok) => place(podId, need, ok));
     const { run, attempt } = pod.context;
     const meta = { at: Date.now(), by: `scheduler:${this.d.daemonId}`, tenant: pod.context.tenant, ...linksOf(pod.context) };
     try {
