@@ -6,6 +6,7 @@
 #include "protocol.h"
 #include "pump.h"
 #include "spawn.h"
+#include "limits.h"
 #include "system.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -138,8 +139,16 @@ static void start(const struct frame *f, int is_exec) {
       if (!(s.root = mount_rootfs(container, kind, source, fstype, err, sizeof err))) { reply_error(f->id, E_SYSTEM, errno, "%s", err); goto out; }
     }
   }
+  /* limits: the container's own cgroup, made at its start; its execs (and restarts) join the same group */
+  char group[256];
+  if (!is_exec && !host_mode) {
+    uint64_t mem = tlv_u64(f->body, f->len, TAG_MEMORY_MAX, 0), cpu = tlv_u64(f->body, f->len, TAG_CPU_MAX, 0);
+    if (limits_prepare(container, mem, cpu, err, sizeof err) < 0) { reply_error(f->id, E_SYSTEM, errno, "limits of %s: %s", container, err); goto out; }
+  }
+  s.cgroup = host_mode ? NULL : limits_group(container, group, sizeof group);
   struct proc *p = proc_new(name);
   if (!p) { reply_error(f->id, E_SYSTEM, ENOMEM, "process table full"); goto out; }
+  p->oom_base = limits_oom_kills(container);
   snprintf(p->container, sizeof p->container, "%s", container);
   p->is_main = !is_exec;
   struct spawned sp;

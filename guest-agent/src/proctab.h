@@ -25,6 +25,8 @@ struct proc {
   uint64_t exit_ms;              /* CLOCK_REALTIME at reaping */
   int exit_sent;                 /* MSG_EXIT went to the current host */
   int mnt_ns;                    /* the container's mount namespace (main process only), for MSG_EXEC */
+  uint64_t oom_base;             /* its container group's oom_kill count when it started; more at reaping: OOM killed */
+  int oom;                       /* the kernel killed it for its container's memory limit */
   struct watcher w_out[2], w_in;
 };
 

@@ -32,7 +32,7 @@ enum hyper_msg {
   MSG_START_POD = 2,       /* {HOSTNAME, DNS*, SEARCH*, ADDRESS?, GATEWAY?, MTU?, HOSTS*} -> OK: with ADDRESS, eth0 gets it (and the
                             * default route via GATEWAY); DNS and SEARCH make /etc/resolv.conf and HOSTS ("ip name…" lines)
                             * /etc/hosts, both bound into every container started after */
-  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, MOUNT*} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
+  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, MOUNT*, MEMORY_MAX?, CPU_MAX?} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
   MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, BUILTIN?} -> OK {PID};
                             * with BUILTIN=1, ARG[0] names a tool built into the agent, run in the container's namespace
                             * instead of a program from its image: "tar-out DIR NAME" writes a tar of DIR/NAME to stdout,
@@ -65,7 +65,8 @@ enum hyper_msg {
   /* events (agent -> host, id 0) */
   MSG_READY = 96,          /* {VERSION, MESSAGE=agent build, BOOT_ID}: at boot, and whenever the agent sees a new host connection */
   MSG_OUTPUT = 97,         /* {PROCESS, STREAM (1 stdout, 2 stderr), OFFSET (of DATA's first byte), DATA} */
-  MSG_EXIT = 98,           /* {PROCESS, EXIT_CODE, TIME_MS}: 128+signal for a process killed by a signal; sent after all of the
+  MSG_EXIT = 98,           /* {PROCESS, EXIT_CODE, TIME_MS, MESSAGE?="OOM killed" when the kernel killed it for its container's memory
+                            * limit}: 128+signal for a process killed by a signal; sent after all of the
                             * process's output, once per host connection (again after a RESYNC) until RELEASE */
 };
 
@@ -123,6 +124,8 @@ enum hyper_tag {
   TAG_HOSTS = 50,         /* string: one /etc/hosts line, "ip name [name…]" */
   TAG_SEARCH = 51,        /* string: a DNS search domain */
   TAG_MOUNT = 52,         /* string: "ro|rw:TAG:TARGET", a 9p share mounted at TARGET in the container */
+  TAG_MEMORY_MAX = 53,    /* u64: a container's memory limit in bytes (its own cgroup; its execs join it) */
+  TAG_CPU_MAX = 54,       /* u64: a container's CPU limit in thousandths of a vCPU */
 };
 
 enum hyper_error {

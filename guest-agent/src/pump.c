@@ -1,6 +1,7 @@
 /* The output path (pipe -> retention -> OUTPUT frame), the stdin path (buffer -> pipe), and the reaper. */
 #define _GNU_SOURCE
 #include "pump.h"
+#include "limits.h"
 #include "channel.h"
 #include "protocol.h"
 #include <errno.h>
@@ -89,6 +90,7 @@ static int send_exit(struct proc *p) {
   writer_str(&w, TAG_PROCESS, p->name);
   writer_u64(&w, TAG_EXIT_CODE, (uint64_t)p->code);
   writer_u64(&w, TAG_TIME_MS, p->exit_ms);
+  if (p->oom) writer_str(&w, TAG_MESSAGE, "OOM killed");
   send_frame(&w);
   writer_free(&w);
   p->exit_sent = 1;
@@ -160,6 +162,7 @@ void pump_reap(void) {
     p->reaped = 1;
     p->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     p->exit_ms = realtime_ms();
+    p->oom = p->code == 128 + 9 && limits_oom_kills(p->container) > p->oom_base;
     finish_if_done(p);
   }
   pump_kick();

@@ -2,6 +2,7 @@
  * reported back through a close-on-exec pipe (so a bad command fails the request instead of exiting 127). */
 #define _GNU_SOURCE
 #include "spawn.h"
+#include "limits.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -180,6 +181,7 @@ pid_t spawn_process(const struct spawn_spec *s, struct spawned *p, char *err, si
     } else {
       dup2(inpipe[0], 0); dup2(outpipe[1], 1); dup2(errp[1], 2);
     }
+    if (s->cgroup && limits_join(s->cgroup) < 0) child_fail(ctl[1], "join the container's cgroup");
     if (s->join_ns >= 0 && setns(s->join_ns, CLONE_NEWNS) < 0) child_fail(ctl[1], "join the container's mount namespace");
     if (s->root) enter_new_root(s->root, s->mounts, ctl[1]);
     uint64_t uid = s->uid, gid = s->gid;

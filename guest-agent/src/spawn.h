@@ -17,6 +17,7 @@ struct spawn_spec {
   unsigned rows, cols;
   int unprivileged;   /* --host: a failing setgroups is not fatal */
   tool_fn *tool;      /* run this tool built into the agent (argv[0] its name) instead of a program from the image, or NULL */
+  const char *cgroup; /* a cgroup v2 group the process joins before anything else (container limits), or NULL */
   char **mounts;      /* NULL-terminated "ro|rw:TAG:TARGET": 9p shares mounted in the new root before the command runs, or NULL */
 };
 

@@ -41,6 +41,8 @@ export interface ContainerLaunch {
   image: string;
   /** Host directories shared into it (the VM was given each as a share at boot). */
   volumes?: { source: string; target: string; readonly: boolean }[];
+  /** Its own limits inside the VM (a cgroup of its own): memory in MB, CPU in vCPUs. */
+  limits?: { memoryMb?: number; cpus?: number };
   /** Overrides the image's Entrypoint (Kubernetes' `command`). */
   command?: string[];
   /** Overrides the image's Cmd (Kubernetes' `args`; what follows the image on `hyper run`). */
@@ -115,7 +117,8 @@ export interface GuestChannel {
   configurePod(o: { hostname: string; network?: GuestNetwork }): Promise<void>;
   startContainer(c: ContainerLaunch): Promise<{ pid: number }>;
   signal(container: string, signal: number): Promise<void>;
-  onContainerExit(listener: (container: string, exitCode: number) => void): void;
+  /** reason: why the guest says it ended, when it knows ("OOM killed": its container's memory limit). */
+  onContainerExit(listener: (container: string, exitCode: number, reason?: string) => void): void;
   /** Output of containers' main processes, in order per stream, stdout (1) and stderr (2), with the offset of its first byte. */
   onContainerOutput(listener: (container: string, stream: 1 | 2, data: Uint8Array, offset: number) => void): void;
   /** The host stored this stream durably up to offset: the guest may free it. */

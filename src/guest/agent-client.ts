@@ -67,12 +67,16 @@ export interface ProcessSpec {
   builtin?: boolean;
   /** 9p shares to mount in the container before it starts: "ro|rw:TAG:TARGET" (container start only). */
   mounts?: string[];
+  /** The container's limits (container start only): memory in bytes, CPU in thousandths of a vCPU. */
+  memoryMax?: number;
+  cpuMax?: number;
 }
 
 export interface RootfsSpec { kind: '9p' | 'block' | 'host'; source?: string; fstype?: string }
 
 type OutputListener = (process: string, stream: 1 | 2, data: Buffer, offset: number) => void;
-type ExitListener = (process: string, code: number, atMs?: number) => void;
+/** reason: why the guest says it ended, when it knows ("OOM killed"). */
+type ExitListener = (process: string, code: number, atMs?: number, reason?: string) => void;
 
 // ordinary request ids stay below 2^31; resync ids are drawn from [2^31, 2^32), so a hunt cannot match an old reply
 const RESYNC_ID_MIN = 2 ** 31;
@@ -133,7 +137,7 @@ export class AgentClient {
         return;
       case 'exit':
         this.exits.set(m.process, m.exitCode);
-        for (const l of this.exitListeners) l(m.process, m.exitCode, m.timeMs);
+        for (const l of this.exitListeners) l(m.process, m.exitCode, m.timeMs, m.reason);
         for (const w of this.exitWaiters.get(m.process) ?? []) w(m.exitCode);
         this.exitWaiters.delete(m.process);
         if (this.autoRelease) this.release(m.process).catch(() => {});
@@ -301,5 +305,5 @@ export class AgentClient {
 }
 
 function processFields(p: ProcessSpec): Fields {
-  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols, BUILTIN: p.builtin ? 1 : undefined, MOUNT: p.mounts?.length ? p.mounts : undefined };
+  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols, BUILTIN: p.builtin ? 1 : undefined, MOUNT: p.mounts?.length ? p.mounts : undefined, MEMORY_MAX: p.memoryMax, CPU_MAX: p.cpuMax };
 }

@@ -57,7 +57,7 @@ export type PsEntry = z.infer<typeof PsEntry>;
 export const AgentMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('ready'), id: z.literal(0), version: z.number().int(), build: z.string().optional(), bootId: z.string().optional() }),
   z.object({ kind: z.literal('output'), id: z.literal(0), process: name, stream: z.union([z.literal(1), z.literal(2)]), offset: count, data: z.instanceof(Buffer) }),
-  z.object({ kind: z.literal('exit'), id: z.literal(0), process: name, exitCode: z.number().int().min(0).max(255), timeMs: count.optional() }),
+  z.object({ kind: z.literal('exit'), id: z.literal(0), process: name, exitCode: z.number().int().min(0).max(255), timeMs: count.optional(), reason: z.string().max(200).optional() }),
   z.object({
     kind: z.literal('ok'), id: z.number().int().positive(),
     version: z.number().int().optional(), pid: z.number().int().optional(),
@@ -127,7 +127,7 @@ export function decodeAgentMessage(frame: Frame): AgentMessage {
     case MSG.OUTPUT:
       raw = { kind: 'output', id: frame.id, process: str(one('PROCESS')), stream: u64(one('STREAM')), offset: u64(one('OFFSET')), data: one('DATA') };
       break;
-    case MSG.EXIT: raw = { kind: 'exit', id: frame.id, process: str(one('PROCESS')), exitCode: u64(one('EXIT_CODE')), timeMs: u64(one('TIME_MS')) }; break;
+    case MSG.EXIT: raw = { kind: 'exit', id: frame.id, process: str(one('PROCESS')), exitCode: u64(one('EXIT_CODE')), timeMs: u64(one('TIME_MS')), reason: str(one('MESSAGE')) }; break;
     case MSG.OK:
       raw = {
         kind: 'ok', id: frame.id, version: u64(one('VERSION')), pid: u64(one('PID')),

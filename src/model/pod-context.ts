@@ -175,10 +175,12 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
     case 'container.started': {
       const cur = ctx.containers[e.data.container];
       const last = cur && cur.exitCode !== null && cur.finishedAt !== null ? { lastExit: { exitCode: cur.exitCode, at: cur.finishedAt } } : {};
-      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { state: 'running', pid: e.data.pid, startedAt: e.at, finishedAt: null, exitCode: null, ...last }) };
+      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { state: 'running', pid: e.data.pid, startedAt: e.at, finishedAt: null, exitCode: null, reason: null, ...last }) };
     }
     case 'container.failed':
       return { ...ctx, updatedAt: e.at, reason: `container ${e.data.container}: ${e.data.reason}`, containers: withContainer(ctx, e.data.container, { state: 'failed', reason: e.data.reason, finishedAt: e.at }) };
+    case 'container.oom':
+      return { ...ctx, updatedAt: e.at, containers: withContainer(ctx, e.data.container, { reason: 'OOM killed' }) };
     case 'container.exited': {
       const cur = ctx.containers[e.data.container];
       const restart = !ctx.stopRequested && restartsAfter(ctx, e.data.container, e.data.exitCode);

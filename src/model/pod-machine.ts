@@ -117,6 +117,7 @@ export const podMachine = setup({
       on: {
         ...killable,
         'container.started': [hto('running', 'lastToStart'), hstay()],
+        'container.oom': hstay(),
         'container.exited': containerExit,
         'container.failed': hto('failed'),
         ...vmDies,
@@ -129,6 +130,7 @@ export const podMachine = setup({
       on: {
         ...killable,
         'container.started': hstay(),
+        'container.oom': hstay(),
         'container.exited': containerExit,
         'container.failed': hto('failed'),
         ...vmDies,

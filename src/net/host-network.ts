@@ -245,10 +245,12 @@ export class HostNetwork {
 
   /** The run is over: its held ports, its tap, its rules. */
   async unplug(podId: string): Promise<void> {
+    const hadPorts = this.holds.has(podId);
     this.release(podId);
     if (this.cfg.mode !== 'bridge') return;
     await quiet('ip', ['link', 'del', tapOf(podId)]);
-    await this.publish().catch((err) => this.log.warn({ err }, 'could not rebuild the port rules'));
+    // the DNAT chain only changes for a run that published ports (rebuilding it costs an iptables call per port)
+    if (hadPorts) await this.publish().catch((err) => this.log.warn({ err }, 'could not rebuild the port rules'));
   }
 
   /** The address has been folded (or the run never got one): forget the reservation. */

@@ -75,7 +75,7 @@ export class AgentActor {
       return false;
     }
     this.channel.onContainerOutput((container, stream, data, offset) => this.output(container, stream, data, offset));
-    this.channel.onContainerExit((container, exitCode) => {
+    this.channel.onContainerExit((container, exitCode, reason) => {
       if (isExecProcess(container)) {
         const s = this.execs.get(container);
         // an exec no session follows (its daemon restarted): forgotten, so the guest does not keep it
@@ -87,7 +87,7 @@ export class AgentActor {
         this.earlyFor(container).exit = exitCode;
         return;
       }
-      void this.exited(container, exitCode);
+      void this.exited(container, exitCode, reason);
     });
     if (configure) await this.d.emit('agent.ready', { version: this.channel.version }, 'agent.ready');
     return true;
@@ -148,6 +148,7 @@ export class AgentActor {
       const { pid } = await this.channel.startContainer({
         name: c.name, image: c.image, command: c.command, args: c.args, env: c.env, workdir: c.workdir, user: c.user, tty: c.tty,
         ...(c.volumes?.length ? { volumes: c.volumes } : {}),
+        ...(c.limits ? { limits: c.limits } : {}),
       });
       // as docker's without -i: a container nobody may attach to reads EOF on stdin (a pty has no EOF: it just waits)
       if (!c.stdin && !c.tty) void this.channel.stdin(c.name, new Uint8Array(0)).catch(() => {});
@@ -273,7 +274,7 @@ export class AgentActor {
     }));
   }
 
-  private async exited(container: string, exitCode: number): Promise<void> {
+  private async exited(container: string, exitCode: number, reason?: string): Promise<void> {
     const sink = this.sinks.get(container);
     // no sink: a process whose end the log already has (resent after a resync); a recorded key: the same exit again
     if (!sink || this.exitsRecorded.has(`${container}#${sink.gen}`)) return;
@@ -281,6 +282,8 @@ export class AgentActor {
     this.exitsRecorded.add(`${container}#${gen}`);
     // the output comes before the exit, in the log as on the channel
     await this.flush(container);
+    // the kernel killed it for its memory limit: said before the exit it explains
+    if (reason === 'OOM killed') await this.d.emit('container.oom', { container }, `c.${container}.${gen}.oom`);
     await this.d.emit('container.exited', { container, exitCode }, `c.${container}.${gen}.exited`);
     this.release(container);
   }

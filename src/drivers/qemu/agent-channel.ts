@@ -11,13 +11,13 @@ type OutputEvent = [container: string, stream: 1 | 2, data: Uint8Array, offset: 
 /** Output and exits from the agent, kept from the moment it is connected until someone listens (none is ever dropped). */
 export class HeldEvents {
   private output: OutputEvent[] = [];
-  private exits: [string, number][] = [];
+  private exits: [string, number, string | undefined][] = [];
   private onOutput: ((...e: OutputEvent) => void) | null = null;
-  private onExit: ((container: string, code: number) => void) | null = null;
+  private onExit: ((container: string, code: number, reason?: string) => void) | null = null;
 
   constructor(agent: AgentClient) {
     agent.onOutput((p, stream, data, offset) => (this.onOutput ? this.onOutput(p, stream, data, offset) : this.output.push([p, stream, data, offset])));
-    agent.onExit((p, code) => (this.onExit ? this.onExit(p, code) : this.exits.push([p, code])));
+    agent.onExit((p, code, _at, reason) => (this.onExit ? this.onExit(p, code, reason) : this.exits.push([p, code, reason])));
   }
 
   listenOutput(l: (...e: OutputEvent) => void): void {
@@ -25,7 +25,7 @@ export class HeldEvents {
     for (const e of this.output.splice(0)) l(...e);
   }
 
-  listenExit(l: (container: string, code: number) => void): void {
+  listenExit(l: (container: string, code: number, reason?: string) => void): void {
     this.onExit = l;
     for (const e of this.exits.splice(0)) l(...e);
   }
@@ -68,7 +68,7 @@ export class AgentChannel implements GuestChannel {
       if (!tag) throw new DriverError('no-volume', `volume ${v.source} of container ${c.name} was not shared into this VM (it was added after the VM booted): restart the pod`);
       return `${v.readonly ? 'ro' : 'rw'}:${tag}:${v.target}`;
     });
-    const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty, mounts });
+    const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty, mounts, memoryMax: c.limits?.memoryMb ? c.limits.memoryMb * 1024 * 1024 : undefined, cpuMax: c.limits?.cpus ? Math.round(c.limits.cpus * 1000) : undefined });
     return { pid };
   }
 
@@ -76,7 +76,7 @@ export class AgentChannel implements GuestChannel {
     return this.agent.signal(container, signal).then(() => undefined);
   }
 
-  onContainerExit(listener: (container: string, exitCode: number) => void): void {
+  onContainerExit(listener: (container: string, exitCode: number, reason?: string) => void): void {
     this.held.listenExit(listener);
   }
 

@@ -61,6 +61,8 @@ export const podEventSchemas = [
   podEvent('container.started', { container: containerName, pid: z.number().int().nonnegative() }),
   podEvent('container.failed', { container: containerName, reason }),
   podEvent('container.exited', { container: containerName, exitCode: z.number().int().min(0).max(255) }),
+  // the guest's kernel killed the container's process for its memory limit (its exit, 137, follows)
+  podEvent('container.oom', { container: containerName }),
   // ends
   podEvent('pod.stopped', { reason: z.string().max(4000).optional() }),
   // a process run into a running container with `hyper exec` (an exec session): who ran what and how it ended; the pod's

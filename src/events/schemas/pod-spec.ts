@@ -36,6 +36,8 @@ export const ContainerSpec = z
     /** Keep its stdin open for attach (docker's -i, Kubernetes' stdin); otherwise it reads EOF at once. */
     stdin: z.boolean().optional(),
     volumes: z.array(VolumeMount).max(32).optional(),
+    /** Its own limits inside the pod's VM (cgroup v2): past memoryMb the kernel kills it (reported OOM killed), its siblings run on. */
+    limits: z.object({ memoryMb: z.number().int().min(4, 'must be at least 4 MB').max(262144).optional(), cpus: z.number().positive().max(64).optional() }).strict().optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
