@@ -123,7 +123,7 @@ enum hyper_tag {
   TAG_MTU = 49,           /* u64 */
   TAG_HOSTS = 50,         /* string: one /etc/hosts line, "ip name [name…]" */
   TAG_SEARCH = 51,        /* string: a DNS search domain */
-  TAG_MOUNT = 52,         /* string: "ro|rw:TAG:TARGET", a 9p share mounted at TARGET in the container */
+  TAG_MOUNT = 52,         /* string: "ro|rw:SOURCE:TARGET" mounted at TARGET in the container: SOURCE a 9p tag, or /dev/vdX (ext4) */
   TAG_MEMORY_MAX = 53,    /* u64: a container's memory limit in bytes (its own cgroup; its execs join it) */
   TAG_CPU_MAX = 54,       /* u64: a container's CPU limit in thousandths of a vCPU */
 };

@@ -57,7 +57,8 @@ static void make_dirs(char *path) {
   mkdir(path, 0755);
 }
 
-/* The container's volumes: each "ro|rw:TAG:TARGET" a 9p share of the host directory mounted at TARGET in the new root. */
+/* The container's volumes, each "ro|rw:SOURCE:TARGET" mounted at TARGET in the new root: SOURCE a 9p tag (a host directory)
+ * or a disk (/dev/vdX: a named volume, ext4). */
 static void mount_volumes(const char *root, char **mounts, int errpipe) {
   for (char **m = mounts; m && *m; m++) {
     char spec[4200], path[4608];
@@ -69,7 +70,11 @@ static void mount_volumes(const char *root, char **mounts, int errpipe) {
     snprintf(path, sizeof path, "%s%s", root, target);
     make_dirs(path);
     unsigned long flags = MS_NOSUID | MS_NODEV | (strcmp(spec, "ro") == 0 ? MS_RDONLY : 0);
-    if (mount(tag, path, "9p", flags, "trans=virtio,version=9p2000.L,msize=262144,access=client") < 0) {
+    /* a named volume is a disk (/dev/vdX, ext4); a host directory a 9p share by its tag */
+    int block = !strncmp(tag, "/dev/", 5);
+    /* read-only ext4 skips its journal (noload): a volume several pods share read-only is never written by any of them */
+    const char *opts = block ? ((flags & MS_RDONLY) ? "noload" : NULL) : "trans=virtio,version=9p2000.L,msize=262144,access=client";
+    if (mount(tag, path, block ? "ext4" : "9p", flags, opts) < 0) {
       char what[4400];
       snprintf(what, sizeof what, "mount the volume %s at %s", tag, target);
       child_fail(errpipe, what);

@@ -16,6 +16,8 @@ export interface Capabilities {
 export type Device =
   | { kind: 'disk'; path: string; readonly: true; /** the image reference it carries, and its id */ image: string; imageId: string; guestPath: string }
   | { kind: 'share'; tag: string; path: string }
+  /** A named volume's disk image, attached read-write (or read-only) as /dev/vdX. */
+  | { kind: 'volume'; name: string; path: string; readonly: boolean; guestPath: string }
   /** The pod's NIC: a tap on the host's bridge, or user-mode networking with port forwards (unprivileged hosts). */
   | { kind: 'nic'; mode: 'tap'; tap: string; mac: string }
   | { kind: 'nic'; mode: 'user'; mac: string; forwards: { protocol: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[] };
@@ -34,6 +36,10 @@ export interface VmConfig {
   nic?: Extract<Device, { kind: 'nic' }>;
   /** Host directories its containers mount (-v): each shared into the guest once. */
   volumes?: string[];
+  /** Named volumes its containers mount: each attached once, read-only if every mount of it is. */
+  namedVolumes?: { name: string; readonly: boolean }[];
+  /** Whose named volumes they are. */
+  tenant?: string;
 }
 
 export interface ContainerLaunch {

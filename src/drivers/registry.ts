@@ -1,4 +1,5 @@
 // Drivers by name: the daemon's --driver flag picks one; each backend lives in its own folder.
+import { VolumeStore } from '../volumes/store.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { HyperError } from '../errors.js';
@@ -37,7 +38,7 @@ export async function createDriver(name: string, ctx: DriverContext): Promise<Dr
       ctx.onAccelerator?.(verdict);
       // loaded here, not at the top: the store brings execa (~170 ms), which CLI commands importing this registry never need
       const { ImageStore } = await import('../images/store.js');
-      return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), images: new ImageStore(ctx.dataDir, { insecureRegistries: ctx.insecureRegistries }), bootTimeoutMs: ctx.bootTimeoutMs });
+      return new QemuDriver({ kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), images: new ImageStore(ctx.dataDir, { insecureRegistries: ctx.insecureRegistries }), volumes: new VolumeStore(ctx.dataDir), bootTimeoutMs: ctx.bootTimeoutMs });
     }
     default:
       throw new HyperError('driver', `unknown driver "${name}": this build has ${DRIVERS.join(', ')}`);

@@ -29,7 +29,7 @@ export function policyRefusal(tenant: string, policy: TenantPolicy, spec: PodSpe
   // a host directory bound into a VM is the host's: only the host's own tenant, or a tenant allowed that directory
   for (const [i, c] of spec.containers.entries()) {
     for (const [j, v] of (c.volumes ?? []).entries()) {
-      if (tenant === DEFAULT_TENANT) continue;
+      if (tenant === DEFAULT_TENANT || !v.source.startsWith('/')) continue; // named volumes are the tenant's own
       const under = (dir: string) => v.source === dir || v.source.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
       if (!policy.allowBind?.some(under)) {
         const allowed = policy.allowBind?.length ? `only below ${policy.allowBind.join(', ')}` : 'none (an admin allows some with hyper tenant add --allow-bind DIR)';

@@ -50,9 +50,9 @@ describe('-v host directories', () => {
     const missing = await hyper(['run', '--name', 'lost', '-v', '/no/such/dir:/data', 'busybox', 'true'], env);
     expect(missing.exitCode).not.toBe(0);
     expect((await podState('lost', env)).reason).toContain('volume /no/such/dir does not exist on this host');
-    const relative = await hyper(['run', '-v', 'data:/data', 'busybox', 'true'], env);
+    const relative = await hyper(['run', '-v', './data:/data', 'busybox', 'true'], env);
     expect(relative.exitCode).toBe(2);
-    expect(relative.stderr).toContain('containers.0.volumes.0.source: must be an absolute host path');
+    expect(relative.stderr).toContain('containers.0.volumes.0.source: must be an absolute host path (without ..) or a volume name');
     const climbing = await hyper(['run', '-v', '/tmp:/data/../etc', 'busybox', 'true'], env);
     expect(climbing.stderr).toContain('containers.0.volumes.0.target: must be a directory below /');
     const shape = await hyper(['run', '-v', '/tmp', 'busybox', 'true'], env);

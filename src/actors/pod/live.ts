@@ -12,6 +12,7 @@ import { emitterFor, linksOf, type Emit } from '../emit.js';
 import { VmActor } from '../vm/vm-actor.js';
 import { NetworkError, type HostNetwork } from '../../net/host-network.js';
 import { holdsNetwork } from '../../net/ipam.js';
+import { claimVolumes, namedVolumesOf, releaseVolumes } from '../../volumes/claims.js';
 import { TERMINAL } from '../../model/pod-machine.js';
 
 export interface PodRunnerDeps {
@@ -159,6 +160,8 @@ export class PodRunner {
         if (!(await this.admit(rec))) return;
         const refused = refusal(this.d.driver, spec.resources);
         if (refused) return this.emit('vm.failed', { vm: null, reason: refused.message }, 'vm.refused');
+        const taken = claimVolumes(this.d.view, rec, this.d.hostId);
+        if (taken) return this.emit('vm.failed', { vm: null, reason: taken }, 'vm.volume-taken');
         let nic: VmConfig['nic'];
         try {
           nic = await this.plugNetwork(rec);
@@ -168,7 +171,9 @@ export class PodRunner {
           return this.emit('vm.failed', { vm: null, reason: err.message }, 'vm.no-network');
         }
         this.vm = new VmActor(
-          this.d.driver.createVm({ id: this.vmId, podId: this.podId, run: this.run, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))], nic, volumes: [...new Set(spec.containers.flatMap((c) => (c.volumes ?? []).map((v) => v.source)))] }),
+          this.d.driver.createVm({ id: this.vmId, podId: this.podId, run: this.run, cpus: spec.resources.cpus, memoryMb: spec.resources.memoryMb, labels: spec.labels, images: [...new Set(spec.containers.map((c) => c.image))], nic,
+            volumes: [...new Set(spec.containers.flatMap((c) => (c.volumes ?? []).map((v) => v.source).filter((s) => s.startsWith('/'))))],
+            namedVolumes: namedVolumesOf(rec), tenant: rec.context.tenant ?? 'default' }),
           this.d.hostId,
           this.d.driver.name,
           this.emit,
@@ -330,6 +335,7 @@ export class PodRunner {
       if (rec && rec.context.run === this.run && rec.state !== 'deleted') await this.emit('vm.exited', { vm: this.vmId, reason: `pod ${rec.state}` }, 'vm.exited');
     }
     await this.d.network?.unplug(this.podId).catch((err) => this.d.log.warn({ err, pod: this.podId }, 'could not remove the pod\'s network'));
+    releaseVolumes({ id: this.podId, name: rec?.context.name ?? null, tenant: this.tenant }, this.d.hostId);
     this.d.onDone(this.podId);
   }
 }

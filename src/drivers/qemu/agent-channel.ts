@@ -43,7 +43,7 @@ export class AgentChannel implements GuestChannel {
     private readonly images: Map<string, { device: string; image: StoredImage | null }>,
     resync: ResyncResult | null,
     readonly tooOld: AgentTooOldError | null,
-    /** Host directory → the 9p tag it was shared under at boot. */
+    /** Host directory → the 9p tag it was shared under at boot; volume name → its disk (/dev/vdX). */
     private readonly shares: Map<string, string> = new Map(),
   ) {
     this.version = `hyper-agent/${resync?.version ?? agent.ready?.version ?? 1}`;
@@ -65,7 +65,7 @@ export class AgentChannel implements GuestChannel {
     if (p.argv.length === 0) throw new DriverError('no-command', `container ${c.name}: image ${c.image} has no Entrypoint or Cmd — give a command after the image`);
     const mounts = (c.volumes ?? []).map((v) => {
       const tag = this.shares.get(v.source);
-      if (!tag) throw new DriverError('no-volume', `volume ${v.source} of container ${c.name} was not shared into this VM (it was added after the VM booted): restart the pod`);
+      if (!tag) throw new DriverError('no-volume', `volume ${v.source} of container ${c.name} was not attached to this VM (it was added after the VM booted): restart the pod`);
       return `${v.readonly ? 'ro' : 'rw'}:${tag}:${v.target}`;
     });
     const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty, mounts, memoryMax: c.limits?.memoryMb ? c.limits.memoryMb * 1024 * 1024 : undefined, cpuMax: c.limits?.cpus ? Math.round(c.limits.cpus * 1000) : undefined });

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
+import { VolumeStore } from '../../volumes/store.js';
 import { DriverError } from '../../errors.js';
 import { AgentTooOldError, type ResyncResult } from '../../guest/agent-client.js';
 import { AgentChannel, HeldEvents } from './agent-channel.js';
@@ -24,6 +25,8 @@ export interface QemuDriverOptions {
   runDir: string;
   /** Pulls images a pod needs if they are missing; names their EROFS disks and configs. */
   images: Pick<ImageStore, 'ensure' | 'get' | 'find'>;
+  /** Named volumes (made on first use). */
+  volumes?: VolumeStore;
   bootTimeoutMs?: number;
 }
 
@@ -184,10 +187,18 @@ class QemuPodVm implements Vm {
       this.devices.push({ kind: 'share', tag: `vol${i}`, path });
     });
     const shares = this.devices.filter((d) => d.kind === 'share').map((d) => ({ tag: d.tag, path: d.path }));
+    // named volumes: disks after the images' (made with the default size on first use, as docker run -v NAME: does)
+    const volumes = this.o.volumes;
+    for (const v of this.config.namedVolumes ?? []) {
+      if (!volumes) throw new DriverError('no-volume', `volume ${v.name}: this driver has no volume store`);
+      const vol = await volumes.ensure(this.config.tenant ?? 'default', v.name);
+      this.devices.push({ kind: 'volume', name: v.name, path: vol.path, readonly: v.readonly, guestPath: `/dev/vd${String.fromCharCode(97 + disks.length + this.devices.filter((d) => d.kind === 'volume').length)}` });
+    }
+    const vols = this.devices.filter((d) => d.kind === 'volume').map((d) => ({ path: d.path, readonly: d.readonly }));
     const binary = 'qemu-system-x86_64';
     const launching = launchQemu({
       kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel, binary,
-      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, shares, nic: this.config.nic, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, shares, volumes: vols, nic: this.config.nic, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
       onSpawned: (pid) => this.record(pid, onPath(binary) ?? binary),
     });
     const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
@@ -241,6 +252,7 @@ class QemuPodVm implements Vm {
       images.set(d.image, { device: d.guestPath, image });
     }
     const shares = new Map(this.devices.filter((d) => d.kind === 'share').map((d) => [d.path, d.tag]));
+    for (const d of this.devices) if (d.kind === 'volume') shares.set(d.name, d.guestPath);
     return new AgentChannel(this.qemu.agent, this.held, images, this.resync, this.tooOld, shares);
   }
 

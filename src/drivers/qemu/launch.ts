@@ -24,6 +24,8 @@ export interface QemuOptions {
   shares?: { tag: string; path: string }[];
   /** Read-only block devices (raw or EROFS images), /dev/vda, /dev/vdb… in order. */
   disks?: string[];
+  /** Writable block devices after the disks (named volumes), in order. */
+  volumes?: { path: string; readonly: boolean }[];
   /** A virtio-net NIC (eth0 in the guest): on a tap made beforehand, or QEMU's user-mode network with port forwards. */
   nic?: Extract<Device, { kind: 'nic' }>;
   binary?: string;
@@ -116,6 +118,9 @@ export function qemuArgs(o: QemuOptions): string[] {
   }
   (o.disks ?? []).forEach((d, i) => {
     args.push('-drive', `id=disk${i},file=${d},format=raw,if=none,readonly=on`, '-device', `virtio-blk-device,drive=disk${i}`);
+  });
+  (o.volumes ?? []).forEach((v, i) => {
+    args.push('-drive', `id=vol${i},file=${v.path},format=raw,if=none,readonly=${v.readonly ? 'on' : 'off'},cache=writeback`, '-device', `virtio-blk-device,drive=vol${i}`);
   });
   return args;
 }

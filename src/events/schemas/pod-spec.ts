@@ -10,10 +10,10 @@ const dnsLabel = z
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a shell variable name (letters, digits, _; not starting with a digit)');
 
-/** -v /host/dir:/ctr/path[:ro]: a host directory shared into the container (virtio-9p), read-only if asked. */
+/** -v /host/dir:/ctr/path[:ro] (a host directory, virtio-9p) or -v NAME:/ctr/path[:ro] (a named volume, an ext4 disk). */
 export const VolumeMount = z
   .object({
-    source: z.string().startsWith('/', 'must be an absolute host path (named volumes are not supported yet)').max(4096).refine((p) => !p.split('/').includes('..'), 'must not climb with ..'),
+    source: z.string().max(4096).refine((p) => (p.startsWith('/') ? !p.split('/').includes('..') : /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(p)), 'must be an absolute host path (without ..) or a volume name (letters, digits, _ . -)'),
     target: z.string().startsWith('/', 'must be an absolute path in the container').max(4096).refine((p) => p !== '/' && !p.split('/').includes('..'), 'must be a directory below / (not / itself, no ..)'),
     readonly: z.boolean().default(false),
   })
