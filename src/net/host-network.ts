@@ -81,7 +81,8 @@ async function holderOf(protocol: 'tcp' | 'udp', hostPort: number): Promise<stri
 function hold(protocol: 'tcp' | 'udp', hostIp: string, hostPort: number): Promise<{ port: number; close: () => void }> {
   return new Promise((resolve, reject) => {
     if (protocol === 'tcp') {
-      const s: Server = createServer();
+      // a connection that reaches the holder came before the pod's rule was in place: refused, never left hanging
+      const s: Server = createServer((c) => c.destroy());
       s.once('error', reject);
       s.listen({ host: hostIp, port: hostPort, exclusive: true }, () => {
         s.unref();
@@ -106,6 +107,10 @@ export class HostNetwork {
   private last: string | null = null;
   private readonly holds = new Map<string, { close: () => void }[]>();
   private forwardBefore: string | null = null;
+  /** Runs plugged by this daemon (their rules stand even before their net.assigned is folded), and runs just unplugged. */
+  private readonly plugged = new Map<string, PodNetwork>();
+  private readonly unplugged = new Set<string>();
+  private publishing: Promise<void> = Promise.resolve();
   private ready = false;
 
   constructor(
@@ -227,15 +232,25 @@ export class HostNetwork {
     return { mode: 'tap', tap, mac: net.mac };
   }
 
-  /** The DNAT chain rebuilt from every run that holds a network here (the view, plus the one being started). */
-  async publish(extra?: PodNetwork): Promise<void> {
+  /**
+   * The DNAT chain rebuilt from every run that holds a network here: the view's, and those this daemon plugged whose
+   * net.assigned may not be folded yet. Rebuilds run one at a time (a flush between another's adds would lose rules).
+   */
+  publish(extra?: PodNetwork, podId?: string): Promise<void> {
+    if (extra && podId) this.plugged.set(podId, extra);
+    const next = this.publishing.then(() => this.rebuild());
+    this.publishing = next.catch(() => {});
+    return next;
+  }
+
+  private async rebuild(): Promise<void> {
     if (this.cfg.mode !== 'bridge' || !this.ready) return;
-    const nets: PodNetwork[] = [];
-    for (const p of this.view.pods.values()) if (holdsNetwork(p.state, p.context.run, p.context.host ?? '', p.context.network, this.cfg.hostId)) nets.push(p.context.network!);
-    if (extra && !nets.some((n) => n.ip === extra.ip)) nets.push(extra);
+    const nets = new Map<string, PodNetwork>();
+    for (const p of this.view.pods.values()) if (!this.unplugged.has(p.context.id) && holdsNetwork(p.state, p.context.run, p.context.host ?? '', p.context.network, this.cfg.hostId)) nets.set(p.context.id, p.context.network!);
+    for (const [id, n] of this.plugged) nets.set(id, n);
     const { dnat } = this.chain;
     await sh('iptables', ['-t', 'nat', '-F', dnat]);
-    for (const n of nets) {
+    for (const n of nets.values()) {
       for (const p of n.ports) {
         const to = ['-j', 'DNAT', '--to-destination', `${n.ip}:${p.containerPort}`];
         await sh('iptables', ['-t', 'nat', '-A', dnat, '-p', p.protocol, ...(p.hostIp !== '0.0.0.0' ? ['-d', p.hostIp] : []), '--dport', String(p.hostPort), ...to]);
@@ -245,8 +260,12 @@ export class HostNetwork {
 
   /** The run is over: its held ports, its tap, its rules. */
   async unplug(podId: string): Promise<void> {
-    const hadPorts = this.holds.has(podId);
+    const hadPorts = this.holds.has(podId) || this.plugged.has(podId);
     this.release(podId);
+    this.plugged.delete(podId);
+    // until the view folds the run's end, a rebuild must not bring its rules back
+    this.unplugged.add(podId);
+    setTimeout(() => this.unplugged.delete(podId), 60_000).unref();
     if (this.cfg.mode !== 'bridge') return;
     await quiet('ip', ['link', 'del', tapOf(podId)]);
     // the DNAT chain only changes for a run that published ports (rebuilding it costs an iptables call per port)

@@ -241,7 +241,7 @@ export class PodRunner {
       await this.emit('net.assigned', net, 'net.assigned');
     }
     const nic = await network.plug(this.podId, net);
-    if (net.ports.length) await network.publish(net);
+    if (net.ports.length) await network.publish(net, this.podId);
     return nic.mode === 'tap' ? { kind: 'nic', mode: 'tap', tap: nic.tap, mac: nic.mac } : { kind: 'nic', mode: 'user', mac: nic.mac, forwards: nic.forwards };
   }
 

@@ -29,7 +29,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
   for (const name of ['run', 'create'] as const) {
     const cmd = program
       .command(`${name} [image] [command...]`)
-      .description(name === 'run' ? 'create a pod and start it; wait until it exits (or is running, with -d)' : 'create a pod without starting it; prints its id')
+      .description(name === 'run' ? 'create a pod and start it; wait until it exits (with -d, print its id once the intent is recorded)' : 'create a pod without starting it; prints its id')
       .passThroughOptions();
     intentFlags(cmd);
     if (name === 'run') {
