@@ -106,19 +106,29 @@ static void start(const struct frame *f, int is_exec) {
   char *name = is_exec ? tlv_str(f->body, f->len, TAG_PROCESS, 0) : (container ? strdup(container) : NULL);
   char *kind = NULL, *source = NULL, *fstype = NULL, *cwd = tlv_str(f->body, f->len, TAG_CWD, 0), *user = tlv_str(f->body, f->len, TAG_USER, 0);
   struct strv argv = {0}, envp = {0}, mounts = {0};
+  struct spawn_file files[64];
+  unsigned nfiles = 0;
   char err[1024] = "";
   struct proc *main_proc = NULL;
   if (!valid_name(container) || !valid_name(name)) { reply_error(f->id, E_MISSING, 0, "%s needs a valid CONTAINER%s", is_exec ? "exec" : "start", is_exec ? " and PROCESS" : ""); goto out; }
   if (strv_get(f, TAG_ARG, &argv) < 0 || argv.n == 0) { reply_error(f->id, E_MISSING, 0, "no command: ARG fields missing or not strings"); goto out; }
   if (strv_get(f, TAG_ENV, &envp) < 0) { reply_error(f->id, E_MALFORMED, 0, "an ENV field is not a string"); goto out; }
   if (strv_get(f, TAG_MOUNT, &mounts) < 0) { reply_error(f->id, E_MALFORMED, 0, "a MOUNT field is not a string"); goto out; }
+  for (unsigned i = 0, n = tlv_count(f->body, f->len, TAG_FILE); i < n; i++) {
+    struct field e, d;
+    if (nfiles == sizeof files / sizeof *files) { reply_error(f->id, E_MALFORMED, 0, "more than 64 FILE fields"); goto out; }
+    tlv_find(f->body, f->len, TAG_FILE, i, &e);
+    char *path = tlv_check(e.val, e.len) == 0 ? tlv_str(e.val, e.len, TAG_PATH, 0) : NULL;
+    if (!path || path[0] != '/' || strstr(path, "/../") || !tlv_find(e.val, e.len, TAG_DATA, 0, &d)) { free(path); reply_error(f->id, E_MALFORMED, 0, "a FILE needs an absolute PATH (no ..) and DATA"); goto out; }
+    files[nfiles++] = (struct spawn_file){path, d.val, d.len, (unsigned)tlv_u64(e.val, e.len, TAG_MODE, 0644)};
+  }
   struct proc *old = proc_find(name);
   if (old) { reply_error(f->id, E_EXISTS, 0, "process \"%s\" exists%s", name, proc_done(old) ? " (exited, not yet released)" : ""); goto out; }
   struct spawn_spec s = {
     .argv = argv.v, .envp = envp.v, .cwd = cwd, .root = NULL, .join_ns = -1, .user = user,
     .uid = tlv_u64(f->body, f->len, TAG_UID, (uint64_t)-1), .gid = tlv_u64(f->body, f->len, TAG_GID, (uint64_t)-1),
     .tty = (int)tlv_u64(f->body, f->len, TAG_TTY, 0), .rows = (unsigned)tlv_u64(f->body, f->len, TAG_ROWS, 24), .cols = (unsigned)tlv_u64(f->body, f->len, TAG_COLS, 80),
-    .unprivileged = host_mode, .mounts = mounts.n ? mounts.v : NULL,
+    .unprivileged = host_mode, .mounts = mounts.n ? mounts.v : NULL, .files = files, .nfiles = nfiles,
   };
   if (tlv_u64(f->body, f->len, TAG_BUILTIN, 0)) {
     if (!is_exec || !(s.tool = tool_for(argv.v[0]))) { reply_error(f->id, E_MALFORMED, 0, "BUILTIN: no tool \"%s\" built into the agent (tar-out, tar-in), or not an exec", argv.v[0]); goto out; }
@@ -177,6 +187,7 @@ static void start(const struct frame *f, int is_exec) {
 out:
   free(container); free(name); free(kind); free(source); free(fstype); free(cwd); free(user);
   strv_free(&argv); strv_free(&envp); strv_free(&mounts);
+  for (unsigned i = 0; i < nfiles; i++) free(files[i].path);
 }
 
 void handle_start_container(const struct frame *f) { start(f, 0); }

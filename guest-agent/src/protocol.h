@@ -32,7 +32,7 @@ enum hyper_msg {
   MSG_START_POD = 2,       /* {HOSTNAME, DNS*, SEARCH*, ADDRESS?, GATEWAY?, MTU?, HOSTS*} -> OK: with ADDRESS, eth0 gets it (and the
                             * default route via GATEWAY); DNS and SEARCH make /etc/resolv.conf and HOSTS ("ip name…" lines)
                             * /etc/hosts, both bound into every container started after */
-  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, MOUNT*, MEMORY_MAX?, CPU_MAX?} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
+  MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, MOUNT*, MEMORY_MAX?, CPU_MAX?, FILE*} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
   MSG_EXEC = 4,            /* {CONTAINER, PROCESS, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, BUILTIN?} -> OK {PID};
                             * with BUILTIN=1, ARG[0] names a tool built into the agent, run in the container's namespace
                             * instead of a program from its image: "tar-out DIR NAME" writes a tar of DIR/NAME to stdout,
@@ -126,6 +126,9 @@ enum hyper_tag {
   TAG_MOUNT = 52,         /* string: "ro|rw:SOURCE:TARGET" mounted at TARGET in the container: SOURCE a 9p tag, or /dev/vdX (ext4) */
   TAG_MEMORY_MAX = 53,    /* u64: a container's memory limit in bytes (its own cgroup; its execs join it) */
   TAG_CPU_MAX = 54,       /* u64: a container's CPU limit in thousandths of a vCPU */
+  TAG_FILE = 55,          /* bytes: a nested body {PATH, DATA, MODE}: a file written in the container's root before it starts */
+  TAG_PATH = 56,          /* string: an absolute path in the container */
+  TAG_MODE = 57,          /* u64: permission bits */
 };
 
 enum hyper_error {

@@ -82,8 +82,31 @@ static void mount_volumes(const char *root, char **mounts, int errpipe) {
   }
 }
 
+/* The spec's files, written under the new root (parents made), with their modes; owned by root. */
+static void write_files(const char *root, const struct spawn_file *files, unsigned n, int errpipe) {
+  for (unsigned i = 0; i < n; i++) {
+    char path[4608];
+    snprintf(path, sizeof path, "%s%s", root, files[i].path);
+    char *slash = strrchr(path, '/');
+    if (slash && slash != path) { *slash = 0; make_dirs(path); *slash = '/'; }
+    unlink(path); /* a symlink in the image is replaced, never followed */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, files[i].mode & 07777);
+    if (fd < 0) child_fail(errpipe, files[i].path);
+    const uint8_t *p = files[i].data;
+    uint32_t left = files[i].len;
+    while (left) {
+      ssize_t w = write(fd, p, left);
+      if (w <= 0) child_fail(errpipe, files[i].path);
+      p += w;
+      left -= (uint32_t)w;
+    }
+    if (fchmod(fd, files[i].mode & 07777) < 0) child_fail(errpipe, files[i].path);
+    close(fd);
+  }
+}
+
 /* Moves the calling process into a fresh mount namespace rooted at `root`, with proc, sys and the agent's /dev. */
-static void enter_new_root(const char *root, char **mounts, int errpipe) {
+static void enter_new_root(const char *root, char **mounts, const struct spawn_file *files, unsigned nfiles, int errpipe) {
   char path[4096];
   if (unshare(CLONE_NEWNS) < 0) child_fail(errpipe, "unshare mount namespace");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) child_fail(errpipe, "make / private");
@@ -100,18 +123,19 @@ static void enter_new_root(const char *root, char **mounts, int errpipe) {
   snprintf(path, sizeof path, "%s/dev", root);
   if (mount("/dev", path, NULL, MS_BIND | MS_REC, NULL) < 0) child_fail(errpipe, "bind /dev");
   /* the pod's resolv.conf and hosts over the image's (made first where the image has none: the upper layer is writable) */
-  const char *files[] = {"resolv.conf", "hosts"};
-  for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+  const char *pod_files[] = {"resolv.conf", "hosts"};
+  for (size_t i = 0; i < sizeof pod_files / sizeof *pod_files; i++) {
     char src[64];
-    snprintf(src, sizeof src, "/run/hyper/%s", files[i]);
+    snprintf(src, sizeof src, "/run/hyper/%s", pod_files[i]);
     if (access(src, F_OK) != 0) continue;
     snprintf(path, sizeof path, "%s/etc", root);
     mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/etc/%s", root, files[i]);
+    snprintf(path, sizeof path, "%s/etc/%s", root, pod_files[i]);
     if (access(path, F_OK) != 0) { int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); if (fd >= 0) close(fd); }
     mount(src, path, NULL, MS_BIND, NULL);
   }
   mount_volumes(root, mounts, errpipe);
+  write_files(root, files, nfiles, errpipe);
   if (chdir(root) < 0) child_fail(errpipe, "chdir to the root");
   if (syscall(SYS_pivot_root, ".", ".") == 0) {
     if (umount2(".", MNT_DETACH) < 0) child_fail(errpipe, "detach the old root");
@@ -188,7 +212,7 @@ pid_t spawn_process(const struct spawn_spec *s, struct spawned *p, char *err, si
     }
     if (s->cgroup && limits_join(s->cgroup) < 0) child_fail(ctl[1], "join the container's cgroup");
     if (s->join_ns >= 0 && setns(s->join_ns, CLONE_NEWNS) < 0) child_fail(ctl[1], "join the container's mount namespace");
-    if (s->root) enter_new_root(s->root, s->mounts, ctl[1]);
+    if (s->root) enter_new_root(s->root, s->mounts, s->files, s->nfiles, ctl[1]);
     uint64_t uid = s->uid, gid = s->gid;
     if (s->user) resolve_user(s->user, &uid, &gid, ctl[1]);
     if (gid != (uint64_t)-1 && (setgroups(0, NULL) < 0 && !s->unprivileged)) child_fail(ctl[1], "setgroups");

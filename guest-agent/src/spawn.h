@@ -6,6 +6,9 @@
 #include <sys/types.h>
 #include "tools.h"
 
+/* A file to write in the new root before the command runs (data points into the request's frame). */
+struct spawn_file { char *path; const uint8_t *data; uint32_t len; unsigned mode; };
+
 struct spawn_spec {
   char **argv, **envp;
   const char *cwd;
@@ -18,6 +21,7 @@ struct spawn_spec {
   int unprivileged;   /* --host: a failing setgroups is not fatal */
   tool_fn *tool;      /* run this tool built into the agent (argv[0] its name) instead of a program from the image, or NULL */
   const char *cgroup; /* a cgroup v2 group the process joins before anything else (container limits), or NULL */
+  struct spawn_file *files; unsigned nfiles;
   char **mounts;      /* NULL-terminated "ro|rw:TAG:TARGET": 9p shares mounted in the new root before the command runs, or NULL */
 };
 

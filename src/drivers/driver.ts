@@ -47,6 +47,8 @@ export interface ContainerLaunch {
   image: string;
   /** Host directories shared into it (the VM was given each as a share at boot). */
   volumes?: { source: string; target: string; readonly: boolean }[];
+  /** Files written into it before it starts (a source is read on this host). */
+  files?: { path: string; content?: string; source?: string; mode?: number }[];
   /** Its own limits inside the VM (a cgroup of its own): memory in MB, CPU in vCPUs. */
   limits?: { memoryMb?: number; cpus?: number };
   /** Overrides the image's Entrypoint (Kubernetes' `command`). */

@@ -6,7 +6,7 @@ import { HyperError } from '../errors.js';
 import { decodeAgentMessage, type AgentMessage, type ProcessEntry } from './messages.js';
 import { ResyncHunter } from './hunt.js';
 import type { GuestNetwork } from '../drivers/driver.js';
-import { AGENT_ERROR, encodeFrame, FrameReader, MSG, PROTOCOL_VERSION, ProtocolError, type Fields } from './wire.js';
+import { AGENT_ERROR, encodeFields, encodeFrame, FrameReader, MSG, PROTOCOL_VERSION, ProtocolError, type Fields } from './wire.js';
 
 export type { ProcessEntry } from './messages.js';
 
@@ -70,6 +70,8 @@ export interface ProcessSpec {
   /** The container's limits (container start only): memory in bytes, CPU in thousandths of a vCPU. */
   memoryMax?: number;
   cpuMax?: number;
+  /** Files written in the container's root before it starts (container start only). */
+  files?: { path: string; data: Uint8Array; mode: number }[];
 }
 
 export interface RootfsSpec { kind: '9p' | 'block' | 'host'; source?: string; fstype?: string }
@@ -305,5 +307,5 @@ export class AgentClient {
 }
 
 function processFields(p: ProcessSpec): Fields {
-  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols, BUILTIN: p.builtin ? 1 : undefined, MOUNT: p.mounts?.length ? p.mounts : undefined, MEMORY_MAX: p.memoryMax, CPU_MAX: p.cpuMax };
+  return { ARG: p.args, ENV: p.env, CWD: p.cwd, USER: p.user, UID: p.uid, GID: p.gid, TTY: p.tty ? 1 : undefined, ROWS: p.rows, COLS: p.cols, BUILTIN: p.builtin ? 1 : undefined, MOUNT: p.mounts?.length ? p.mounts : undefined, MEMORY_MAX: p.memoryMax, CPU_MAX: p.cpuMax, FILE: p.files?.map((f) => encodeFields({ PATH: f.path, DATA: f.data, MODE: f.mode })) };
 }

@@ -37,5 +37,13 @@ export function policyRefusal(tenant: string, policy: TenantPolicy, spec: PodSpe
       }
     }
   }
+  // a host file read into a pod is the host's too: the same rule as a bound directory
+  for (const [i, c] of spec.containers.entries()) {
+    for (const [j, f] of (c.files ?? []).entries()) {
+      if (tenant === DEFAULT_TENANT || !f.source) continue;
+      const under = (dir: string) => f.source === dir || f.source!.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+      if (!policy.allowBind?.some(under)) return { policy: 'allowBind', path: `spec.containers.${i}.files.${j}.source`, message: `tenant ${tenant} may not read host file ${f.source}: its policy (allowBind) allows ${policy.allowBind?.length ? `only below ${policy.allowBind.join(', ')}` : 'none'}` };
+    }
+  }
   return null;
 }

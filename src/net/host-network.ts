@@ -326,7 +326,12 @@ export async function removeHostNetwork(bridge: string, chain = chainsOf(bridge)
     await quiet('iptables', ['-t', table, '-F', name]);
     await quiet('iptables', ['-t', table, '-X', name]);
   }
-  if (existsSync(`/sys/class/net/${bridge}`)) await quiet('ip', ['link', 'del', bridge]);
+  if (existsSync(`/sys/class/net/${bridge}`)) {
+    // taps of VMs that are gone (killed with no daemon to unplug them) would outlive the bridge: they go with it
+    const members = await sh('ip', ['-o', 'link', 'show', 'master', bridge]).catch(() => '');
+    for (const m of members.matchAll(/^\d+: (ht[0-9a-z]+)[:@]/gm)) await quiet('ip', ['link', 'del', m[1]]);
+    await quiet('ip', ['link', 'del', bridge]);
+  }
 }
 
 export function chainsOf(bridge: string): { post: string; dnat: string; fwd: string } {

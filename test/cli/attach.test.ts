@@ -38,7 +38,7 @@ describe('hyper run -i', () => {
 
   it('5 MB of random bytes through run -i cat come back identical', async () => {
     const data = randomBytes(5 * 1024 * 1024);
-    const r = await execa('node', [CLI, 'run', '--rm', '-i', 'busybox', 'cat'], { env: { HYPER_LOG_FORMAT: 'json', HYPER_QUIET: '1', ...env }, input: data, encoding: 'buffer', reject: false, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+    const r = await execa('node', [CLI, 'run', '--rm', '-i', 'busybox', 'cat'], { env: { HYPER_LOG_FORMAT: 'json', HYPER_QUIET: '1', ...env }, input: data, encoding: 'buffer', stripFinalNewline: false, reject: false, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
     expect(r.exitCode).toBe(0);
     const out = Buffer.from(r.stdout);
     expect(out.length).toBe(data.length);

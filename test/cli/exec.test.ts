@@ -71,7 +71,7 @@ describe('hyper exec', () => {
 
   it('50 MB of random bytes through exec -i cat come back identical', async () => {
     const data = randomBytes(50 * 1024 * 1024);
-    const r = await execa('node', [CLI, 'exec', '-i', 'box', 'cat'], { env: { HYPER_LOG_FORMAT: 'json', ...env }, input: data, encoding: 'buffer', reject: false, timeout: 120_000, maxBuffer: 200 * 1024 * 1024 });
+    const r = await execa('node', [CLI, 'exec', '-i', 'box', 'cat'], { env: { HYPER_LOG_FORMAT: 'json', ...env }, input: data, encoding: 'buffer', stripFinalNewline: false, reject: false, timeout: 120_000, maxBuffer: 200 * 1024 * 1024 });
     expect(r.exitCode).toBe(0);
     const out = Buffer.from(r.stdout);
     expect(out.length).toBe(data.length);

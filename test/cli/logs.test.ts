@@ -11,7 +11,7 @@ let env: Record<string, string> = {};
 
 /** `hyper logs ARGS` with stdout as bytes. */
 async function logsRaw(args: string[]) {
-  const r = await execa('node', [CLI, 'logs', ...args], { env: { HYPER_LOG_FORMAT: 'json', ...env }, reject: false, encoding: 'buffer', timeout: 60_000 });
+  const r = await execa('node', [CLI, 'logs', ...args], { env: { HYPER_LOG_FORMAT: 'json', ...env }, reject: false, encoding: 'buffer', stripFinalNewline: false, timeout: 60_000 });
   return { stdout: Buffer.from(r.stdout), stderr: Buffer.from(r.stderr).toString(), exitCode: r.exitCode };
 }
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

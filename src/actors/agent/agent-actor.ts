@@ -149,6 +149,7 @@ export class AgentActor {
         name: c.name, image: c.image, command: c.command, args: c.args, env: c.env, workdir: c.workdir, user: c.user, tty: c.tty,
         ...(c.volumes?.length ? { volumes: c.volumes } : {}),
         ...(c.limits ? { limits: c.limits } : {}),
+        ...(c.files?.length ? { files: c.files } : {}),
       });
       // as docker's without -i: a container nobody may attach to reads EOF on stdin (a pty has no EOF: it just waits)
       if (!c.stdin && !c.tty) void this.channel.stdin(c.name, new Uint8Array(0)).catch(() => {});

@@ -1,4 +1,5 @@
 // The guest agent behind the driver-neutral GuestChannel, and the events it sends kept until the host's actors listen.
+import { readFileSync } from 'node:fs';
 import { DriverError } from '../../errors.js';
 import { AgentError, type AgentClient, type AgentTooOldError, type ResyncResult } from '../../guest/agent-client.js';
 import { AGENT_ERROR } from '../../guest/wire.js';
@@ -68,7 +69,17 @@ export class AgentChannel implements GuestChannel {
       if (!tag) throw new DriverError('no-volume', `volume ${v.source} of container ${c.name} was not attached to this VM (it was added after the VM booted): restart the pod`);
       return `${v.readonly ? 'ro' : 'rw'}:${tag}:${v.target}`;
     });
-    const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty, mounts, memoryMax: c.limits?.memoryMb ? c.limits.memoryMb * 1024 * 1024 : undefined, cpuMax: c.limits?.cpus ? Math.round(c.limits.cpus * 1000) : undefined });
+    const files = (c.files ?? []).map((f) => {
+      let data: Uint8Array;
+      try {
+        data = f.content !== undefined ? Buffer.from(f.content) : readFileSync(f.source!);
+      } catch (err) {
+        throw new DriverError('no-file', `file ${f.path} of container ${c.name}: cannot read ${f.source} on this host (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      }
+      if (data.length > 512 * 1024) throw new DriverError('no-file', `file ${f.path} of container ${c.name}: ${f.source} is ${data.length} bytes, more than the 512 KiB a file in a spec may have — bind it with -v instead`);
+      return { path: f.path, data, mode: f.mode ?? 0o644 };
+    });
+    const pid = await this.agent.startContainer(c.name, { kind: 'block', source: shared.device, fstype: 'erofs' }, { args: p.argv, env: p.env, cwd: p.cwd, user: p.user, tty: c.tty, mounts, files, memoryMax: c.limits?.memoryMb ? c.limits.memoryMb * 1024 * 1024 : undefined, cpuMax: c.limits?.cpus ? Math.round(c.limits.cpus * 1000) : undefined });
     return { pid };
   }
 

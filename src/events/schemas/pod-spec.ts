@@ -20,6 +20,19 @@ export const VolumeMount = z
   .strict();
 export type VolumeMount = z.infer<typeof VolumeMount>;
 
+/** A file written into the container before it starts: inline content, or a host file (on the host that runs the pod). */
+export const FileSpec = z
+  .object({
+    path: z.string().startsWith('/', 'must be an absolute path in the container').max(4096).refine((p) => !p.endsWith('/') && !p.split('/').includes('..'), 'must name a file (no trailing /, no ..)'),
+    content: z.string().max(256 * 1024, 'at most 256 KiB inline (use source for a bigger file)').optional(),
+    source: z.string().startsWith('/', 'must be an absolute host path').max(4096).refine((p) => !p.split('/').includes('..'), 'must not climb with ..').optional(),
+    /** Permission bits: a number (JSON 256), or octal digits as a string (YAML: mode: "0400"); default 0644. */
+    mode: z.union([z.number().int().min(0).max(0o7777), z.string().regex(/^0?[0-7]{3,4}$/, 'must be octal permission bits, e.g. "0400"').transform((v) => parseInt(v, 8))]).optional(),
+  })
+  .strict()
+  .refine((f) => (f.content === undefined) !== (f.source === undefined), 'give exactly one of content and source');
+export type FileSpec = z.infer<typeof FileSpec>;
+
 export const ContainerSpec = z
   .object({
     name: dnsLabel,
@@ -36,6 +49,7 @@ export const ContainerSpec = z
     /** Keep its stdin open for attach (docker's -i, Kubernetes' stdin); otherwise it reads EOF at once. */
     stdin: z.boolean().optional(),
     volumes: z.array(VolumeMount).max(32).optional(),
+    files: z.array(FileSpec).max(64).optional(),
     /** Its own limits inside the pod's VM (cgroup v2): past memoryMb the kernel kills it (reported OOM killed), its siblings run on. */
     limits: z.object({ memoryMb: z.number().int().min(4, 'must be at least 4 MB').max(262144).optional(), cpus: z.number().positive().max(64).optional() }).strict().optional(),
   })
