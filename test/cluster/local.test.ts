@@ -39,10 +39,11 @@ async function until<T>(what: string, probe: () => Promise<T | null>, ms = 40_00
 }
 
 beforeAll(async () => {
-  const up = await hyper(['cluster', 'up', '--hosts', '3', '--driver', 'hollow', '--host-lease', '2s'], env);
+  // 3 NATS nodes and 3 hosts one after another: slow while the rest of the suite loads both cores
+  const up = await hyper(['cluster', 'up', '--hosts', '3', '--driver', 'hollow', '--host-lease', '2s'], env, undefined, 170_000);
   expect(up.exitCode, up.stderr).toBe(0);
   f = readClusterFile(dir)!;
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await hyper(['cluster', 'down'], env);

@@ -15,9 +15,9 @@ function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing — run: npm run build`);
 }
 
-export async function hyper(args: string[], env: Record<string, string> = {}, input?: string): Promise<Result> {
+export async function hyper(args: string[], env: Record<string, string> = {}, input?: string, timeoutMs = 60_000): Promise<Result> {
   requireBuild();
-  return execa('node', [CLI, ...args], { env: { HYPER_LOG_FORMAT: 'json', ...env }, reject: false, input, timeout: 60_000 });
+  return execa('node', [CLI, ...args], { env: { HYPER_LOG_FORMAT: 'json', ...env }, reject: false, input, timeout: timeoutMs });
 }
 
 export interface DaemonProc { proc: ChildProcess; log: () => string; ready: Promise<Record<string, unknown>>; stop(signal?: NodeJS.Signals): Promise<number | null> }
