@@ -11,7 +11,11 @@ const os = require('os');
 const root = path.join(__dirname, '..');
 const bundle = path.join(root, 'dist', 'cli', 'cli.cjs');
 
-/** The subcommand (first word that is not an option or a root option's value): each has a cache of what it compiles. */
+/**
+ * The subcommand (first word that is not an option or a root option's value): each has a cache of what it compiles.
+ * The same reading as src/cli/command-table.ts's commandName (a test keeps the option lists equal): this file runs before
+ * the bundle is loaded, so it cannot share the code.
+ */
 function subcommand(args) {
   const valued = new Set(['--nats', '--data-dir', '-o', '--output', '--creds', '--tenant', '--tls-ca']);
   for (let i = 0; i < args.length; i++) {

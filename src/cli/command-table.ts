@@ -28,7 +28,7 @@ export const COMMAND_MODULES: [names: string[], load: () => Promise<Register>][]
 export const DAEMON = 'daemon';
 
 /** Root options that take a value: the command's name is the first word that is neither one of them nor an option. */
-const VALUED = new Set(['--nats', '--data-dir', '-o', '--output', '--creds', '--tenant', '--tls-ca']);
+export const VALUED = new Set(['--nats', '--data-dir', '-o', '--output', '--creds', '--tenant', '--tls-ca']);
 export function commandName(args: string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
     const a = args[i];

@@ -14,6 +14,16 @@ export class ExecError extends HyperError {
   }
 }
 
+/**
+ * A command's ExecError said as hyper's own error (its code, or `exitCode`, docker's 1 for cp/stats/top); anything else
+ * is not one of ours to word and goes on to the CLI's handler.
+ */
+export function reportExecError(err: unknown, exitCode?: number): void {
+  if (!(err instanceof ExecError)) throw err;
+  process.stderr.write(`hyper: ${err.message}\n`);
+  process.exitCode = exitCode ?? err.exitCode;
+}
+
 /** Asks the host that runs the pod to open a session; a refusal comes back as an ExecError with docker's exit code. */
 export async function askHost<R extends { ok: boolean }>(nc: NatsConnection, host: string, at: PodAddress, body: object): Promise<R> {
   let reply: R & { code?: number; error?: string };

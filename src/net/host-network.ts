@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import type { PodNetwork } from '../model/pod-context.js';
 import type { PortMapping } from '../events/schemas/pod-spec.js';
-import { heldOn, holdsNetwork, macOf, nextFree, parseCidr, portKey, portsCollide, type Subnet } from './ipam.js';
+import { firstClash, heldOn, holdsNetwork, macOf, nextFree, parseCidr, portKey, type HostPort, type Subnet } from './ipam.js';
 
 const run = promisify(execFile);
 
@@ -172,7 +172,8 @@ export class HostNetwork {
     if (this.cfg.mode === 'user') {
       return { run: rec.context.run, host: this.cfg.hostId, mode: 'user', ip: USER_NET.ip, prefix: USER_NET.prefix, gateway: USER_NET.gateway, mac: macOf(USER_NET.ip), dns: spec.dns ?? [USER_NET.dns], ports };
     }
-    const used = { has: (ip: string) => held.ips.has(ip) || [...this.pending.values()].includes(ip) };
+    const pendingIps = new Set(this.pending.values());
+    const used = { has: (ip: string) => held.ips.has(ip) || pendingIps.has(ip) };
     const ip = nextFree(this.subnet, used, this.last);
     if (!ip) {
       this.release(rec.context.id);
@@ -183,7 +184,7 @@ export class HostNetwork {
     return { run: rec.context.run, host: this.cfg.hostId, mode: 'bridge', ip, prefix: this.subnet.prefix, gateway: this.subnet.gateway, mac: macOf(ip), dns: spec.dns ?? hostNameservers(), ports };
   }
 
-  private async reservePorts(rec: PodRecord, wanted: PortMapping[], heldPorts: Map<string, string>): Promise<PodNetwork['ports']> {
+  private async reservePorts(rec: PodRecord, wanted: PortMapping[], heldPorts: { port: HostPort; holder: string }[]): Promise<PodNetwork['ports']> {
     const out: PodNetwork['ports'] = [];
     const sockets: { close: () => void }[] = [];
     const fail = (why: string): never => {
@@ -195,11 +196,8 @@ export class HostNetwork {
       const hostIp = p.hostIp ?? '0.0.0.0';
       if (p.hostPort !== undefined) {
         const mine = { protocol, hostIp, hostPort: p.hostPort };
-        for (const [key, pod] of heldPorts) {
-          const [addr, rest] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
-          const [num, proto] = rest.split('/');
-          if (pod !== (rec.context.name ?? rec.context.id) && portsCollide(mine, { protocol: proto, hostIp: addr, hostPort: Number(num) })) fail(`host port ${portKey(mine)} on ${this.cfg.hostId} is already published by pod ${pod}`);
-        }
+        const clash = firstClash([mine], heldPorts, rec.context.name ?? rec.context.id);
+        if (clash) fail(`host port ${portKey(mine)} on ${this.cfg.hostId} is already published by pod ${clash.holder}`);
       }
       let got: { port: number; close: () => void };
       try {
@@ -270,11 +268,6 @@ export class HostNetwork {
     await quiet('ip', ['link', 'del', tapOf(podId)]);
     // the DNAT chain only changes for a run that published ports (rebuilding it costs an iptables call per port)
     if (hadPorts) await this.publish().catch((err) => this.log.warn({ err }, 'could not rebuild the port rules'));
-  }
-
-  /** The address has been folded (or the run never got one): forget the reservation. */
-  settled(podId: string): void {
-    this.pending.delete(podId);
   }
 
   private release(podId: string): void {

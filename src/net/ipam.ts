@@ -25,24 +25,36 @@ export function holdsNetwork(state: string, run: number, host: string, net: PodN
   return Boolean(net && net.host === hostId && host === hostId && net.run === run && !TERMINAL.has(state as never) && state !== 'created' && state !== 'pending');
 }
 
-/** Every address and published host port the pods on this host hold, from the folded view. */
-export function heldOn(view: ClusterView, hostId: string): { ips: Map<string, string>; ports: Map<string, string> } {
+export interface HostPort { protocol: string; hostIp: string; hostPort: number }
+
+/** Every address and published host port the pods on this host hold (with the pod holding each), from the folded view. */
+export function heldOn(view: ClusterView, hostId: string): { ips: Map<string, string>; ports: { port: HostPort; holder: string }[] } {
   const ips = new Map<string, string>();
-  const ports = new Map<string, string>();
+  const ports: { port: HostPort; holder: string }[] = [];
   for (const p of view.pods.values()) {
     const net = p.context.network;
     if (!holdsNetwork(p.state, p.context.run, p.context.host ?? '', net, hostId)) continue;
     const name = p.context.name ?? p.context.id;
     ips.set(net.ip, name);
-    for (const port of net.ports) ports.set(portKey(port), name);
+    for (const port of net.ports) ports.push({ port, holder: name });
   }
   return { ips, ports };
 }
 
-export const portKey = (p: { protocol: string; hostIp: string; hostPort: number }) => `${p.hostIp}:${p.hostPort}/${p.protocol}`;
+/** The first port a pod wants that another pod already publishes among these, with its holder; null if none collides. */
+export function firstClash(wanted: HostPort[], held: { port: HostPort; holder: string }[], self: string): { port: HostPort; holder: string } | null {
+  for (const h of held) {
+    if (h.holder === self) continue;
+    const hit = wanted.find((w) => portsCollide(w, h.port));
+    if (hit) return { port: hit, holder: h.holder };
+  }
+  return null;
+}
+
+export const portKey = (p: HostPort) => `${p.hostIp}:${p.hostPort}/${p.protocol}`;
 
 /** Whether two published ports collide: same protocol and port, and the same address or either on every address. */
-export function portsCollide(a: { protocol: string; hostIp: string; hostPort: number }, b: { protocol: string; hostIp: string; hostPort: number }): boolean {
+export function portsCollide(a: HostPort, b: HostPort): boolean {
   return a.protocol === b.protocol && a.hostPort === b.hostPort && (a.hostIp === b.hostIp || a.hostIp === '0.0.0.0' || b.hostIp === '0.0.0.0');
 }
 
@@ -56,16 +68,9 @@ export function hostsWithPortsFree(view: ClusterView, pod: PodRecord, hostIds: s
   const self = pod.context.name ?? pod.context.id;
   let clash = '';
   const free = hostIds.filter((h) => {
-    for (const [key, holder] of heldOn(view, h).ports) {
-      const at = key.lastIndexOf(':');
-      const [num, protocol] = key.slice(at + 1).split('/');
-      const hit = wanted.find((w) => portsCollide(w, { protocol, hostIp: key.slice(0, at), hostPort: Number(num) }));
-      if (hit && holder !== self) {
-        clash ||= `host port ${hit.hostIp}:${hit.hostPort}/${hit.protocol} is published by pod ${holder} on ${h}`;
-        return false;
-      }
-    }
-    return true;
+    const c = firstClash(wanted, heldOn(view, h).ports, self);
+    if (c) clash ||= `host port ${portKey(c.port)} is published by pod ${c.holder} on ${h}`;
+    return !c;
   });
   return { free, clash };
 }

@@ -2,7 +2,8 @@
 // match what each module really registers, and the command's name is found past the root options and their values.
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_MODULES, commandName } from '../../src/cli/command-table.js';
+import { readFileSync } from 'node:fs';
+import { COMMAND_MODULES, commandName, VALUED } from '../../src/cli/command-table.js';
 
 describe('command table', () => {
   it('each module registers exactly the commands the table names for it, and no command is in two', async () => {
@@ -22,5 +23,11 @@ describe('command table', () => {
     expect(commandName(['--tenant', 'ana', '--all-tenants'])).toBeUndefined();
     expect(commandName(['-v'])).toBeUndefined();
     expect(commandName(['--data-dir', '/tmp/d', 'exec', 'web', 'ls'])).toBe('exec');
+  });
+
+  it('bin/hyper.cjs skips the same root options with values when it picks a command\'s code cache', () => {
+    const launcher = readFileSync(new URL('../../bin/hyper.cjs', import.meta.url), 'utf8');
+    const list = /const valued = new Set\((\[[^\]]*\])\)/.exec(launcher)![1];
+    expect(new Set(JSON.parse(list.replace(/'/g, '"')))).toEqual(VALUED);
   });
 });

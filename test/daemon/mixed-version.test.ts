@@ -58,7 +58,7 @@ afterAll(async () => {
   rmSync(oldTree, { recursive: true, force: true });
 });
 
-// Skipped only in a clone that lacks the commit (a shallow clone: `git cat-file -e 5dfea02^{commit}` fails there; `git
+// Skipped only in a clone that lacks the commit (a shallow clone: `git cat-file -e fba920d^{commit}` fails there; `git
 // fetch --unshallow` brings it): it is the input this test builds, not a feature left out. Every full clone runs it.
 if (!hasOld) process.stderr.write(`mixed-version test skipped: commit ${OLD_COMMIT} (0.6.0) is not in this clone's history (shallow clone?) — git fetch --unshallow\n`);
 describe.skipIf(!hasOld)(`a rolling upgrade from 0.6.0 (built from commit ${OLD_COMMIT.slice(0, 7)}; skipped only where this clone's history lacks it)`, () => {

@@ -1,8 +1,8 @@
 // Answers `hyper exec`, `attach`, `cp`, `stats` and `top` requests for the pods that run on this daemon's hosts
 // (hyper.exec.<host>.<tenant>.<pod>): checks the pod is the subject's tenant's (nats-server vouches for the subject), runs
 // here and is running, then hands the session to an ExecSession (a new process: a command, or the agent's tar tools for a
-// copy) or an AttachSession (a container's main process) on the pod's guest channel, or answers a probe (stats, top) at once. A malformed request gets an error reply,
-// never a crash.
+// copy) or an AttachSession (a container's main process) on the pod's guest channel, or answers a probe (stats, top) at
+// once. A malformed request gets an error reply, never a crash.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../../log.js';
 import type { EventStore } from '../../events/store/event-store.js';

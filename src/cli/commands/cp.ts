@@ -10,6 +10,7 @@ import { addressOf } from '../../events/schemas/subjects.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { copyPlan, wantsContents, type CopyPlan } from '../copy-paths.js';
 import { ExecError, execSession } from '../exec-client.js';
+import { reportExecError } from '../session-io.js';
 import { cliActor } from '../intent.js';
 import type { PodRecord } from '../../model/cluster-view.js';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -141,9 +142,7 @@ export function registerCp(program: Command, globals: () => GlobalOptions): void
         if (gone) throw new ExecError(gone, 1);
         await (plan.direction === 'from' ? copyFrom : copyTo)(s.nc, pod, s.tenant, plan, o.container);
       } catch (err) {
-        if (!(err instanceof ExecError)) throw err;
-        process.stderr.write(`hyper: ${err.message}\n`);
-        process.exitCode = 1;
+        reportExecError(err, 1);
       } finally {
         await s.close();
       }

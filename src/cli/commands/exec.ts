@@ -6,6 +6,7 @@ import { ValidationError } from '../../errors.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { cliActor } from '../intent.js';
 import { ExecError, execSession } from '../exec-client.js';
+import { reportExecError } from '../session-io.js';
 import { hostProblem } from '../pod-host.js';
 
 interface ExecFlags { interactive?: boolean; tty?: boolean; env: string[]; workdir?: string; user?: string; container?: string }
@@ -60,9 +61,7 @@ export function registerExec(program: Command, globals: () => GlobalOptions): vo
           },
         });
       } catch (err) {
-        if (!(err instanceof ExecError)) throw err;
-        process.stderr.write(`hyper: ${err.message}\n`);
-        process.exitCode = err.exitCode;
+        reportExecError(err);
       } finally {
         await s.close();
       }

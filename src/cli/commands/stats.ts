@@ -7,7 +7,7 @@ import type { PodRecord } from '../../model/cluster-view.js';
 import { openSession, type GlobalOptions, type Session } from '../connection.js';
 import { binaryBytes, shortDuration, table } from '../format.js';
 import { podProcesses, podStats } from '../probe-client.js';
-import { ExecError } from '../session-io.js';
+import { ExecError, reportExecError } from '../session-io.js';
 import { write } from '../stdio.js';
 
 interface Sample { at: number; stats: GuestStats; pids: number }
@@ -92,9 +92,7 @@ export function registerStats(program: Command, globals: () => GlobalOptions): v
           if (!refs.length && round % 5 === 0) pods = await podsToShow(s, refs);
         }
       } catch (err) {
-        if (!(err instanceof ExecError)) throw err;
-        process.stderr.write(`hyper: ${err.message}\n`);
-        process.exitCode = 1;
+        reportExecError(err, 1);
       } finally {
         process.off('SIGINT', stop);
         await s.close();

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { binaryBytes, cpuTime, printJson, table } from '../format.js';
 import { podProcesses } from '../probe-client.js';
-import { ExecError } from '../session-io.js';
+import { reportExecError } from '../session-io.js';
 
 /** Local time of day, as ps shows a start time. */
 const clock = (ms: number) => new Date(ms).toTimeString().slice(0, 8);
@@ -26,9 +26,7 @@ export function registerTop(program: Command, globals: () => GlobalOptions): voi
           ps.map((p) => [p.container, String(p.uid), String(p.pid), String(p.ppid), clock(p.startedAtMs), cpuTime(p.cpuMs), binaryBytes(p.rss), p.command])) + '\n');
         if (list.omitted) process.stderr.write(`hyper: ${list.omitted}\n`);
       } catch (err) {
-        if (!(err instanceof ExecError)) throw err;
-        process.stderr.write(`hyper: ${err.message}\n`);
-        process.exitCode = 1;
+        reportExecError(err, 1);
       } finally {
         await s.close();
       }
