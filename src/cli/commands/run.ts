@@ -50,6 +50,7 @@ export function registerRun(program: Command, globals: () => GlobalOptions): voi
 
 async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach: boolean, rm: boolean, attach: { detachKeys: number[] | null; sigProxy: boolean } | null): Promise<number> {
   const s = await openSession(g);
+  let unraw: (() => void) | null = null;
   try {
     const id = newPodId();
     const at = { pod: id, tenant: s.tenant };
@@ -71,6 +72,11 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
     const pod = foldPod(initialPod(id), podEvent('pod.requested', id, { spec, start }, { id: 'local', at: Date.now(), by: cliActor(), tenant: s.tenant }));
     // -i: this terminal's stdin goes to the container once it runs (EOF closes the container's); with -t, quietly, as docker
     const main = spec.containers[0];
+    // -it: raw from the start, as docker's: what the terminal says before the session is open (the shell's cursor query
+    // answered by it) waits in stdin for the container instead of being echoed here in cooked mode
+    const rawEarly = Boolean(attach && main.tty && process.stdin.isTTY);
+    if (rawEarly) process.stdin.setRawMode(true);
+    unraw = rawEarly ? () => process.stdin.setRawMode(false) : null;
     const stdin = attach ? attachWhenStarted(s, pod, ack.seq + 1, main.name, attach).catch((e: Error) => { void write(process.stderr, `hyper: stdin not attached: ${e.message}\n`); return null; }) : null;
     const quiet = Boolean(attach && main.tty && process.stdin.isTTY);
     const ended = followToEnd(s.store, pod, ack.seq + 1, { waitForExit: true, quiet, signalsToContainer: Boolean(attach?.sigProxy) });
@@ -93,6 +99,7 @@ async function createPod(g: GlobalOptions, spec: PodSpec, start: boolean, detach
     }
     return code;
   } finally {
+    unraw?.();
     await s.close();
   }
 }
