@@ -21,6 +21,6 @@ export function intentFlags(cmd: Command): Command {
     .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a pod port on the host (repeatable), e.g. 8080:80, 127.0.0.1:5353:53/udp, or 80 for a free host port', collect)
     .option('-v, --volume <host:ctr[:ro]>', 'share a host directory into the container (repeatable), e.g. /srv/data:/data or /etc/app:/etc/app:ro', collect)
     .option('--network <mode>', 'bridge (default: the host\'s pod network) or none (only lo)')
-    .option('--dns <ip>', 'a DNS server for the pod (repeatable; default: the host\'s)', collect)
+    .option('--dns <ip>', 'a DNS server for names other than pods\' (repeatable; default: the host\'s)', collect)
     .option('--dns-search <domain>', 'a DNS search domain (repeatable)', collect);
 }

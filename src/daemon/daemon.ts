@@ -86,6 +86,8 @@ export class Daemon {
   private network: HostNetwork | undefined;
   /** The pod network mode in use (null: a driver without NICs). */
   networkMode: NetworkMode | null = null;
+  /** How pods are networked here, in words (hyperd.json, for hyper info). */
+  private networkSummary: string | null = null;
   private readonly hostById = new Map<string, HostActor>();
   /** Which host actor runs a pod: a change goes to it and to the pod's host, not to every hollow host of the daemon. */
   private readonly runnerHost = new Map<string, HostActor>();
@@ -272,6 +274,7 @@ export class Daemon {
         pid: process.pid, hostId: this.o.hostId, daemon: this.daemonId, nats: this.natsUrls, advertise: this.advertisedUrls, embedded: Boolean(this.server),
         ...(this.creds ? { credentials: clientCredentialsFile(this.o.dataDir) } : {}),
         ...(this.tls ? { tlsCa: this.tls.ca } : this.o.natsCa ? { tlsCa: this.o.natsCa } : {}),
+        ...(this.networkSummary ? { network: { mode: this.networkMode, summary: this.networkSummary } } : {}),
       }),
     );
   }
@@ -428,17 +431,25 @@ export class Daemon {
   private async openNetwork(hostId: string): Promise<HostNetwork> {
     const want = this.o.network ?? DEFAULT_NETWORK;
     let mode: NetworkMode = want.mode === 'auto' ? 'bridge' : want.mode;
+    let why = want.mode === 'auto' ? '' : ` (--network ${want.mode})`;
     if (want.mode === 'auto' || want.mode === 'bridge') {
       const probe = await probeNetworkMode();
       if (probe.mode !== 'bridge') {
         if (want.mode === 'bridge') throw new Error(`--network bridge: ${probe.why} — run hyperd as root, or use --network user`);
         this.o.log.warn({ why: probe.why }, `pod network: user-mode (QEMU's own NAT and port forwards), since ${probe.why}: pods reach out and publish ports, but cannot reach each other`);
         mode = 'user';
+        why = ` (${probe.why})`;
       }
     }
     const network = new HostNetwork({ hostId, mode, bridge: want.bridge, cidr: want.cidr }, this.view, this.o.log);
     await network.setup();
     this.networkMode = mode;
+    this.networkSummary =
+      mode === 'bridge'
+        ? `bridge ${want.bridge} ${network.subnet.gateway}/${network.subnet.prefix}, NAT, published ports as DNAT rules, ${network.dnsServer ? `pod DNS on ${network.dnsServer}:53` : 'no pod DNS (port 53 on the gateway was taken: /etc/hosts only)'}`
+        : mode === 'user'
+          ? `user-mode${why}: QEMU's own NAT and port forwards; pods cannot reach each other`
+          : `none${why}: pods get only lo`;
     return network;
   }
 

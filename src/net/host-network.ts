@@ -1,6 +1,7 @@
 // A host's pod network: a bridge with the subnet's gateway address, forwarding and masquerade for that subnet only, a
 // tap per pod VM on the bridge, and the published ports as DNAT rules, all in chains of this bridge's own
-// (HYPER-<bridge>-*), rebuilt from the folded view so a restarted daemon restores them. Where hyperd cannot make taps
+// (HYPER-<bridge>-*), rebuilt from the folded view so a restarted daemon restores them, and the pods' DNS server on the
+// gateway address (pod names from the view, the rest forwarded). Where hyperd cannot make taps
 // (unprivileged), pods get QEMU's user-mode network with port forwards instead. Addresses and ports are facts
 // (net.assigned): the view says who holds what, across restarts and re-attaches.
 import { execFile } from 'node:child_process';
@@ -13,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import type { PodNetwork } from '../model/pod-context.js';
 import type { PortMapping } from '../events/schemas/pod-spec.js';
+import { PodDns } from './pod-dns.js';
 import { firstClash, heldOn, holdsNetwork, macOf, nextFree, parseCidr, portKey, type HostPort, type Subnet } from './ipam.js';
 
 const run = promisify(execFile);
@@ -101,7 +103,8 @@ function hold(protocol: 'tcp' | 'udp', hostIp: string, hostPort: number): Promis
 
 export class HostNetwork {
   readonly subnet: Subnet;
-  private readonly chain: { post: string; dnat: string; fwd: string };
+  private readonly chain: Chains;
+  private readonly dns: PodDns;
   /** Addresses handed out but not yet folded back from their fact (a burst of pods must not get the same one). */
   private readonly pending = new Map<string, string>();
   private last: string | null = null;
@@ -120,6 +123,12 @@ export class HostNetwork {
   ) {
     this.subnet = parseCidr(cfg.cidr);
     this.chain = chainsOf(cfg.bridge);
+    this.dns = new PodDns(view, cfg.hostId, log);
+  }
+
+  /** Where pods ask for names (the gateway), or null where the DNS server could not start (pods get the upstream servers). */
+  get dnsServer(): string | null {
+    return this.dns.address;
   }
 
   get mode(): NetworkMode {
@@ -138,8 +147,8 @@ export class HostNetwork {
     if (this.forwardBefore !== '1') writeFileSync(fwd, '1');
     // connections from the host itself to 127.0.0.1:hostPort are DNATed out of the bridge: allow that source there
     writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
-    const { post, dnat, fwd: fchain } = this.chain;
-    for (const [table, name] of [['nat', post], ['nat', dnat], ['filter', fchain]] as const) {
+    const { post, dnat, fwd: fchain, input } = this.chain;
+    for (const [table, name] of [['nat', post], ['nat', dnat], ['filter', fchain], ['filter', input]] as const) {
       await quiet('iptables', ['-t', table, '-N', name]);
       await sh('iptables', ['-t', table, '-F', name]);
     }
@@ -148,15 +157,17 @@ export class HostNetwork {
     await sh('iptables', ['-t', 'nat', '-A', post, '-o', bridge, '-m', 'addrtype', '--src-type', 'LOCAL', '-j', 'MASQUERADE']);
     await sh('iptables', ['-t', 'filter', '-A', fchain, '-i', bridge, '-j', 'ACCEPT']);
     await sh('iptables', ['-t', 'filter', '-A', fchain, '-o', bridge, '-j', 'ACCEPT']);
-    const jumps: [string, string, string[]][] = [
-      ['nat', 'POSTROUTING', ['-j', post]],
-      ['nat', 'PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', dnat]],
-      ['nat', 'OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', dnat]],
-      ['filter', 'FORWARD', ['-j', fchain]],
-    ];
-    for (const [table, from, rule] of jumps) if (!(await quiet('iptables', ['-t', table, '-C', from, ...rule]))) await sh('iptables', ['-t', table, '-I', from, '1', ...rule]);
+    // the pods' DNS server on the gateway, whatever the host's INPUT policy
+    for (const proto of ['udp', 'tcp']) await sh('iptables', ['-t', 'filter', '-A', input, '-i', bridge, '-d', this.subnet.gateway, '-p', proto, '--dport', '53', '-j', 'ACCEPT']);
+    for (const [table, from, rule] of jumpsOf(this.chain)) if (!(await quiet('iptables', ['-t', table, '-C', from, ...rule]))) await sh('iptables', ['-t', table, '-I', from, '1', ...rule]);
     this.ready = true;
-    this.log.info({ bridge, cidr }, `pod network: bridge ${bridge} ${this.subnet.gateway}/${this.subnet.prefix}, NAT for ${cidr}`);
+    try {
+      await this.dns.start(this.subnet.gateway);
+    } catch (err) {
+      // pods still resolve outside names through the upstream servers, and each other through /etc/hosts
+      this.log.warn({ err }, `pod DNS: could not listen on ${this.subnet.gateway}:53 (${(err as Error).message}): pods get the host's DNS servers and find each other through /etc/hosts only`);
+    }
+    this.log.info({ bridge, cidr, dns: this.dns.address }, `pod network: bridge ${bridge} ${this.subnet.gateway}/${this.subnet.prefix}, NAT for ${cidr}${this.dns.address ? `, pod DNS on ${this.dns.address}:53` : ''}`);
   }
 
   /**
@@ -294,6 +305,7 @@ export class HostNetwork {
   /** The daemon stops: if no VM of this host still uses the network, everything it made goes (else it stays for them). */
   async teardown(): Promise<void> {
     for (const id of [...this.holds.keys()]) this.release(id);
+    this.dns.close();
     if (this.cfg.mode !== 'bridge' || !this.ready) return;
     const inUse = [...this.view.pods.values()].some((p) => holdsNetwork(p.state, p.context.run, p.context.host ?? '', p.context.network, this.cfg.hostId));
     if (inUse) return void this.log.info({ bridge: this.cfg.bridge }, 'pod network left in place for the VMs that keep running');
@@ -308,14 +320,8 @@ export const tapOf = (podId: string) => `ht${podId.slice(0, 13)}`;
 
 /** Removes a bridge's chains, the jumps to them and the bridge (what setup made); absent parts are skipped. */
 export async function removeHostNetwork(bridge: string, chain = chainsOf(bridge)): Promise<void> {
-  const jumps: [string, string, string[]][] = [
-    ['nat', 'POSTROUTING', ['-j', chain.post]],
-    ['nat', 'PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain.dnat]],
-    ['nat', 'OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain.dnat]],
-    ['filter', 'FORWARD', ['-j', chain.fwd]],
-  ];
-  for (const [table, from, rule] of jumps) while (await quiet('iptables', ['-t', table, '-D', from, ...rule])) {}
-  for (const [table, name] of [['nat', chain.post], ['nat', chain.dnat], ['filter', chain.fwd]] as const) {
+  for (const [table, from, rule] of jumpsOf(chain)) while (await quiet('iptables', ['-t', table, '-D', from, ...rule])) {}
+  for (const [table, name] of [['nat', chain.post], ['nat', chain.dnat], ['filter', chain.fwd], ['filter', chain.input]] as const) {
     await quiet('iptables', ['-t', table, '-F', name]);
     await quiet('iptables', ['-t', table, '-X', name]);
   }
@@ -327,7 +333,20 @@ export async function removeHostNetwork(bridge: string, chain = chainsOf(bridge)
   }
 }
 
-export function chainsOf(bridge: string): { post: string; dnat: string; fwd: string } {
+type Chains = { post: string; dnat: string; fwd: string; input: string };
+
+export function chainsOf(bridge: string): Chains {
   const tag = bridge.toUpperCase().slice(0, 12);
-  return { post: `HYPER-${tag}-POST`, dnat: `HYPER-${tag}-DNAT`, fwd: `HYPER-${tag}-FWD` };
+  return { post: `HYPER-${tag}-POST`, dnat: `HYPER-${tag}-DNAT`, fwd: `HYPER-${tag}-FWD`, input: `HYPER-${tag}-IN` };
+}
+
+/** The jumps from the built-in chains to a bridge's own: [table, from, rule]. */
+function jumpsOf(chain: Chains): [string, string, string[]][] {
+  return [
+    ['nat', 'POSTROUTING', ['-j', chain.post]],
+    ['nat', 'PREROUTING', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain.dnat]],
+    ['nat', 'OUTPUT', ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain.dnat]],
+    ['filter', 'FORWARD', ['-j', chain.fwd]],
+    ['filter', 'INPUT', ['-j', chain.input]],
+  ];
 }

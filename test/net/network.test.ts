@@ -1,12 +1,13 @@
 // Pod networking against real QEMU pods, a real bridge, taps and iptables rules, a network namespace of the test's own and
 // the real curl: busybox httpd answers on its published port from the host and from another namespace, UDP through a
-// mapping, pods reach each other by IP and by name and the host through their default route, a taken port is refused
+// mapping, pods reach each other by IP and by name (also pods started later, through the pod DNS server) and the host through their default route, a taken port is refused
 // naming its holder, rules go with the pod, a kill -9 of hyperd keeps address and mapping, network none, user-mode.
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answer, RCODE, readQuestion } from '../../src/net/dns-wire.js';
 import { chainsOf, tapOf } from '../../src/net/host-network.js';
 import { networkFor } from '../../src/net/ipam.js';
 import { hyper } from '../harness/processes.js';
@@ -92,6 +93,38 @@ describe('pod networking (bridge)', () => {
     }
   }, 120_000);
 
+  it("names through the host's pod DNS server: a pod started later, CONTAINER.POD, and outside names from the pod's --dns", async () => {
+    // an upstream of the test's own for the pod's --dns: answers outside.example, NXDOMAIN for the rest
+    const upstream = createSocket('udp4');
+    const asked: string[] = [];
+    upstream.on('message', (m, from) => {
+      const q = readQuestion(m)!;
+      asked.push(q.name);
+      upstream.send(q.name === 'outside.example' ? answer(m, q, q.type === 1 ? ['192.0.2.7'] : [], 60) : answer(m, q, [], 60, RCODE.nxDomain), from.port, from.address);
+    });
+    await new Promise<void>((r) => upstream.bind(53, '127.0.0.154', () => r()));
+    // (-type=a: busybox's nslookup sends A and AAAA with one id where the guest's clock is coarse, and drops the second answer)
+    try {
+      expect((await hyper(['run', '-d', '--name', 'early', '--dns', '127.0.0.154', 'busybox', 'sleep', '3600'], env)).exitCode).toBe(0);
+      await running('early');
+      // started after early: not in early's /etc/hosts, found through DNS all the same
+      expect((await hyper(['run', '-d', '--name', 'late', 'busybox', ...httpd('hello-late')], env)).exitCode).toBe(0);
+      await running('late');
+      const late = (await inspect('late')).network!;
+      const r = await hyper(['exec', 'early', 'sh', '-c', 'cat /etc/resolv.conf; grep -c late /etc/hosts; wget -q -O - http://late/; nslookup -type=a main.late; nslookup -type=a outside.example'], env);
+      expect(r.stdout).toContain(`nameserver ${late.gateway}\nnameserver 127.0.0.154\n`);
+      expect(r.stdout).toContain('\n0\nhello-late\n');
+      expect(r.stdout).toMatch(new RegExp(`Name:\\s+main\\.late\\s+Address:\\s+${late.ip.replace(/\./g, '\\.')}`));
+      expect(r.stdout).toMatch(/Name:\s+outside\.example\s+Address:\s+192\.0\.2\.7/);
+      expect(asked).toContain('outside.example');
+      expect(asked).not.toContain('late');
+      expect((await hyper(['info'], env)).stdout).toContain(`pod DNS on ${late.gateway}:53`);
+    } finally {
+      upstream.close();
+      await hyper(['rm', '-f', 'early', 'late'], env);
+    }
+  }, 120_000);
+
   it('UDP through a mapping', async () => {
     const bin = join(q.dataDir, 'udp-echo');
     sh('musl-gcc', ['-static', '-Os', '-o', bin, new URL('../fixtures/udp-echo.c', import.meta.url).pathname]);
@@ -172,6 +205,7 @@ describe('pod networking (user mode, for unprivileged hosts)', () => {
       expect(body).toBe('hello-user\n');
       const net = JSON.parse((await hyper(['inspect', 'uweb'], u.env)).stdout)[0].network;
       expect(net).toMatchObject({ mode: 'user', ip: '10.0.2.15', ports: [{ hostPort: 18090, containerPort: 80 }] });
+      expect((await hyper(['info'], u.env)).stdout).toContain("pod network:  user-mode (--network user): QEMU's own NAT and port forwards");
     } finally {
       await u.stop();
     }

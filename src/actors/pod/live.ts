@@ -245,13 +245,19 @@ export class PodRunner {
     return nic.mode === 'tap' ? { kind: 'nic', mode: 'tap', tap: nic.tap, mac: nic.mac } : { kind: 'nic', mode: 'user', mac: nic.mac, forwards: nic.forwards };
   }
 
-  /** What the guest is told of its network: address, route, DNS, and /etc/hosts with the pod's names and its neighbours'. */
+  /**
+   * What the guest is told of its network: address, route, DNS, and /etc/hosts with the pod's own names. On a bridge the
+   * host's pod DNS server comes first (it knows every neighbour, also those started later), the pod's upstream servers
+   * after it for when no daemon answers; without that server, /etc/hosts lists the neighbours present now.
+   */
   private guestNetwork(rec: PodRecord): GuestNetwork | undefined {
     const net = rec.context.network;
     if (!net || net.run !== this.run) return undefined;
     const spec = rec.context.spec!;
     const own = [rec.context.name ?? this.podId, ...spec.containers.map((c) => c.name)];
     const hosts = [`${net.ip} ${[...new Set(own)].join(' ')}`];
+    const podDns = net.mode === 'bridge' ? this.d.network?.dnsServer : null;
+    if (podDns) return { address: net.ip, prefix: net.prefix, gateway: net.gateway, mtu: 1500, dns: [podDns, ...net.dns.filter((s) => s !== podDns)].slice(0, 3), search: spec.dnsSearch ?? [], hosts };
     if (net.mode === 'bridge') {
       for (const p of this.d.view.pods.values()) {
         const n = p.context.network;

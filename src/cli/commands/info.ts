@@ -9,10 +9,20 @@ import { PROTOCOL_VERSION } from '../../guest/wire.js';
 import { VERSION } from '../../version.js';
 import type { GlobalOptions } from '../connection.js';
 import { printJson } from '../format.js';
-import { defaultDataDir } from '../../daemon/paths.js';
+import { announceFile, defaultDataDir } from '../../daemon/paths.js';
 
 function file(path: string) {
   return existsSync(path) ? { path: realpathSync(path), bytes: statSync(path).size } : { path, missing: 'build it with: npm run build:guest' };
+}
+
+/** How the daemon of this data dir networks its pods, from its hyperd.json; a note where no daemon runs. */
+function podNetwork(dataDir: string): string {
+  try {
+    const n = (JSON.parse(readFileSync(announceFile(dataDir), 'utf8')) as { network?: { summary: string } }).network;
+    return n?.summary ?? 'the daemon here runs no VM driver (no pod network)';
+  } catch {
+    return `no daemon runs on ${dataDir}: hyperd picks bridge as root with /dev/net/tun, else user-mode (--network)`;
+  }
 }
 
 export function registerInfo(program: Command, globals: () => GlobalOptions): void {
@@ -30,6 +40,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
         accel = await probeAccelerator({ kernel, initrd, cacheFile });
       }
       const kconfig = join(kernel, '..', 'config');
+      const dataDir = globals().dataDir ?? defaultDataDir();
       const info = {
         hyper: VERSION,
         drivers: [...DRIVERS],
@@ -38,8 +49,9 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
         kernel: { ...file(kernel), linuxSource: existsSync(join(kernel, '..', 'linux-source-version')) ? readFileSync(join(kernel, '..', 'linux-source-version'), 'utf8').trim() : undefined, options: existsSync(kconfig) ? readFileSync(kconfig, 'utf8').split('\n').filter((l) => /^CONFIG_.*=/.test(l)).length : undefined },
         initramfs: file(initrd),
         agentProtocol: PROTOCOL_VERSION,
+        network: podNetwork(dataDir),
         store: await (async () => {
-          const images = new (await import('../../images/store.js')).ImageStore(globals().dataDir ?? defaultDataDir());
+          const images = new (await import('../../images/store.js')).ImageStore(dataDir);
           return { path: images.root, ...images.usage() };
         })(),
       };
@@ -58,6 +70,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
           `kernel:       ${'missing' in info.kernel ? `${kernel} (missing: npm run build:guest)` : `${info.kernel.path} (${(info.kernel.bytes / 1e6).toFixed(1)} MB, linux ${info.kernel.linuxSource}, ${info.kernel.options} options)`}`,
           `initramfs:    ${'missing' in info.initramfs ? `${initrd} (missing)` : `${info.initramfs.path} (${info.initramfs.bytes} bytes)`}`,
           `agent:        protocol ${PROTOCOL_VERSION}`,
+          `pod network:  ${info.network}`,
           `images:       ${info.store.images} in ${info.store.path} (layers ${(info.store.blobBytes / 1e6).toFixed(1)} MB, EROFS ${(info.store.diskBytes / 1e6).toFixed(1)} MB)`,
         ].join('\n') + '\n',
       );
