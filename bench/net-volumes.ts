@@ -91,10 +91,26 @@ try {
     hostWrite: ddRate(hostWrite), hostRead: ddRate(hostRead),
   };
   progress(`volumes: ${JSON.stringify(out.volumesMBs)}`);
+
+  // the unprivileged fallback: the same host → pod transfer through QEMU's user-mode forward, on a daemon of its own
+  hyper(['rm', '-f', 'sink', 'sink2']);
+  await d.stop();
+  const user = benchQemuDaemon(n, 'netbench-user', ['--network', 'user'], 'd-user');
+  try {
+    await user.d.ready;
+    if (hyper(['run', '-d', '--name', 'usink', '-p', '15002:5001', ...sinkPod]).status !== 0) throw new Error('hyper run usink failed');
+    await running('usink');
+    out.hostToPodUserModeMBs = rate(execFileSync(join(tools, 'tcp-source'), ['127.0.0.1', '15002', String(mb)], { encoding: 'utf8', timeout: 300_000 }));
+    out.ratioToVeth = { ...(out.ratioToVeth as object), hostToPodUserMode: Math.round(((out.hostToPodUserModeMBs as number) / (out.vethMBs as number)) * 1000) / 1000 };
+    progress(`host → pod through a user-mode forward: ${out.hostToPodUserModeMBs} MB/s`);
+  } finally {
+    hyper(['rm', '-f', 'usink']);
+    await user.d.stop();
+  }
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 } finally {
   hyper(['rm', '-f', 'sink', 'sink2']);
   for (const ns of NS) spawnSync('ip', ['netns', 'del', ns]);
-  await d.stop();
+  await d.stop(); // a second stop of a stopped daemon returns at once
   await n.close();
 }

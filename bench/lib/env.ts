@@ -58,9 +58,9 @@ export function spawnHyperd(args: string[]): Hyperd {
 }
 
 /** hyperd --driver qemu on a scratch nats-server (external, so the log outlives the daemon), busybox loaded into its store. */
-export function benchQemuDaemon(n: BenchNats, hostId: string): { dataDir: string; d: Hyperd } {
-  const dataDir = join(n.dir, 'd');
+export function benchQemuDaemon(n: BenchNats, hostId: string, extra: string[] = [], dir = 'd'): { dataDir: string; d: Hyperd } {
+  const dataDir = join(n.dir, dir);
   const root = HYPERD.slice(0, HYPERD.lastIndexOf('/dist/'));
   execFileSync(join(root, 'scripts', 'import-busybox.sh'), [dataDir]);
-  return { dataDir, d: spawnHyperd(['--nats', n.server.url, '--host-id', hostId, '--data-dir', dataDir, '--driver', 'qemu']) };
+  return { dataDir, d: spawnHyperd(['--nats', n.server.url, '--host-id', hostId, '--data-dir', dataDir, '--driver', 'qemu', ...extra]) };
 }
