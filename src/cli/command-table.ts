@@ -9,6 +9,7 @@ export const COMMAND_MODULES: [names: string[], load: () => Promise<Register>][]
   [['start', 'stop', 'kill', 'rm'], async () => (await import('./commands/lifecycle.js')).registerLifecycle],
   [['ps', 'port', 'inspect'], async () => (await import('./commands/ps.js')).registerPs],
   [['events'], async () => (await import('./commands/events.js')).registerEvents],
+  [['history', 'why', 'state', 'audit'], async () => (await import('./commands/audit.js')).registerAudit],
   [['hosts'], async () => (await import('./commands/hosts.js')).registerHosts],
   [['version'], async () => (await import('./commands/version.js')).registerVersion],
   [['info'], async () => (await import('./commands/info.js')).registerInfo],

@@ -123,8 +123,14 @@ export class EventStore {
   }
 
   /** Like replay(), in batches: a tight loop over arrays folds far faster than one await per event. */
-  replayBatches(fromSeq = 1, filter?: string): AsyncGenerator<Record_[]> {
-    return this.readBatches({ fromSeq, filter, untilCaughtUp: true });
+  replayBatches(fromSeq = 1, filter?: string, o: { keepRaw?: boolean } = {}): AsyncGenerator<Record_[]> {
+    return this.readBatches({ fromSeq, filter, untilCaughtUp: true, ...o });
+  }
+
+  /** The first sequence the stream still holds (older ones aged out or were deleted) and its last, or nulls when empty. */
+  async bounds(): Promise<{ first: number; last: number } | null> {
+    const info = await (await jetstreamManager(this.nc)).streams.info(STREAM);
+    return info.state.messages ? { first: info.state.first_seq, last: info.state.last_seq } : null;
   }
 
   /** Reads from `fromSeq` forever (an ordered consumer: it recreates itself after reconnects). Break out, or abort `signal`, to stop. */
@@ -166,6 +172,7 @@ export class EventStore {
         callback: (m) => {
           if (caughtUp || stalled) return;
           const r = this.decodeOwn(m);
+          if (opts.keepRaw) r.raw = m.data;
           buffer.push(r);
           arrived++;
           if (!opts.untilCaughtUp) last = { seq: r.seq, msgId: m.headers?.get('Nats-Msg-Id') || null };
@@ -286,6 +293,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Stop once everything stored when the read began has been delivered. */
   untilCaughtUp?: boolean;
+  /** Keep each message's bytes on its record (raw), as an audit export writes them. */
+  keepRaw?: boolean;
 }
 
 /** A daemon folds every event it appended itself: those are recognised by their exact text and not validated twice. */

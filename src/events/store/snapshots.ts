@@ -1,4 +1,6 @@
-// Snapshots of the folded cluster view in a KV bucket (gzip, chunked under NATS' payload limit) so a restart folds only the tail.
+// Snapshots of the folded cluster view in a KV bucket (gzip, chunked under NATS' payload limit) so a restart folds only the
+// tail; every CHECKPOINT_EVERY events one is kept as a checkpoint (the last MAX_CHECKPOINTS), so `hyper state --at` folds
+// from the nearest one before its point and `hyper audit verify` has older snapshots to compare with.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -7,8 +9,13 @@ import { SNAPSHOT_BUCKET } from '../schemas/subjects.js';
 
 const CHUNK = 512 * 1024;
 const MANIFEST = 'view.manifest';
+const CHECKPOINTS = 'view.checkpoints';
+export const CHECKPOINT_EVERY = 50_000;
+const MAX_CHECKPOINTS = 200;
 
 interface Manifest { format: number; seq: number; chunks: number; bytes: number }
+/** A kept snapshot; savedAt: the wall clock when it was written, after every event it folds was stamped. */
+export interface Checkpoint extends Manifest { savedAt: number }
 
 export class SnapshotStore {
   private constructor(private readonly kv: KV) {}
@@ -26,14 +33,52 @@ export class SnapshotStore {
     for (let i = 0; i < chunks; i++) await this.kv.put(`view.${s.seq}.${i}`, data.subarray(i * CHUNK, (i + 1) * CHUNK));
     const m: Manifest = { format: s.format, seq: s.seq, chunks, bytes: data.length };
     await this.kv.put(MANIFEST, JSON.stringify(m));
-    if (current && current.seq !== s.seq) for (let i = 0; i < current.chunks; i++) await this.kv.purge(`view.${current.seq}.${i}`).catch(() => {});
+    // the one replaced becomes a checkpoint when the last is CHECKPOINT_EVERY events behind it; else its chunks go
+    const kept = await this.checkpoints();
+    const keep = current && current.seq !== s.seq && !o.replace && current.seq - (kept.at(-1)?.seq ?? 0) >= CHECKPOINT_EVERY;
+    if (keep) {
+      const list = [...kept, { ...current, savedAt: Date.now() }];
+      const dropped = list.splice(0, Math.max(0, list.length - MAX_CHECKPOINTS));
+      await this.kv.put(CHECKPOINTS, JSON.stringify(list));
+      for (const d of dropped) for (let i = 0; i < d.chunks; i++) await this.kv.purge(`view.${d.seq}.${i}`).catch(() => {});
+    } else if (current && current.seq !== s.seq) for (let i = 0; i < current.chunks; i++) await this.kv.purge(`view.${current.seq}.${i}`).catch(() => {});
     return { bytes: data.length, saved: true };
+  }
+
+  /** The kept checkpoints, oldest first. */
+  async checkpoints(): Promise<Checkpoint[]> {
+    const e = await this.kv.get(CHECKPOINTS);
+    return e && e.operation === 'PUT' ? (JSON.parse(e.string()) as Checkpoint[]) : [];
+  }
+
+  /** The newest snapshot at or before a sequence, or (by time) saved at or before it: checkpoints and the current one. */
+  async nearest(p: { seq: number } | { at: number }): Promise<ViewSnapshot | null> {
+    const m = await this.manifest();
+    const all: (Manifest & { savedAt?: number })[] = [...(await this.checkpoints()), ...(m ? [m] : [])];
+    const fits = all.filter((c) => c.format <= SNAPSHOT_FORMAT && ('seq' in p ? c.seq <= p.seq : c.savedAt !== undefined && c.savedAt <= p.at));
+    const best = fits.sort((a, b) => b.seq - a.seq)[0];
+    return best ? this.read(best) : null;
+  }
+
+  /** Every stored snapshot (checkpoints, then the current one), each as written. */
+  async loadAll(): Promise<ViewSnapshot[]> {
+    const m = await this.manifest();
+    const out: ViewSnapshot[] = [];
+    for (const c of [...(await this.checkpoints()), ...(m ? [m] : [])]) {
+      const s = await this.read(c);
+      if (s) out.push(s);
+    }
+    return out;
   }
 
   /** The newest snapshot in this format, or null (none yet, or its chunks were replaced while reading). */
   async load(): Promise<ViewSnapshot | null> {
     const m = await this.manifest();
-    if (!m || m.format > SNAPSHOT_FORMAT) return null;
+    return m ? this.read(m) : null;
+  }
+
+  private async read(m: Manifest): Promise<ViewSnapshot | null> {
+    if (m.format > SNAPSHOT_FORMAT) return null;
     const parts: Uint8Array[] = [];
     for (let i = 0; i < m.chunks; i++) {
       const e = await this.kv.get(`view.${m.seq}.${i}`);
