@@ -24,6 +24,8 @@ export interface VerifyReport {
   /** Messages a newer hyper wrote (a type or version this build does not know): not wrong, unread here. */
   newer: { seq: number; subject: string; problem: string }[];
   snapshots: { seq: number; ok: boolean }[];
+  /** The daemons whose live views were compared (live verify only). */
+  daemons?: string[];
   divergences: Divergence[];
   view: ClusterView;
 }

@@ -2,7 +2,7 @@
 // consumers and direct gets, reserve names — never write a pod's, host's or tenant's log, nor change or delete a stream.
 // The admin client (the local daemon's client.json) acts for any tenant; a tenant's credentials only for its own, and
 // every subject it may touch carries its name, so nats-server keeps tenants apart without trusting our code.
-import { EXEC_PREFIX, INTENT_PREFIX, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SESSION_PREFIX, STREAM } from '../events/schemas/subjects.js';
+import { AUDIT_VIEW, EXEC_PREFIX, INTENT_PREFIX, LOG_PREFIX, LOG_STREAM, NAME_BUCKET, POD_PREFIX, SESSION_PREFIX, STREAM } from '../events/schemas/subjects.js';
 
 export interface Permissions { publish: { allow: string[]; deny: string[] }; subscribe: { allow: string[] } }
 
@@ -27,6 +27,8 @@ export function adminPermissions(): Permissions {
         // exec sessions into any tenant's pods: asked of the pod's host, then stdin and control in, output out (read only)
         `${EXEC_PREFIX}>`,
         `${SESSION_PREFIX}*.*.in`,
+        // hyper audit verify asks every daemon for its folded view (the admin only: it holds every tenant's pods)
+        AUDIT_VIEW,
       ],
       deny: FACTS,
     },

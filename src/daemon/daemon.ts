@@ -13,6 +13,7 @@ import { startNatsServer, type NatsServer } from '../nats/server.js';
 import { EventStore } from '../events/store/event-store.js';
 import { loadView } from '../events/store/load-view.js';
 import { SnapshotStore } from '../events/store/snapshots.js';
+import { AUDIT_VIEW } from '../events/schemas/subjects.js';
 import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
@@ -219,6 +220,7 @@ export class Daemon {
     await this.acceptor.start();
     this.execs = new ExecService({ nc: this.nc, store: this.store, view: this.view, hosts: () => this.hosts, log, stopping: this.stopping.signal });
     this.execs.start();
+    this.answerAudits();
 
     this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq, reattaching, orphans };
     this.announce();
@@ -264,6 +266,21 @@ export class Daemon {
     if (!this.server || !this.creds) return;
     this.server.reload(this.natsOptions().extraConfig);
     this.o.log.info({ tenants: this.tenantUsers().map((t) => t.tenant) }, 'reloaded the embedded nats-server\'s users');
+  }
+
+  /** `hyper audit verify` compares every daemon's folded view with its refold: the view is written where it can read it. */
+  private answerAudits(): void {
+    this.nc.subscribe(AUDIT_VIEW, {
+      callback: (err, m) => {
+        if (err) return;
+        const snap = this.view.toSnapshot();
+        const key = `live.${this.daemonId}`;
+        void SnapshotStore.open(this.nc)
+          .then((snaps) => snaps.saveAs(key, snap))
+          .then(() => m.respond(JSON.stringify({ daemon: this.daemonId, hosts: this.hosts.map((h) => h.id), seq: snap.seq, key })))
+          .catch((e) => this.o.log.warn({ err: e }, 'could not answer an audit with this daemon\'s view'));
+      },
+    });
   }
 
   /** hyperd.json: where the CLI finds this daemon's NATS and (for the embedded one) the credentials to use. */

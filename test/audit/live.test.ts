@@ -1,6 +1,7 @@
 // Audit against a real nats-server and a hollow hyperd, through the real CLI: events filtered by host, type, author and
 // window (and quiet into head); verify passes on a healthy log, lists a foreign client's invalid message without
-// failing, and pinpoints a divergence injected into a stored snapshot and into the names bucket; state --at and --diff;
+// failing, and pinpoints a divergence injected into a stored snapshot and into the names bucket, and compares a running
+// daemon's folded view; state --at and --diff;
 // checkpoints kept for --at; an export replayed offline gives the live answers, and a changed line is named.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -62,7 +63,7 @@ describe('hyper audit verify', () => {
     const r = await hyper(['audit', 'verify'], env);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/1 message\(s\) that never validated .*\n {2}seq \d+ on hyper\.pod\.default\.foreign1: /);
-    expect(r.stdout).toMatch(/snapshots: seq \d+ ok/);
+    expect(r.stdout).toMatch(/snapshots and views: seq \d+ ok/);
     expect(r.stdout).toContain('ok: the log refolds to what the snapshots and projections hold');
   });
 
@@ -116,6 +117,20 @@ describe('hyper state', () => {
       await (await new Kvm(n.nc).open('hyper-snapshots')).delete('view.checkpoints');
     }
   });
+});
+
+describe('hyper audit verify with daemons running', () => {
+  it("compares every running daemon's folded view with the refold at its sequence", async () => {
+    const again = startHyperd(['--nats', n.server.url, '--host-id', 'a', '--data-dir', join(n.dir, 'a'), '--driver', 'hollow'], env);
+    try {
+      await again.ready;
+      const r = await hyper(['audit', 'verify'], env);
+      expect(r.stdout).toMatch(/live views compared: daemon a-\w+'s view \(hosts a\)/);
+      expect(r.exitCode).toBe(0);
+    } finally {
+      await again.stop('SIGTERM');
+    }
+  }, 60_000);
 });
 
 describe('hyper audit export and offline replay', () => {

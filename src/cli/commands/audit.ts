@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { nkeys } from '@nats-io/transport-node';
 import { HyperError } from '../../errors.js';
-import { addressOf, podSubject, STREAM, SNAPSHOT_BUCKET } from '../../events/schemas/subjects.js';
+import { addressOf, AUDIT_VIEW, podSubject, STREAM, SNAPSHOT_BUCKET } from '../../events/schemas/subjects.js';
 import type { ClusterView, ViewSnapshot } from '../../model/cluster-view.js';
 import type { Record_ } from '../../model/record.js';
 import { parseTimeArg } from '../../duration.js';
@@ -246,10 +246,11 @@ function printReport(r: VerifyReport, extra: Divergence[], head: string, gapsFai
   lines.push(r.gaps.length ? `GAPS: ${r.gaps.map((gp) => (gp.from === gp.to ? `seq ${gp.from}` : `seq ${gp.from}..${gp.to}`)).join(', ')} missing` : 'no gaps');
   if (r.invalid.length) {
     lines.push(`${r.invalid.length} message(s) that never validated (published by a foreign client; skipped by every fold):`);
-    for (const i of r.invalid.slice(0, 50)) lines.push(`  seq ${i.seq} on ${i.subject}: ${i.problem}`);
+    for (const i of r.invalid.slice(0, 50)) lines.push(`  seq ${i.seq} on ${i.subject}: ${i.problem.length > 240 ? `${i.problem.slice(0, 240)}…` : i.problem}`);
   }
   if (r.newer.length) lines.push(`${r.newer.length} message(s) of a newer hyper (unread by this build): ${r.newer.slice(0, 5).map((n) => `seq ${n.seq}`).join(', ')}`);
-  lines.push(r.snapshots.length ? `snapshots: ${r.snapshots.map((sn) => `seq ${sn.seq} ${sn.ok ? 'ok' : 'DIVERGES'}`).join(', ')}` : 'no stored snapshot to compare');
+  lines.push(r.snapshots.length ? `snapshots and views: ${r.snapshots.map((sn) => `seq ${sn.seq} ${sn.ok ? 'ok' : 'DIVERGES'}`).join(', ')}` : 'no stored snapshot to compare');
+  if (r.daemons) lines.push(r.daemons.length ? `live views compared: ${r.daemons.join('; ')}` : 'no daemon answered with its view');
   for (const d of all.slice(0, 100)) lines.push(`DIVERGENCE in ${d.source}: ${d.entity} at seq ${d.seq}, ${d.field}: expected ${JSON.stringify(d.expected)}, found ${JSON.stringify(d.found)}`);
   const bad = all.length > 0 || (gapsFail && r.gaps.length > 0);
   lines.push(bad ? `FAILED: ${all.length} divergence(s), ${r.gaps.length} gap(s)` : 'ok: the log refolds to what the snapshots and projections hold');
@@ -262,7 +263,24 @@ async function verifyLive(s: Session): Promise<void> {
   const bounds = await s.store.bounds();
   const snaps = await SnapshotStore.open(s.nc);
   const stored = await snaps.loadAll();
-  const report = await refold(s.store.replayBatches(bounds?.first ?? 1), { firstRetained: bounds?.first ?? 1, snapshots: stored.map((sn) => ({ source: `snapshot@${sn.seq} (${SNAPSHOT_BUCKET})`, snapshot: sn })) });
+  // every daemon's folded view, as it stands now (each writes it to the bucket and says at which sequence)
+  const live: { source: string; snapshot: ViewSnapshot; key: string }[] = [];
+  try {
+    for await (const m of await s.nc.requestMany(AUDIT_VIEW, '', { maxWait: 3_000 })) {
+      try {
+        const r = JSON.parse(m.string()) as { daemon: string; hosts: string[]; key: string };
+        const snapshot = await snaps.readAs(r.key);
+        if (snapshot) live.push({ source: `daemon ${r.daemon}'s view (hosts ${r.hosts.join(', ')})`, snapshot, key: r.key });
+      } catch {
+        // an answer that is not one is no daemon's
+      }
+    }
+  } catch {
+    // no daemon runs ("no responders"): there is no live view to compare
+  }
+  const report = await refold(s.store.replayBatches(bounds?.first ?? 1), { firstRetained: bounds?.first ?? 1, snapshots: [...stored.map((sn) => ({ source: `snapshot@${sn.seq} (${SNAPSHOT_BUCKET})`, snapshot: sn })), ...live] });
+  for (const l of live) await snaps.removeAs(l.key).catch(() => {});
+  report.daemons = live.map((l) => l.source);
   const extra = await nameDivergences(s, report.view);
   process.exitCode = printReport(report, extra, `audit of ${STREAM} (live)`);
 }

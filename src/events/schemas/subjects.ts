@@ -41,6 +41,8 @@ export const tenantSubject = (tenant: string) => `${TENANT_PREFIX}${tenant}`;
  */
 export const EXEC_PREFIX = 'hyper.exec.';
 export const SESSION_PREFIX = 'hyper.session.';
+/** Every daemon answers a request here by writing its folded view to the snapshot bucket (for hyper audit verify). */
+export const AUDIT_VIEW = 'hyper.audit.view';
 export const execSubject = (host: string, a: PodAddress) => `${EXEC_PREFIX}${host}.${tenantOf(a)}.${a.pod}`;
 export const sessionSubject = (tenant: string, session: string, way: 'in' | 'out') => `${SESSION_PREFIX}${tenant}.${session}.${way}`;
 

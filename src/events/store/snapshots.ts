@@ -88,6 +88,36 @@ export class SnapshotStore {
     return upcastSnapshot(JSON.parse(gunzipSync(Buffer.concat(parts)).toString()) as ViewSnapshot);
   }
 
+  /** A snapshot under a key of its own (a daemon's live view for an audit), chunks first, manifest last. */
+  async saveAs(key: string, s: ViewSnapshot): Promise<void> {
+    const data = gzipSync(JSON.stringify(s), { level: 1 });
+    const chunks = Math.ceil(data.length / CHUNK);
+    for (let i = 0; i < chunks; i++) await this.kv.put(`${key}.${s.seq}.${i}`, data.subarray(i * CHUNK, (i + 1) * CHUNK));
+    await this.kv.put(`${key}.manifest`, JSON.stringify({ format: s.format, seq: s.seq, chunks, bytes: data.length }));
+  }
+
+  /** The snapshot saved under a key, as written (not upcast: an audit compares what is there), or null. */
+  async readAs(key: string): Promise<ViewSnapshot | null> {
+    const e = await this.kv.get(`${key}.manifest`);
+    if (!e || e.operation !== 'PUT') return null;
+    const m = JSON.parse(e.string()) as Manifest;
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < m.chunks; i++) {
+      const c = await this.kv.get(`${key}.${m.seq}.${i}`);
+      if (!c || c.operation !== 'PUT') return null;
+      parts.push(c.value);
+    }
+    return JSON.parse(gunzipSync(Buffer.concat(parts)).toString()) as ViewSnapshot;
+  }
+
+  async removeAs(key: string): Promise<void> {
+    const e = await this.kv.get(`${key}.manifest`);
+    if (!e || e.operation !== 'PUT') return;
+    const m = JSON.parse(e.string()) as Manifest;
+    for (let i = 0; i < m.chunks; i++) await this.kv.purge(`${key}.${m.seq}.${i}`).catch(() => {});
+    await this.kv.purge(`${key}.manifest`).catch(() => {});
+  }
+
   private async manifest(): Promise<Manifest | null> {
     const e = await this.kv.get(MANIFEST);
     return e && e.operation === 'PUT' ? (JSON.parse(e.string()) as Manifest) : null;
