@@ -10,8 +10,8 @@ import { SNAPSHOT_BUCKET } from '../schemas/subjects.js';
 const CHUNK = 512 * 1024;
 const MANIFEST = 'view.manifest';
 const CHECKPOINTS = 'view.checkpoints';
-export const CHECKPOINT_EVERY = 50_000;
-const MAX_CHECKPOINTS = 200;
+export const CHECKPOINT_EVERY = 20_000;
+const MAX_CHECKPOINTS = 100;
 
 interface Manifest { format: number; seq: number; chunks: number; bytes: number }
 /** A kept snapshot; savedAt: the wall clock when it was written, after every event it folds was stamped. */
