@@ -3,6 +3,7 @@
 // saved as a daemon would (every 50,000 events) and `hyper state --seq` at points spread over the log, timed as whole
 // CLI processes beside `node -e 0`; `hyper audit export` and offline `hyper audit verify --file` throughput. One JSON document.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,8 @@ const arg = (name: string, fallback: number) => (process.argv.includes(`--${name
 const target = arg('events', 1_000_000);
 const points = arg('points', 5);
 
+// the replay here stands for a daemon's: the same heap setting (src/daemon/main.ts)
+setFlagsFromString('--max-semi-space-size=64');
 const n = await benchNats();
 const env = { ...process.env, HYPER_NATS: n.server.url, HYPER_LOG_FORMAT: 'json' };
 const out: Record<string, unknown> = { bench: 'audit', at: new Date().toISOString() };

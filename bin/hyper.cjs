@@ -2,6 +2,8 @@
 // The hyper command: loads the bundled CLI (dist/cli/cli.cjs, made by npm run build) with a V8 code cache per subcommand,
 // so each run compiles almost nothing; without a bundle it runs the CLI as tsc built it.
 'use strict';
+// folding a long log allocates per event: larger young-generation semi-spaces scavenge less (see src/daemon/main.ts)
+require('v8').setFlagsFromString('--max-semi-space-size=64');
 const fs = require('fs');
 const path = require('path');
 const vm = require('vm');
