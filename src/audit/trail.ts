@@ -3,7 +3,7 @@
 // it), and a last line summing the trail up, signed with the exporter's nkey where it has one. Reading a trail checks
 // every link and names the first line that was changed, removed, inserted or moved. Pure but for the hashing.
 import { createHash } from 'node:crypto';
-import { decodeRecord } from '../events/store/event-store.js';
+import { decodeParsed, decodeRecord } from '../events/store/event-store.js';
 import type { Record_ } from '../model/record.js';
 
 export const TRAIL_FORMAT = 1;
@@ -130,7 +130,7 @@ export function readTrail(text: string, verifySignature?: (s: TrailSignature, te
     if (seq <= lastSeq) problems.push({ line, seq, problem: `seq ${seq} comes after seq ${lastSeq}: lines were moved or repeated` });
     prev = o.hash;
     lastSeq = Math.max(lastSeq, seq);
-    records.push(decodeRecord(seq, m.subject, m.raw ?? JSON.stringify(m.data)));
+    records.push(m.raw !== undefined ? decodeRecord(seq, m.subject, m.raw) : decodeParsed(seq, m.subject, m.data));
   });
   const s = summary as TrailSummary | null;
   if (!s) problems.push({ line: lines.length, problem: 'no summary line at the end: the trail was cut short (or is not a whole export)' });

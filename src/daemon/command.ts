@@ -67,6 +67,9 @@ export function daemonCommand(name: string): Command {
     .option('--network <mode>', 'pod network: bridge (taps on a bridge; root), user (QEMU user-mode NAT and port forwards), none, or auto: bridge where possible, else user', 'auto')
     .option('--bridge <name>', 'the bridge of the pod network (bridge mode)', DEFAULT_NETWORK.bridge)
     .option('--pod-cidr <cidr>', 'the pod network\'s subnet: the bridge gets its first address, pods the rest', DEFAULT_NETWORK.cidr)
+    .option('--docker-api <address>', 'serve the Docker Engine API here: unix:///path/docker.sock or tcp://127.0.0.1:PORT (default DATA_DIR/docker.sock)')
+    .option('--no-docker-api', 'do not serve the Docker Engine API')
+    .option('--docker-api-insecure-bind', 'allow --docker-api tcp:// beyond loopback (the API has no authentication)')
     .option('--stop-pods-on-exit', 'stop every pod when hyperd stops (default: pods keep running and the next hyperd re-attaches)')
     .action(async (o) => {
       const log = createLogger('hyperd');
@@ -92,6 +95,8 @@ export function daemonCommand(name: string): Command {
         natsCa: o.tlsCa,
         hostLeaseMs: o.hostLease,
         network: { mode: networkMode(o.network), bridge: o.bridge, cidr: o.podCidr },
+        dockerApi: o.dockerApi === true ? undefined : o.dockerApi,
+        dockerApiInsecureBind: Boolean(o.dockerApiInsecureBind),
       });
       let stopping = false;
       const stop = (sig: string) => {

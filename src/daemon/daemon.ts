@@ -14,6 +14,7 @@ import { EventStore } from '../events/store/event-store.js';
 import { loadView } from '../events/store/load-view.js';
 import { SnapshotStore } from '../events/store/snapshots.js';
 import { AUDIT_VIEW } from '../events/schemas/subjects.js';
+import { DockerApi, parseApiAddress } from '../docker/server.js';
 import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
@@ -64,6 +65,9 @@ export interface DaemonOptions {
   tls?: boolean;
   /** The CA to verify an external NATS (--nats tls://…) by. */
   natsCa?: string;
+  /** Where to serve the Docker Engine API (unix://PATH or tcp://127.0.0.1:PORT; default DATA_DIR/docker.sock; false: not at all). */
+  dockerApi?: string | false;
+  dockerApiInsecureBind?: boolean;
   /** The pod network of this host (VM drivers only): auto probes for bridge (root, /dev/net/tun), else user. */
   network?: { mode: 'auto' | NetworkMode; bridge: string; cidr: string };
 }
@@ -95,6 +99,9 @@ export class Daemon {
   private scheduler!: Scheduler;
   private acceptor: Acceptor | null = null;
   private execs: ExecService | null = null;
+  private docker: DockerApi | null = null;
+  /** DOCKER_HOST for this daemon's Docker API, once it listens. */
+  private dockerHost: string | null = null;
   private liveness!: Liveness;
   private loss!: LossWatcher;
   private recovering: Promise<void> | null = null;
@@ -221,6 +228,7 @@ export class Daemon {
     this.execs = new ExecService({ nc: this.nc, store: this.store, view: this.view, hosts: () => this.hosts, log, stopping: this.stopping.signal });
     this.execs.start();
     this.answerAudits();
+    await this.serveDockerApi(ids, driver.name);
 
     this.ready = { ms: Math.round(performance.now() - t0), fromSnapshot: loaded.fromSnapshot, folded: loaded.folded, pods: this.view.pods.size, seq: this.view.seq, reattaching, orphans };
     this.announce();
@@ -268,6 +276,21 @@ export class Daemon {
     this.o.log.info({ tenants: this.tenantUsers().map((t) => t.tenant) }, 'reloaded the embedded nats-server\'s users');
   }
 
+  /** The Docker Engine API: a failure to listen is said and the daemon runs on without it. */
+  private async serveDockerApi(hostIds: string[], driver: string): Promise<void> {
+    if (this.o.dockerApi === false) return;
+    const where = this.o.dockerApi ?? `unix://${join(this.o.dataDir, 'docker.sock')}`;
+    try {
+      const api = new DockerApi({ view: this.view, hostIds: () => hostIds, daemonId: this.daemonId, driver, log: this.o.log });
+      await api.listen(parseApiAddress(where, this.o.dockerApiInsecureBind));
+      this.docker = api;
+      this.dockerHost = where;
+      this.o.log.info({ dockerHost: where }, `Docker Engine API on ${where} (DOCKER_HOST=${where})`);
+    } catch (err) {
+      this.o.log.warn({ err, where }, `could not serve the Docker Engine API on ${where}: ${(err as Error).message}`);
+    }
+  }
+
   /** `hyper audit verify` compares every daemon's folded view with its refold: the view is written where it can read it. */
   private answerAudits(): void {
     this.nc.subscribe(AUDIT_VIEW, {
@@ -292,6 +315,7 @@ export class Daemon {
         ...(this.creds ? { credentials: clientCredentialsFile(this.o.dataDir) } : {}),
         ...(this.tls ? { tlsCa: this.tls.ca } : this.o.natsCa ? { tlsCa: this.o.natsCa } : {}),
         ...(this.networkSummary ? { network: { mode: this.networkMode, summary: this.networkSummary } } : {}),
+        ...(this.dockerHost ? { dockerHost: this.dockerHost } : {}),
       }),
     );
   }
@@ -477,6 +501,7 @@ export class Daemon {
     if (this.liveness) this.liveness.events = null;
     await this.acceptor?.stop();
     this.execs?.stop();
+    this.docker?.close();
     this.scheduler?.stop();
     let left = false;
     if (this.store) {

@@ -11,7 +11,7 @@ import type { Record_ } from '../../model/record.js';
 import { parseTimeArg } from '../../duration.js';
 import { defaultDataDir } from '../../daemon/paths.js';
 import { authDir } from '../../auth/credentials.js';
-import { podHistory, renderHistory } from '../../audit/history.js';
+import { podHistory, renderHistory, type PodHistory } from '../../audit/history.js';
 import { explain } from '../../audit/why.js';
 import { clusterState, diffStates, foldTo, renderState, type Point } from '../../audit/state.js';
 import { readTrail, TrailWriter, trailMessage, type ReadTrail, type TrailSignature } from '../../audit/trail.js';
@@ -121,6 +121,12 @@ async function withSource(g: GlobalOptions, file: string | undefined, fn: (src: 
   }
 }
 
+/** A pod's history from a source, the pod found by id, prefix or name (removed ones too). */
+async function historyOf(src: LogSource, ref: string): Promise<PodHistory> {
+  const { id, records } = await src.podRecords(await src.view(), ref);
+  return podHistory(records, id);
+}
+
 export function registerAudit(program: Command, globals: () => GlobalOptions): void {
   program
     .command('history <pod>')
@@ -128,8 +134,7 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
     .option('--file <trail>', 'answer from an exported trail (hyper audit export), offline')
     .action((ref: string, o: { file?: string }) =>
       withSource(globals(), o.file, async (src) => {
-        const { id, records } = await src.podRecords(await src.view(), ref);
-        const h = podHistory(records, id);
+        const h = await historyOf(src, ref);
         if (globals().output === 'json') return printJson({ pod: h.pod, name: h.name, tenant: h.tenant, requestedBy: h.requestedBy, state: h.final.state, entries: h.entries });
         await write(process.stdout, renderHistory(h) + '\n');
       }));
@@ -140,8 +145,7 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
     .option('--file <trail>', 'answer from an exported trail, offline')
     .action((ref: string, o: { file?: string }) =>
       withSource(globals(), o.file, async (src) => {
-        const { id, records } = await src.podRecords(await src.view(), ref);
-        const h = podHistory(records, id);
+        const h = await historyOf(src, ref);
         // offline, "how long" is counted to the trail's last event, so the answer is the same whenever it is asked
         const now = o.file ? Math.max(0, ...h.entries.map((e) => e.at)) : Date.now();
         const text = explain(h, now);

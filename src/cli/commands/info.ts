@@ -15,14 +15,20 @@ function file(path: string) {
   return existsSync(path) ? { path: realpathSync(path), bytes: statSync(path).size } : { path, missing: 'build it with: npm run build:guest' };
 }
 
-/** How the daemon of this data dir networks its pods, from its hyperd.json; a note where no daemon runs. */
-function podNetwork(dataDir: string): string {
+/** What the daemon of this data dir says of itself in its hyperd.json (null: no daemon runs there). */
+function announced(dataDir: string): { network?: { summary: string }; dockerHost?: string } | null {
   try {
-    const n = (JSON.parse(readFileSync(announceFile(dataDir), 'utf8')) as { network?: { summary: string } }).network;
-    return n?.summary ?? 'the daemon here runs no VM driver (no pod network)';
+    return JSON.parse(readFileSync(announceFile(dataDir), 'utf8')) as { network?: { summary: string }; dockerHost?: string };
   } catch {
-    return `no daemon runs on ${dataDir}: hyperd picks bridge as root with /dev/net/tun, else user-mode (--network)`;
+    return null;
   }
+}
+
+/** How the daemon of this data dir networks its pods; a note where no daemon runs. */
+function podNetwork(dataDir: string): string {
+  const a = announced(dataDir);
+  if (!a) return `no daemon runs on ${dataDir}: hyperd picks bridge as root with /dev/net/tun, else user-mode (--network)`;
+  return a.network?.summary ?? 'the daemon here runs no VM driver (no pod network)';
 }
 
 export function registerInfo(program: Command, globals: () => GlobalOptions): void {
@@ -50,6 +56,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
         initramfs: file(initrd),
         agentProtocol: PROTOCOL_VERSION,
         network: podNetwork(dataDir),
+        dockerHost: announced(dataDir)?.dockerHost ?? null,
         store: await (async () => {
           const images = new (await import('../../images/store.js')).ImageStore(dataDir);
           return { path: images.root, ...images.usage() };
@@ -71,6 +78,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
           `initramfs:    ${'missing' in info.initramfs ? `${initrd} (missing)` : `${info.initramfs.path} (${info.initramfs.bytes} bytes)`}`,
           `agent:        protocol ${PROTOCOL_VERSION}`,
           `pod network:  ${info.network}`,
+          ...(info.dockerHost ? [`docker api:   export DOCKER_HOST=${info.dockerHost}`] : []),
           `images:       ${info.store.images} in ${info.store.path} (layers ${(info.store.blobBytes / 1e6).toFixed(1)} MB, EROFS ${(info.store.diskBytes / 1e6).toFixed(1)} MB)`,
         ].join('\n') + '\n',
       );

@@ -350,6 +350,11 @@ export function decodeRecord(seq: number, subject: string, data: Uint8Array | st
   } catch (err) {
     return { ok: false, seq, subject, issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }] };
   }
+  return decodeParsed(seq, subject, raw);
+}
+
+/** decodeRecord for a message already parsed from JSON (an audit trail's line); the record may keep `raw` itself. */
+export function decodeParsed(seq: number, subject: string, raw: unknown): Record_ {
   const r = safeParseEvent(raw);
   if (!r.ok) return r.newer ? { ok: false, seq, subject, issues: r.issues, newer: r.newer } : { ok: false, seq, subject, issues: r.issues };
   if (subjectOf(r.event) !== subject) {

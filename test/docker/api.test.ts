@@ -1,0 +1,78 @@
+// The Docker Engine API of hyperd driven by the real docker CLI (28.x, a client only): version negotiation, docker
+// version and info, docker ps with -a, -q and its filters (name, label, status), a pod of two containers as two
+// containers labelled with the pod, what is not served yet answered 501 naming it; the socket is 0660; hyper info says
+// which DOCKER_HOST to use.
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
+import { startTestNats, type TestNats } from '../harness/nats.js';
+
+const run = promisify(execFile);
+let n: TestNats;
+let d: DaemonProc;
+let env: Record<string, string>;
+let sock = '';
+const docker = async (...args: string[]) => {
+  try {
+    const r = await run('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(n.dir, 'docker-config') }, encoding: 'utf8' });
+    return { code: 0, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: String(e.stdout).trim(), stderr: String(e.stderr).trim() };
+  }
+};
+
+beforeAll(async () => {
+  n = await startTestNats();
+  env = { HYPER_NATS: n.server.url };
+  sock = join(n.dir, 'a', 'docker.sock');
+  d = startHyperd(['--nats', n.server.url, '--host-id', 'a', '--data-dir', join(n.dir, 'a'), '--driver', 'hollow'], env);
+  await d.ready;
+  await hyper(['run', '--name', 'done', '-l', 'tier=batch', '-l', 'hollow.exit-after-ms=50', '-l', 'hollow.exit-code=3', 'busybox', 'true'], env);
+  await hyper(['run', '-d', '--name', 'web', '-l', 'tier=front', 'busybox', 'httpd', '-f'], env);
+  const file = join(n.dir, 'pair.yaml');
+  writeFileSync(file, 'name: pair\ncontainers:\n  - name: app\n    image: busybox\n  - name: side\n    image: busybox\n');
+  await hyper(['run', '-d', '-f', file], env);
+  for (let i = 0; i < 80 && !/pair .*running/.test((await hyper(['ps'], env)).stdout); i++) await new Promise((r) => setTimeout(r, 250));
+}, 90_000);
+
+afterAll(async () => {
+  await d?.stop('SIGTERM');
+  await n?.close();
+});
+
+describe('Docker Engine API (real docker CLI)', () => {
+  it('listens on DATA_DIR/docker.sock, mode 0660; hyper info gives the DOCKER_HOST line', async () => {
+    expect(statSync(sock).mode & 0o777).toBe(0o660);
+    expect((await hyper(['info', '--data-dir', join(n.dir, 'a')], {})).stdout).toContain(`docker api:   export DOCKER_HOST=unix://${sock}`);
+  });
+
+  it('docker version negotiates the API and names hyper as the engine; docker info counts the containers', async () => {
+    const v = await docker('version', '--format', '{{.Server.Version}} {{.Server.APIVersion}} {{.Client.APIVersion}}');
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^0\.\d+\.\d+ 1\.50 1\.50$/);
+    const info = await docker('info', '--format', '{{.ServerVersion}} {{.ContainersRunning}} {{.ContainersStopped}} {{.OSType}} {{.DefaultRuntime}}');
+    expect(info.stdout).toMatch(/^0\.\d+\.\d+ 3 1 linux hollow$/);
+  });
+
+  it('docker ps, -a, -q and filters by name, label and status; a pod of two is two containers labelled with it', async () => {
+    const ps = await docker('ps', '--format', '{{.Names}}|{{.Status}}|{{.Label "io.hyper.pod"}}');
+    expect(ps.stdout.split('\n').sort()).toEqual(['pair_app|Up Less than a second|pair', 'pair_side|Up Less than a second|pair', 'web|Up Less than a second|'].map((l) => l.replace('Less than a second', ps.stdout.match(/web\|Up ([^|]+)\|/)![1])).sort());
+    const all = await docker('ps', '-a', '--format', '{{.Names}} {{.Status}}');
+    expect(all.stdout).toMatch(/^done Exited \(3\) .* ago$/m);
+    expect((await docker('ps', '-a', '-q')).stdout.split('\n')).toHaveLength(4);
+    expect((await docker('ps', '-a', '--filter', 'name=web', '--format', '{{.Names}}')).stdout).toBe('web');
+    expect((await docker('ps', '-a', '--filter', 'label=tier=batch', '--format', '{{.Names}}')).stdout).toBe('done');
+    expect((await docker('ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}')).stdout).toBe('done');
+  });
+
+  it('what is not served yet is a 501 that says so', async () => {
+    const r = await docker('rm', 'web');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('is not served by hyperd yet');
+  });
+});
