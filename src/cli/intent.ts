@@ -27,9 +27,9 @@ export interface Accepted {
 }
 
 /** Submits an intent for the pod at `at` (a new pod: its id and the session's tenant); the host stamps the tenant on the fact. */
-export async function publishIntent<T extends PodEventType>(store: EventStore, type: T, at: PodAddress, data: Parameters<typeof podEvent<T>>[2], o: { /** to submit the same intent again (one intent: its id is the msgID) */ id?: string; fromSeq?: number } = {}): Promise<Accepted> {
+export async function publishIntent<T extends PodEventType>(store: EventStore, type: T, at: PodAddress, data: Parameters<typeof podEvent<T>>[2], o: { /** to submit the same intent again (one intent: its id is the msgID) */ id?: string; fromSeq?: number; /** who asks (default: this CLI's user) */ by?: string; /** no "waiting for a hyperd" line on stderr */ quiet?: boolean } = {}): Promise<Accepted> {
   const pod = at.pod;
-  const intent = parseEvent(podEvent(type, pod, data, { id: o.id ?? randomUUID(), at: Date.now(), by: cliActor() }));
+  const intent = parseEvent(podEvent(type, pod, data, { id: o.id ?? randomUUID(), at: Date.now(), by: o.by ?? cliActor() }));
   const from = o.fromSeq ?? (await store.lastPodSeq(at)) + 1;
   // a NATS node lost (a stream leader election) fails publishes for seconds: the same message again, dedup'd by its msgID
   // unanswered within 3 s (a leader electing), sent again: the same msgID, so one intent
@@ -44,7 +44,7 @@ export async function publishIntent<T extends PodEventType>(store: EventStore, t
     }
   }
   const abort = new AbortController();
-  const slow = setTimeout(() => process.stderr.write(`${pod}: ${type} recorded; waiting for a hyperd to accept it…\n`), 3_000);
+  const slow = setTimeout(() => o.quiet || process.stderr.write(`${pod}: ${type} recorded; waiting for a hyperd to accept it…\n`), 3_000);
   const timeout = setTimeout(() => abort.abort(), acceptTimeoutMs());
   try {
     // a read that fails transiently (its consumer made while JetStream elects after a node loss) is made again from where it was

@@ -1,8 +1,13 @@
-// The Docker Engine API served by hyperd (unix socket, mode 0660, or loopback TCP): one more client of the folded view,
-// as the CLI is. So far the endpoints `docker version`, `info` and `ps` need, with version negotiation (/_ping's
-// API-Version) and Docker's error bodies; everything else answers 501 naming what is not served yet.
+// The Docker Engine API served by hyperd (unix socket, mode 0660, or loopback TCP): one more client of the folded view and
+// of the intents, as the CLI is. So far what `docker version`, `info`, `ps`, `create`, `start`, `wait`, `rm` and an
+// attached `docker run [--rm]` need, with version negotiation (/_ping's API-Version) and Docker's error bodies; everything
+// else answers 501 naming what is not served yet.
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { EventStore } from '../events/store/event-store.js';
+import { ApiError, Lifecycle } from './lifecycle.js';
 import { cpus, release, totalmem } from 'node:os';
 import type { Logger } from '../log.js';
 import type { ClusterView } from '../model/cluster-view.js';
@@ -15,17 +20,13 @@ export const API_VERSION = '1.50';
 export const MIN_API_VERSION = '1.24';
 
 export interface DockerApiDeps {
+  nc: NatsConnection;
+  store: EventStore;
   view: ClusterView;
   hostIds: () => string[];
   daemonId: string;
   driver: string;
   log: Logger;
-}
-
-class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
 }
 
 /** Where the API listens: unix://PATH or tcp://HOST:PORT (loopback only unless insecure). */
@@ -40,11 +41,16 @@ export function parseApiAddress(v: string, insecure = false): { kind: 'unix'; pa
 export class DockerApi {
   private server: Server | null = null;
   private path: string | null = null;
+  private readonly life: Lifecycle;
 
-  constructor(private readonly d: DockerApiDeps) {}
+  constructor(private readonly d: DockerApiDeps) {
+    this.life = new Lifecycle({ nc: d.nc, store: d.store, view: d.view });
+  }
 
   async listen(addr: ReturnType<typeof parseApiAddress>): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
+    // attach (and later exec) hijack the connection: Docker's client asks for an upgrade to a raw stream
+    server.on('upgrade', (req: IncomingMessage, socket: Socket) => void this.hijack(req, socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       if (addr.kind === 'unix') {
@@ -78,27 +84,38 @@ export class DockerApi {
     res.setHeader('Ostype', 'linux');
     try {
       if (compareVersions(version, MIN_API_VERSION) < 0) throw new ApiError(400, `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
-      const body = this.route(req.method ?? 'GET', path, url.searchParams);
-      if (body === null) {
+      const out = await this.route(req.method ?? 'GET', path, url.searchParams, req, res);
+      if (out === undefined) return; // answered already (a streamed wait)
+      if (out === null) {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         res.end(req.method === 'HEAD' ? undefined : 'OK');
         return;
       }
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(body));
+      if (typeof out === 'number') {
+        res.writeHead(out);
+        res.end();
+        return;
+      }
+      res.writeHead(out.status ?? 200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(out.body));
     } catch (err) {
-      const status = err instanceof ApiError ? err.status : 500;
+      const status = err instanceof ApiError ? err.status : (err as { code?: string }).code === 'invalid' ? 400 : 500;
       if (status === 500) this.d.log.error({ err, path }, 'docker API request failed');
+      if (res.headersSent) return void res.end();
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ message: (err as Error).message }));
     }
   }
 
-  /** The answer to one request: a JSON value, or null for a plain "OK". */
-  private route(method: string, path: string, q: URLSearchParams): unknown {
+  /**
+   * The answer to one request: {status, body} for JSON, a bare status code, null for a plain "OK", or undefined when the
+   * route answered by itself.
+   */
+  private async route(method: string, path: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<{ status?: number; body: unknown } | number | null | undefined> {
+    const flag = (k: string) => ['1', 'true'].includes(q.get(k) ?? '');
     if (path === '/_ping' && (method === 'GET' || method === 'HEAD')) return null;
-    if (method === 'GET' && path === '/version') return this.version();
-    if (method === 'GET' && path === '/info') return this.info();
+    if (method === 'GET' && path === '/version') return { body: this.version() };
+    if (method === 'GET' && path === '/info') return { body: this.info() };
     if (method === 'GET' && path === '/containers/json') {
       let filters;
       try {
@@ -106,9 +123,47 @@ export class DockerApi {
       } catch {
         throw new ApiError(400, `invalid filters: ${q.get('filters')}`);
       }
-      return listContainers(this.d.view, DEFAULT_TENANT, { all: ['1', 'true'].includes(q.get('all') ?? ''), filters, now: Date.now(), limit: Number(q.get('limit')) || undefined });
+      return { body: listContainers(this.d.view, DEFAULT_TENANT, { all: flag('all'), filters, now: Date.now(), limit: Number(q.get('limit')) || undefined }) };
     }
-    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info and ps so far (use the hyper CLI for the rest)`);
+    if (method === 'POST' && path === '/containers/create') return { status: 201, body: await this.life.create(await jsonBody(req), q.get('name')) };
+    const c = /^\/containers\/([^/]+)(?:\/([a-z]+))?$/.exec(path);
+    if (c) {
+      const [, ref, action] = c;
+      if (method === 'POST' && action === 'start') return (await this.life.start(decodeURIComponent(ref))) === 'already' ? 304 : 204;
+      if (method === 'POST' && action === 'wait') {
+        // the status goes out now and the body when the condition is met, as docker's does (clients read it as a stream)
+        await this.life.pod(decodeURIComponent(ref));
+        const done = this.life.wait(decodeURIComponent(ref), q.get('condition') ?? 'not-running');
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.flushHeaders();
+        const r = await done.catch((err: Error) => ({ StatusCode: 125, Error: { Message: err.message } }));
+        res.end(JSON.stringify(r) + '\n');
+        return undefined;
+      }
+      if (method === 'DELETE' && !action) {
+        await this.life.remove(decodeURIComponent(ref), flag('force'));
+        return 204;
+      }
+    }
+    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, wait, attach (output) and rm so far (use the hyper CLI for the rest)`);
+  }
+
+  /** A hijacked request (attach): the 101 answer, then the stream. */
+  private async hijack(req: IncomingMessage, socket: Socket): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://docker');
+    const path = url.pathname.replace(/^\/v\d+\.\d+/, '');
+    const m = /^\/containers\/([^/]+)\/attach$/.exec(path);
+    try {
+      if (!m || req.method !== 'POST') throw new ApiError(501, `${req.method} ${path} (upgraded) is not served by hyperd yet`);
+      const rec = await this.life.pod(decodeURIComponent(m[1]));
+      const tty = Boolean(rec.context.spec?.containers[0]?.tty);
+      socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+      await this.life.attach(decodeURIComponent(m[1]), socket, tty);
+    } catch (err) {
+      const status = err instanceof ApiError ? err.status : 500;
+      const body = JSON.stringify({ message: (err as Error).message });
+      if (!socket.destroyed) socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    }
   }
 
   private version(): unknown {
@@ -163,4 +218,22 @@ function compareVersions(a: string, b: string): number {
   const [am, an] = a.split('.').map(Number);
   const [bm, bn] = b.split('.').map(Number);
   return am - bm || an - bn;
+}
+
+/** A request's JSON body (at most 1 MB); an empty one is {}. */
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 1 << 20) throw new ApiError(413, 'request body over 1 MB');
+    parts.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(parts).toString('utf8');
+  if (!text.trim()) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, 'the request body is not JSON');
+  }
 }

@@ -11,7 +11,7 @@ import { alive, clusterDown, clusterUp, readClusterFile, restartHost, restartNod
 import { setLink } from '../cluster/netns.js';
 import { openSession, type Session } from '../cli/connection.js';
 import { publishIntent } from '../cli/intent.js';
-import { newPodId } from '../cli/commands/run.js';
+import { newPodId } from '../cli/pod-id.js';
 import { loadView } from '../events/store/load-view.js';
 import { PodSpec } from '../events/schemas/mod.js';
 import type { ClusterView } from '../model/cluster-view.js';

@@ -1,5 +1,4 @@
 // `hyper run` and `hyper create`: validate the spec, reserve the name, publish pod.requested, then follow the pod to running or exit.
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { initialPod, foldPod } from '../../model/pod-fold.js';
 import { podEvent, type PodEvent, type PodSpec } from '../../events/schemas/mod.js';
@@ -18,10 +17,7 @@ import type { PodFold } from '../../model/pod-fold.js';
 import { TERMINAL } from '../../model/pod-machine.js';
 import type { Session } from '../connection.js';
 import { write } from '../stdio.js';
-
-export function newPodId(): string {
-  return randomBytes(6).toString('hex');
-}
+import { newPodId } from '../pod-id.js';
 
 interface RunFlags extends SpecFlags { detach?: boolean; rm?: boolean; detachKeys: string; sigProxy: string }
 

@@ -1,0 +1,91 @@
+// `POST /containers/create`'s body as a pod spec, pure: Docker's Config and HostConfig fields mapped to a pod of one
+// container; a field hyper cannot honour (privileged, host network, devices, …) is refused naming it, never ignored.
+import { PodSpec, type PodSpecInput } from '../events/schemas/mod.js';
+
+export class CreateRefused extends Error {}
+
+interface CreateBody {
+  Image?: string;
+  Cmd?: string[] | string | null;
+  Entrypoint?: string[] | string | null;
+  Env?: string[] | null;
+  Labels?: Record<string, string> | null;
+  WorkingDir?: string;
+  User?: string;
+  Tty?: boolean;
+  OpenStdin?: boolean;
+  ExposedPorts?: Record<string, unknown> | null;
+  HostConfig?: {
+    AutoRemove?: boolean;
+    Binds?: string[] | null;
+    PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[] | null> | null;
+    RestartPolicy?: { Name?: string; MaximumRetryCount?: number };
+    Memory?: number;
+    NanoCpus?: number;
+    Privileged?: boolean;
+    NetworkMode?: string;
+    PidMode?: string;
+    IpcMode?: string;
+    Devices?: unknown[] | null;
+    CapAdd?: string[] | null;
+    Dns?: string[] | null;
+    DnsSearch?: string[] | null;
+  } | null;
+}
+
+const arr = (v: string[] | string | null | undefined) => (v === undefined || v === null ? undefined : Array.isArray(v) ? v : [v]);
+
+/** The pod spec for a Docker container, and whether the daemon removes it once it ends (--rm). */
+export function specFromCreate(body: CreateBody, name: string | null): { spec: PodSpec; autoRemove: boolean } {
+  const h = body.HostConfig ?? {};
+  const refuse = (field: string, why: string) => {
+    throw new CreateRefused(`${field} is not supported by hyper: ${why}`);
+  };
+  if (h.Privileged) refuse('--privileged (HostConfig.Privileged)', 'each container runs in a VM of its own and privileged access to the host would defeat it');
+  if (h.NetworkMode && !['default', 'bridge', 'none'].includes(h.NetworkMode)) refuse(`--network ${h.NetworkMode} (HostConfig.NetworkMode)`, 'pods get the bridge network or none');
+  if (h.PidMode === 'host') refuse('--pid host (HostConfig.PidMode)', 'the host\'s processes are outside the VM');
+  if (h.IpcMode === 'host') refuse('--ipc host (HostConfig.IpcMode)', 'the host\'s IPC namespace is outside the VM');
+  if (h.Devices?.length) refuse('--device (HostConfig.Devices)', 'host devices are not passed into VMs');
+  if (h.CapAdd?.length) refuse('--cap-add (HostConfig.CapAdd)', 'capabilities beyond the default set are not granted');
+  if (!body.Image) throw new CreateRefused('Image: give an image, e.g. busybox');
+  const env: Record<string, string> = {};
+  for (const kv of body.Env ?? []) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  const volumes = (h.Binds ?? []).map((b) => {
+    const [source, target, mode] = b.split(':');
+    return { source, target, readonly: mode?.split(',').includes('ro') ?? false };
+  });
+  const ports = Object.entries(h.PortBindings ?? {}).flatMap(([key, binds]) => {
+    const [p, proto] = key.split('/');
+    return (binds?.length ? binds : [{}]).map((b) => ({ containerPort: Number(p), ...(b.HostPort ? { hostPort: Number(b.HostPort) } : {}), ...(b.HostIp && b.HostIp !== '0.0.0.0' ? { hostIp: b.HostIp } : {}), protocol: (proto === 'udp' ? 'udp' : 'tcp') as 'tcp' | 'udp' }));
+  });
+  const restart = h.RestartPolicy?.Name;
+  const input: PodSpecInput = {
+    ...(name ? { name } : {}),
+    containers: [{
+      name: 'main',
+      image: body.Image,
+      ...(arr(body.Entrypoint) ? { command: arr(body.Entrypoint) } : {}),
+      ...(arr(body.Cmd) ? { args: arr(body.Cmd) } : {}),
+      env,
+      ...(body.WorkingDir ? { workdir: body.WorkingDir } : {}),
+      ...(body.User ? { user: body.User } : {}),
+      tty: Boolean(body.Tty),
+      ...(body.OpenStdin ? { stdin: true } : {}),
+      ...(volumes.length ? { volumes } : {}),
+    }],
+    ...(h.Memory || h.NanoCpus ? { resources: { cpus: h.NanoCpus ? Math.max(1, Math.ceil(h.NanoCpus / 1e9)) : 1, memoryMb: h.Memory ? Math.ceil(h.Memory / (1024 * 1024)) : 256 } } : {}),
+    restartPolicy: restart === 'always' || restart === 'unless-stopped' ? 'always' : restart === 'on-failure' ? 'on-failure' : 'never',
+    ...(restart === 'on-failure' && h.RestartPolicy?.MaximumRetryCount ? { maxRestarts: h.RestartPolicy.MaximumRetryCount } : {}),
+    labels: body.Labels ?? {},
+    ...(h.NetworkMode === 'none' ? { network: 'none' as const } : {}),
+    ...(ports.length ? { ports } : {}),
+    ...(h.Dns?.length ? { dns: h.Dns } : {}),
+    ...(h.DnsSearch?.length ? { dnsSearch: h.DnsSearch } : {}),
+  };
+  const r = PodSpec.safeParse(input);
+  if (!r.success) throw new CreateRefused(`invalid container: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return { spec: r.data, autoRemove: Boolean(h.AutoRemove) };
+}

@@ -1,0 +1,68 @@
+// docker run through hyperd's Engine API with the real docker CLI, into real QEMU VMs: `docker run --rm busybox echo
+// hi` prints hi and leaves nothing behind, an exit code and stdout/stderr come back apart, a detached named container is
+// hyper's pod of that name, rm refuses a running one and rm -f removes it, --privileged is refused naming the flag.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hyper } from '../harness/processes.js';
+import { startQemuDaemon, type QemuDaemon } from '../harness/qemu-daemon.js';
+
+const run = promisify(execFile);
+let q: QemuDaemon;
+const docker = async (...args: string[]) => {
+  try {
+    const r = await run('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${join(q.dataDir, 'docker.sock')}`, DOCKER_CONFIG: join(q.dataDir, 'docker-config') }, encoding: 'utf8', timeout: 90_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: String(e.stdout), stderr: String(e.stderr) };
+  }
+};
+
+beforeAll(async () => {
+  q = await startQemuDaemon('hyper-docker-', 'dock', ['--network', 'none']);
+}, 120_000);
+
+afterAll(async () => {
+  await q?.stop();
+});
+
+describe('docker run into VMs', () => {
+  it('docker run --rm busybox echo hi prints hi from the VM and leaves no container', async () => {
+    const r = await docker('run', '--rm', 'busybox', 'echo', 'hi');
+    expect(r).toMatchObject({ code: 0, stdout: 'hi\n' });
+    expect((await docker('ps', '-a', '-q')).stdout).toBe('');
+    expect((await hyper(['ps', '-a', '-q'], q.env)).stdout).toBe('');
+  }, 120_000);
+
+  it("the container's exit code, and stdout and stderr apart", async () => {
+    const r = await docker('run', '--name', 'three', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3');
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('out\n');
+    expect(r.stderr).toBe('err\n');
+    expect((await docker('ps', '-a', '--filter', 'name=three', '--format', '{{.Status}}')).stdout).toMatch(/^Exited \(3\) /);
+    expect((await docker('rm', 'three')).code).toBe(0);
+  }, 120_000);
+
+  it('a detached named container is hyper\'s pod of that name; rm refuses it running, rm -f removes it', async () => {
+    const id = (await docker('run', '-d', '--name', 'web', '-l', 'tier=front', 'busybox', 'sleep', '600')).stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    const pod = JSON.parse((await hyper(['inspect', 'web'], q.env)).stdout)[0];
+    expect(pod).toMatchObject({ id, state: expect.stringMatching(/running|starting/) });
+    expect(pod.spec.labels).toEqual({ tier: 'front' });
+    const refused = await docker('rm', 'web');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`You cannot remove a running container ${id}`);
+    expect((await docker('rm', '-f', 'web')).code).toBe(0);
+    expect((await hyper(['ps', '-a'], q.env)).stdout).not.toContain('web');
+    // the name is free again
+    expect((await docker('run', '--rm', '--name', 'web', 'busybox', 'true')).code).toBe(0);
+  }, 180_000);
+
+  it('a Docker field hyper cannot honour is refused naming it', async () => {
+    const r = await docker('run', '--privileged', 'busybox', 'true');
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain('--privileged (HostConfig.Privileged) is not supported by hyper');
+  });
+});
