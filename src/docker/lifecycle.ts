@@ -15,6 +15,8 @@ import { resolvePod } from '../cli/resolve.js';
 import { watchPod } from '../cli/watch.js';
 import { newPodId } from '../cli/pod-id.js';
 import { specFromCreate } from './create.js';
+import { dockerState } from './containers.js';
+import { signalNumber } from '../cli/signals.js';
 
 export interface LifecycleDeps {
   nc: NatsConnection;
@@ -96,6 +98,86 @@ export class Lifecycle {
     const main = Object.values(end.context.containers)[0];
     const code = main?.exitCode ?? (end.state === 'failed' ? 125 : 0);
     return { StatusCode: code, Error: end.state === 'failed' && main?.exitCode == null ? { Message: end.context.reason ?? 'failed' } : null };
+  }
+
+  /** Stops it (SIGTERM, forced off after t seconds) and answers once it has ended; 'already' if it had. */
+  async stop(ref: string, graceS: number | null): Promise<'stopped' | 'already'> {
+    const rec = await this.pod(ref);
+    if (TERMINAL.has(rec.state) || rec.state === 'created') return 'already';
+    await publishIntent(this.d.store, 'pod.stop.requested', addressOf(rec.context), { graceMs: Math.max(0, Math.min(3_600, graceS ?? 10)) * 1000 }, intentOpts);
+    await this.until(rec, rec.seq + 1, [...TERMINAL], ((graceS ?? 10) + 60) * 1000);
+    return 'stopped';
+  }
+
+  /** A signal to its main process (docker kill): accepted as an intent, delivered by its host. */
+  async kill(ref: string, signal: string | null): Promise<void> {
+    const n = signalNumber(signal ?? 'KILL');
+    if (n === null) throw new ApiError(400, `invalid signal: ${signal} (give a name such as SIGTERM, TERM or a number)`);
+    const rec = await this.pod(ref);
+    if (rec.state !== 'running') throw new ApiError(409, `Container ${rec.context.id} is not running`);
+    await publishIntent(this.d.store, 'pod.kill.requested', addressOf(rec.context), { signal: n }, intentOpts);
+  }
+
+  /** Its output as stored: Docker's frames (raw with a tty), the last `tail` lines, and with follow until it ends. */
+  async logs(ref: string, o: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | null; timestamps: boolean }, out: { write(b: Buffer): void }): Promise<void> {
+    const rec = await this.pod(ref);
+    const tty = Boolean(rec.context.spec?.containers[0]?.tty);
+    const at = addressOf(rec.context);
+    const frame = (stream: 1 | 2, data: Buffer) => {
+      if (tty) return out.write(data);
+      const head = Buffer.alloc(8);
+      head[0] = stream;
+      head.writeUInt32BE(data.length, 4);
+      out.write(Buffer.concat([head, data]));
+    };
+    const want = (s: 1 | 2) => (s === 1 ? o.stdout : o.stderr);
+    const stamp = (atMs: number, data: Buffer) => (o.timestamps ? Buffer.from(data.toString('utf8').split(/(?<=\n)/).map((l) => `${new Date(atMs).toISOString()} ${l}`).join('')) : data);
+    if (o.tail !== null) {
+      // the last N lines of what is stored, per stream as docker counts them
+      const lines: { stream: 1 | 2; text: Buffer }[] = [];
+      for await (const c of readLogs(this.d.nc, at)) if (want(c.stream)) for (const l of Buffer.from(c.data).toString('utf8').split(/(?<=\n)/)) if (l) lines.push({ stream: c.stream, text: stamp(c.atMs, Buffer.from(l)) });
+      for (const l of o.tail === 0 ? [] : lines.slice(-o.tail)) frame(l.stream, l.text);
+      if (!o.follow) return;
+    }
+    const abort = new AbortController();
+    const copying = (async () => {
+      for await (const c of readLogs(this.d.nc, at, { follow: o.follow, signal: abort.signal, ...(o.tail !== null ? { sinceMs: Date.now() } : {}) })) if (want(c.stream)) frame(c.stream, stamp(c.atMs, Buffer.from(c.data)));
+    })().catch(() => {});
+    if (o.follow) {
+      if (!TERMINAL.has(rec.state)) await this.until(rec, rec.seq + 1, [...TERMINAL], 0).catch(() => {});
+      await new Promise((r) => setTimeout(r, 300));
+      abort.abort();
+    }
+    await copying;
+  }
+
+  /** `GET /containers/ID/json`: what docker inspect shows, from the folded pod. */
+  async inspect(ref: string): Promise<unknown> {
+    const rec = await this.pod(ref);
+    const ctx = rec.context;
+    const c = ctx.spec?.containers[0];
+    const st = c ? ctx.containers[c.name] : undefined;
+    const state = dockerState(rec, st);
+    const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
+    const net = ctx.network;
+    return {
+      Id: ctx.id,
+      Created: iso(ctx.createdAt),
+      Path: c?.command?.[0] ?? c?.args?.[0] ?? '',
+      Args: [...(c?.command ?? []), ...(c?.args ?? [])].slice(1),
+      State: { Status: state, Running: state === 'running', Paused: false, Restarting: state === 'restarting', OOMKilled: st?.reason === 'OOM killed', Dead: false, Pid: st?.pid ?? 0, ExitCode: st?.exitCode ?? 0, Error: rec.state === 'failed' ? (ctx.reason ?? '') : '', StartedAt: iso(st?.startedAt), FinishedAt: iso(st?.finishedAt) },
+      Image: c?.image ?? '',
+      Name: `/${ctx.name ?? ctx.id}`,
+      RestartCount: st?.restarts ?? 0,
+      Driver: 'hyper',
+      Platform: 'linux',
+      HostConfig: { NetworkMode: ctx.spec?.network === 'none' ? 'none' : 'bridge', RestartPolicy: { Name: ctx.spec?.restartPolicy === 'never' ? 'no' : ctx.spec?.restartPolicy ?? 'no', MaximumRetryCount: ctx.spec?.maxRestarts ?? 0 }, Memory: (ctx.spec?.resources.memoryMb ?? 0) * 1024 * 1024, NanoCpus: (ctx.spec?.resources.cpus ?? 0) * 1e9, AutoRemove: this.autoRemove.has(ctx.id) },
+      Config: { Hostname: ctx.name ?? ctx.id, Image: c?.image ?? '', Cmd: c?.args ?? null, Entrypoint: c?.command ?? null, Env: Object.entries(c?.env ?? {}).map(([k, v]) => `${k}=${v}`), Labels: ctx.spec?.labels ?? {}, Tty: Boolean(c?.tty), OpenStdin: Boolean(c?.stdin), WorkingDir: c?.workdir ?? '', User: c?.user ?? '' },
+      NetworkSettings: { IPAddress: net?.mode === 'bridge' ? net.ip : '', Gateway: net?.mode === 'bridge' ? net.gateway : '', MacAddress: net?.mac ?? '', Ports: Object.fromEntries((net?.ports ?? []).map((p) => [`${p.containerPort}/${p.protocol}`, [{ HostIp: p.hostIp, HostPort: String(p.hostPort) }]])) },
+      Mounts: (c?.volumes ?? []).map((v) => ({ Type: v.source.startsWith('/') ? 'bind' : 'volume', Source: v.source, Destination: v.target, RW: !v.readonly })),
+      // what docker has no word for: the pod, its host and its VM
+      Hyper: { pod: ctx.id, state: rec.state, host: ctx.host, vm: ctx.vm, run: ctx.run },
+    };
   }
 
   /** DELETE: removes it (force: a running one too) and answers once it is gone. */

@@ -140,12 +140,33 @@ export class DockerApi {
         res.end(JSON.stringify(r) + '\n');
         return undefined;
       }
+      const id = decodeURIComponent(ref);
+      if (method === 'POST' && action === 'stop') return (await this.life.stop(id, q.has('t') ? Number(q.get('t')) : null)) === 'already' ? 304 : 204;
+      if (method === 'POST' && action === 'restart') {
+        await this.life.stop(id, q.has('t') ? Number(q.get('t')) : null);
+        await this.life.start(id);
+        return 204;
+      }
+      if (method === 'POST' && action === 'kill') {
+        await this.life.kill(id, q.get('signal'));
+        return 204;
+      }
+      if (method === 'GET' && action === 'json') return { body: await this.life.inspect(id) };
+      if (method === 'GET' && action === 'logs') {
+        const rec = await this.life.pod(id);
+        const tty = Boolean(rec.context.spec?.containers[0]?.tty);
+        res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+        const tail = q.get('tail');
+        await this.life.logs(id, { stdout: flag('stdout'), stderr: flag('stderr'), follow: flag('follow'), tail: tail === null || tail === 'all' ? null : Math.max(0, Number(tail) || 0), timestamps: flag('timestamps') }, { write: (b) => res.write(b) });
+        res.end();
+        return undefined;
+      }
       if (method === 'DELETE' && !action) {
         await this.life.remove(decodeURIComponent(ref), flag('force'));
         return 204;
       }
     }
-    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, wait, attach (output) and rm so far (use the hyper CLI for the rest)`);
+    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect and rm so far (use the hyper CLI for the rest)`);
   }
 
   /** A hijacked request (attach): the 101 answer, then the stream. */

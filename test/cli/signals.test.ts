@@ -1,6 +1,6 @@
 // Signals as `hyper kill -s` takes them (docker's forms): names with or without SIG, any case, or numbers 1-64.
 import { describe, expect, it } from 'vitest';
-import { signalNumber } from '../../src/cli/commands/lifecycle.js';
+import { signalNumber } from '../../src/cli/signals.js';
 
 describe('signalNumber', () => {
   it('reads names and numbers', () => {

@@ -72,7 +72,7 @@ describe('Docker Engine API (real docker CLI)', () => {
   });
 
   it('what is not served yet is a 501 that says so', async () => {
-    const r = await docker('stop', 'web');
+    const r = await docker('pause', 'web');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('is not served by hyperd yet');
   });

@@ -60,6 +60,27 @@ describe('docker run into VMs', () => {
     expect((await docker('run', '--rm', '--name', 'web', 'busybox', 'true')).code).toBe(0);
   }, 180_000);
 
+  it('logs (--tail, -f to the end), inspect, stop, start, kill as docker does them', async () => {
+    expect((await docker('run', '-d', '--name', 'tick', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 400 ]; do echo tick $i; i=$((i+1)); sleep 0.2; done')).code).toBe(0);
+    for (let i = 0; i < 60 && !(await docker('logs', 'tick')).stdout.includes('tick 3\n'); i++) await new Promise((r) => setTimeout(r, 250));
+    const all = (await docker('logs', 'tick')).stdout.split('\n').filter(Boolean);
+    expect(all.slice(0, 3)).toEqual(['tick 0', 'tick 1', 'tick 2']);
+    const tail = (await docker('logs', '--tail', '2', 'tick')).stdout.split('\n').filter(Boolean);
+    expect(tail).toHaveLength(2);
+    expect(Number(tail[1].split(' ')[1]) - Number(tail[0].split(' ')[1])).toBe(1);
+    expect((await docker('inspect', '-f', '{{.State.Status}} {{.State.Running}} {{.Name}} {{.Config.Image}}', 'tick')).stdout.trim()).toBe('running true /tick busybox');
+    expect((await docker('stop', '-t', '1', 'tick')).code).toBe(0);
+    expect((await docker('inspect', '-f', '{{.State.Status}}', 'tick')).stdout.trim()).toBe('exited');
+    expect((await docker('start', 'tick')).code).toBe(0);
+    expect((await docker('inspect', '-f', '{{.State.Status}}', 'tick')).stdout.trim()).toBe('running');
+    expect((await docker('kill', 'tick')).code).toBe(0);
+    for (let i = 0; i < 40 && !/Exited \(137\)/.test((await docker('ps', '-a', '--filter', 'name=tick', '--format', '{{.Status}}')).stdout); i++) await new Promise((r) => setTimeout(r, 250));
+    expect((await docker('ps', '-a', '--filter', 'name=tick', '--format', '{{.Status}}')).stdout).toMatch(/^Exited \(137\)/);
+    // logs -f of an ended container prints what there is and returns
+    expect((await docker('logs', '-f', 'tick')).stdout).toContain('tick 0\n');
+    expect((await docker('rm', 'tick')).code).toBe(0);
+  }, 180_000);
+
   it('a Docker field hyper cannot honour is refused naming it', async () => {
     const r = await docker('run', '--privileged', 'busybox', 'true');
     expect(r.code).toBe(125);

@@ -9,6 +9,7 @@ import { openSession, type GlobalOptions, type Session } from '../connection.js'
 import { publishIntent } from '../intent.js';
 import { followToEnd } from '../follow.js';
 import { releaseName } from '../names.js';
+import { signalNumber } from '../signals.js';
 
 type Act = (s: Session, pod: PodRecord) => Promise<number>;
 
@@ -97,17 +98,6 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
         return 0;
       });
     });
-}
-
-const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10, SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15, CHLD: 17, CONT: 18, STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, WINCH: 28 };
-
-/** A signal as docker kill takes it: KILL, SIGKILL, kill or 9. */
-export function signalNumber(text: string): number | null {
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    return n >= 1 && n <= 64 ? n : null;
-  }
-  return SIGNALS[text.toUpperCase().replace(/^SIG/, '')] ?? null;
 }
 
 /** Until the pod's host says it delivered the signal (pod.killed), or the pod ended (nothing left to signal). */
