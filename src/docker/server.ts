@@ -8,6 +8,8 @@ import type { Socket } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { EventStore } from '../events/store/event-store.js';
 import { ApiError, Lifecycle } from './lifecycle.js';
+import { DockerImages } from './images.js';
+import { ImageStore } from '../images/store.js';
 import { cpus, release, totalmem } from 'node:os';
 import type { Logger } from '../log.js';
 import type { ClusterView } from '../model/cluster-view.js';
@@ -27,6 +29,9 @@ export interface DockerApiDeps {
   daemonId: string;
   driver: string;
   log: Logger;
+  /** The host's data dir (its image store) and the registries it pulls from over plain HTTP. */
+  dataDir: string;
+  insecureRegistries?: string[];
 }
 
 /** Where the API listens: unix://PATH or tcp://HOST:PORT (loopback only unless insecure). */
@@ -42,9 +47,11 @@ export class DockerApi {
   private server: Server | null = null;
   private path: string | null = null;
   private readonly life: Lifecycle;
+  private readonly images: DockerImages;
 
   constructor(private readonly d: DockerApiDeps) {
     this.life = new Lifecycle({ nc: d.nc, store: d.store, view: d.view });
+    this.images = new DockerImages(new ImageStore(d.dataDir, { insecureRegistries: d.insecureRegistries }));
   }
 
   async listen(addr: ReturnType<typeof parseApiAddress>): Promise<void> {
@@ -125,6 +132,16 @@ export class DockerApi {
       }
       return { body: listContainers(this.d.view, DEFAULT_TENANT, { all: flag('all'), filters, now: Date.now(), limit: Number(q.get('limit')) || undefined }) };
     }
+    if (method === 'GET' && path === '/images/json') return { body: this.images.list() };
+    if (method === 'POST' && path === '/images/create') {
+      const from = q.get('fromImage');
+      if (!from) throw new ApiError(400, 'fromImage: give the image to pull (docker pull NAME[:TAG])');
+      await this.images.pull(from, q.get('tag'), res);
+      return undefined;
+    }
+    const img = /^\/images\/(.+?)(\/json)?$/.exec(path);
+    if (img && method === 'GET' && img[2]) return { body: this.images.inspect(decodeURIComponent(img[1])) };
+    if (img && method === 'DELETE' && !img[2]) return { body: await this.images.remove(decodeURIComponent(img[1])) };
     if (method === 'POST' && path === '/containers/create') return { status: 201, body: await this.life.create(await jsonBody(req), q.get('name')) };
     const c = /^\/containers\/([^/]+)(?:\/([a-z]+))?$/.exec(path);
     if (c) {
@@ -166,7 +183,7 @@ export class DockerApi {
         return 204;
       }
     }
-    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect and rm so far (use the hyper CLI for the rest)`);
+    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect, rm, pull, images, image inspect and rmi so far (use the hyper CLI for the rest)`);
   }
 
   /** A hijacked request (attach): the 101 answer, then the stream. */
@@ -211,7 +228,7 @@ export class DockerApi {
       ContainersRunning: states.filter((s) => s === 'running').length,
       ContainersPaused: 0,
       ContainersStopped: states.filter((s) => s === 'exited').length,
-      Images: 0,
+      Images: this.images.list().length,
       Driver: `hyper (${this.d.driver})`,
       DockerRootDir: '',
       Name: this.d.hostIds().join(','),

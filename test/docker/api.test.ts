@@ -10,12 +10,15 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
 import { startTestNats, type TestNats } from '../harness/nats.js';
+import { startRegistry, type TestRegistry } from '../harness/registry.js';
+import { TestImages } from '../harness/images.js';
 
 const run = promisify(execFile);
 let n: TestNats;
 let d: DaemonProc;
 let env: Record<string, string>;
 let sock = '';
+let reg: TestRegistry;
 const docker = async (...args: string[]) => {
   try {
     const r = await run('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(n.dir, 'docker-config') }, encoding: 'utf8' });
@@ -28,6 +31,8 @@ const docker = async (...args: string[]) => {
 
 beforeAll(async () => {
   n = await startTestNats();
+  reg = await startRegistry(join(n.dir, 'registry'));
+  await new TestImages(join(n.dir, 'build')).push('busybox:latest', `${reg.host}/team/busybox:1`);
   env = { HYPER_NATS: n.server.url };
   sock = join(n.dir, 'a', 'docker.sock');
   d = startHyperd(['--nats', n.server.url, '--host-id', 'a', '--data-dir', join(n.dir, 'a'), '--driver', 'hollow'], env);
@@ -41,6 +46,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  await reg?.stop();
   await d?.stop('SIGTERM');
   await n?.close();
 });
@@ -70,6 +76,23 @@ describe('Docker Engine API (real docker CLI)', () => {
     expect((await docker('ps', '-a', '--filter', 'label=tier=batch', '--format', '{{.Names}}')).stdout).toBe('done');
     expect((await docker('ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}')).stdout).toBe('done');
   });
+
+  it('docker pull from a registry with progress lines, images, image inspect, rmi: the host\'s image store', async () => {
+    const ref = `${reg.host}/team/busybox:1`;
+    const pull = await docker('pull', ref);
+    expect(pull.code).toBe(0);
+    expect(pull.stdout).toContain(`Status: Downloaded newer image for ${ref}`);
+    expect((await docker('pull', ref)).stdout).toContain(`Status: Image is up to date for ${ref}`);
+    expect((await docker('images', '--format', '{{.Repository}}:{{.Tag}}')).stdout.split('\n')).toContain(ref);
+    const id = (await docker('image', 'inspect', '-f', '{{.Id}}', ref)).stdout;
+    expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect((await hyper(['images', '--data-dir', join(n.dir, 'a'), '-o', 'json'], {})).stdout).toContain(id);
+    expect((await docker('pull', `${reg.host}/team/nothing:1`)).stderr).toMatch(/nothing/);
+    const rmi = await docker('rmi', ref);
+    expect(rmi.code).toBe(0);
+    expect(rmi.stdout).toContain(`Deleted: ${id}`);
+    expect((await docker('image', 'inspect', ref)).stderr).toContain(`No such image: ${ref}`);
+  }, 120_000);
 
   it('what is not served yet is a 501 that says so', async () => {
     const r = await docker('pause', 'web');
