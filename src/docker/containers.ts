@@ -86,7 +86,7 @@ export function containersOf(pod: PodRecord, now: number): DockerContainer[] {
   });
 }
 
-export interface ListFilters { label?: string[]; name?: string[]; status?: string[]; id?: string[] }
+export interface ListFilters { label?: string[]; name?: string[]; status?: string[]; id?: string[]; [other: string]: string[] | undefined }
 
 /** Docker's `filters` query parameter: {"label":{"a=b":true}} (or the older {"label":["a=b"]}). */
 export function parseFilters(q: string | null): ListFilters {

@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { EventStore } from '../events/store/event-store.js';
 import { ApiError, Lifecycle } from './lifecycle.js';
 import { DockerImages } from './images.js';
+import { streamEvents } from './events.js';
 import { ImageStore } from '../images/store.js';
 import { cpus, release, totalmem } from 'node:os';
 import type { Logger } from '../log.js';
@@ -132,6 +133,22 @@ export class DockerApi {
       }
       return { body: listContainers(this.d.view, DEFAULT_TENANT, { all: flag('all'), filters, now: Date.now(), limit: Number(q.get('limit')) || undefined }) };
     }
+    if (method === 'GET' && path === '/events') {
+      const secs = (k: string) => (q.get(k) ? Math.round(Number(q.get(k)) * 1000) : null);
+      let f: Record<string, string[]> = {};
+      try {
+        f = parseFilters(q.get('filters')) as Record<string, string[]>;
+      } catch {
+        throw new ApiError(400, `invalid filters: ${q.get('filters')}`);
+      }
+      if (f.type?.length && !f.type.includes('container')) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end();
+        return undefined;
+      }
+      await streamEvents(this.d.store, { sinceMs: secs('since'), untilMs: secs('until'), containers: f.container ?? [], actions: f.event ?? [] }, res);
+      return undefined;
+    }
     if (method === 'GET' && path === '/images/json') return { body: this.images.list() };
     if (method === 'POST' && path === '/images/create') {
       const from = q.get('fromImage');
@@ -183,7 +200,7 @@ export class DockerApi {
         return 204;
       }
     }
-    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect, rm, pull, images, image inspect and rmi so far (use the hyper CLI for the rest)`);
+    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect, rm, pull, images, image inspect, rmi and events so far (use the hyper CLI for the rest)`);
   }
 
   /** A hijacked request (attach): the 101 answer, then the stream. */

@@ -36,13 +36,16 @@ describe('docker run into VMs', () => {
     expect((await hyper(['ps', '-a', '-q'], q.env)).stdout).toBe('');
   }, 120_000);
 
-  it("the container's exit code, and stdout and stderr apart", async () => {
+  it("the container's exit code, and stdout and stderr apart; docker events lists its lifecycle from the log", async () => {
+    const t0 = Math.floor(Date.now() / 1000) - 1;
     const r = await docker('run', '--name', 'three', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3');
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('out\n');
     expect(r.stderr).toBe('err\n');
     expect((await docker('ps', '-a', '--filter', 'name=three', '--format', '{{.Status}}')).stdout).toMatch(/^Exited \(3\) /);
     expect((await docker('rm', 'three')).code).toBe(0);
+    const ev = await docker('events', '--since', String(t0), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=three', '--format', '{{.Action}} {{.Actor.Attributes.name}} {{index .Actor.Attributes "exitCode"}}');
+    expect(ev.stdout.split('\n').filter(Boolean).map((l) => l.trim())).toEqual(['create three', 'start three', 'die three 3', 'destroy three']);
   }, 120_000);
 
   it('a detached named container is hyper\'s pod of that name; rm refuses it running, rm -f removes it', async () => {
