@@ -15,6 +15,7 @@ import { loadView } from '../events/store/load-view.js';
 import { SnapshotStore } from '../events/store/snapshots.js';
 import { AUDIT_VIEW } from '../events/schemas/subjects.js';
 import { DockerApi, parseApiAddress } from '../docker/server.js';
+import { isTransient } from '../nats/errors.js';
 import type { Change, ClusterView } from '../model/cluster-view.js';
 import { HostActor } from '../actors/host/live.js';
 import { Liveness } from '../actors/host/liveness.js';
@@ -121,15 +122,23 @@ export class Daemon {
     this.daemonId = `${o.hostId}-${Date.now().toString(36)}`.slice(0, 64);
   }
 
+  /**
+   * Boots a daemon; a start that NATS did not answer in time (a busy or electing cluster) is undone and tried again, a
+   * few times, instead of leaving the host down: daemons wait for NATS, they do not give up on it at once.
+   */
   static async start(o: DaemonOptions): Promise<Daemon> {
-    const d = new Daemon(o);
-    try {
-      await d.boot();
-    } catch (err) {
-      await d.stop('start failed').catch(() => {});
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      const d = new Daemon(o);
+      try {
+        await d.boot();
+        return d;
+      } catch (err) {
+        await d.stop('start failed').catch(() => {});
+        if (attempt >= 5 || !isTransient(err)) throw err;
+        o.log.warn({ err, attempt }, `hyperd could not start: NATS did not answer in time (${(err as Error).message}); trying again`);
+        await new Promise((r) => setTimeout(r, 1_000 * attempt));
+      }
     }
-    return d;
   }
 
   /** The URLs this host's own clients use: loopback for the embedded server (its certificate names 127.0.0.1 too). */

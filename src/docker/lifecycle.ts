@@ -15,6 +15,7 @@ import { resolvePod } from '../cli/resolve.js';
 import { watchPod } from '../cli/watch.js';
 import { newPodId } from '../cli/pod-id.js';
 import { specFromCreate } from './create.js';
+import { frame } from './frames.js';
 import { dockerState } from './containers.js';
 import { signalNumber } from '../cli/signals.js';
 
@@ -123,25 +124,19 @@ export class Lifecycle {
     const rec = await this.pod(ref);
     const tty = Boolean(rec.context.spec?.containers[0]?.tty);
     const at = addressOf(rec.context);
-    const frame = (stream: 1 | 2, data: Buffer) => {
-      if (tty) return out.write(data);
-      const head = Buffer.alloc(8);
-      head[0] = stream;
-      head.writeUInt32BE(data.length, 4);
-      out.write(Buffer.concat([head, data]));
-    };
+    const emit = (stream: 1 | 2, data: Buffer) => out.write(tty ? data : frame(stream, data));
     const want = (s: 1 | 2) => (s === 1 ? o.stdout : o.stderr);
     const stamp = (atMs: number, data: Buffer) => (o.timestamps ? Buffer.from(data.toString('utf8').split(/(?<=\n)/).map((l) => `${new Date(atMs).toISOString()} ${l}`).join('')) : data);
     if (o.tail !== null) {
       // the last N lines of what is stored, per stream as docker counts them
       const lines: { stream: 1 | 2; text: Buffer }[] = [];
       for await (const c of readLogs(this.d.nc, at)) if (want(c.stream)) for (const l of Buffer.from(c.data).toString('utf8').split(/(?<=\n)/)) if (l) lines.push({ stream: c.stream, text: stamp(c.atMs, Buffer.from(l)) });
-      for (const l of o.tail === 0 ? [] : lines.slice(-o.tail)) frame(l.stream, l.text);
+      for (const l of o.tail === 0 ? [] : lines.slice(-o.tail)) emit(l.stream, l.text);
       if (!o.follow) return;
     }
     const abort = new AbortController();
     const copying = (async () => {
-      for await (const c of readLogs(this.d.nc, at, { follow: o.follow, signal: abort.signal, ...(o.tail !== null ? { sinceMs: Date.now() } : {}) })) if (want(c.stream)) frame(c.stream, stamp(c.atMs, Buffer.from(c.data)));
+      for await (const c of readLogs(this.d.nc, at, { follow: o.follow, signal: abort.signal, ...(o.tail !== null ? { sinceMs: Date.now() } : {}) })) if (want(c.stream)) emit(c.stream, stamp(c.atMs, Buffer.from(c.data)));
     })().catch(() => {});
     if (o.follow) {
       if (!TERMINAL.has(rec.state)) await this.until(rec, rec.seq + 1, [...TERMINAL], 0).catch(() => {});
@@ -202,13 +197,7 @@ export class Lifecycle {
       for await (const chunk of readLogs(this.d.nc, at, { follow: true, signal: abort.signal })) {
         last = Date.now();
         if (socket.destroyed) break;
-        if (tty) socket.write(chunk.data);
-        else {
-          const head = Buffer.alloc(8);
-          head[0] = chunk.stream;
-          head.writeUInt32BE(chunk.data.length, 4);
-          socket.write(Buffer.concat([head, chunk.data]));
-        }
+        socket.write(tty ? chunk.data : frame(chunk.stream, chunk.data));
       }
     })().catch(() => {});
     socket.on('close', () => abort.abort());

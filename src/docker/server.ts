@@ -10,6 +10,7 @@ import type { EventStore } from '../events/store/event-store.js';
 import { ApiError, Lifecycle } from './lifecycle.js';
 import { DockerImages } from './images.js';
 import { streamEvents } from './events.js';
+import { DockerExecs } from './exec.js';
 import { ImageStore } from '../images/store.js';
 import { cpus, release, totalmem } from 'node:os';
 import type { Logger } from '../log.js';
@@ -49,9 +50,11 @@ export class DockerApi {
   private path: string | null = null;
   private readonly life: Lifecycle;
   private readonly images: DockerImages;
+  private readonly execs: DockerExecs;
 
   constructor(private readonly d: DockerApiDeps) {
     this.life = new Lifecycle({ nc: d.nc, store: d.store, view: d.view });
+    this.execs = new DockerExecs(d.nc, this.life);
     this.images = new DockerImages(new ImageStore(d.dataDir, { insecureRegistries: d.insecureRegistries }));
   }
 
@@ -159,6 +162,10 @@ export class DockerApi {
     const img = /^\/images\/(.+?)(\/json)?$/.exec(path);
     if (img && method === 'GET' && img[2]) return { body: this.images.inspect(decodeURIComponent(img[1])) };
     if (img && method === 'DELETE' && !img[2]) return { body: await this.images.remove(decodeURIComponent(img[1])) };
+    const ex = /^\/exec\/([0-9a-f]+)\/(json|resize|start)$/.exec(path);
+    if (ex && method === 'GET' && ex[2] === 'json') return { body: this.execs.inspect(ex[1]) };
+    if (ex && method === 'POST' && ex[2] === 'resize') return 200;
+    if (ex && method === 'POST' && ex[2] === 'start') throw new ApiError(501, 'a detached docker exec -d is not served by hyperd yet: use hyper exec');
     if (method === 'POST' && path === '/containers/create') return { status: 201, body: await this.life.create(await jsonBody(req), q.get('name')) };
     const c = /^\/containers\/([^/]+)(?:\/([a-z]+))?$/.exec(path);
     if (c) {
@@ -186,6 +193,8 @@ export class DockerApi {
         return 204;
       }
       if (method === 'GET' && action === 'json') return { body: await this.life.inspect(id) };
+      if (method === 'POST' && action === 'exec') return { status: 201, body: await this.execs.create(id, (await jsonBody(req)) as Parameters<DockerExecs['create']>[1]) };
+      if (method === 'POST' && action === 'resize') return 200;
       if (method === 'GET' && action === 'logs') {
         const rec = await this.life.pod(id);
         const tty = Boolean(rec.context.spec?.containers[0]?.tty);
@@ -200,7 +209,7 @@ export class DockerApi {
         return 204;
       }
     }
-    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect, rm, pull, images, image inspect, rmi and events so far (use the hyper CLI for the rest)`);
+    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect, rm, pull, images, image inspect, rmi, events and exec (without stdin) so far (use the hyper CLI for the rest)`);
   }
 
   /** A hijacked request (attach): the 101 answer, then the stream. */
@@ -208,7 +217,9 @@ export class DockerApi {
     const url = new URL(req.url ?? '/', 'http://docker');
     const path = url.pathname.replace(/^\/v\d+\.\d+/, '');
     const m = /^\/containers\/([^/]+)\/attach$/.exec(path);
+    const ex = /^\/exec\/([0-9a-f]+)\/start$/.exec(path);
     try {
+      if (ex && req.method === 'POST') return await this.execs.start(ex[1], socket);
       if (!m || req.method !== 'POST') throw new ApiError(501, `${req.method} ${path} (upgraded) is not served by hyperd yet`);
       const rec = await this.life.pod(decodeURIComponent(m[1]));
       const tty = Boolean(rec.context.spec?.containers[0]?.tty);

@@ -1,6 +1,6 @@
 // docker run through hyperd's Engine API with the real docker CLI, into real QEMU VMs: `docker run --rm busybox echo
 // hi` prints hi and leaves nothing behind, an exit code and stdout/stderr come back apart, a detached named container is
-// hyper's pod of that name, rm refuses a running one and rm -f removes it, --privileged is refused naming the flag.
+// hyper's pod of that name and docker exec runs in it, rm refuses a running one and rm -f removes it, --privileged is refused naming the flag.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -54,6 +54,10 @@ describe('docker run into VMs', () => {
     const pod = JSON.parse((await hyper(['inspect', 'web'], q.env)).stdout)[0];
     expect(pod).toMatchObject({ id, state: expect.stringMatching(/running|starting/) });
     expect(pod.spec.labels).toEqual({ tier: 'front' });
+    // docker exec through the pod's host: its output and its exit code
+    const ex = await docker('exec', 'web', 'sh', '-c', 'echo in-exec; echo to-err >&2; exit 4');
+    expect(ex).toMatchObject({ code: 4, stdout: 'in-exec\n', stderr: 'to-err\n' });
+    expect((await docker('exec', '-e', 'WHO=docker', '-w', '/tmp', 'web', 'sh', '-c', 'echo $WHO $(pwd)')).stdout).toBe('docker /tmp\n');
     const refused = await docker('rm', 'web');
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain(`You cannot remove a running container ${id}`);
