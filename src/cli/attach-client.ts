@@ -8,7 +8,7 @@ import { sessionSubject, type PodAddress } from '../events/schemas/subjects.js';
 import type { AttachReply } from '../exec/protocol.js';
 import { DetachMatcher } from './detach-keys.js';
 import { write } from './stdio.js';
-import { askHost, controlSender, pinger, pumpStdin, reportStdin, terminal, windowOf } from './session-io.js';
+import { askHost, controlSender, pinger, pumpStdin, reportStdin, terminal, windowOf, type Control } from './session-io.js';
 
 export interface AttachOptions {
   host: string;
@@ -27,6 +27,8 @@ export interface AttachOptions {
   input?: NodeJS.ReadableStream;
   stdout?: Writable;
   stderr?: Writable;
+  /** The terminal is the Docker API's connection: no raw mode or signal handlers here; the container's tty is the session's. */
+  remote?: { rows?: number; cols?: number };
 }
 
 export interface AttachHandle {
@@ -35,6 +37,8 @@ export interface AttachHandle {
   tty: boolean;
   /** Resolves when the user typed the detach keys. */
   detached: Promise<void>;
+  /** Sends resizes and signals to the session. */
+  control: Control;
   /** Ends the session: the host is told, this terminal restored. */
   close(): void;
 }
@@ -47,10 +51,10 @@ export async function openAttach(nc: NatsConnection, o: AttachOptions): Promise<
   const inSubject = sessionSubject(o.tenant, session, 'in');
   const control = controlSender(nc, inSubject);
   const reply = await askHost<Extract<AttachReply, { ok: true }>>(nc, o.host, o.at, {
-    kind: 'attach', session, container: o.container, stdin: o.stdin, stdinOnce: o.stdinOnce, by: o.by, ...windowOf(out),
+    kind: 'attach', session, container: o.container, stdin: o.stdin, stdinOnce: o.stdinOnce, by: o.by, ...(o.remote ?? windowOf(out)),
   });
-  const tty = reply.tty && (input as NodeJS.ReadStream).isTTY === true;
-  const restore = tty || o.sigProxy ? terminal(input, out, control, tty) : () => {};
+  const tty = reply.tty && (o.remote ? true : (input as NodeJS.ReadStream).isTTY === true);
+  const restore = !o.remote && (tty || o.sigProxy) ? terminal(input, out, control, tty) : () => {};
   const stopPinger = pinger(nc, inSubject, (why) => void write(err, `hyper: ${why}\n`), o.host);
   let onDetach = () => {};
   const detached = new Promise<void>((r) => (onDetach = r));
@@ -68,6 +72,7 @@ export async function openAttach(nc: NatsConnection, o: AttachOptions): Promise<
     container: reply.container,
     tty,
     detached,
+    control,
     close() {
       if (closed) return;
       closed = true;

@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { sessionSubject, type PodAddress } from '../events/schemas/subjects.js';
 import { ACK_EVERY, ExitMessage, H, type CopyRequest, type ExecReply, type ExecRequest } from '../exec/protocol.js';
 import { write } from './stdio.js';
-import { ExecError, askHost, controlSender, pinger, pumpStdin, reportStdin, terminal } from './session-io.js';
+import { ExecError, askHost, controlSender, pinger, pumpStdin, reportStdin, terminal, type Control } from './session-io.js';
 
 export { ExecError };
 
@@ -21,6 +21,11 @@ export interface ExecOptions {
   stdout?: Writable;
   stderr?: Writable;
   stdin?: NodeJS.ReadableStream;
+  /**
+   * The terminal is somebody else's (the Docker API's hijacked connection): no raw mode or signal handlers in this process;
+   * `onControl` gets what sends resizes and signals to the session.
+   */
+  remote?: { tty: boolean; onControl(control: Control): void };
 }
 
 export async function execSession(nc: NatsConnection, o: ExecOptions): Promise<number> {
@@ -41,8 +46,9 @@ export async function execSession(nc: NatsConnection, o: ExecOptions): Promise<n
   const r = o.request;
   const copy = 'kind' in r;
   const interactive = copy ? r.direction === 'to' : r.interactive;
-  const tty = !copy && r.tty && (input as NodeJS.ReadStream).isTTY === true;
-  const restore = terminal(input, out, control, tty);
+  const tty = !copy && r.tty && (o.remote ? o.remote.tty : (input as NodeJS.ReadStream).isTTY === true);
+  const restore = o.remote ? () => {} : terminal(input, out, control, tty);
+  o.remote?.onControl(control);
   // is the host still there? silence for as long as the host waits for us ends the session
   let lost: string | null = null;
   const stopPinger = pinger(nc, inSubject, (why) => {

@@ -14,6 +14,7 @@ interface CreateBody {
   User?: string;
   Tty?: boolean;
   OpenStdin?: boolean;
+  StdinOnce?: boolean;
   ExposedPorts?: Record<string, unknown> | null;
   HostConfig?: {
     AutoRemove?: boolean;
@@ -35,8 +36,11 @@ interface CreateBody {
 
 const arr = (v: string[] | string | null | undefined) => (v === undefined || v === null ? undefined : Array.isArray(v) ? v : [v]);
 
-/** The pod spec for a Docker container, and whether the daemon removes it once it ends (--rm). */
-export function specFromCreate(body: CreateBody, name: string | null): { spec: PodSpec; autoRemove: boolean } {
+/**
+ * The pod spec for a Docker container, whether the daemon removes it once it ends (--rm), and whether its stdin closes
+ * when the attached client's does (docker run -i; not with a tty, as docker's: a detaching terminal closes its connection).
+ */
+export function specFromCreate(body: CreateBody, name: string | null): { spec: PodSpec; autoRemove: boolean; stdinOnce: boolean } {
   const h = body.HostConfig ?? {};
   const refuse = (field: string, why: string) => {
     throw new CreateRefused(`${field} is not supported by hyper: ${why}`);
@@ -87,5 +91,5 @@ export function specFromCreate(body: CreateBody, name: string | null): { spec: P
   };
   const r = PodSpec.safeParse(input);
   if (!r.success) throw new CreateRefused(`invalid container: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return { spec: r.data, autoRemove: Boolean(h.AutoRemove) };
+  return { spec: r.data, autoRemove: Boolean(h.AutoRemove), stdinOnce: Boolean(body.OpenStdin && body.StdinOnce && !body.Tty) };
 }

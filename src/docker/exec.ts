@@ -1,13 +1,16 @@
 // `docker exec` through the Engine API: an exec instance is made (POST /containers/ID/exec), started on a hijacked
-// connection (its output as Docker's frames, raw with a tty) through the same exec session the hyper CLI opens with the
-// pod's host, and inspected for its exit code afterwards (GET /exec/ID/json).
+// connection (its output as Docker's frames, raw with a tty; with -i the connection's input is its stdin, a half-close
+// its EOF) through the same exec session the hyper CLI opens with the pod's host, resized (POST /exec/ID/resize), and
+// inspected for its exit code afterwards (GET /exec/ID/json).
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { Readable, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { addressOf, DEFAULT_TENANT } from '../events/schemas/subjects.js';
 import { execSession } from '../cli/exec-client.js';
+import type { Control } from '../cli/session-io.js';
 import { ApiError, type Lifecycle } from './lifecycle.js';
+import type { PodRecord } from '../model/cluster-view.js';
 import { frame } from './frames.js';
 
 interface ExecInstance {
@@ -18,11 +21,15 @@ interface ExecInstance {
   workdir?: string;
   user?: string;
   tty: boolean;
+  stdin: boolean;
+  /** The window size asked for before the session could take it, and what sends it once it can. */
+  size?: { rows: number; cols: number };
+  control?: Control;
   running: boolean;
   exitCode: number | null;
 }
 
-interface ExecBody { Cmd?: string[]; Env?: string[] | null; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; Privileged?: boolean }
+interface ExecBody { Cmd?: string[]; Env?: string[] | null; WorkingDir?: string; User?: string; Tty?: boolean; AttachStdin?: boolean; Privileged?: boolean; ConsoleSize?: [number, number] | null; Detach?: boolean }
 
 export class DockerExecs {
   private readonly execs = new Map<string, ExecInstance>();
@@ -34,14 +41,13 @@ export class DockerExecs {
     if (rec.state !== 'running') throw new ApiError(409, `Container ${rec.context.id} is not running`);
     if (!body.Cmd?.length) throw new ApiError(400, 'Cmd: give a command to run');
     if (body.Privileged) throw new ApiError(400, 'docker exec --privileged is not supported by hyper: the container runs in a VM of its own');
-    if (body.AttachStdin) throw new ApiError(501, 'docker exec -i (stdin) is not served by hyperd yet: use hyper exec -i');
     const env: Record<string, string> = {};
     for (const kv of body.Env ?? []) {
       const i = kv.indexOf('=');
       if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
     }
     const id = randomBytes(32).toString('hex');
-    this.execs.set(id, { id, pod: rec.context.id, command: body.Cmd, env, workdir: body.WorkingDir || undefined, user: body.User || undefined, tty: Boolean(body.Tty), running: false, exitCode: null });
+    this.execs.set(id, { id, pod: rec.context.id, command: body.Cmd, env, workdir: body.WorkingDir || undefined, user: body.User || undefined, tty: Boolean(body.Tty), stdin: Boolean(body.AttachStdin), ...windowSize(body.ConsoleSize), running: false, exitCode: null });
     return { Id: id };
   }
 
@@ -51,11 +57,26 @@ export class DockerExecs {
     return x;
   }
 
-  /** Runs it, its output to the hijacked connection; the exit code is kept for inspect. */
-  async start(id: string, socket: Socket): Promise<void> {
+  /** A new window size (docker's h and w): sent now if the session runs, else when it starts. */
+  resize(id: string, h: number, w: number): void {
     const x = this.get(id);
-    const rec = await this.life.pod(x.pod);
-    if (rec.state !== 'running' || !rec.context.host) throw new ApiError(409, `Container ${rec.context.id} is not running`);
+    if (!(h > 0 && w > 0)) throw new ApiError(400, 'h and w: give the window\'s height and width, both above 0');
+    x.size = { rows: Math.min(h, 10_000), cols: Math.min(w, 10_000) };
+    x.control?.('resize', x.size);
+  }
+
+  /**
+   * Runs it, its output to the hijacked connection and (with -i) the connection's input to its stdin, `head` being what
+   * the client sent after its request; the exit code is kept for inspect.
+   */
+  async start(id: string, socket: Socket, head: Buffer = Buffer.alloc(0), body: { Detach?: unknown } = {}): Promise<void> {
+    const x = this.get(id);
+    if (body.Detach) {
+      await this.startDetached(id);
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const rec = await this.runnable(x);
     socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${x.tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
     const framed = (stream: 1 | 2) =>
       new Writable({
@@ -64,29 +85,74 @@ export class DockerExecs {
           socket.write(x.tty ? chunk : frame(stream, chunk), () => cb());
         },
       });
+    // the connection's input, from what came along with the request on; a half-close is the stdin's EOF
+    let stdin: NodeJS.ReadableStream = Readable.from([]);
+    if (x.stdin) {
+      const input = new PassThrough();
+      if (head.length) input.write(head);
+      socket.pipe(input);
+      stdin = input;
+    }
+    const failed = await this.run(x, rec, framed(1), framed(2), stdin);
+    if (failed && !socket.destroyed) socket.write(x.tty ? failed : frame(2, failed));
+    socket.unpipe();
+    socket.end();
+  }
+
+  /** docker exec -d: started, its output dropped (as docker's), its exit code kept for inspect. */
+  async startDetached(id: string): Promise<void> {
+    const x = this.get(id);
+    const rec = await this.runnable(x);
+    const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
+    void this.run(x, rec, sink(), sink(), Readable.from([]));
+  }
+
+  private async runnable(x: ExecInstance): Promise<PodRecord> {
+    if (x.running || x.exitCode !== null) throw new ApiError(409, `exec ${x.id} has already been started`);
+    const rec = await this.life.pod(x.pod);
+    if (rec.state !== 'running' || !rec.context.host) throw new ApiError(409, `Container ${rec.context.id} is not running`);
+    return rec;
+  }
+
+  /** The session with the pod's host; what went wrong on hyper's side, as a line for the client, or null. */
+  private async run(x: ExecInstance, rec: PodRecord, stdout: Writable, stderr: Writable, stdin: NodeJS.ReadableStream): Promise<Buffer | null> {
     x.running = true;
+    const asked = x.size;
     try {
       x.exitCode = await execSession(this.nc, {
-        host: rec.context.host,
+        host: rec.context.host!,
         at: addressOf(rec.context),
         tenant: rec.context.tenant ?? DEFAULT_TENANT,
-        request: { container: rec.context.spec?.containers[0]?.name, command: x.command, env: x.env, workdir: x.workdir, user: x.user, tty: x.tty, interactive: false, by: 'docker-api' },
-        stdout: framed(1),
-        stderr: framed(2),
-        stdin: Readable.from([]),
+        request: { container: rec.context.spec?.containers[0]?.name, command: x.command, env: x.env, workdir: x.workdir, user: x.user, tty: x.tty, interactive: x.stdin, by: 'docker-api', ...(x.tty ? x.size : {}) },
+        stdout,
+        stderr,
+        stdin,
+        remote: {
+          tty: x.tty,
+          onControl: (c) => {
+            x.control = c;
+            // a resize that came while the session was being opened
+            if (x.tty && x.size && x.size !== asked) c('resize', x.size);
+          },
+        },
       });
+      return null;
     } catch (err) {
-      x.exitCode = 126;
-      const msg = Buffer.from(`hyper: ${(err as Error).message}\n`);
-      if (!socket.destroyed) socket.write(x.tty ? msg : frame(2, msg));
+      x.exitCode = (err as { exitCode?: number }).exitCode ?? 126;
+      return Buffer.from(`hyper: ${(err as Error).message}\n`);
     } finally {
       x.running = false;
-      socket.end();
+      x.control = undefined;
     }
   }
 
   inspect(id: string): unknown {
     const x = this.get(id);
-    return { ID: x.id, Running: x.running, ExitCode: x.exitCode, ContainerID: x.pod, OpenStdin: false, OpenStdout: true, OpenStderr: true, ProcessConfig: { entrypoint: x.command[0], arguments: x.command.slice(1), tty: x.tty, user: x.user ?? '', privileged: false }, Pid: 0 };
+    return { ID: x.id, Running: x.running, ExitCode: x.exitCode, ContainerID: x.pod, OpenStdin: x.stdin, OpenStdout: true, OpenStderr: true, ProcessConfig: { entrypoint: x.command[0], arguments: x.command.slice(1), tty: x.tty, user: x.user ?? '', privileged: false }, Pid: 0 };
   }
+}
+
+/** Docker's ConsoleSize [height, width], when it gives one. */
+function windowSize(v: [number, number] | null | undefined): { size?: { rows: number; cols: number } } {
+  return v && v[0] > 0 && v[1] > 0 ? { size: { rows: Math.min(v[0], 10_000), cols: Math.min(v[1], 10_000) } } : {};
 }

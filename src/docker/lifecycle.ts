@@ -1,14 +1,19 @@
 // The Docker API's container lifecycle as hyper intents and reads of the log, as the CLI does them: create (pod.requested,
-// not started), start, wait, attach (output as Docker's multiplexed frames), remove; --rm removes the pod when it ends.
+// not started), start, wait, attach (output as Docker's multiplexed frames, input to stdin), resize, remove; --rm removes
+// the pod when it ends.
 import { hostname } from 'node:os';
 import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { EventStore } from '../events/store/event-store.js';
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import type { PodFold } from '../model/pod-fold.js';
 import { TERMINAL, type PodState } from '../model/pod-machine.js';
 import { DEFAULT_TENANT, addressOf } from '../events/schemas/subjects.js';
-import { readLogs } from '../events/store/logs.js';
+import { lastLogSeq, readLogs } from '../events/store/logs.js';
+import { openAttach, type AttachHandle } from '../cli/attach-client.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../cli/detach-keys.js';
+import type { Control } from '../cli/session-io.js';
 import { publishIntent } from '../cli/intent.js';
 import { reserveName, releaseName } from '../cli/names.js';
 import { resolvePod } from '../cli/resolve.js';
@@ -37,6 +42,11 @@ export class ApiError extends Error {
 
 export class Lifecycle {
   private readonly autoRemove = new Set<string>();
+  /** Containers whose stdin closes when the attached client's does (docker run -i's StdinOnce). */
+  private readonly stdinOnce = new Set<string>();
+  /** The window size docker asked for, per container, and the attach sessions it goes to. */
+  private readonly sizes = new Map<string, { rows: number; cols: number }>();
+  private readonly attached = new Map<string, Control>();
 
   constructor(private readonly d: LifecycleDeps) {}
 
@@ -75,6 +85,7 @@ export class Lifecycle {
       throw err;
     }
     if (made.autoRemove) this.autoRemove.add(id);
+    if (made.stdinOnce) this.stdinOnce.add(id);
     return { Id: id, Warnings: [] };
   }
 
@@ -185,28 +196,95 @@ export class Lifecycle {
   }
 
   /**
-   * A hijacked attach: the container's output as Docker's multiplexed frames (raw with a tty) from its first byte, until
-   * the pod has ended and its output gone quiet; then the connection closes.
+   * A hijacked attach: the container's output as Docker's multiplexed frames (raw with a tty) — from its first byte with
+   * `logs`, else from now on — until the pod has ended and its output gone quiet; with `stdin` (a container created with
+   * -i) the connection's input goes to its stdin once it runs (`head` first: what came with the request), its half-close
+   * being the stdin's EOF if the container was created with StdinOnce (docker run -i), and the detach keys (Ctrl-P Ctrl-Q
+   * unless `detachKeys`) ending the attach with the container left running. Then the connection closes.
    */
-  async attach(ref: string, socket: Socket, tty: boolean): Promise<void> {
+  async attach(ref: string, socket: Socket, o: { logs: boolean; stdin: boolean; detachKeys: string | null; head: Buffer }): Promise<void> {
     const rec = await this.pod(ref);
+    const main = rec.context.spec?.containers[0];
+    const tty = Boolean(main?.tty);
     const at = addressOf(rec.context);
+    let detachKeys: number[] | null = null;
+    if (o.stdin && main?.stdin) {
+      try {
+        detachKeys = parseDetachKeys(o.detachKeys || DEFAULT_DETACH_KEYS);
+      } catch (err) {
+        throw new ApiError(400, (err as Error).message);
+      }
+    }
+    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
     const abort = new AbortController();
     let last = Date.now();
+    const fromSeq = o.logs || !main ? undefined : (await lastLogSeq(this.d.nc, at, main.name)) + 1;
     const copying = (async () => {
-      for await (const chunk of readLogs(this.d.nc, at, { follow: true, signal: abort.signal })) {
+      for await (const chunk of readLogs(this.d.nc, at, { follow: true, signal: abort.signal, fromSeq })) {
         last = Date.now();
         if (socket.destroyed) break;
         socket.write(tty ? chunk.data : frame(chunk.stream, chunk.data));
       }
     })().catch(() => {});
-    socket.on('close', () => abort.abort());
-    if (!TERMINAL.has(rec.state)) await this.until(rec, rec.seq + 1, [...TERMINAL], 0).catch(() => {});
-    // output may trail the exit event by a little
-    while (Date.now() - last < 300 && !socket.destroyed) await new Promise((r) => setTimeout(r, 60));
-    abort.abort();
-    await copying;
-    socket.end();
+    const gone = new Promise<void>((resolve) => socket.on('close', () => {
+      abort.abort();
+      resolve();
+    }));
+    const ended = TERMINAL.has(rec.state) ? Promise.resolve() : this.until(rec, rec.seq + 1, [...TERMINAL], 0).then(() => {}, () => {});
+    let detached = false;
+    const handle = detachKeys ? await Promise.race([this.attachStdin(rec, socket, o.head, detachKeys, abort.signal), gone.then(() => null)]) : null;
+    try {
+      // docker's rule: the client's stdin ending ends an attach that does not own the container's stdin (no StdinOnce)
+      const inputDone = handle?.inputEnded ?? ended;
+      await Promise.race([ended, gone, inputDone.then(() => void (last = Date.now())), handle?.detached.then(() => void (detached = true)) ?? ended]);
+      // output may trail the exit event by a little
+      while (!detached && Date.now() - last < 300 && !socket.destroyed) await new Promise((r) => setTimeout(r, 60));
+    } finally {
+      handle?.close();
+      this.attached.delete(rec.context.id);
+      abort.abort();
+      await copying;
+      socket.unpipe();
+      socket.end();
+    }
+  }
+
+  /** The connection's input to the container's stdin, once it runs (docker run attaches before it starts). */
+  private async attachStdin(rec: PodRecord, socket: Socket, head: Buffer, detachKeys: number[], gone: AbortSignal): Promise<(AttachHandle & { inputEnded: Promise<void> }) | null> {
+    const running = rec.state === 'running' ? rec : await this.until(rec, rec.seq + 1, ['running', ...TERMINAL], 0).catch(() => null);
+    if (gone.aborted || !running || running.state !== 'running' || !running.context.host) return null;
+    const input = new PassThrough();
+    if (head.length) input.write(head);
+    socket.pipe(input);
+    const id = rec.context.id;
+    const once = this.stdinOnce.has(id);
+    const inputEnded = new Promise<void>((resolve) => input.on('end', () => (once ? undefined : resolve())));
+    const asked = this.sizes.get(id);
+    const handle = await openAttach(this.d.nc, {
+      host: running.context.host, at: addressOf(running.context), tenant: running.context.tenant ?? DEFAULT_TENANT,
+      stdin: true, stdinOnce: once, detachKeys, sigProxy: false, by: BY,
+      input, stdout: new PassThrough(), stderr: new PassThrough(), remote: asked ?? {},
+    }).catch(() => null);
+    if (!handle) return null;
+    if (gone.aborted) {
+      handle.close();
+      return null;
+    }
+    this.attached.set(id, handle.control);
+    // a resize that came while the session was being opened
+    const now = this.sizes.get(id);
+    if (now && now !== asked) handle.control('resize', now);
+    return { ...handle, inputEnded };
+  }
+
+  /** docker's resize of a container's tty (h rows, w columns): to its attach session, or kept for the one to come. */
+  resize(ref: string, h: number, w: number): Promise<void> {
+    if (!(h > 0 && w > 0)) throw new ApiError(400, 'h and w: give the window\'s height and width, both above 0');
+    return this.pod(ref).then((rec) => {
+      const size = { rows: Math.min(h, 10_000), cols: Math.min(w, 10_000) };
+      this.sizes.set(rec.context.id, size);
+      this.attached.get(rec.context.id)?.('resize', size);
+    });
   }
 
   private async removeWhenEnded(id: string): Promise<void> {

@@ -61,7 +61,7 @@ export class DockerApi {
   async listen(addr: ReturnType<typeof parseApiAddress>): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
     // attach (and later exec) hijack the connection: Docker's client asks for an upgrade to a raw stream
-    server.on('upgrade', (req: IncomingMessage, socket: Socket) => void this.hijack(req, socket));
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void this.hijack(req, socket, head));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       if (addr.kind === 'unix') {
@@ -164,8 +164,16 @@ export class DockerApi {
     if (img && method === 'DELETE' && !img[2]) return { body: await this.images.remove(decodeURIComponent(img[1])) };
     const ex = /^\/exec\/([0-9a-f]+)\/(json|resize|start)$/.exec(path);
     if (ex && method === 'GET' && ex[2] === 'json') return { body: this.execs.inspect(ex[1]) };
-    if (ex && method === 'POST' && ex[2] === 'resize') return 200;
-    if (ex && method === 'POST' && ex[2] === 'start') throw new ApiError(501, 'a detached docker exec -d is not served by hyperd yet: use hyper exec');
+    if (ex && method === 'POST' && ex[2] === 'resize') {
+      this.execs.resize(ex[1], Number(q.get('h')), Number(q.get('w')));
+      return 200;
+    }
+    if (ex && method === 'POST' && ex[2] === 'start') {
+      const body = (await jsonBody(req)) as { Detach?: boolean };
+      if (!body.Detach) throw new ApiError(400, 'an attached exec start needs the connection upgraded (Upgrade: tcp), as the docker CLI does');
+      await this.execs.startDetached(ex[1]);
+      return 200;
+    }
     if (method === 'POST' && path === '/containers/create') return { status: 201, body: await this.life.create(await jsonBody(req), q.get('name')) };
     const c = /^\/containers\/([^/]+)(?:\/([a-z]+))?$/.exec(path);
     if (c) {
@@ -194,7 +202,10 @@ export class DockerApi {
       }
       if (method === 'GET' && action === 'json') return { body: await this.life.inspect(id) };
       if (method === 'POST' && action === 'exec') return { status: 201, body: await this.execs.create(id, (await jsonBody(req)) as Parameters<DockerExecs['create']>[1]) };
-      if (method === 'POST' && action === 'resize') return 200;
+      if (method === 'POST' && action === 'resize') {
+        await this.life.resize(id, Number(q.get('h')), Number(q.get('w')));
+        return 200;
+      }
       if (method === 'GET' && action === 'logs') {
         const rec = await this.life.pod(id);
         const tty = Boolean(rec.context.spec?.containers[0]?.tty);
@@ -213,18 +224,21 @@ export class DockerApi {
   }
 
   /** A hijacked request (attach): the 101 answer, then the stream. */
-  private async hijack(req: IncomingMessage, socket: Socket): Promise<void> {
+  private async hijack(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+    // a client that went away mid-stream is not the daemon's problem: its writes are dropped
+    socket.on('error', (err) => this.d.log.debug({ err }, 'docker API client connection failed'));
     const url = new URL(req.url ?? '/', 'http://docker');
     const path = url.pathname.replace(/^\/v\d+\.\d+/, '');
     const m = /^\/containers\/([^/]+)\/attach$/.exec(path);
     const ex = /^\/exec\/([0-9a-f]+)\/start$/.exec(path);
     try {
-      if (ex && req.method === 'POST') return await this.execs.start(ex[1], socket);
+      // the request's own body (exec start's {"Detach","Tty"}) comes first on the connection: what follows is the stream
+      const { body, rest } = await splitBody(req, socket, head);
+      if (ex && req.method === 'POST') return await this.execs.start(ex[1], socket, rest, parseJson(body));
       if (!m || req.method !== 'POST') throw new ApiError(501, `${req.method} ${path} (upgraded) is not served by hyperd yet`);
-      const rec = await this.life.pod(decodeURIComponent(m[1]));
-      const tty = Boolean(rec.context.spec?.containers[0]?.tty);
-      socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
-      await this.life.attach(decodeURIComponent(m[1]), socket, tty);
+      const q = url.searchParams;
+      const flag = (k: string) => ['1', 'true'].includes(q.get(k) ?? '');
+      await this.life.attach(decodeURIComponent(m[1]), socket, { logs: flag('logs'), stdin: flag('stdin'), detachKeys: q.get('detachKeys'), head: rest });
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 500;
       const body = JSON.stringify({ message: (err as Error).message });
@@ -284,6 +298,42 @@ function compareVersions(a: string, b: string): number {
   const [am, an] = a.split('.').map(Number);
   const [bm, bn] = b.split('.').map(Number);
   return am - bm || an - bn;
+}
+
+/**
+ * A hijacked request's body (its Content-Length, at most 1 MB) read off the connection, and whatever came after it: the
+ * first bytes of the client's stream.
+ */
+async function splitBody(req: IncomingMessage, socket: Socket, head: Buffer): Promise<{ body: Buffer; rest: Buffer }> {
+  const want = Math.min(Number(req.headers['content-length']) || 0, 1 << 20);
+  let got = head;
+  while (got.length < want) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const done = (b: Buffer | null) => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        socket.pause();
+        resolve(b);
+      };
+      const onData = (b: Buffer) => done(b);
+      const onEnd = () => done(null);
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.resume();
+    });
+    if (!chunk) break;
+    got = Buffer.concat([got, chunk]);
+  }
+  return { body: got.subarray(0, want), rest: got.subarray(want) };
+}
+
+function parseJson(b: Buffer): Record<string, unknown> {
+  try {
+    const v = b.length ? JSON.parse(b.toString('utf8')) : {};
+    return v && typeof v === 'object' ? v : {};
+  } catch {
+    throw new ApiError(400, 'the request body is not JSON');
+  }
 }
 
 /** A request's JSON body (at most 1 MB); an empty one is {}. */

@@ -1,18 +1,31 @@
 // docker run through hyperd's Engine API with the real docker CLI, into real QEMU VMs: `docker run --rm busybox echo
 // hi` prints hi and leaves nothing behind, an exit code and stdout/stderr come back apart, a detached named container is
 // hyper's pod of that name and docker exec runs in it, rm refuses a running one and rm -f removes it, --privileged is refused naming the flag.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hyper } from '../harness/processes.js';
 import { startQemuDaemon, type QemuDaemon } from '../harness/qemu-daemon.js';
+import { openTerminal } from '../harness/tmux.js';
 
 const run = promisify(execFile);
 let q: QemuDaemon;
+const dockerEnv = () => ({ ...process.env, DOCKER_HOST: `unix://${join(q.dataDir, 'docker.sock')}`, DOCKER_CONFIG: join(q.dataDir, 'docker-config') });
+/** docker with `input` on its stdin (a pipe, closed after it). */
+const dockerIn = (input: string, ...args: string[]) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const p = spawn('docker', args, { env: dockerEnv() });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+    p.stdin.end(input);
+  });
 const docker = async (...args: string[]) => {
   try {
-    const r = await run('docker', args, { env: { ...process.env, DOCKER_HOST: `unix://${join(q.dataDir, 'docker.sock')}`, DOCKER_CONFIG: join(q.dataDir, 'docker-config') }, encoding: 'utf8', timeout: 90_000 });
+    const r = await run('docker', args, { env: dockerEnv(), encoding: 'utf8', timeout: 90_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -86,6 +99,58 @@ describe('docker run into VMs', () => {
     // logs -f of an ended container prints what there is and returns
     expect((await docker('logs', '-f', 'tick')).stdout).toContain('tick 0\n');
     expect((await docker('rm', 'tick')).code).toBe(0);
+  }, 180_000);
+
+  it('stdin: docker run -i and exec -i take a pipe to its end; attach from now on, with its input', async () => {
+    expect(await dockerIn('one\ntwo\n', 'run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo done')).toMatchObject({ code: 0, stdout: 'one\ntwo\ndone\n' });
+    expect((await docker('run', '-d', '-i', '--name', 'cat', 'busybox', 'sh', '-c', 'echo started; read l; echo "got $l"; read l; echo "then $l"; exit 6')).code).toBe(0);
+    expect(await dockerIn('a\nb\n', 'exec', '-i', 'cat', 'wc', '-l')).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\s*2\n$/) });
+    // attach: the output from now on (not "started"), the input to the main process, which ends with its exit code
+    await expect.poll(async () => (await docker('logs', 'cat')).stdout, { timeout: 10_000 }).toBe('started\n');
+    expect(await dockerIn('x\ny\n', 'attach', 'cat')).toMatchObject({ code: 6, stdout: 'got x\nthen y\n' });
+    expect((await docker('rm', '-f', 'cat')).code).toBe(0);
+  }, 180_000);
+
+  it('docker exec -it and run -it under a real terminal (tmux): a prompt, stty size after a resize, exit 5 gives 5; Ctrl-P Ctrl-Q detaches, attach comes back', async () => {
+    expect((await docker('run', '-d', '--name', 'box', 'busybox', 'sleep', '600')).code).toBe(0);
+    const env = `DOCKER_HOST=unix://${join(q.dataDir, 'docker.sock')} DOCKER_CONFIG=${join(q.dataDir, 'docker-config')}`;
+    const t = openTerminal('docker-exec', q.dataDir, `env ${env} docker exec -it box sh`);
+    try {
+      await expect.poll(() => t.screen(), { timeout: 20_000 }).toMatch(/[#$] ?$/m);
+      t.keys('stty size', 'Enter');
+      await expect.poll(() => t.screen(), { timeout: 10_000 }).toMatch(/^24 80\s*$/m);
+      t.resize(100, 30);
+      await new Promise((r) => setTimeout(r, 500));
+      t.keys('clear; stty size', 'Enter');
+      await expect.poll(() => t.screen(), { timeout: 10_000 }).toMatch(/^30 100\s*$/m);
+      t.keys('exit 5', 'Enter');
+      await expect.poll(() => t.status(), { timeout: 10_000 }).toBe('5');
+    } finally {
+      t.close();
+    }
+    const r = openTerminal('docker-run', q.dataDir, `env ${env} docker run -it --name tty busybox sh`, 90, 20);
+    try {
+      await expect.poll(() => r.screen(), { timeout: 30_000 }).toMatch(/[#$] ?$/m);
+      r.keys('stty size; tty', 'Enter');
+      await expect.poll(() => r.screen(), { timeout: 10_000 }).toMatch(/^20 90\s*$/m);
+      r.keys('C-p', 'C-q');
+      await expect.poll(() => r.status(), { timeout: 10_000 }).toBe('0');
+    } finally {
+      r.close();
+    }
+    expect((await docker('inspect', '-f', '{{.State.Running}}', 'tty')).stdout.trim()).toBe('true');
+    // back in with docker attach: the same shell; its exit code is attach's
+    const a = openTerminal('docker-attach', q.dataDir, `env ${env} docker attach tty`);
+    try {
+      await new Promise((r) => setTimeout(r, 1_500));
+      a.keys('echo back-$((6*7))', 'Enter');
+      await expect.poll(() => a.screen(), { timeout: 10_000 }).toMatch(/^back-42\s*$/m);
+      a.keys('exit 4', 'Enter');
+      await expect.poll(() => a.status(), { timeout: 10_000 }).toBe('4');
+    } finally {
+      a.close();
+    }
+    expect((await docker('rm', '-f', 'box', 'tty')).code).toBe(0);
   }, 180_000);
 
   it('a Docker field hyper cannot honour is refused naming it', async () => {
