@@ -39,6 +39,7 @@ export function eventText(e: PodEvent, before: PodFold): string {
     case 'pod.start.requested': return 'start requested';
     case 'pod.stop.requested': return `stop requested (grace ${e.data.graceMs / 1000} s)`;
     case 'pod.delete.requested': return `removal requested${e.data.force ? ' (force)' : ''}`;
+    case 'pod.rename.requested': return `renamed ${e.data.name}`;
     case 'pod.kill.requested': return `kill requested (signal ${e.data.signal}${e.data.container ? `, container ${e.data.container}` : ''})`;
     case 'pod.killed': return `signal ${e.data.signal} delivered to ${e.data.containers.join(', ') || 'no container'}`;
     case 'container.exited': {
@@ -67,7 +68,7 @@ export function eventText(e: PodEvent, before: PodFold): string {
 }
 
 /** Facts that change no state but belong in a history. */
-const NOTABLE = new Set(['container.started', 'container.exited', 'container.failed', 'container.oom', 'net.assigned', 'image.ready', 'vm.attached', 'vm.detached', 'pod.kill.requested', 'pod.killed', 'exec.started', 'exec.failed', 'exec.exited', 'copy.started', 'copy.failed', 'copy.ended', 'attach.started', 'intent.rejected', 'pod.waiting', 'pod.rejected', 'pod.lost']);
+const NOTABLE = new Set(['container.started', 'container.exited', 'container.failed', 'container.oom', 'net.assigned', 'image.ready', 'vm.attached', 'vm.detached', 'pod.kill.requested', 'pod.rename.requested', 'pod.killed', 'exec.started', 'exec.failed', 'exec.exited', 'copy.started', 'copy.failed', 'copy.ended', 'attach.started', 'intent.rejected', 'pod.waiting', 'pod.rejected', 'pod.lost']);
 
 /** Folds one pod's records (its subject's, in order) into its history. Invalid records are skipped, as the fold skips them. */
 export function podHistory(records: Iterable<Record_>, podId: string): PodHistory {

@@ -4,7 +4,7 @@ import type { PodHistory, HistoryEntry } from './history.js';
 import { duration, iso } from './history.js';
 import { restartPolicyText } from '../model/pod-context.js';
 
-const INTENTS = new Set(['pod.requested', 'pod.start.requested', 'pod.stop.requested', 'pod.delete.requested', 'pod.kill.requested']);
+const INTENTS = new Set(['pod.requested', 'pod.start.requested', 'pod.stop.requested', 'pod.delete.requested', 'pod.kill.requested', 'pod.rename.requested']);
 
 /** The sentences explaining where the pod is now; `now` only words how long a state has lasted. */
 export function explain(h: PodHistory, now: number): string {

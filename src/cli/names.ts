@@ -4,7 +4,10 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { HyperError } from '../errors.js';
 import type { ClusterView } from '../model/cluster-view.js';
-import { NAME_BUCKET, nameKey } from '../events/schemas/subjects.js';
+import { NAME_BUCKET, addressOf, nameKey } from '../events/schemas/subjects.js';
+import type { EventStore } from '../events/store/event-store.js';
+import type { PodRecord } from '../model/cluster-view.js';
+import { publishIntent } from './intent.js';
 
 async function bucket(nc: NatsConnection): Promise<KV> {
   return new Kvm(nc).open(NAME_BUCKET, { allow_direct: true });
@@ -22,8 +25,8 @@ export async function reserveName(nc: NatsConnection, view: ClusterView, tenant:
     const cur = await kv.get(key);
     const holder = cur?.operation === 'PUT' ? cur.string() : null;
     const pod = holder ? view.pods.get(holder) : undefined;
-    // a reservation whose pod never got requested, or is deleted, is stale
-    if (cur && (!pod || pod.state === 'deleted')) {
+    // a reservation whose pod never got requested, is deleted or was renamed since, is stale
+    if (cur && (!pod || pod.state === 'deleted' || (pod.context.name !== null && pod.context.name !== name))) {
       await kv.update(key, podId, cur.revision);
       return;
     }
@@ -36,4 +39,22 @@ export async function releaseName(nc: NatsConnection, tenant: string, name: stri
   const key = nameKey(tenant, name);
   const cur = await kv.get(key);
   if (cur?.operation === 'PUT' && cur.string() === podId) await kv.delete(key, { previousSeq: cur.revision }).catch(() => {});
+}
+
+/**
+ * Renames a pod (hyper rename, docker rename): the new name reserved, the rename submitted as an intent, the old name
+ * released once it is accepted. Resolves with the accepted intent's sequence.
+ */
+export async function renamePod(store: EventStore, nc: NatsConnection, view: ClusterView, tenant: string, pod: PodRecord, name: string, o: { by?: string; quiet?: boolean } = {}): Promise<number> {
+  if (pod.context.name === name) return pod.seq;
+  await reserveName(nc, view, tenant, name, pod.context.id);
+  let accepted;
+  try {
+    accepted = await publishIntent(store, 'pod.rename.requested', addressOf(pod.context), { name }, o);
+  } catch (err) {
+    await releaseName(nc, tenant, name, pod.context.id).catch(() => {});
+    throw err;
+  }
+  if (pod.context.name) await releaseName(nc, tenant, pod.context.name, pod.context.id).catch(() => {});
+  return accepted.seq;
 }

@@ -1,6 +1,6 @@
 // `GET /events`: Docker's container events from hyper's event log, the best source any engine has for them: create,
-// start, die (with its exit code), oom, kill, stop, destroy, each with the container's name and image, in the log's
-// order, between since and until (unix seconds), and followed live without until.
+// start, die (with its exit code), oom, kill, stop, rename, destroy, each with the container's name and image, in the log's
+// order, between since and until (unix seconds; without since, from now on, as docker's), and followed live without until.
 import type { ServerResponse } from 'node:http';
 import type { EventStore } from '../events/store/event-store.js';
 import type { PodEvent } from '../events/schemas/mod.js';
@@ -31,6 +31,7 @@ function actionOf(e: PodEvent): { action: string; extra?: Record<string, string>
     case 'pod.killed': return { action: 'kill', extra: { signal: String(e.data.signal) } };
     case 'pod.stopped': return { action: 'stop' };
     case 'pod.delete.requested': return { action: 'destroy' };
+    case 'pod.rename.requested': return { action: 'rename' };
     default: return null;
   }
 }
@@ -44,8 +45,12 @@ export function toDockerEvents(r: Record_, known: Map<string, Known>, q: EventQu
   if ((e.tenant ?? DEFAULT_TENANT) !== DEFAULT_TENANT) return [];
   if (e.type === 'pod.requested') known.set(e.pod, { name: e.data.spec.name ?? e.pod, image: e.data.spec.containers[0].image, labels: e.data.spec.labels });
   const a = actionOf(e);
-  const k = known.get(e.pod);
+  let k = known.get(e.pod);
   if (!a || !k) return [];
+  if (e.type === 'pod.rename.requested') {
+    a.extra = { oldName: `/${k.name}` };
+    known.set(e.pod, (k = { ...k, name: e.data.name }));
+  }
   if (q.sinceMs !== null && e.at < q.sinceMs) return [];
   if (q.untilMs !== null && e.at > q.untilMs) return [];
   if (q.actions.length && !q.actions.includes(a.action)) return [];

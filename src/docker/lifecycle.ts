@@ -15,7 +15,8 @@ import { openAttach, type AttachHandle } from '../cli/attach-client.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../cli/detach-keys.js';
 import type { Control } from '../cli/session-io.js';
 import { publishIntent } from '../cli/intent.js';
-import { reserveName, releaseName } from '../cli/names.js';
+import { reserveName, releaseName, renamePod } from '../cli/names.js';
+import { dnsLabel } from '../events/schemas/pod-spec.js';
 import { resolvePod } from '../cli/resolve.js';
 import { watchPod } from '../cli/watch.js';
 import { newPodId } from '../cli/pod-id.js';
@@ -119,6 +120,22 @@ export class Lifecycle {
     await publishIntent(this.d.store, 'pod.stop.requested', addressOf(rec.context), { graceMs: Math.max(0, Math.min(3_600, graceS ?? 10)) * 1000 }, intentOpts);
     await this.until(rec, rec.seq + 1, [...TERMINAL], ((graceS ?? 10) + 60) * 1000);
     return 'stopped';
+  }
+
+  /** docker rename: the new name reserved (409 if another container has it), then accepted as the pod's. */
+  async rename(ref: string, name: string | null): Promise<void> {
+    const want = (name ?? '').replace(/^\//, '');
+    const ok = dnsLabel.safeParse(want);
+    if (!ok.success) throw new ApiError(400, `Invalid container name (${want}): ${ok.error.issues[0].message}`);
+    const rec = await this.pod(ref);
+    try {
+      await renamePod(this.d.store, this.d.nc, this.d.view, DEFAULT_TENANT, rec, want, intentOpts);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'name-taken') throw new ApiError(409, `Conflict. The container name "/${want}" is already in use: ${(err as Error).message}`);
+      throw err;
+    }
+    // answered once this daemon's view has it, so the client's next docker ps shows the new name
+    for (let i = 0; i < 100 && this.d.view.pods.get(rec.context.id)?.context.name !== want; i++) await new Promise((r) => setTimeout(r, 50));
   }
 
   /** A signal to its main process (docker kill): accepted as an intent, delivered by its host. */

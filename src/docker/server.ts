@@ -11,6 +11,10 @@ import { ApiError, Lifecycle } from './lifecycle.js';
 import { DockerImages } from './images.js';
 import { streamEvents } from './events.js';
 import { DockerExecs } from './exec.js';
+import { DockerVolumes } from './volumes.js';
+import { containerStats, containerTop } from './probes.js';
+import { getArchive, putArchive } from './archive.js';
+import { VolumeStore } from '../volumes/store.js';
 import { ImageStore } from '../images/store.js';
 import { cpus, release, totalmem } from 'node:os';
 import type { Logger } from '../log.js';
@@ -51,10 +55,12 @@ export class DockerApi {
   private readonly life: Lifecycle;
   private readonly images: DockerImages;
   private readonly execs: DockerExecs;
+  private readonly volumes: DockerVolumes;
 
   constructor(private readonly d: DockerApiDeps) {
     this.life = new Lifecycle({ nc: d.nc, store: d.store, view: d.view });
     this.execs = new DockerExecs(d.nc, this.life);
+    this.volumes = new DockerVolumes(new VolumeStore(d.dataDir), d.view);
     this.images = new DockerImages(new ImageStore(d.dataDir, { insecureRegistries: d.insecureRegistries }));
   }
 
@@ -149,10 +155,35 @@ export class DockerApi {
         res.end();
         return undefined;
       }
-      await streamEvents(this.d.store, { sinceMs: secs('since'), untilMs: secs('until'), containers: f.container ?? [], actions: f.event ?? [] }, res);
+      await streamEvents(this.d.store, { sinceMs: secs('since') ?? Date.now(), untilMs: secs('until'), containers: f.container ?? [], actions: f.event ?? [] }, res);
       return undefined;
     }
     if (method === 'GET' && path === '/images/json') return { body: this.images.list() };
+    if (method === 'GET' && path === '/images/get') {
+      await this.images.save(q.getAll('names'), res);
+      return undefined;
+    }
+    if (method === 'POST' && path === '/images/load') {
+      await this.images.load(req, res);
+      return undefined;
+    }
+    const imgAction = /^\/images\/(.+)\/(tag|get)$/.exec(path);
+    if (imgAction && method === 'POST' && imgAction[2] === 'tag') {
+      await this.images.tag(decodeURIComponent(imgAction[1]), q.get('repo'), q.get('tag'));
+      return 201;
+    }
+    if (imgAction && method === 'GET' && imgAction[2] === 'get') {
+      await this.images.save([decodeURIComponent(imgAction[1])], res);
+      return undefined;
+    }
+    if (method === 'GET' && path === '/volumes') return { body: this.volumes.list() };
+    if (method === 'POST' && path === '/volumes/create') return { status: 201, body: await this.volumes.create((await jsonBody(req)) as Parameters<DockerVolumes['create']>[0]) };
+    const vol = /^\/volumes\/([^/]+)$/.exec(path);
+    if (vol && method === 'GET') return { body: this.volumes.inspect(decodeURIComponent(vol[1])) };
+    if (vol && method === 'DELETE') {
+      this.volumes.remove(decodeURIComponent(vol[1]), flag('force'));
+      return 204;
+    }
     if (method === 'POST' && path === '/images/create') {
       const from = q.get('fromImage');
       if (!from) throw new ApiError(400, 'fromImage: give the image to pull (docker pull NAME[:TAG])');
@@ -201,6 +232,31 @@ export class DockerApi {
         return 204;
       }
       if (method === 'GET' && action === 'json') return { body: await this.life.inspect(id) };
+      if (method === 'POST' && action === 'rename') {
+        await this.life.rename(id, q.get('name'));
+        return 204;
+      }
+      if (method === 'GET' && action === 'top') return { body: await containerTop(this.d.nc, await this.life.pod(id), q.get('ps_args')) };
+      if (method === 'GET' && action === 'stats') {
+        const rec = await this.life.pod(id);
+        const stream = q.get('stream') === null ? true : flag('stream');
+        let headed = false;
+        await containerStats(this.d.nc, rec, { stream, oneShot: flag('one-shot') }, (line) => {
+          if (!headed) res.writeHead(200, { 'Content-Type': 'application/json' });
+          headed = true;
+          return res.write(line);
+        }, () => res.destroyed || req.destroyed);
+        res.end();
+        return undefined;
+      }
+      if (action === 'archive' && (method === 'GET' || method === 'HEAD')) {
+        await getArchive(this.d.nc, await this.life.pod(id), q.get('path') ?? '', res, method === 'HEAD');
+        return undefined;
+      }
+      if (action === 'archive' && method === 'PUT') {
+        await putArchive(this.d.nc, await this.life.pod(id), q.get('path') ?? '', req);
+        return 200;
+      }
       if (method === 'POST' && action === 'exec') return { status: 201, body: await this.execs.create(id, (await jsonBody(req)) as Parameters<DockerExecs['create']>[1]) };
       if (method === 'POST' && action === 'resize') {
         await this.life.resize(id, Number(q.get('h')), Number(q.get('w')));
@@ -220,7 +276,7 @@ export class DockerApi {
         return 204;
       }
     }
-    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: it serves version, info, ps, create, start, stop, restart, kill, wait, attach (output), logs, inspect, rm, pull, images, image inspect, rmi, events and exec (without stdin) so far (use the hyper CLI for the rest)`);
+    throw new ApiError(501, `${method} ${path} is not served by hyperd yet: the API reference in hyper's README lists what it serves (use the hyper CLI for the rest)`);
   }
 
   /** A hijacked request (attach): the 101 answer, then the stream. */

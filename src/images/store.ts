@@ -177,10 +177,22 @@ export class ImageStore {
   /** Writes one image as a `docker load`-able archive (default) or an OCI archive. */
   async save(refOrId: string, out: string, format: 'docker-archive' | 'oci-archive' = 'docker-archive'): Promise<void> {
     const image = this.get(refOrId);
-    const name = image.repoTags[0] ? familiar(parseRef(image.repoTags[0])) : undefined;
+    // the archive names the image as asked for when that is one of its tags, else by its first tag
+    const asked = image.repoTags.find((t) => { try { return t === canonical(parseRef(refOrId)); } catch { return false; } });
+    const tag = asked ?? image.repoTags[0];
+    const name = tag ? familiar(parseRef(tag)) : undefined;
     rmSync(out, { force: true });
     const dest = format === 'oci-archive' ? `oci-archive:${out}${name ? `:${name}` : ''}` : `docker-archive:${out}${name ? `:${name}` : ''}`;
     await runTool('skopeo', ['copy', '--quiet', `oci:${this.layout}:${image.id.slice(7)}`, dest], `save ${refOrId} to ${out}`);
+  }
+
+  /** Gives an image one more name (docker tag): the name moves off any other image that had it. */
+  async addTag(refOrId: string, name: string): Promise<StoredImage> {
+    return this.lock(async () => {
+      const image = this.find(refOrId);
+      if (!image) throw new ImageError('no-image', `no image "${refOrId}" in the local store — hyper images lists them`);
+      return this.tag(image.id, [canonical(parseRef(name))], []);
+    });
   }
 
   /** Untags a reference; deletes the image (EROFS image, layout entry, unshared blobs) when no tag is left or it is named by id. */

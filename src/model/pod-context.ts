@@ -124,6 +124,8 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       return { ...ctx, updatedAt: e.at, deleteRequested: true, stopRequested: true, lastIntent: e.id, pendingSince: null };
     case 'pod.scheduled':
       return { ...ctx, updatedAt: e.at, host: e.data.host, attempt: e.data.attempt, pendingSince: null };
+    case 'pod.rename.requested':
+      return { ...ctx, updatedAt: e.at, name: e.data.name, lastIntent: e.id };
     case 'pod.kill.requested':
       return { ...ctx, updatedAt: e.at, lastIntent: e.id, kill: { id: e.id, signal: e.data.signal, container: e.data.container ?? null } };
     case 'pod.killed':

@@ -73,12 +73,15 @@ const vmDies = { 'vm.failed': hto('failed'), 'vm.exited': hto('failed'), 'agent.
 const attachment = { 'vm.attached': hstay(), 'vm.detached': hstay() };
 /** A signal to the containers while they run: asked by a client, delivered (once) by the pod's host. */
 const killable = { 'pod.kill.requested': stay(), 'pod.killed': hstay() };
+/** A new name, in any state from created until deleted. */
+const renamable = { 'pod.rename.requested': stay() };
 const containerExit = [hstay('willRestart'), hto('succeeded', 'lastExitAllOk'), hto('failed', 'lastExit'), hstay()];
 /** Its host lost with the run on it: placed again (never booted), a new run (restartable), or the run failed. */
 const lostBooted = { 'pod.lost': [to('pending', 'lostRestartable'), to('failed', 'lostThisRun')] };
 /** Terminal states accept a restart or a delete, and record late facts (a VM's exit after the pod failed). */
 const terminal = {
   on: {
+    ...renamable,
     'pod.start.requested': to('pending'),
     'pod.delete.requested': to('deleted'),
     'vm.exited': hstay(),
@@ -98,9 +101,10 @@ export const podMachine = setup({
   context: ({ input }) => emptyPodContext(input.id),
   states: {
     new: { on: { 'pod.requested': [to('pending', 'startsNow'), to('created')] } },
-    created: { on: { 'pod.start.requested': to('pending'), 'pod.delete.requested': to('deleted') } },
+    created: { on: { ...renamable, 'pod.start.requested': to('pending'), 'pod.delete.requested': to('deleted') } },
     pending: {
       on: {
+        ...renamable,
         'pod.scheduled': to('scheduled'),
         'pod.waiting': stay(),
         'pod.unschedulable': to('failed'),
@@ -109,12 +113,13 @@ export const podMachine = setup({
       },
     },
     scheduled: {
-      on: { 'image.pulling': hstay(), 'image.ready': hstay(), 'net.assigned': hstay(), 'vm.booting': hto('booting', 'fromPlacedHost'), 'pod.rejected': hto('pending'), 'vm.failed': hto('failed'), 'pod.lost': to('pending', 'lostThisRun'), ...stoppable },
+      on: { ...renamable, 'image.pulling': hstay(), 'image.ready': hstay(), 'net.assigned': hstay(), 'vm.booting': hto('booting', 'fromPlacedHost'), 'pod.rejected': hto('pending'), 'vm.failed': hto('failed'), 'pod.lost': to('pending', 'lostThisRun'), ...stoppable },
     },
-    booting: { on: { 'vm.booted': hto('booted'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
-    booted: { on: { 'agent.ready': hto('starting'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
+    booting: { on: { ...renamable, 'vm.booted': hto('booted'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
+    booted: { on: { ...renamable, 'agent.ready': hto('starting'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
     starting: {
       on: {
+        ...renamable,
         ...killable,
         'container.started': [hto('running', 'lastToStart'), hstay()],
         'container.oom': hstay(),
@@ -128,6 +133,7 @@ export const podMachine = setup({
     },
     running: {
       on: {
+        ...renamable,
         ...killable,
         'container.started': hstay(),
         'container.oom': hstay(),
@@ -141,6 +147,7 @@ export const podMachine = setup({
     },
     stopping: {
       on: {
+        ...renamable,
         'pod.stopped': [hto('deleted', 'deleteRequested'), hto('stopped')],
         'pod.delete.requested': stay(),
         'container.exited': hstay(),

@@ -12,6 +12,16 @@ export function namedVolumesOf(pod: PodRecord): { name: string; readonly: boolea
   return [...uses].map(([name, readonly]) => ({ name, readonly }));
 }
 
+/** Volume name → the pods of this tenant that hold a VM and mount it. */
+export function volumeUsers(view: ClusterView, tenant: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const p of view.pods.values()) {
+    if (tenantOf(p.context) !== tenant || !HOLDS_RESOURCES.has(p.state)) continue;
+    for (const { name } of namedVolumesOf(p)) out.set(name, [...(out.get(name) ?? []), p.context.name ?? p.context.id]);
+  }
+  return out;
+}
+
 const claims = new Map<string, Map<string, { name: string; readonly: boolean }[]>>(); // host/tenant → pod → its volumes
 
 /** Claims the pod's volumes on this host, or says who holds one it cannot share. */

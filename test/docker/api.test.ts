@@ -94,6 +94,46 @@ describe('Docker Engine API (real docker CLI)', () => {
     expect((await docker('image', 'inspect', ref)).stderr).toContain(`No such image: ${ref}`);
   }, 120_000);
 
+  it('docker tag, save and load: a docker-archive tarball out and back in, named as asked', async () => {
+    expect((await docker('pull', `${reg.host}/team/busybox:1`)).code).toBe(0);
+    expect((await docker('tag', `${reg.host}/team/busybox:1`, 'mine/box:2')).code).toBe(0);
+    expect((await docker('images', '--format', '{{.Repository}}:{{.Tag}}')).stdout.split('\n')).toContain('mine/box:2');
+    const tar = join(n.dir, 'box.tar');
+    expect((await docker('save', '-o', tar, 'mine/box:2')).code).toBe(0);
+    const manifest = JSON.parse((await run('tar', ['-xOf', tar, 'manifest.json'], { encoding: 'utf8' })).stdout);
+    expect(manifest[0].RepoTags).toEqual([expect.stringMatching(/^(docker\.io\/)?mine\/box:2$/)]);
+    expect((await docker('rmi', 'mine/box:2')).stdout).toContain('Untagged: mine/box:2');
+    const load = await docker('load', '-i', tar);
+    expect(load).toMatchObject({ code: 0, stdout: 'Loaded image: mine/box:2' });
+    expect((await docker('images', '--format', '{{.Repository}}:{{.Tag}}')).stdout.split('\n')).toContain('mine/box:2');
+    expect((await docker('tag', 'nothing-here', 'x:1')).stderr).toContain('No such image: nothing-here');
+  }, 120_000);
+
+  it('docker volume create (with a size), ls, inspect, rm: the host\'s named volumes', async () => {
+    expect((await docker('volume', 'create', '--opt', 'size=64M', 'cache')).stdout).toBe('cache');
+    expect((await docker('volume', 'ls', '--format', '{{.Driver}} {{.Name}}')).stdout.split('\n')).toContain('local cache');
+    expect((await hyper(['volume', 'ls', '--data-dir', join(n.dir, 'a')], {})).stdout).toMatch(/^cache\s+64\.00MiB/m);
+    expect((await docker('volume', 'inspect', '-f', '{{.Options.size}} {{.Scope}}', 'cache')).stdout).toBe('64m local');
+    expect((await docker('volume', 'create', '--opt', 'type=nfs', 'bad')).stderr).toContain('DriverOpts type: not supported');
+    expect((await docker('volume', 'rm', 'cache')).code).toBe(0);
+    expect((await docker('volume', 'inspect', 'cache')).stderr).toContain('no such volume');
+  });
+
+  it('docker rename: the new name is hyper\'s too, the old one free again, a taken one refused; docker events has it', async () => {
+    const t0 = Math.floor(Date.now() / 1000) - 1;
+    expect((await docker('rename', 'web', 'front')).code).toBe(0);
+    expect((await hyper(['ps'], env)).stdout).toMatch(/^\S+\s+front\s/m);
+    expect((await docker('ps', '--filter', 'name=front', '--format', '{{.Names}}')).stdout).toBe('front');
+    const taken = await docker('rename', 'front', 'done');
+    expect(taken.code).not.toBe(0);
+    expect(taken.stderr).toContain('The container name "/done" is already in use');
+    expect((await docker('rename', 'front', 'Bad_Name')).stderr).toContain('Invalid container name');
+    const ev = await docker('events', '--since', String(t0), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'event=rename', '--format', '{{.Actor.Attributes.name}} {{.Actor.Attributes.oldName}}');
+    expect(ev.stdout).toBe('front /web');
+    expect((await hyper(['rename', 'front', 'web'], env)).exitCode).toBe(0);
+    expect((await docker('ps', '--filter', 'name=web', '--format', '{{.Names}}')).stdout).toBe('web');
+  });
+
   it('what is not served yet is a 501 that says so', async () => {
     const r = await docker('pause', 'web');
     expect(r.code).not.toBe(0);

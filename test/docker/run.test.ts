@@ -2,6 +2,7 @@
 // hi` prints hi and leaves nothing behind, an exit code and stdout/stderr come back apart, a detached named container is
 // hyper's pod of that name and docker exec runs in it, rm refuses a running one and rm -f removes it, --privileged is refused naming the flag.
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,6 +153,26 @@ describe('docker run into VMs', () => {
     }
     expect((await docker('rm', '-f', 'box', 'tty')).code).toBe(0);
   }, 180_000);
+
+  it('docker top, stats --no-stream and cp (out of and into the container) read the guest', async () => {
+    expect((await docker('run', '-d', '--name', 'files', 'busybox', 'sh', '-c', 'mkdir -p /srv/d/sub && echo deep > /srv/d/sub/f && echo hello > /srv/one && exec sleep 600')).code).toBe(0);
+    await expect.poll(async () => (await docker('top', 'files')).stdout, { timeout: 15_000 }).toMatch(/^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD\n0\s+\d+\s+1\s+.*sleep 600$/m);
+    const stats = await docker('stats', '--no-stream', '--format', '{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}', 'files');
+    expect(stats.stdout.trim()).toMatch(/^files \d+\.\d\d% [\d.]+MiB \/ [\d.]+MiB 1$/);
+    const out = join(q.dataDir, 'cp-out');
+    expect((await docker('cp', 'files:/srv/d', out)).code).toBe(0);
+    expect(readFileSync(join(out, 'sub', 'f'), 'utf8')).toBe('deep\n');
+    expect((await docker('cp', 'files:/srv/one', join(q.dataDir, 'one.txt'))).code).toBe(0);
+    expect(readFileSync(join(q.dataDir, 'one.txt'), 'utf8')).toBe('hello\n');
+    writeFileSync(join(q.dataDir, 'in.txt'), 'from the host\n');
+    expect((await docker('cp', join(q.dataDir, 'in.txt'), 'files:/srv/')).code).toBe(0);
+    expect((await docker('cp', join(q.dataDir, 'in.txt'), 'files:/srv/renamed.txt')).code).toBe(0);
+    expect((await docker('exec', 'files', 'cat', '/srv/in.txt', '/srv/renamed.txt')).stdout).toBe('from the host\nfrom the host\n');
+    const missing = await docker('cp', 'files:/nope', out);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('Could not find the file /nope');
+    expect((await docker('rm', '-f', 'files')).code).toBe(0);
+  }, 120_000);
 
   it('a Docker field hyper cannot honour is refused naming it', async () => {
     const r = await docker('run', '--privileged', 'busybox', 'true');

@@ -249,6 +249,18 @@ describe('pod machine: kill requests and exec sessions', () => {
     expect('kill' in foldPod(ended, ev('pod.start.requested', {})).context).toBe(false);
   });
 
+  it('a rename changes the name and nothing else, in any state from created on; a removed pod keeps its last name', () => {
+    for (const events of [[requested(spec(), false)], [requested()], toRunning(), [...toRunning(), ev('container.exited', { container: 'main', exitCode: 0 })]]) {
+      const before = fold(events);
+      const after = foldPod(before, ev('pod.rename.requested', { name: 'renamed' }));
+      expect(after.state).toBe(before.state);
+      expect(after.context.name).toBe('renamed');
+      expect(after.context.spec).toBe(before.context.spec);
+    }
+    const gone = fold([requested(spec(), false), ev('pod.delete.requested', {})]);
+    expect(foldPod(gone, ev('pod.rename.requested', { name: 'late' })).context.name).toBe(gone.context.name);
+  });
+
   it('a kill request of a pod that is not running changes nothing', () => {
     const pending = fold([requested()]);
     expect(foldPod(pending, ev('pod.kill.requested', { signal: 9 }))).toBe(pending);

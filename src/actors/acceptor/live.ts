@@ -20,7 +20,7 @@ import { REWIND_ADVICE, rewound, type Delivered } from '../../events/store/rewin
  */
 const MAX_IN_FLIGHT = 4_096;
 
-export const INTENT_TYPES = new Set(['pod.requested', 'pod.start.requested', 'pod.stop.requested', 'pod.delete.requested', 'pod.kill.requested']);
+export const INTENT_TYPES = new Set(['pod.requested', 'pod.start.requested', 'pod.stop.requested', 'pod.delete.requested', 'pod.kill.requested', 'pod.rename.requested']);
 
 type Refusal = { ok: false; at: PodAddress | null; intent: string; intentType: string; reason: string; issues?: { path: string; message: string }[] };
 type Verdict = { ok: true; event: PodEvent; tenant: string } | Refusal;

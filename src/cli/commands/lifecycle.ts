@@ -8,7 +8,8 @@ import type { PodRecord } from '../../model/cluster-view.js';
 import { openSession, type GlobalOptions, type Session } from '../connection.js';
 import { publishIntent } from '../intent.js';
 import { followToEnd } from '../follow.js';
-import { releaseName } from '../names.js';
+import { releaseName, renamePod } from '../names.js';
+import { dnsLabel } from '../../events/schemas/pod-spec.js';
 import { signalNumber } from '../signals.js';
 
 type Act = (s: Session, pod: PodRecord) => Promise<number>;
@@ -78,6 +79,19 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
         const accepted = await publishIntent(s.store, 'pod.kill.requested', addressOf(pod.context), { signal, ...(o.container ? { container: o.container } : {}) });
         await waitKilled(s, pod, accepted.id, accepted.seq);
         process.stdout.write(pod.context.id + '\n');
+        return 0;
+      });
+    });
+
+  program
+    .command('rename <pod> <name>')
+    .description('give a pod a new name (unique among your pods), as docker rename')
+    .action(async (ref: string, name: string) => {
+      const r = dnsLabel.safeParse(name);
+      if (!r.success) throw new ValidationError('rename', [{ path: 'name', message: `"${name}": ${r.error.issues[0].message}` }]);
+      process.exitCode = await eachPod(globals(), [ref], async (s, pod) => {
+        if (pod.state === 'deleted') throw new HyperError('state', `pod ${pod.context.id} is removed: it cannot be renamed`);
+        await renamePod(s.store, s.nc, await s.view(), s.tenant, pod, name);
         return 0;
       });
     });

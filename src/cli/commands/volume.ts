@@ -3,10 +3,7 @@ import type { Command } from 'commander';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { binaryBytes, printJson, table } from '../format.js';
 import { defaultDataDir } from '../../daemon/paths.js';
-import { HOLDS_RESOURCES } from '../../model/pod-machine.js';
-import { tenantOf } from '../../events/schemas/subjects.js';
-import type { ClusterView } from '../../model/cluster-view.js';
-import { namedVolumesOf } from '../../volumes/claims.js';
+import { volumeUsers } from '../../volumes/claims.js';
 
 const storeOf = async (g: GlobalOptions) => new (await import('../../volumes/store.js')).VolumeStore(g.dataDir ?? defaultDataDir());
 type VolumeStore = import('../../volumes/store.js').VolumeStore;
@@ -23,7 +20,7 @@ function parseSize(v: string): number {
 async function withVolumes(g: GlobalOptions, fn: (c: { tenant: string; store: VolumeStore; users: () => Promise<Map<string, string[]>> }) => Promise<void>): Promise<void> {
   const s = await openSession(g);
   try {
-    await fn({ tenant: s.tenant, store: await storeOf(g), users: async () => usersOf(await s.view(), s.tenant) });
+    await fn({ tenant: s.tenant, store: await storeOf(g), users: async () => volumeUsers(await s.view(), s.tenant) });
   } finally {
     await s.close();
   }
@@ -73,14 +70,4 @@ export function registerVolume(program: Command, globals: () => GlobalOptions): 
           process.stdout.write(`${n}\n`);
         }
       }));
-}
-
-/** Volume name → the pods of this tenant that hold a VM and mount it. */
-function usersOf(view: ClusterView, tenant: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const p of view.pods.values()) {
-    if (tenantOf(p.context) !== tenant || !HOLDS_RESOURCES.has(p.state)) continue;
-    for (const { name } of namedVolumesOf(p)) out.set(name, [...(out.get(name) ?? []), p.context.name ?? p.context.id]);
-  }
-  return out;
 }

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { refProblem } from '../../images/reference.js';
 
-const dnsLabel = z
+export const dnsLabel = z
   .string()
   .min(1)
   .max(63)
