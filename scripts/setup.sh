@@ -14,7 +14,10 @@ if ! node_ok; then
 fi
 
 # skopeo/umoci: pulling and unpacking images; docker-registry, apache2-utils (htpasswd) and openssl: the tests' local registries (basic and token auth)
-PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev skopeo umoci docker-registry apache2-utils openssl tmux)
+# docker-compose and curl: clients of hyperd's Docker API in its tests; the docker CLI too where it is missing (Debian's
+# docker.io, whose own daemon is never started)
+PACKAGES=(nats-server qemu-system-x86 musl-tools busybox-static lz4 erofs-utils clang libclang-rt-14-dev skopeo umoci docker-registry apache2-utils openssl tmux docker-compose curl)
+command -v docker >/dev/null || PACKAGES+=(docker.io)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -24,6 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   # the tests start their own registries on loopback; the package's system-wide one (port 5000) is not wanted
   if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+  if [[ " ${missing[*]} " == *" docker.io "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -290,7 +290,7 @@ export class Daemon {
     if (this.o.dockerApi === false) return;
     const where = this.o.dockerApi ?? `unix://${join(this.o.dataDir, 'docker.sock')}`;
     try {
-      const api = new DockerApi({ nc: this.nc, store: this.store, view: this.view, hostIds: () => hostIds, daemonId: this.daemonId, driver, log: this.o.log, dataDir: this.o.dataDir, insecureRegistries: this.o.insecureRegistries });
+      const api = new DockerApi({ nc: this.nc, store: this.store, view: this.view, hostIds: () => hostIds, daemonId: this.daemonId, driver, log: this.o.log, dataDir: this.o.dataDir, insecureRegistries: this.o.insecureRegistries, subnet: this.networkMode === 'bridge' && this.network ? { cidr: this.network.subnet.cidr, gateway: this.network.subnet.gateway } : null });
       await api.listen(parseApiAddress(where, this.o.dockerApiInsecureBind));
       this.docker = api;
       this.dockerHost = where;

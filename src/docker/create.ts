@@ -1,6 +1,7 @@
 // `POST /containers/create`'s body as a pod spec, pure: Docker's Config and HostConfig fields mapped to a pod of one
 // container; a field hyper cannot honour (privileged, host network, devices, …) is refused naming it, never ignored.
 import { PodSpec, type PodSpecInput } from '../events/schemas/mod.js';
+import { NETWORK_LABEL } from './networks.js';
 
 export class CreateRefused extends Error {}
 
@@ -16,6 +17,7 @@ interface CreateBody {
   OpenStdin?: boolean;
   StdinOnce?: boolean;
   ExposedPorts?: Record<string, unknown> | null;
+  NetworkingConfig?: { EndpointsConfig?: Record<string, { Aliases?: string[] | null } | null> | null } | null;
   HostConfig?: {
     AutoRemove?: boolean;
     Binds?: string[] | null;
@@ -40,13 +42,17 @@ const arr = (v: string[] | string | null | undefined) => (v === undefined || v =
  * The pod spec for a Docker container, whether the daemon removes it once it ends (--rm), and whether its stdin closes
  * when the attached client's does (docker run -i; not with a tty, as docker's: a detaching terminal closes its connection).
  */
-export function specFromCreate(body: CreateBody, name: string | null): { spec: PodSpec; autoRemove: boolean; stdinOnce: boolean } {
+export function specFromCreate(body: CreateBody, name: string | null, networks: ReadonlySet<string> = new Set(['bridge', 'none'])): { spec: PodSpec; autoRemove: boolean; stdinOnce: boolean } {
   const h = body.HostConfig ?? {};
   const refuse = (field: string, why: string) => {
     throw new CreateRefused(`${field} is not supported by hyper: ${why}`);
   };
   if (h.Privileged) refuse('--privileged (HostConfig.Privileged)', 'each container runs in a VM of its own and privileged access to the host would defeat it');
-  if (h.NetworkMode && !['default', 'bridge', 'none'].includes(h.NetworkMode)) refuse(`--network ${h.NetworkMode} (HostConfig.NetworkMode)`, 'pods get the bridge network or none');
+  const netMode = !h.NetworkMode || h.NetworkMode === 'default' ? 'bridge' : h.NetworkMode;
+  if (netMode === 'host' || netMode.startsWith('container:')) refuse(`--network ${netMode} (HostConfig.NetworkMode)`, 'each container runs in a VM of its own: it gets the host\'s pod network (bridge, or a network made with docker network create) or none');
+  if (!networks.has(netMode)) throw new CreateRefused(`network ${netMode} not found`);
+  // the aliases a client asks for on its network (compose: the service's name)
+  const aliases = [...new Set(Object.values(body.NetworkingConfig?.EndpointsConfig ?? {}).flatMap((e) => e?.Aliases ?? []))].filter((a) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(a));
   if (h.PidMode === 'host') refuse('--pid host (HostConfig.PidMode)', 'the host\'s processes are outside the VM');
   if (h.IpcMode === 'host') refuse('--ipc host (HostConfig.IpcMode)', 'the host\'s IPC namespace is outside the VM');
   if (h.Devices?.length) refuse('--device (HostConfig.Devices)', 'host devices are not passed into VMs');
@@ -83,8 +89,9 @@ export function specFromCreate(body: CreateBody, name: string | null): { spec: P
     ...(h.Memory || h.NanoCpus ? { resources: { cpus: h.NanoCpus ? Math.max(1, Math.ceil(h.NanoCpus / 1e9)) : 1, memoryMb: h.Memory ? Math.ceil(h.Memory / (1024 * 1024)) : 256 } } : {}),
     restartPolicy: restart === 'always' || restart === 'unless-stopped' ? 'always' : restart === 'on-failure' ? 'on-failure' : 'never',
     ...(restart === 'on-failure' && h.RestartPolicy?.MaximumRetryCount ? { maxRestarts: h.RestartPolicy.MaximumRetryCount } : {}),
-    labels: body.Labels ?? {},
-    ...(h.NetworkMode === 'none' ? { network: 'none' as const } : {}),
+    labels: { ...(body.Labels ?? {}), ...(netMode !== 'bridge' && netMode !== 'none' ? { [NETWORK_LABEL]: netMode } : {}) },
+    ...(netMode === 'none' ? { network: 'none' as const } : {}),
+    ...(aliases.length && netMode !== 'none' ? { aliases } : {}),
     ...(ports.length ? { ports } : {}),
     ...(h.Dns?.length ? { dns: h.Dns } : {}),
     ...(h.DnsSearch?.length ? { dnsSearch: h.DnsSearch } : {}),

@@ -16,11 +16,12 @@ import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../cli/detach-keys.js';
 import type { Control } from '../cli/session-io.js';
 import { publishIntent } from '../cli/intent.js';
 import { reserveName, releaseName, renamePod } from '../cli/names.js';
-import { dnsLabel } from '../events/schemas/pod-spec.js';
+import { podName } from '../events/schemas/pod-spec.js';
 import { resolvePod } from '../cli/resolve.js';
 import { watchPod } from '../cli/watch.js';
 import { newPodId } from '../cli/pod-id.js';
 import { specFromCreate } from './create.js';
+import { NETWORK_LABEL } from './networks.js';
 import { frame } from './frames.js';
 import { dockerState } from './containers.js';
 import { signalNumber } from '../cli/signals.js';
@@ -29,6 +30,8 @@ export interface LifecycleDeps {
   nc: NatsConnection;
   store: EventStore;
   view: ClusterView;
+  /** The networks a container may join (bridge, none, and those made with docker network create). */
+  networks?: () => ReadonlySet<string>;
 }
 
 const BY = `docker-api@${hostname()}`;
@@ -66,8 +69,9 @@ export class Lifecycle {
   async create(body: unknown, name: string | null): Promise<{ Id: string; Warnings: string[] }> {
     let made;
     try {
-      made = specFromCreate(body as Parameters<typeof specFromCreate>[0], name ? name.replace(/^\//, '') : null);
+      made = specFromCreate(body as Parameters<typeof specFromCreate>[0], name ? name.replace(/^\//, '') : null, this.d.networks?.());
     } catch (err) {
+      // not docker's 404 for a missing network: its CLI takes any 404 from create for a missing image, and pulls
       throw new ApiError(400, (err as Error).message);
     }
     const id = newPodId();
@@ -125,7 +129,7 @@ export class Lifecycle {
   /** docker rename: the new name reserved (409 if another container has it), then accepted as the pod's. */
   async rename(ref: string, name: string | null): Promise<void> {
     const want = (name ?? '').replace(/^\//, '');
-    const ok = dnsLabel.safeParse(want);
+    const ok = podName.safeParse(want);
     if (!ok.success) throw new ApiError(400, `Invalid container name (${want}): ${ok.error.issues[0].message}`);
     const rec = await this.pod(ref);
     try {
@@ -183,6 +187,7 @@ export class Lifecycle {
     const state = dockerState(rec, st);
     const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
     const net = ctx.network;
+    const joined = ctx.spec?.network === 'none' ? 'none' : (ctx.spec?.labels[NETWORK_LABEL] ?? 'bridge');
     return {
       Id: ctx.id,
       Created: iso(ctx.createdAt),
@@ -194,9 +199,15 @@ export class Lifecycle {
       RestartCount: st?.restarts ?? 0,
       Driver: 'hyper',
       Platform: 'linux',
-      HostConfig: { NetworkMode: ctx.spec?.network === 'none' ? 'none' : 'bridge', RestartPolicy: { Name: ctx.spec?.restartPolicy === 'never' ? 'no' : ctx.spec?.restartPolicy ?? 'no', MaximumRetryCount: ctx.spec?.maxRestarts ?? 0 }, Memory: (ctx.spec?.resources.memoryMb ?? 0) * 1024 * 1024, NanoCpus: (ctx.spec?.resources.cpus ?? 0) * 1e9, AutoRemove: this.autoRemove.has(ctx.id) },
+      HostConfig: { NetworkMode: joined, LogConfig: { Type: 'hyper', Config: {} }, RestartPolicy: { Name: ctx.spec?.restartPolicy === 'never' ? 'no' : ctx.spec?.restartPolicy ?? 'no', MaximumRetryCount: ctx.spec?.maxRestarts ?? 0 }, Memory: (ctx.spec?.resources.memoryMb ?? 0) * 1024 * 1024, NanoCpus: (ctx.spec?.resources.cpus ?? 0) * 1e9, AutoRemove: this.autoRemove.has(ctx.id) },
       Config: { Hostname: ctx.name ?? ctx.id, Image: c?.image ?? '', Cmd: c?.args ?? null, Entrypoint: c?.command ?? null, Env: Object.entries(c?.env ?? {}).map(([k, v]) => `${k}=${v}`), Labels: ctx.spec?.labels ?? {}, Tty: Boolean(c?.tty), OpenStdin: Boolean(c?.stdin), WorkingDir: c?.workdir ?? '', User: c?.user ?? '' },
-      NetworkSettings: { IPAddress: net?.mode === 'bridge' ? net.ip : '', Gateway: net?.mode === 'bridge' ? net.gateway : '', MacAddress: net?.mac ?? '', Ports: Object.fromEntries((net?.ports ?? []).map((p) => [`${p.containerPort}/${p.protocol}`, [{ HostIp: p.hostIp, HostPort: String(p.hostPort) }]])) },
+      NetworkSettings: {
+        IPAddress: net?.mode === 'bridge' ? net.ip : '',
+        Gateway: net?.mode === 'bridge' ? net.gateway : '',
+        MacAddress: net?.mac ?? '',
+        Ports: Object.fromEntries((net?.ports ?? []).map((p) => [`${p.containerPort}/${p.protocol}`, [{ HostIp: p.hostIp, HostPort: String(p.hostPort) }]])),
+        Networks: { [joined]: { Aliases: [...(ctx.spec?.aliases ?? []), ctx.id.slice(0, 12)], NetworkID: '', EndpointID: ctx.id, IPAddress: net?.mode === 'bridge' ? net.ip : '', IPPrefixLen: net?.mode === 'bridge' ? net.prefix : 0, Gateway: net?.mode === 'bridge' ? net.gateway : '', MacAddress: net?.mac ?? '' } },
+      },
       Mounts: (c?.volumes ?? []).map((v) => ({ Type: v.source.startsWith('/') ? 'bind' : 'volume', Source: v.source, Destination: v.target, RW: !v.readonly })),
       // what docker has no word for: the pod, its host and its VM
       Hyper: { pod: ctx.id, state: rec.state, host: ctx.host, vm: ctx.vm, run: ctx.run },

@@ -12,6 +12,7 @@ import { DockerImages } from './images.js';
 import { streamEvents } from './events.js';
 import { DockerExecs } from './exec.js';
 import { DockerVolumes } from './volumes.js';
+import { DockerNetworks } from './networks.js';
 import { containerStats, containerTop } from './probes.js';
 import { getArchive, putArchive } from './archive.js';
 import { VolumeStore } from '../volumes/store.js';
@@ -35,6 +36,8 @@ export interface DockerApiDeps {
   daemonId: string;
   driver: string;
   log: Logger;
+  /** The host's pod network, where pods get addresses on a bridge (null: none, or user-mode). */
+  subnet?: { cidr: string; gateway: string } | null;
   /** The host's data dir (its image store) and the registries it pulls from over plain HTTP. */
   dataDir: string;
   insecureRegistries?: string[];
@@ -56,9 +59,11 @@ export class DockerApi {
   private readonly images: DockerImages;
   private readonly execs: DockerExecs;
   private readonly volumes: DockerVolumes;
+  private readonly networks: DockerNetworks;
 
   constructor(private readonly d: DockerApiDeps) {
-    this.life = new Lifecycle({ nc: d.nc, store: d.store, view: d.view });
+    this.networks = new DockerNetworks(d.dataDir, d.view, d.subnet ?? null);
+    this.life = new Lifecycle({ nc: d.nc, store: d.store, view: d.view, networks: () => this.networks.names() });
     this.execs = new DockerExecs(d.nc, this.life);
     this.volumes = new DockerVolumes(new VolumeStore(d.dataDir), d.view);
     this.images = new DockerImages(new ImageStore(d.dataDir, { insecureRegistries: d.insecureRegistries }));
@@ -176,6 +181,15 @@ export class DockerApi {
       await this.images.save([decodeURIComponent(imgAction[1])], res);
       return undefined;
     }
+    if (method === 'GET' && path === '/networks') return { body: this.networks.list() };
+    if (method === 'POST' && path === '/networks/create') return { status: 201, body: this.networks.create((await jsonBody(req)) as Parameters<DockerNetworks['create']>[0]) };
+    const net = /^\/networks\/([^/]+)(?:\/(connect|disconnect))?$/.exec(path);
+    if (net && method === 'GET' && !net[2]) return { body: this.networks.inspect(decodeURIComponent(net[1])) };
+    if (net && method === 'DELETE' && !net[2]) {
+      this.networks.remove(decodeURIComponent(net[1]));
+      return 204;
+    }
+    if (net && method === 'POST' && net[2]) throw new ApiError(501, `docker network ${net[2]} is not served by hyperd: a container joins its network when it is created (docker run --network NAME --network-alias A)`);
     if (method === 'GET' && path === '/volumes') return { body: this.volumes.list() };
     if (method === 'POST' && path === '/volumes/create') return { status: 201, body: await this.volumes.create((await jsonBody(req)) as Parameters<DockerVolumes['create']>[0]) };
     const vol = /^\/volumes\/([^/]+)$/.exec(path);

@@ -25,7 +25,7 @@ function podAt(view: ClusterView, hostId: string, ip: string): PodRecord | null 
 
 /**
  * The addresses a name has for the pod asking from askerIp: its tenant's pods on this host, by name, id, or
- * CONTAINER.POD, also with one of the asker's search domains after it. null: not a pod's name (the question goes on).
+ * CONTAINER.POD (a pod's own name first), else every pod that has it as an alias, also with one of the asker's search domains after it. null: not a pod's name (the question goes on).
  */
 export function podAddresses(view: ClusterView, hostId: string, askerIp: string, name: string): string[] | null {
   const asker = podAt(view, hostId, askerIp);
@@ -35,13 +35,16 @@ export function podAddresses(view: ClusterView, hostId: string, askerIp: string,
     const suffix = `.${d.toLowerCase().replace(/\.$/, '')}`;
     if (name.endsWith(suffix)) wanted.add(name.slice(0, -suffix.length));
   }
+  const aliased: string[] = [];
   for (const p of view.pods.values()) {
     if ((p.context.tenant ?? DEFAULT_TENANT) !== (asker.context.tenant ?? DEFAULT_TENANT) || !holdsNetwork(p.state, p.context.run, p.context.host ?? '', p.context.network, hostId)) continue;
     const pod = (p.context.name ?? p.context.id).toLowerCase();
     const names = [pod, p.context.id.toLowerCase(), ...(p.context.spec?.containers ?? []).map((c) => `${c.name.toLowerCase()}.${pod}`)];
     if (names.some((n) => wanted.has(n))) return [p.context.network.ip];
+    // an alias may be several pods' (compose's replicas of a service): every one of them answers
+    if (p.context.spec?.aliases?.some((a) => wanted.has(a.toLowerCase()))) aliased.push(p.context.network.ip);
   }
-  return null;
+  return aliased.length ? aliased : null;
 }
 
 /** Every nameserver the host's resolv.conf names, loopback ones too (this server runs on the host), re-read when it changes. */

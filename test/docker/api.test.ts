@@ -127,7 +127,7 @@ describe('Docker Engine API (real docker CLI)', () => {
     const taken = await docker('rename', 'front', 'done');
     expect(taken.code).not.toBe(0);
     expect(taken.stderr).toContain('The container name "/done" is already in use');
-    expect((await docker('rename', 'front', 'Bad_Name')).stderr).toContain('Invalid container name');
+    expect((await docker('rename', 'front', 'bad/name')).stderr).toContain('Invalid container name');
     const ev = await docker('events', '--since', String(t0), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'event=rename', '--format', '{{.Actor.Attributes.name}} {{.Actor.Attributes.oldName}}');
     expect(ev.stdout).toBe('front /web');
     expect((await hyper(['rename', 'front', 'web'], env)).exitCode).toBe(0);

@@ -35,10 +35,15 @@ describe('pod spec', () => {
   });
 
   it('names the field and the reason of each problem', () => {
-    const r = PodSpec.safeParse({ name: 'Bad_Name', containers: [{ name: 'a', image: '' }, { name: 'a', image: 'x', env: { '1X': 'v' } }], resources: { cpus: 0.5 }, restartPolicy: 'sometimes' });
+    const r = PodSpec.safeParse({ name: '_bad name', containers: [{ name: 'a', image: '' }, { name: 'a', image: 'x', env: { '1X': 'v' } }], resources: { cpus: 0.5 }, restartPolicy: 'sometimes' });
     expect(r.success).toBe(false);
     const paths = r.error!.issues.map((i) => i.path.join('.'));
     expect(paths).toEqual(expect.arrayContaining(['name', 'containers.0.image', 'containers.1.env.1X', 'resources.cpus', 'restartPolicy']));
+  });
+
+  it("takes docker's container names (compose's proj_web_1) as pod names", () => {
+    for (const name of ['proj_web_1', 'Web.2', 'a']) expect(PodSpec.safeParse({ name, containers: [{ name: 'a', image: 'x' }] }).success).toBe(true);
+    for (const name of ['-a', '.a', 'a b', 'a/b', 'x'.repeat(129)]) expect(PodSpec.safeParse({ name, containers: [{ name: 'a', image: 'x' }] }).success).toBe(false);
   });
 
   it('refuses duplicate container names', () => {

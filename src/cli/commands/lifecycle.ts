@@ -9,7 +9,7 @@ import { openSession, type GlobalOptions, type Session } from '../connection.js'
 import { publishIntent } from '../intent.js';
 import { followToEnd } from '../follow.js';
 import { releaseName, renamePod } from '../names.js';
-import { dnsLabel } from '../../events/schemas/pod-spec.js';
+import { podName } from '../../events/schemas/pod-spec.js';
 import { signalNumber } from '../signals.js';
 
 type Act = (s: Session, pod: PodRecord) => Promise<number>;
@@ -87,7 +87,7 @@ export function registerLifecycle(program: Command, globals: () => GlobalOptions
     .command('rename <pod> <name>')
     .description('give a pod a new name (unique among your pods), as docker rename')
     .action(async (ref: string, name: string) => {
-      const r = dnsLabel.safeParse(name);
+      const r = podName.safeParse(name);
       if (!r.success) throw new ValidationError('rename', [{ path: 'name', message: `"${name}": ${r.error.issues[0].message}` }]);
       process.exitCode = await eachPod(globals(), [ref], async (s, pod) => {
         if (pod.state === 'deleted') throw new HyperError('state', `pod ${pod.context.id} is removed: it cannot be renamed`);

@@ -1,7 +1,7 @@
 // Every event on a pod's subject: intents (`*.requested`, written by any client) and facts (written by schedulers and hosts).
 import { z } from 'zod';
 import { envelopeOf, idToken, tenantName } from './envelope.js';
-import { PodSpec, dnsLabel } from './pod-spec.js';
+import { PodSpec, podName } from './pod-spec.js';
 
 // tenant: the pod's tenant, on every event of pods created since 0.3 (it picks the subject); absent on older pods' (tenant "default")
 function podEvent<T extends string, D extends z.ZodRawShape>(type: T, data: D) {
@@ -22,7 +22,7 @@ export const podEventSchemas = [
   // a signal to the pod's containers' main processes (all running ones, or one), as docker kill
   podEvent('pod.kill.requested', { signal: z.number().int().min(1).max(64), container: containerName.optional() }),
   // a new name for the pod (docker rename, hyper rename): unique among the tenant's pods, reserved by the client first
-  podEvent('pod.rename.requested', { name: dnsLabel }),
+  podEvent('pod.rename.requested', { name: podName }),
   // placement
   podEvent('pod.scheduled', { host: idToken, run: z.number().int().positive(), attempt: z.number().int().nonnegative() }),
   podEvent('pod.rejected', { host: idToken, reason }),

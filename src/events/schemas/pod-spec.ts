@@ -8,6 +8,16 @@ export const dnsLabel = z
   .max(63)
   .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and dashes, starting and ending with a letter or digit');
 
+/**
+ * A pod's name: docker's rule (letters, digits, _ . -, starting with a letter or digit), so names docker and compose
+ * give (proj_web_1) are pods' names too; pod DNS matches them without regard to case.
+ */
+export const podName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must be letters, digits, _ . or -, starting with a letter or digit');
+
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a shell variable name (letters, digits, _; not starting with a digit)');
 
 /** -v /host/dir:/ctr/path[:ro] (a host directory, virtio-9p) or -v NAME:/ctr/path[:ro] (a named volume, an ext4 disk). */
@@ -91,7 +101,7 @@ export type PortMappingInput = z.input<typeof PortMapping>;
 
 export const PodSpec = z
   .object({
-    name: dnsLabel.optional(),
+    name: podName.optional(),
     containers: z.array(ContainerSpec).min(1, 'a pod needs at least one container').max(64),
     resources: Resources.default({ cpus: 1, memoryMb: 256 }),
     restartPolicy: RestartPolicy.default('never'),
@@ -103,6 +113,8 @@ export const PodSpec = z
     /** bridge (default): a NIC on the host's pod network (or user-mode networking where hyperd is unprivileged); none: only lo. */
     network: z.enum(['bridge', 'none']).optional(),
     ports: z.array(PortMapping).max(64).optional(),
+    /** More names the pod answers to in pod DNS, which several pods may share (docker's network aliases, compose's services). */
+    aliases: z.array(dnsLabel).max(16).optional(),
     /** DNS servers and search domains for the pod's /etc/resolv.conf; absent, the host's. */
     dns: z.array(ipv4).max(3).optional(),
     dnsSearch: z.array(z.string().min(1).max(253).regex(/^[A-Za-z0-9.-]+$/, 'must be a domain')).max(6).optional(),
