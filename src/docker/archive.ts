@@ -59,14 +59,14 @@ export function firstEntryStat(b: Buffer): PathStat | null {
 
 export const statHeader = (s: PathStat) => Buffer.from(JSON.stringify(s)).toString('base64');
 
-function session(nc: NatsConnection, rec: PodRecord, direction: 'from' | 'to', path: string, stdout: Writable, stderr: Writable, stdin: NodeJS.ReadableStream, onControl: (c: Control) => void = () => {}) {
+function session(nc: NatsConnection, rec: PodRecord, container: string, direction: 'from' | 'to', path: string, stdout: Writable, stderr: Writable, stdin: NodeJS.ReadableStream, onControl: (c: Control) => void = () => {}) {
   if (rec.state !== 'running' || !rec.context.host) throw new ApiError(409, `Container ${rec.context.id} is not running: hyper copies files through the running container's guest (docker cp of a stopped container is not served)`);
   if (!path.startsWith('/')) throw new ApiError(400, `path ${path}: give an absolute path in the container`);
   return execSession(nc, {
     host: rec.context.host,
     at: addressOf(rec.context),
     tenant: rec.context.tenant ?? DEFAULT_TENANT,
-    request: { kind: 'copy', container: rec.context.spec?.containers[0]?.name, direction, path, by: 'docker-api' },
+    request: { kind: 'copy', container, direction, path, by: 'docker-api' },
     stdout, stderr, stdin,
     remote: { tty: false, onControl },
   });
@@ -83,7 +83,7 @@ function collector(): Writable & { text: string } {
  * GET (or HEAD) /containers/ID/archive?path=: the tar goes out once its first entry says what the path is (its stat in the
  * header); a path that is not there is a 404 with the tool's words.
  */
-export async function getArchive(nc: NatsConnection, rec: PodRecord, path: string, res: ServerResponse, headOnly: boolean): Promise<void> {
+export async function getArchive(nc: NatsConnection, rec: PodRecord, container: string, path: string, res: ServerResponse, headOnly: boolean): Promise<void> {
   let head = Buffer.alloc(0);
   let started = false;
   let cut = () => {};
@@ -112,7 +112,7 @@ export async function getArchive(nc: NatsConnection, rec: PodRecord, path: strin
   const stdin = new PassThrough();
   stdin.end();
   // HEAD wants the stat alone: the tool is stopped once the first entry has come
-  const code = await session(nc, rec, 'from', path, out, err, stdin, (c) => (cut = () => c('signal', { signal: 9 })));
+  const code = await session(nc, rec, container, 'from', path, out, err, stdin, (c) => (cut = () => c('signal', { signal: 9 })));
   if (!started) {
     const why = err.text.trim() || `the copy of ${path} ended with code ${code}`;
     throw new ApiError(/No such file|not found|ENOENT/i.test(why) ? 404 : 500, `Could not find the file ${path} in container ${rec.context.name ?? rec.context.id}: ${why}`);
@@ -121,10 +121,10 @@ export async function getArchive(nc: NatsConnection, rec: PodRecord, path: strin
 }
 
 /** PUT /containers/ID/archive?path=DIR: the request's tar extracted into DIR, which must be a directory of the container. */
-export async function putArchive(nc: NatsConnection, rec: PodRecord, path: string, req: IncomingMessage): Promise<void> {
+export async function putArchive(nc: NatsConnection, rec: PodRecord, container: string, path: string, req: IncomingMessage): Promise<void> {
   const err = collector();
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  const code = await session(nc, rec, 'to', path, sink, err, req);
+  const code = await session(nc, rec, container, 'to', path, sink, err, req);
   if (code !== 0) {
     const why = err.text.trim() || `the copy into ${path} ended with code ${code}`;
     throw new ApiError(/No such file|not a directory/i.test(why) ? 404 : 400, `copying into ${path} in container ${rec.context.name ?? rec.context.id} failed: ${why}`);

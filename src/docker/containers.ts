@@ -2,6 +2,7 @@
 // container per member, named POD_CONTAINER and labelled with the pod. States, status words and filters as docker's.
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import type { ContainerStatus } from '../model/pod-context.js';
+import { NETWORK_LABEL } from './networks.js';
 
 /** The label naming the pod a container of a multi-container pod belongs to. */
 export const POD_LABEL = 'io.hyper.pod';
@@ -65,6 +66,7 @@ export function containersOf(pod: PodRecord, now: number): DockerContainer[] {
   const single = spec.containers.length === 1;
   const podName = pod.context.name ?? pod.context.id;
   const net = pod.context.network;
+  const joined = spec.network === 'none' ? 'none' : (spec.labels[NETWORK_LABEL] ?? 'bridge');
   return spec.containers.map((c) => {
     const st = pod.context.containers[c.name];
     const state = dockerState(pod, st);
@@ -79,8 +81,8 @@ export function containersOf(pod: PodRecord, now: number): DockerContainer[] {
       Labels: { ...spec.labels, ...(single ? {} : { [POD_LABEL]: podName }) },
       State: state,
       Status: statusWords(state, st, now),
-      HostConfig: { NetworkMode: spec.network === 'none' ? 'none' : 'bridge' },
-      NetworkSettings: { Networks: net && net.mode === 'bridge' ? { bridge: { IPAddress: net.ip, Gateway: net.gateway, MacAddress: net.mac } } : ({} as DockerContainer['NetworkSettings']['Networks']) },
+      HostConfig: { NetworkMode: joined },
+      NetworkSettings: { Networks: net && net.mode === 'bridge' ? { [joined]: { IPAddress: net.ip, Gateway: net.gateway, MacAddress: net.mac } } : ({} as DockerContainer['NetworkSettings']['Networks']) },
       Mounts: (c.volumes ?? []).map((v) => ({ Type: v.source.startsWith('/') ? 'bind' : 'volume', Source: v.source, Destination: v.target, RW: !v.readonly })),
     };
   });

@@ -16,6 +16,8 @@ import { frame } from './frames.js';
 interface ExecInstance {
   id: string;
   pod: string;
+  /** The container it runs in: the pod's only one, or the member the reference named. */
+  container: string;
   command: string[];
   env: Record<string, string>;
   workdir?: string;
@@ -37,7 +39,7 @@ export class DockerExecs {
   constructor(private readonly nc: NatsConnection, private readonly life: Lifecycle) {}
 
   async create(ref: string, body: ExecBody): Promise<{ Id: string }> {
-    const rec = await this.life.pod(ref);
+    const { rec, container } = await this.life.target(ref);
     if (rec.state !== 'running') throw new ApiError(409, `Container ${rec.context.id} is not running`);
     if (!body.Cmd?.length) throw new ApiError(400, 'Cmd: give a command to run');
     if (body.Privileged) throw new ApiError(400, 'docker exec --privileged is not supported by hyper: the container runs in a VM of its own');
@@ -47,7 +49,7 @@ export class DockerExecs {
       if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
     }
     const id = randomBytes(32).toString('hex');
-    this.execs.set(id, { id, pod: rec.context.id, command: body.Cmd, env, workdir: body.WorkingDir || undefined, user: body.User || undefined, tty: Boolean(body.Tty), stdin: Boolean(body.AttachStdin), ...windowSize(body.ConsoleSize), running: false, exitCode: null });
+    this.execs.set(id, { id, pod: rec.context.id, container, command: body.Cmd, env, workdir: body.WorkingDir || undefined, user: body.User || undefined, tty: Boolean(body.Tty), stdin: Boolean(body.AttachStdin), ...windowSize(body.ConsoleSize), running: false, exitCode: null });
     return { Id: id };
   }
 
@@ -109,7 +111,7 @@ export class DockerExecs {
 
   private async runnable(x: ExecInstance): Promise<PodRecord> {
     if (x.running || x.exitCode !== null) throw new ApiError(409, `exec ${x.id} has already been started`);
-    const rec = await this.life.pod(x.pod);
+    const { rec } = await this.life.target(x.pod);
     if (rec.state !== 'running' || !rec.context.host) throw new ApiError(409, `Container ${rec.context.id} is not running`);
     return rec;
   }
@@ -123,7 +125,7 @@ export class DockerExecs {
         host: rec.context.host!,
         at: addressOf(rec.context),
         tenant: rec.context.tenant ?? DEFAULT_TENANT,
-        request: { container: rec.context.spec?.containers[0]?.name, command: x.command, env: x.env, workdir: x.workdir, user: x.user, tty: x.tty, interactive: x.stdin, by: 'docker-api', ...(x.tty ? x.size : {}) },
+        request: { container: x.container, command: x.command, env: x.env, workdir: x.workdir, user: x.user, tty: x.tty, interactive: x.stdin, by: 'docker-api', ...(x.tty ? x.size : {}) },
         stdout,
         stderr,
         stdin,

@@ -23,7 +23,7 @@ import { newPodId } from '../cli/pod-id.js';
 import { specFromCreate } from './create.js';
 import { NETWORK_LABEL } from './networks.js';
 import { frame } from './frames.js';
-import { dockerState } from './containers.js';
+import { dockerState, POD_LABEL } from './containers.js';
 import { signalNumber } from '../cli/signals.js';
 
 export interface LifecycleDeps {
@@ -54,16 +54,51 @@ export class Lifecycle {
 
   constructor(private readonly d: LifecycleDeps) {}
 
-  /** The pod a reference names; one just created may not be folded into the view yet: it is waited for briefly. */
+  /**
+   * The pod a reference names, as a whole (start, stop, rm, rename act on pods); one just created may not be folded into
+   * the view yet: it is waited for briefly. A member of a pod of several is refused, naming the pod.
+   */
   async pod(ref: string): Promise<PodRecord> {
+    const t = await this.target(ref);
+    if (t.member) {
+      const name = t.rec.context.name ?? t.rec.context.id;
+      throw new ApiError(409, `${ref} is container ${t.container} of pod ${name}, whose containers share one VM: start, stop, restart, rm and rename act on the whole pod — use hyper start|stop|rm ${name}`);
+    }
+    return t.rec;
+  }
+
+  /**
+   * The container a reference names: a pod of one (by its name or id), or a member of a pod of several (POD_CONTAINER,
+   * or its id POD-CONTAINER, as docker ps lists them); logs, exec, top, kill, attach, wait and inspect take either.
+   */
+  async target(ref: string): Promise<{ rec: PodRecord; container: string; member: boolean }> {
     for (let i = 0; ; i++) {
-      try {
-        return resolvePod(this.d.view, ref, DEFAULT_TENANT);
-      } catch (err) {
-        if (i >= 40) throw new ApiError(404, `No such container: ${ref}`);
-        await new Promise((r) => setTimeout(r, 50));
+      const found = this.find(ref);
+      if (found) return found;
+      if (i >= 40) throw new ApiError(404, `No such container: ${ref}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private find(ref: string): { rec: PodRecord; container: string; member: boolean } | null {
+    try {
+      const rec = resolvePod(this.d.view, ref, DEFAULT_TENANT);
+      const containers = rec.context.spec?.containers ?? [];
+      if (containers.length <= 1) return { rec, container: containers[0]?.name ?? 'main', member: false };
+    } catch {}
+    for (const sep of ['_', '-']) {
+      for (let at = ref.lastIndexOf(sep); at > 0; at = ref.lastIndexOf(sep, at - 1)) {
+        let rec: PodRecord;
+        try {
+          rec = resolvePod(this.d.view, ref.slice(0, at), DEFAULT_TENANT);
+        } catch {
+          continue;
+        }
+        const c = ref.slice(at + 1);
+        if ((rec.context.spec?.containers.length ?? 0) > 1 && rec.context.spec!.containers.some((x) => x.name === c)) return { rec, container: c, member: true };
       }
     }
+    return null;
   }
 
   async create(body: unknown, name: string | null): Promise<{ Id: string; Warnings: string[] }> {
@@ -108,11 +143,11 @@ export class Lifecycle {
 
   /** Waits for the condition (not-running / next-exit: the pod ended; removed: it is gone) and gives the exit code. */
   async wait(ref: string, condition: string): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
-    const rec = await this.pod(ref);
+    const { rec, container } = await this.target(ref);
     const until: PodState[] = condition === 'removed' ? ['deleted'] : [...TERMINAL];
     // a pod that has not started yet (docker run waits before it starts) is followed from where the view has it
     const end = TERMINAL.has(rec.state) && condition !== 'removed' ? rec : await this.until(rec, rec.seq + 1, until, 0);
-    const main = Object.values(end.context.containers)[0];
+    const main = end.context.containers[container] ?? Object.values(end.context.containers)[0];
     const code = main?.exitCode ?? (end.state === 'failed' ? 125 : 0);
     return { StatusCode: code, Error: end.state === 'failed' && main?.exitCode == null ? { Message: end.context.reason ?? 'failed' } : null };
   }
@@ -146,15 +181,15 @@ export class Lifecycle {
   async kill(ref: string, signal: string | null): Promise<void> {
     const n = signalNumber(signal ?? 'KILL');
     if (n === null) throw new ApiError(400, `invalid signal: ${signal} (give a name such as SIGTERM, TERM or a number)`);
-    const rec = await this.pod(ref);
+    const { rec, container, member } = await this.target(ref);
     if (rec.state !== 'running') throw new ApiError(409, `Container ${rec.context.id} is not running`);
-    await publishIntent(this.d.store, 'pod.kill.requested', addressOf(rec.context), { signal: n }, intentOpts);
+    await publishIntent(this.d.store, 'pod.kill.requested', addressOf(rec.context), { signal: n, ...(member ? { container } : {}) }, intentOpts);
   }
 
   /** Its output as stored: Docker's frames (raw with a tty), the last `tail` lines, and with follow until it ends. */
   async logs(ref: string, o: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | null; timestamps: boolean }, out: { write(b: Buffer): void }): Promise<void> {
-    const rec = await this.pod(ref);
-    const tty = Boolean(rec.context.spec?.containers[0]?.tty);
+    const { rec, container } = await this.target(ref);
+    const tty = Boolean(rec.context.spec?.containers.find((c) => c.name === container)?.tty);
     const at = addressOf(rec.context);
     const emit = (stream: 1 | 2, data: Buffer) => out.write(tty ? data : frame(stream, data));
     const want = (s: 1 | 2) => (s === 1 ? o.stdout : o.stderr);
@@ -162,13 +197,13 @@ export class Lifecycle {
     if (o.tail !== null) {
       // the last N lines of what is stored, per stream as docker counts them
       const lines: { stream: 1 | 2; text: Buffer }[] = [];
-      for await (const c of readLogs(this.d.nc, at)) if (want(c.stream)) for (const l of Buffer.from(c.data).toString('utf8').split(/(?<=\n)/)) if (l) lines.push({ stream: c.stream, text: stamp(c.atMs, Buffer.from(l)) });
+      for await (const c of readLogs(this.d.nc, at, { container })) if (want(c.stream)) for (const l of Buffer.from(c.data).toString('utf8').split(/(?<=\n)/)) if (l) lines.push({ stream: c.stream, text: stamp(c.atMs, Buffer.from(l)) });
       for (const l of o.tail === 0 ? [] : lines.slice(-o.tail)) emit(l.stream, l.text);
       if (!o.follow) return;
     }
     const abort = new AbortController();
     const copying = (async () => {
-      for await (const c of readLogs(this.d.nc, at, { follow: o.follow, signal: abort.signal, ...(o.tail !== null ? { sinceMs: Date.now() } : {}) })) if (want(c.stream)) emit(c.stream, stamp(c.atMs, Buffer.from(c.data)));
+      for await (const c of readLogs(this.d.nc, at, { container, follow: o.follow, signal: abort.signal, ...(o.tail !== null ? { sinceMs: Date.now() } : {}) })) if (want(c.stream)) emit(c.stream, stamp(c.atMs, Buffer.from(c.data)));
     })().catch(() => {});
     if (o.follow) {
       if (!TERMINAL.has(rec.state)) await this.until(rec, rec.seq + 1, [...TERMINAL], 0).catch(() => {});
@@ -180,27 +215,27 @@ export class Lifecycle {
 
   /** `GET /containers/ID/json`: what docker inspect shows, from the folded pod. */
   async inspect(ref: string): Promise<unknown> {
-    const rec = await this.pod(ref);
+    const { rec, container, member } = await this.target(ref);
     const ctx = rec.context;
-    const c = ctx.spec?.containers[0];
+    const c = ctx.spec?.containers.find((x) => x.name === container);
     const st = c ? ctx.containers[c.name] : undefined;
     const state = dockerState(rec, st);
     const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
     const net = ctx.network;
     const joined = ctx.spec?.network === 'none' ? 'none' : (ctx.spec?.labels[NETWORK_LABEL] ?? 'bridge');
     return {
-      Id: ctx.id,
+      Id: member ? `${ctx.id}-${container}` : ctx.id,
       Created: iso(ctx.createdAt),
       Path: c?.command?.[0] ?? c?.args?.[0] ?? '',
       Args: [...(c?.command ?? []), ...(c?.args ?? [])].slice(1),
       State: { Status: state, Running: state === 'running', Paused: false, Restarting: state === 'restarting', OOMKilled: st?.reason === 'OOM killed', Dead: false, Pid: st?.pid ?? 0, ExitCode: st?.exitCode ?? 0, Error: rec.state === 'failed' ? (ctx.reason ?? '') : '', StartedAt: iso(st?.startedAt), FinishedAt: iso(st?.finishedAt) },
       Image: c?.image ?? '',
-      Name: `/${ctx.name ?? ctx.id}`,
+      Name: `/${member ? `${ctx.name ?? ctx.id}_${container}` : (ctx.name ?? ctx.id)}`,
       RestartCount: st?.restarts ?? 0,
       Driver: 'hyper',
       Platform: 'linux',
       HostConfig: { NetworkMode: joined, LogConfig: { Type: 'hyper', Config: {} }, RestartPolicy: { Name: ctx.spec?.restartPolicy === 'never' ? 'no' : ctx.spec?.restartPolicy ?? 'no', MaximumRetryCount: ctx.spec?.maxRestarts ?? 0 }, Memory: (ctx.spec?.resources.memoryMb ?? 0) * 1024 * 1024, NanoCpus: (ctx.spec?.resources.cpus ?? 0) * 1e9, AutoRemove: this.autoRemove.has(ctx.id) },
-      Config: { Hostname: ctx.name ?? ctx.id, Image: c?.image ?? '', Cmd: c?.args ?? null, Entrypoint: c?.command ?? null, Env: Object.entries(c?.env ?? {}).map(([k, v]) => `${k}=${v}`), Labels: ctx.spec?.labels ?? {}, Tty: Boolean(c?.tty), OpenStdin: Boolean(c?.stdin), WorkingDir: c?.workdir ?? '', User: c?.user ?? '' },
+      Config: { Hostname: ctx.name ?? ctx.id, Image: c?.image ?? '', Cmd: c?.args ?? null, Entrypoint: c?.command ?? null, Env: Object.entries(c?.env ?? {}).map(([k, v]) => `${k}=${v}`), Labels: { ...(ctx.spec?.labels ?? {}), ...(member ? { [POD_LABEL]: ctx.name ?? ctx.id } : {}) }, Tty: Boolean(c?.tty), OpenStdin: Boolean(c?.stdin), WorkingDir: c?.workdir ?? '', User: c?.user ?? '' },
       NetworkSettings: {
         IPAddress: net?.mode === 'bridge' ? net.ip : '',
         Gateway: net?.mode === 'bridge' ? net.gateway : '',
@@ -210,7 +245,7 @@ export class Lifecycle {
       },
       Mounts: (c?.volumes ?? []).map((v) => ({ Type: v.source.startsWith('/') ? 'bind' : 'volume', Source: v.source, Destination: v.target, RW: !v.readonly })),
       // what docker has no word for: the pod, its host and its VM
-      Hyper: { pod: ctx.id, state: rec.state, host: ctx.host, vm: ctx.vm, run: ctx.run },
+      Hyper: { pod: ctx.id, container, state: rec.state, host: ctx.host, vm: ctx.vm, run: ctx.run },
     };
   }
 
@@ -231,8 +266,8 @@ export class Lifecycle {
    * unless `detachKeys`) ending the attach with the container left running. Then the connection closes.
    */
   async attach(ref: string, socket: Socket, o: { logs: boolean; stdin: boolean; detachKeys: string | null; head: Buffer }): Promise<void> {
-    const rec = await this.pod(ref);
-    const main = rec.context.spec?.containers[0];
+    const { rec, container } = await this.target(ref);
+    const main = rec.context.spec?.containers.find((c) => c.name === container);
     const tty = Boolean(main?.tty);
     const at = addressOf(rec.context);
     let detachKeys: number[] | null = null;
@@ -248,7 +283,7 @@ export class Lifecycle {
     let last = Date.now();
     const fromSeq = o.logs || !main ? undefined : (await lastLogSeq(this.d.nc, at, main.name)) + 1;
     const copying = (async () => {
-      for await (const chunk of readLogs(this.d.nc, at, { follow: true, signal: abort.signal, fromSeq })) {
+      for await (const chunk of readLogs(this.d.nc, at, { container, follow: true, signal: abort.signal, fromSeq })) {
         last = Date.now();
         if (socket.destroyed) break;
         socket.write(tty ? chunk.data : frame(chunk.stream, chunk.data));
@@ -260,7 +295,7 @@ export class Lifecycle {
     }));
     const ended = TERMINAL.has(rec.state) ? Promise.resolve() : this.until(rec, rec.seq + 1, [...TERMINAL], 0).then(() => {}, () => {});
     let detached = false;
-    const handle = detachKeys ? await Promise.race([this.attachStdin(rec, socket, o.head, detachKeys, abort.signal), gone.then(() => null)]) : null;
+    const handle = detachKeys ? await Promise.race([this.attachStdin(rec, container, socket, o.head, detachKeys, abort.signal), gone.then(() => null)]) : null;
     try {
       // docker's rule: the client's stdin ending ends an attach that does not own the container's stdin (no StdinOnce)
       const inputDone = handle?.inputEnded ?? ended;
@@ -278,7 +313,7 @@ export class Lifecycle {
   }
 
   /** The connection's input to the container's stdin, once it runs (docker run attaches before it starts). */
-  private async attachStdin(rec: PodRecord, socket: Socket, head: Buffer, detachKeys: number[], gone: AbortSignal): Promise<(AttachHandle & { inputEnded: Promise<void> }) | null> {
+  private async attachStdin(rec: PodRecord, container: string, socket: Socket, head: Buffer, detachKeys: number[], gone: AbortSignal): Promise<(AttachHandle & { inputEnded: Promise<void> }) | null> {
     const running = rec.state === 'running' ? rec : await this.until(rec, rec.seq + 1, ['running', ...TERMINAL], 0).catch(() => null);
     if (gone.aborted || !running || running.state !== 'running' || !running.context.host) return null;
     const input = new PassThrough();
@@ -289,7 +324,7 @@ export class Lifecycle {
     const inputEnded = new Promise<void>((resolve) => input.on('end', () => (once ? undefined : resolve())));
     const asked = this.sizes.get(id);
     const handle = await openAttach(this.d.nc, {
-      host: running.context.host, at: addressOf(running.context), tenant: running.context.tenant ?? DEFAULT_TENANT,
+      host: running.context.host, at: addressOf(running.context), tenant: running.context.tenant ?? DEFAULT_TENANT, container,
       stdin: true, stdinOnce: once, detachKeys, sigProxy: false, by: BY,
       input, stdout: new PassThrough(), stderr: new PassThrough(), remote: asked ?? {},
     }).catch(() => null);

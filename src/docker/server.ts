@@ -181,6 +181,10 @@ export class DockerApi {
       await this.images.save([decodeURIComponent(imgAction[1])], res);
       return undefined;
     }
+    // no plugins here: docker inspect asks for one after containers, images, networks and volumes
+    if (method === 'GET' && path === '/plugins') return { body: [] };
+    const plugin = /^\/plugins\/(.+)\/json$/.exec(path);
+    if (plugin && method === 'GET') throw new ApiError(404, `plugin ${decodeURIComponent(plugin[1])} not found`);
     if (method === 'GET' && path === '/networks') return { body: this.networks.list() };
     if (method === 'POST' && path === '/networks/create') return { status: 201, body: this.networks.create((await jsonBody(req)) as Parameters<DockerNetworks['create']>[0]) };
     const net = /^\/networks\/([^/]+)(?:\/(connect|disconnect))?$/.exec(path);
@@ -226,7 +230,7 @@ export class DockerApi {
       if (method === 'POST' && action === 'start') return (await this.life.start(decodeURIComponent(ref))) === 'already' ? 304 : 204;
       if (method === 'POST' && action === 'wait') {
         // the status goes out now and the body when the condition is met, as docker's does (clients read it as a stream)
-        await this.life.pod(decodeURIComponent(ref));
+        await this.life.target(decodeURIComponent(ref));
         const done = this.life.wait(decodeURIComponent(ref), q.get('condition') ?? 'not-running');
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.flushHeaders();
@@ -250,9 +254,12 @@ export class DockerApi {
         await this.life.rename(id, q.get('name'));
         return 204;
       }
-      if (method === 'GET' && action === 'top') return { body: await containerTop(this.d.nc, await this.life.pod(id), q.get('ps_args')) };
+      if (method === 'GET' && action === 'top') {
+        const t = await this.life.target(id);
+        return { body: await containerTop(this.d.nc, t.rec, q.get('ps_args'), t.container) };
+      }
       if (method === 'GET' && action === 'stats') {
-        const rec = await this.life.pod(id);
+        const { rec } = await this.life.target(id);
         const stream = q.get('stream') === null ? true : flag('stream');
         let headed = false;
         await containerStats(this.d.nc, rec, { stream, oneShot: flag('one-shot') }, (line) => {
@@ -264,11 +271,13 @@ export class DockerApi {
         return undefined;
       }
       if (action === 'archive' && (method === 'GET' || method === 'HEAD')) {
-        await getArchive(this.d.nc, await this.life.pod(id), q.get('path') ?? '', res, method === 'HEAD');
+        const t = await this.life.target(id);
+        await getArchive(this.d.nc, t.rec, t.container, q.get('path') ?? '', res, method === 'HEAD');
         return undefined;
       }
       if (action === 'archive' && method === 'PUT') {
-        await putArchive(this.d.nc, await this.life.pod(id), q.get('path') ?? '', req);
+        const t = await this.life.target(id);
+        await putArchive(this.d.nc, t.rec, t.container, q.get('path') ?? '', req);
         return 200;
       }
       if (method === 'POST' && action === 'exec') return { status: 201, body: await this.execs.create(id, (await jsonBody(req)) as Parameters<DockerExecs['create']>[1]) };
@@ -277,8 +286,8 @@ export class DockerApi {
         return 200;
       }
       if (method === 'GET' && action === 'logs') {
-        const rec = await this.life.pod(id);
-        const tty = Boolean(rec.context.spec?.containers[0]?.tty);
+        const t = await this.life.target(id);
+        const tty = Boolean(t.rec.context.spec?.containers.find((c) => c.name === t.container)?.tty);
         res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
         const tail = q.get('tail');
         await this.life.logs(id, { stdout: flag('stdout'), stderr: flag('stderr'), follow: flag('follow'), tail: tail === null || tail === 'all' ? null : Math.max(0, Number(tail) || 0), timestamps: flag('timestamps') }, { write: (b) => res.write(b) });

@@ -77,6 +77,14 @@ describe('Docker Engine API (real docker CLI)', () => {
     expect((await docker('ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}')).stdout).toBe('done');
   });
 
+  it('a member of a pod of several is a container for inspect; stop and rm name the pod they would act on', async () => {
+    expect((await docker('inspect', '-f', '{{.Name}} {{index .Config.Labels "io.hyper.pod"}} {{.Hyper.container}} {{.State.Status}}', 'pair_side')).stdout).toBe('/pair_side pair side running');
+    const stop = await docker('stop', 'pair_app');
+    expect(stop.code).not.toBe(0);
+    expect(stop.stderr).toContain('pair_app is container app of pod pair, whose containers share one VM');
+    expect((await docker('inspect', 'pair_nothing')).stderr).toContain('No such object: pair_nothing');
+  });
+
   it('docker pull from a registry with progress lines, images, image inspect, rmi: the host\'s image store', async () => {
     const ref = `${reg.host}/team/busybox:1`;
     const pull = await docker('pull', ref);
