@@ -6,7 +6,7 @@ type Register = (program: Command, globals: () => GlobalOptions) => void;
 /** Each command module and the top-level commands it registers, in the order help lists them (a test keeps them in step). */
 export const COMMAND_MODULES: [names: string[], load: () => Promise<Register>][] = [
   [['run', 'create'], async () => (await import('./commands/run.js')).registerRun],
-  [['start', 'stop', 'kill', 'rm', 'rename'], async () => (await import('./commands/lifecycle.js')).registerLifecycle],
+  [['start', 'stop', 'kill', 'rename', 'rm'], async () => (await import('./commands/lifecycle.js')).registerLifecycle],
   [['ps', 'port', 'inspect'], async () => (await import('./commands/ps.js')).registerPs],
   [['events'], async () => (await import('./commands/events.js')).registerEvents],
   [['history', 'why', 'state', 'audit'], async () => (await import('./commands/audit.js')).registerAudit],

@@ -187,23 +187,26 @@ export class Lifecycle {
   }
 
   /** Its output as stored: Docker's frames (raw with a tty), the last `tail` lines, and with follow until it ends. */
-  async logs(ref: string, o: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | null; timestamps: boolean }, out: { write(b: Buffer): void }): Promise<void> {
+  async logs(ref: string, o: { stdout: boolean; stderr: boolean; follow: boolean; tail: number | null; timestamps: boolean; sinceMs?: number | null; untilMs?: number | null }, out: { write(b: Buffer): void }): Promise<void> {
     const { rec, container } = await this.target(ref);
     const tty = Boolean(rec.context.spec?.containers.find((c) => c.name === container)?.tty);
     const at = addressOf(rec.context);
     const emit = (stream: 1 | 2, data: Buffer) => out.write(tty ? data : frame(stream, data));
-    const want = (s: 1 | 2) => (s === 1 ? o.stdout : o.stderr);
+    const want = (s: 1 | 2, atMs: number) => (s === 1 ? o.stdout : o.stderr) && (o.untilMs == null || atMs <= o.untilMs);
+    const since = o.sinceMs ? { sinceMs: o.sinceMs } : {};
+    let lastSeq = 0;
     const stamp = (atMs: number, data: Buffer) => (o.timestamps ? Buffer.from(data.toString('utf8').split(/(?<=\n)/).map((l) => `${new Date(atMs).toISOString()} ${l}`).join('')) : data);
     if (o.tail !== null) {
       // the last N lines of what is stored, per stream as docker counts them
       const lines: { stream: 1 | 2; text: Buffer }[] = [];
-      for await (const c of readLogs(this.d.nc, at, { container })) if (want(c.stream)) for (const l of Buffer.from(c.data).toString('utf8').split(/(?<=\n)/)) if (l) lines.push({ stream: c.stream, text: stamp(c.atMs, Buffer.from(l)) });
+      for await (const c of readLogs(this.d.nc, at, { container, ...since })) if (((lastSeq = c.seq), want(c.stream, c.atMs))) for (const l of Buffer.from(c.data).toString('utf8').split(/(?<=\n)/)) if (l) lines.push({ stream: c.stream, text: stamp(c.atMs, Buffer.from(l)) });
       for (const l of o.tail === 0 ? [] : lines.slice(-o.tail)) emit(l.stream, l.text);
       if (!o.follow) return;
     }
     const abort = new AbortController();
     const copying = (async () => {
-      for await (const c of readLogs(this.d.nc, at, { container, follow: o.follow, signal: abort.signal, ...(o.tail !== null ? { sinceMs: Date.now() } : {}) })) if (want(c.stream)) emit(c.stream, stamp(c.atMs, Buffer.from(c.data)));
+      // after the tail, from the chunk after the last one read: nothing twice, nothing left out
+      for await (const c of readLogs(this.d.nc, at, { container, follow: o.follow, signal: abort.signal, ...(o.tail !== null ? (lastSeq ? { fromSeq: lastSeq + 1 } : { sinceMs: Date.now() }) : since) })) if (want(c.stream, c.atMs)) emit(c.stream, stamp(c.atMs, Buffer.from(c.data)));
     })().catch(() => {});
     if (o.follow) {
       if (!TERMINAL.has(rec.state)) await this.until(rec, rec.seq + 1, [...TERMINAL], 0).catch(() => {});

@@ -290,7 +290,7 @@ export class DockerApi {
         const tty = Boolean(t.rec.context.spec?.containers.find((c) => c.name === t.container)?.tty);
         res.writeHead(200, { 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
         const tail = q.get('tail');
-        await this.life.logs(id, { stdout: flag('stdout'), stderr: flag('stderr'), follow: flag('follow'), tail: tail === null || tail === 'all' ? null : Math.max(0, Number(tail) || 0), timestamps: flag('timestamps') }, { write: (b) => res.write(b) });
+        await this.life.logs(id, { stdout: flag('stdout'), stderr: flag('stderr'), follow: flag('follow'), tail: tail === null || tail === 'all' ? null : Math.max(0, Number(tail) || 0), timestamps: flag('timestamps'), sinceMs: seconds(q.get('since')), untilMs: seconds(q.get('until')) }, { write: (b) => res.write(b) });
         res.end();
         return undefined;
       }
@@ -367,6 +367,12 @@ export class DockerApi {
       Warnings: [],
     };
   }
+}
+
+/** docker's time parameters: unix seconds, with a fraction ("1733250000.5"); 0 or absent is none. */
+function seconds(v: string | null): number | null {
+  const n = Number(v);
+  return v && Number.isFinite(n) && n > 0 ? Math.round(n * 1000) : null;
 }
 
 function arch(): string {

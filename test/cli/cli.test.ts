@@ -31,7 +31,7 @@ describe('invalid input publishes nothing', () => {
     [['run', '-d', '--cpus', 'many', 'busybox'], /resources\.cpus: .*expected number/],
     [['run', '-d', '--memory', '10', 'busybox'], /resources\.memoryMb: must be at least 64 MB/],
     [['run', '-d', '-e', 'NOEQUALS', 'busybox'], /--env\[0\]: "NOEQUALS" is not KEY=VALUE/],
-    [['run', '-d', '--name', 'Not OK', 'busybox'], /name: must be lowercase/],
+    [['run', '-d', '--name', 'Not OK', 'busybox'], /name: must be letters, digits, _ . or -/],
     [['run', '-d', '--restart', 'sometimes', 'busybox'], /restartPolicy: /],
     [['run', '-d', '--restart', 'always:3', 'busybox'], /restartPolicy: --restart: "always:3" is not a policy/],
     [['run', '-d', '--restart', 'on-failure:-1', 'busybox'], /restartPolicy: --restart: "on-failure:-1" is not a policy/],

@@ -89,6 +89,13 @@ describe('docker run into VMs', () => {
     const tail = (await docker('logs', '--tail', '2', 'tick')).stdout.split('\n').filter(Boolean);
     expect(tail).toHaveLength(2);
     expect(Number(tail[1].split(' ')[1]) - Number(tail[0].split(' ')[1])).toBe(1);
+    // --since: only what came after it (the container prints 5 lines a second)
+    const t1 = Date.now();
+    await new Promise((r) => setTimeout(r, 1_200));
+    const recent = (await docker('logs', '--since', new Date(t1).toISOString(), 'tick')).stdout.split('\n').filter(Boolean);
+    expect(recent.length).toBeGreaterThan(0);
+    expect(recent.length).toBeLessThan(all.length + 10);
+    expect(Number(recent[0].split(' ')[1])).toBeGreaterThan(Number(all[all.length - 1].split(' ')[1]) - 3);
     expect((await docker('inspect', '-f', '{{.State.Status}} {{.State.Running}} {{.Name}} {{.Config.Image}}', 'tick')).stdout.trim()).toBe('running true /tick busybox');
     expect((await docker('stop', '-t', '1', 'tick')).code).toBe(0);
     expect((await docker('inspect', '-f', '{{.State.Status}}', 'tick')).stdout.trim()).toBe('exited');
