@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the guest kernel from Debian's linux-source-6.1: allnoconfig + fragments/*.config, verified, cached by content hash.
+# Builds the guest kernel from Debian's linux-source-6.1 with patches/*.patch applied: allnoconfig + fragments/*.config,
+# verified, cached by content hash (of the source version, the compiler, the fragments and the patches).
 # Prints the cache directory holding vmlinux (PVH, what QEMU microvm boots), bzImage and config.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -9,7 +10,7 @@ start=$(date +%s)
 say() { printf '[kernel] %s\n' "$*" >&2; }
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-need=(linux-source-6.1 build-essential flex bison bc libelf-dev cpio lz4)
+need=(linux-source-6.1 build-essential flex bison bc libelf-dev cpio lz4 patch)
 missing=(); for p in "${need[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
@@ -20,11 +21,13 @@ srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
 merged=$(mktemp); trap 'rm -f "$merged"' EXIT
 for f in "$here"/fragments/*.config; do grep -v '^\s*$' "$f"; done > "$merged"
 # bump when this script changes what it builds (not for cosmetic edits: a new key means a 6-minute rebuild)
-BUILD_FORMAT=1
-key=$( { echo "format $BUILD_FORMAT"; echo "$srcver"; gcc -dumpfullversion; cat "$merged"; } | sha256sum | cut -c1-16)
+BUILD_FORMAT=2
+patches=()
+for p in "$here"/patches/*.patch; do [ -f "$p" ] && patches+=("$p"); done
+key=$( { echo "format $BUILD_FORMAT"; echo "$srcver"; gcc -dumpfullversion; cat "$merged"; [ ${#patches[@]} -eq 0 ] || cat "${patches[@]}"; } | sha256sum | cut -c1-16)
 out="$cache/$key"
 if [ -s "$out/vmlinux" ]; then
-  say "cached: $out (fragments and linux-source $srcver unchanged)"
+  say "cached: $out (fragments, patches and linux-source $srcver unchanged)"
   ln -sfn "$key" "$cache/latest"; echo "$out"; exit 0
 fi
 
@@ -34,6 +37,20 @@ if [ ! -f "$src/Makefile" ]; then
   rm -rf "$src.tmp" && mkdir -p "$src.tmp"
   tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$src.tmp" --strip-components=1
   mv "$src.tmp" "$src"
+fi
+# the patched tree: hard links to the pristine one, each file a patch changes written anew (patch breaks the link)
+if [ ${#patches[@]} -gt 0 ]; then
+  psrc="$src-p$(cat "${patches[@]}" | sha256sum | cut -c1-12)"
+  if [ ! -f "$psrc/.hyper-patched" ]; then
+    say "applying ${#patches[@]} patch(es): $(for p in "${patches[@]}"; do basename "$p"; done | tr '\n' ' ')"
+    rm -rf "$psrc.tmp" && cp -al "$src" "$psrc.tmp"
+    for p in "${patches[@]}"; do
+      patch -d "$psrc.tmp" -p1 -s --no-backup-if-mismatch < "$p" || { say "$(basename "$p") does not apply to linux-source $srcver: refresh it against that tree"; exit 1; }
+    done
+    touch "$psrc.tmp/.hyper-patched"
+    rm -rf "$psrc" && mv "$psrc.tmp" "$psrc"
+  fi
+  src=$psrc
 fi
 
 build="$cache/build-$key"
