@@ -4,19 +4,19 @@ import { randomBytes } from 'node:crypto';
 import type { ClusterView } from '../model/cluster-view.js';
 import { DEFAULT_TENANT } from '../events/schemas/subjects.js';
 import { volumeUsers } from '../volumes/claims.js';
-import { DEFAULT_VOLUME_MB, VolumeError, type Volume, type VolumeStore } from '../volumes/store.js';
+import { DEFAULT_VOLUME_MB, VolumeError, parseVolumeSize, type Volume, type VolumeStore } from '../volumes/store.js';
 import { ApiError } from './lifecycle.js';
 
 interface CreateVolumeBody { Name?: string; Driver?: string; DriverOpts?: Record<string, string> | null; Labels?: Record<string, string> | null }
 
-/** docker's size option ("512m", "10G", "1024" bytes-free MB): MB. */
+/** docker's size option: MB, the default without one. */
 function sizeMb(v: string | undefined): number {
   if (v === undefined) return DEFAULT_VOLUME_MB;
-  const m = /^(\d+)\s*([mMgGtT]?)[bB]?$/.exec(v.trim());
-  if (!m) throw new ApiError(400, `DriverOpts.size ${v}: give a size such as 512M, 10G or 1T`);
-  const n = Number(m[1]);
-  const unit = m[2].toLowerCase();
-  return unit === 'g' ? n * 1024 : unit === 't' ? n * 1024 * 1024 : n;
+  try {
+    return parseVolumeSize(v, 'DriverOpts.size');
+  } catch (err) {
+    throw new ApiError(400, (err as Error).message);
+  }
 }
 
 export class DockerVolumes {

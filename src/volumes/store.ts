@@ -18,6 +18,15 @@ export class VolumeError extends HyperError {
 export const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export const DEFAULT_VOLUME_MB = 1024;
 
+/** A volume size as docker and hyper take it ("512M", "10G", "1T", or MB alone): MB. */
+export function parseVolumeSize(v: string, flag = '--size'): number {
+  const m = /^(\d+)\s*([mMgGtT]?)[bB]?$/.exec(v.trim());
+  if (!m) throw new VolumeError(`${flag} ${v}: give a size such as 512M, 10G or 1T`);
+  const n = Number(m[1]);
+  const unit = m[2].toLowerCase();
+  return unit === 'g' ? n * 1024 : unit === 't' ? n * 1024 * 1024 : n;
+}
+
 export interface Volume {
   name: string;
   tenant: string;

@@ -4,17 +4,10 @@ import { openSession, type GlobalOptions } from '../connection.js';
 import { binaryBytes, printJson, table } from '../format.js';
 import { defaultDataDir } from '../../daemon/paths.js';
 import { volumeUsers } from '../../volumes/claims.js';
+import { parseVolumeSize } from '../../volumes/store.js';
 
 const storeOf = async (g: GlobalOptions) => new (await import('../../volumes/store.js')).VolumeStore(g.dataDir ?? defaultDataDir());
 type VolumeStore = import('../../volumes/store.js').VolumeStore;
-
-function parseSize(v: string): number {
-  const m = /^(\d+)\s*([mMgGtT]?)[bB]?$/.exec(v.trim());
-  if (!m) throw new Error(`--size ${v}: give a size such as 512M, 10G or 1T`);
-  const n = Number(m[1]);
-  const unit = m[2].toLowerCase();
-  return unit === 'g' ? n * 1024 : unit === 't' ? n * 1024 * 1024 : n;
-}
 
 /** Runs `fn` with a session, this host's volume store and who uses each volume, closing the session after. */
 async function withVolumes(g: GlobalOptions, fn: (c: { tenant: string; store: VolumeStore; users: () => Promise<Map<string, string[]>> }) => Promise<void>): Promise<void> {
@@ -34,7 +27,7 @@ export function registerVolume(program: Command, globals: () => GlobalOptions): 
     .option('--size <size>', 'its size, e.g. 512M or 10G', '1G')
     .action((name: string, o: { size: string }) =>
       withVolumes(globals(), async ({ tenant, store }) => {
-        process.stdout.write(`${(await store.create(tenant, name, parseSize(o.size))).name}\n`);
+        process.stdout.write(`${(await store.create(tenant, name, parseVolumeSize(o.size))).name}\n`);
       }));
   vol
     .command('ls')
