@@ -1,6 +1,6 @@
 // What exec and attach sessions share on the client: asking the pod's host to open one, control messages, this terminal
 // (raw mode, window size, signals), pings that keep the session alive, and stdin carried in order with backpressure.
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { HyperError } from '../errors.js';
 import { execSubject, type PodAddress } from '../events/schemas/subjects.js';
@@ -130,4 +130,13 @@ export async function pumpStdin(nc: NatsConnection, subject: string, input: Node
 /** Says what went wrong with stdin without ending the session: the output still comes. */
 export function reportStdin(err: Writable, what: string): (e: unknown) => void {
   return (e) => void write(err, `hyper: ${what} stdin: ${(e as Error).message}\n`);
+}
+
+/** A guest tool's stderr, kept to explain a failure (its first lines are enough). */
+export class Collect extends Writable {
+  text = '';
+  override _write(b: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    if (this.text.length < 4000) this.text += b.toString();
+    cb();
+  }
 }

@@ -2,11 +2,12 @@
 // X-Docker-Container-Path-Stat header), HEAD (the stat alone) and PUT (a tar extracted into a directory). The tar streams
 // are made and read in the guest by the agent's own tools, through the same copy session hyper cp opens with the pod's host.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { addressOf, DEFAULT_TENANT } from '../events/schemas/subjects.js';
 import { execSession } from '../cli/exec-client.js';
-import type { Control } from '../cli/session-io.js';
+import { Collect, type Control } from '../cli/session-io.js';
+import { discard } from './streams.js';
 import type { PodRecord } from '../model/cluster-view.js';
 import { ApiError } from './lifecycle.js';
 
@@ -72,13 +73,6 @@ function session(nc: NatsConnection, rec: PodRecord, container: string, directio
   });
 }
 
-/** The guest tool's stderr, kept to explain a failure. */
-function collector(): Writable & { text: string } {
-  const w = new Writable({ write(c: Buffer, _e, cb) { if (w.text.length < 4000) w.text += c.toString(); cb(); } }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
-
 /**
  * GET (or HEAD) /containers/ID/archive?path=: the tar goes out once its first entry says what the path is (its stat in the
  * header); a path that is not there is a 404 with the tool's words.
@@ -87,7 +81,7 @@ export async function getArchive(nc: NatsConnection, rec: PodRecord, container: 
   let head = Buffer.alloc(0);
   let started = false;
   let cut = () => {};
-  const err = collector();
+  const err = new Collect();
   const out = new Writable({
     write(chunk: Buffer, _e, cb) {
       if (started) return headOnly ? cb() : void res.write(chunk, () => cb());
@@ -109,8 +103,7 @@ export async function getArchive(nc: NatsConnection, rec: PodRecord, container: 
       res.write(head, () => cb());
     },
   });
-  const stdin = new PassThrough();
-  stdin.end();
+  const stdin = Readable.from([]);
   // HEAD wants the stat alone: the tool is stopped once the first entry has come
   const code = await session(nc, rec, container, 'from', path, out, err, stdin, (c) => (cut = () => c('signal', { signal: 9 })));
   if (!started) {
@@ -122,9 +115,8 @@ export async function getArchive(nc: NatsConnection, rec: PodRecord, container: 
 
 /** PUT /containers/ID/archive?path=DIR: the request's tar extracted into DIR, which must be a directory of the container. */
 export async function putArchive(nc: NatsConnection, rec: PodRecord, container: string, path: string, req: IncomingMessage): Promise<void> {
-  const err = collector();
-  const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  const code = await session(nc, rec, container, 'to', path, sink, err, req);
+  const err = new Collect();
+  const code = await session(nc, rec, container, 'to', path, discard(), err, req);
   if (code !== 0) {
     const why = err.text.trim() || `the copy into ${path} ended with code ${code}`;
     throw new ApiError(/No such file|not a directory/i.test(why) ? 404 : 400, `copying into ${path} in container ${rec.context.name ?? rec.context.id} failed: ${why}`);

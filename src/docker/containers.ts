@@ -2,7 +2,7 @@
 // container per member, named POD_CONTAINER and labelled with the pod. States, status words and filters as docker's.
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import type { ContainerStatus } from '../model/pod-context.js';
-import { NETWORK_LABEL } from './networks.js';
+import { networkOf } from './networks.js';
 
 /** The label naming the pod a container of a multi-container pod belongs to. */
 export const POD_LABEL = 'io.hyper.pod';
@@ -66,7 +66,7 @@ export function containersOf(pod: PodRecord, now: number): DockerContainer[] {
   const single = spec.containers.length === 1;
   const podName = pod.context.name ?? pod.context.id;
   const net = pod.context.network;
-  const joined = spec.network === 'none' ? 'none' : (spec.labels[NETWORK_LABEL] ?? 'bridge');
+  const joined = networkOf(spec);
   return spec.containers.map((c) => {
     const st = pod.context.containers[c.name];
     const state = dockerState(pod, st);

@@ -2,6 +2,7 @@
 // container; a field hyper cannot honour (privileged, host network, devices, …) is refused naming it, never ignored.
 import { PodSpec, type PodSpecInput } from '../events/schemas/mod.js';
 import { NETWORK_LABEL } from './networks.js';
+import { dnsLabel } from '../events/schemas/pod-spec.js';
 
 export class CreateRefused extends Error {}
 
@@ -52,7 +53,7 @@ export function specFromCreate(body: CreateBody, name: string | null, networks: 
   if (netMode === 'host' || netMode.startsWith('container:')) refuse(`--network ${netMode} (HostConfig.NetworkMode)`, 'each container runs in a VM of its own: it gets the host\'s pod network (bridge, or a network made with docker network create) or none');
   if (!networks.has(netMode)) throw new CreateRefused(`network ${netMode} not found`);
   // the aliases a client asks for on its network (compose: the service's name)
-  const aliases = [...new Set(Object.values(body.NetworkingConfig?.EndpointsConfig ?? {}).flatMap((e) => e?.Aliases ?? []))].filter((a) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(a));
+  const aliases = [...new Set(Object.values(body.NetworkingConfig?.EndpointsConfig ?? {}).flatMap((e) => e?.Aliases ?? []))].filter((a) => dnsLabel.safeParse(a).success);
   if (h.PidMode === 'host') refuse('--pid host (HostConfig.PidMode)', 'the host\'s processes are outside the VM');
   if (h.IpcMode === 'host') refuse('--ipc host (HostConfig.IpcMode)', 'the host\'s IPC namespace is outside the VM');
   if (h.Devices?.length) refuse('--device (HostConfig.Devices)', 'host devices are not passed into VMs');

@@ -4,7 +4,7 @@
 // inspected for its exit code afterwards (GET /exec/ID/json).
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { PassThrough, Readable, Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { addressOf, DEFAULT_TENANT } from '../events/schemas/subjects.js';
 import { execSession } from '../cli/exec-client.js';
@@ -12,6 +12,7 @@ import type { Control } from '../cli/session-io.js';
 import { ApiError, type Lifecycle } from './lifecycle.js';
 import type { PodRecord } from '../model/cluster-view.js';
 import { frame } from './frames.js';
+import { connectionInput, discard, upgraded, windowSize } from './streams.js';
 
 interface ExecInstance {
   id: string;
@@ -49,7 +50,7 @@ export class DockerExecs {
       if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
     }
     const id = randomBytes(32).toString('hex');
-    this.execs.set(id, { id, pod: rec.context.id, container, command: body.Cmd, env, workdir: body.WorkingDir || undefined, user: body.User || undefined, tty: Boolean(body.Tty), stdin: Boolean(body.AttachStdin), ...windowSize(body.ConsoleSize), running: false, exitCode: null });
+    this.execs.set(id, { id, pod: rec.context.id, container, command: body.Cmd, env, workdir: body.WorkingDir || undefined, user: body.User || undefined, tty: Boolean(body.Tty), stdin: Boolean(body.AttachStdin), size: body.ConsoleSize ? windowSize(body.ConsoleSize[0], body.ConsoleSize[1]) ?? undefined : undefined, running: false, exitCode: null });
     return { Id: id };
   }
 
@@ -62,9 +63,10 @@ export class DockerExecs {
   /** A new window size (docker's h and w): sent now if the session runs, else when it starts. */
   resize(id: string, h: number, w: number): void {
     const x = this.get(id);
-    if (!(h > 0 && w > 0)) throw new ApiError(400, 'h and w: give the window\'s height and width, both above 0');
-    x.size = { rows: Math.min(h, 10_000), cols: Math.min(w, 10_000) };
-    x.control?.('resize', x.size);
+    const size = windowSize(h, w);
+    if (!size) throw new ApiError(400, 'h and w: give the window\'s height and width, both above 0');
+    x.size = size;
+    x.control?.('resize', size);
   }
 
   /**
@@ -79,7 +81,7 @@ export class DockerExecs {
       return;
     }
     const rec = await this.runnable(x);
-    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${x.tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+    socket.write(upgraded(x.tty));
     const framed = (stream: 1 | 2) =>
       new Writable({
         write(chunk: Buffer, _enc, cb) {
@@ -88,13 +90,7 @@ export class DockerExecs {
         },
       });
     // the connection's input, from what came along with the request on; a half-close is the stdin's EOF
-    let stdin: NodeJS.ReadableStream = Readable.from([]);
-    if (x.stdin) {
-      const input = new PassThrough();
-      if (head.length) input.write(head);
-      socket.pipe(input);
-      stdin = input;
-    }
+    const stdin: NodeJS.ReadableStream = x.stdin ? connectionInput(socket, head) : Readable.from([]);
     const failed = await this.run(x, rec, framed(1), framed(2), stdin);
     if (failed && !socket.destroyed) socket.write(x.tty ? failed : frame(2, failed));
     socket.unpipe();
@@ -105,8 +101,7 @@ export class DockerExecs {
   async startDetached(id: string): Promise<void> {
     const x = this.get(id);
     const rec = await this.runnable(x);
-    const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
-    void this.run(x, rec, sink(), sink(), Readable.from([]));
+    void this.run(x, rec, discard(), discard(), Readable.from([]));
   }
 
   private async runnable(x: ExecInstance): Promise<PodRecord> {
@@ -154,7 +149,3 @@ export class DockerExecs {
   }
 }
 
-/** Docker's ConsoleSize [height, width], when it gives one. */
-function windowSize(v: [number, number] | null | undefined): { size?: { rows: number; cols: number } } {
-  return v && v[0] > 0 && v[1] > 0 ? { size: { rows: Math.min(v[0], 10_000), cols: Math.min(v[1], 10_000) } } : {};
-}

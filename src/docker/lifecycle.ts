@@ -3,7 +3,6 @@
 // the pod when it ends.
 import { hostname } from 'node:os';
 import type { Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { EventStore } from '../events/store/event-store.js';
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
@@ -21,8 +20,9 @@ import { resolvePod } from '../cli/resolve.js';
 import { watchPod } from '../cli/watch.js';
 import { newPodId } from '../cli/pod-id.js';
 import { specFromCreate } from './create.js';
-import { NETWORK_LABEL } from './networks.js';
+import { networkOf } from './networks.js';
 import { frame } from './frames.js';
+import { connectionInput, discard, upgraded, windowSize } from './streams.js';
 import { dockerState, POD_LABEL } from './containers.js';
 import { signalNumber } from '../cli/signals.js';
 
@@ -48,7 +48,7 @@ export class Lifecycle {
   private readonly autoRemove = new Set<string>();
   /** Containers whose stdin closes when the attached client's does (docker run -i's StdinOnce). */
   private readonly stdinOnce = new Set<string>();
-  /** The window size docker asked for, per container, and the attach sessions it goes to. */
+  /** The window size docker asked for, per container (POD/CONTAINER), and the attach sessions it goes to. */
   private readonly sizes = new Map<string, { rows: number; cols: number }>();
   private readonly attached = new Map<string, Control>();
 
@@ -225,7 +225,7 @@ export class Lifecycle {
     const state = dockerState(rec, st);
     const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
     const net = ctx.network;
-    const joined = ctx.spec?.network === 'none' ? 'none' : (ctx.spec?.labels[NETWORK_LABEL] ?? 'bridge');
+    const joined = networkOf(ctx.spec);
     return {
       Id: member ? `${ctx.id}-${container}` : ctx.id,
       Created: iso(ctx.createdAt),
@@ -258,6 +258,7 @@ export class Lifecycle {
     if (!force && !TERMINAL.has(rec.state) && rec.state !== 'created') throw new ApiError(409, `You cannot remove a running container ${rec.context.id}. Stop the container before attempting removal or force remove`);
     await publishIntent(this.d.store, 'pod.delete.requested', addressOf(rec.context), { force: true }, intentOpts);
     await this.until(rec, rec.seq + 1, ['deleted'], 60_000);
+    this.forget(rec);
     if (rec.context.name) await releaseName(this.d.nc, DEFAULT_TENANT, rec.context.name, rec.context.id).catch(() => {});
   }
 
@@ -281,7 +282,7 @@ export class Lifecycle {
         throw new ApiError(400, (err as Error).message);
       }
     }
-    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.${tty ? 'raw' : 'multiplexed'}-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+    socket.write(upgraded(tty));
     const abort = new AbortController();
     let last = Date.now();
     const fromSeq = o.logs || !main ? undefined : (await lastLogSeq(this.d.nc, at, main.name)) + 1;
@@ -307,7 +308,7 @@ export class Lifecycle {
       while (!detached && Date.now() - last < 300 && !socket.destroyed) await new Promise((r) => setTimeout(r, 60));
     } finally {
       handle?.close();
-      this.attached.delete(rec.context.id);
+      this.attached.delete(`${rec.context.id}/${container}`);
       abort.abort();
       await copying;
       socket.unpipe();
@@ -319,38 +320,43 @@ export class Lifecycle {
   private async attachStdin(rec: PodRecord, container: string, socket: Socket, head: Buffer, detachKeys: number[], gone: AbortSignal): Promise<(AttachHandle & { inputEnded: Promise<void> }) | null> {
     const running = rec.state === 'running' ? rec : await this.until(rec, rec.seq + 1, ['running', ...TERMINAL], 0).catch(() => null);
     if (gone.aborted || !running || running.state !== 'running' || !running.context.host) return null;
-    const input = new PassThrough();
-    if (head.length) input.write(head);
-    socket.pipe(input);
+    const input = connectionInput(socket, head);
     const id = rec.context.id;
+    const key = `${id}/${container}`;
     const once = this.stdinOnce.has(id);
     const inputEnded = new Promise<void>((resolve) => input.on('end', () => (once ? undefined : resolve())));
-    const asked = this.sizes.get(id);
+    const asked = this.sizes.get(key);
     const handle = await openAttach(this.d.nc, {
       host: running.context.host, at: addressOf(running.context), tenant: running.context.tenant ?? DEFAULT_TENANT, container,
       stdin: true, stdinOnce: once, detachKeys, sigProxy: false, by: BY,
-      input, stdout: new PassThrough(), stderr: new PassThrough(), remote: asked ?? {},
+      input, stdout: discard(), stderr: discard(), remote: asked ?? {},
     }).catch(() => null);
     if (!handle) return null;
     if (gone.aborted) {
       handle.close();
       return null;
     }
-    this.attached.set(id, handle.control);
+    this.attached.set(key, handle.control);
     // a resize that came while the session was being opened
-    const now = this.sizes.get(id);
+    const now = this.sizes.get(key);
     if (now && now !== asked) handle.control('resize', now);
     return { ...handle, inputEnded };
   }
 
   /** docker's resize of a container's tty (h rows, w columns): to its attach session, or kept for the one to come. */
-  resize(ref: string, h: number, w: number): Promise<void> {
-    if (!(h > 0 && w > 0)) throw new ApiError(400, 'h and w: give the window\'s height and width, both above 0');
-    return this.pod(ref).then((rec) => {
-      const size = { rows: Math.min(h, 10_000), cols: Math.min(w, 10_000) };
-      this.sizes.set(rec.context.id, size);
-      this.attached.get(rec.context.id)?.('resize', size);
-    });
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const size = windowSize(h, w);
+    if (!size) throw new ApiError(400, 'h and w: give the window\'s height and width, both above 0');
+    const { rec, container } = await this.target(ref);
+    const key = `${rec.context.id}/${container}`;
+    this.sizes.set(key, size);
+    this.attached.get(key)?.('resize', size);
+  }
+
+  /** What this daemon kept about a container it no longer has to answer for. */
+  private forget(rec: PodRecord): void {
+    this.stdinOnce.delete(rec.context.id);
+    for (const c of rec.context.spec?.containers ?? []) this.sizes.delete(`${rec.context.id}/${c.name}`);
   }
 
   private async removeWhenEnded(id: string): Promise<void> {

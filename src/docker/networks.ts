@@ -9,9 +9,15 @@ import type { ClusterView } from '../model/cluster-view.js';
 import { HOLDS_RESOURCES } from '../model/pod-machine.js';
 import { DEFAULT_TENANT, tenantOf } from '../events/schemas/subjects.js';
 import { ApiError } from './lifecycle.js';
+import type { PodSpec } from '../events/schemas/mod.js';
 
 /** The label that says which Docker network a pod joined (absent: bridge). */
 export const NETWORK_LABEL = 'io.hyper.network';
+
+/** The Docker network a pod joined: none, one made with docker network create, or bridge. */
+export function networkOf(spec: PodSpec | null | undefined): string {
+  return spec?.network === 'none' ? 'none' : (spec?.labels[NETWORK_LABEL] ?? 'bridge');
+}
 
 interface Stored { id: string; name: string; created: string; labels: Record<string, string> }
 interface CreateNetworkBody { Name?: string; Driver?: string; Internal?: boolean; EnableIPv6?: boolean; Labels?: Record<string, string> | null; Options?: Record<string, string> | null; IPAM?: { Config?: unknown[] | null } | null; CheckDuplicate?: boolean; Attachable?: boolean }
@@ -57,8 +63,7 @@ export class DockerNetworks {
     const out: Record<string, unknown> = {};
     for (const p of this.view.pods.values()) {
       if (tenantOf(p.context) !== DEFAULT_TENANT || !HOLDS_RESOURCES.has(p.state)) continue;
-      const joined = p.context.spec?.network === 'none' ? 'none' : (p.context.spec?.labels[NETWORK_LABEL] ?? 'bridge');
-      if (joined !== n.name) continue;
+      if (networkOf(p.context.spec) !== n.name) continue;
       const net = p.context.network;
       out[p.context.id] = { Name: p.context.name ?? p.context.id, EndpointID: p.context.id, MacAddress: net?.mac ?? '', IPv4Address: net?.mode === 'bridge' ? `${net.ip}/${net.prefix}` : '', IPv6Address: '' };
     }

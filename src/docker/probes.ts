@@ -4,13 +4,10 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { GuestStats } from '../drivers/driver.js';
 import type { PodRecord } from '../model/cluster-view.js';
 import { podProcesses, podStats } from '../cli/probe-client.js';
+import { cpuTime } from '../cli/format.js';
 import { ApiError } from './lifecycle.js';
 
 const hhmm = (ms: number) => new Date(ms).toTimeString().slice(0, 5);
-const cpuTime = (ms: number) => {
-  const s = Math.floor(ms / 1000);
-  return `${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
-};
 
 function running(rec: PodRecord): void {
   if (rec.state !== 'running' || !rec.context.host) throw new ApiError(409, `Container ${rec.context.id} is not running`);

@@ -16,6 +16,7 @@ import { DockerNetworks } from './networks.js';
 import { containerStats, containerTop } from './probes.js';
 import { getArchive, putArchive } from './archive.js';
 import { VolumeStore } from '../volumes/store.js';
+import { splitBody } from './streams.js';
 import { ImageStore } from '../images/store.js';
 import { cpus, release, totalmem } from 'node:os';
 import type { Logger } from '../log.js';
@@ -148,7 +149,6 @@ export class DockerApi {
       return { body: listContainers(this.d.view, DEFAULT_TENANT, { all: flag('all'), filters, now: Date.now(), limit: Number(q.get('limit')) || undefined }) };
     }
     if (method === 'GET' && path === '/events') {
-      const secs = (k: string) => (q.get(k) ? Math.round(Number(q.get(k)) * 1000) : null);
       let f: Record<string, string[]> = {};
       try {
         f = parseFilters(q.get('filters')) as Record<string, string[]>;
@@ -160,7 +160,7 @@ export class DockerApi {
         res.end();
         return undefined;
       }
-      await streamEvents(this.d.store, { sinceMs: secs('since') ?? Date.now(), untilMs: secs('until'), containers: f.container ?? [], actions: f.event ?? [] }, res);
+      await streamEvents(this.d.store, { sinceMs: seconds(q.get('since')) ?? Date.now(), untilMs: seconds(q.get('until')), containers: f.container ?? [], actions: f.event ?? [] }, res);
       return undefined;
     }
     if (method === 'GET' && path === '/images/json') return { body: this.images.list() };
@@ -385,36 +385,12 @@ function compareVersions(a: string, b: string): number {
   return am - bm || an - bn;
 }
 
-/**
- * A hijacked request's body (its Content-Length, at most 1 MB) read off the connection, and whatever came after it: the
- * first bytes of the client's stream.
- */
-async function splitBody(req: IncomingMessage, socket: Socket, head: Buffer): Promise<{ body: Buffer; rest: Buffer }> {
-  const want = Math.min(Number(req.headers['content-length']) || 0, 1 << 20);
-  let got = head;
-  while (got.length < want) {
-    const chunk = await new Promise<Buffer | null>((resolve) => {
-      const done = (b: Buffer | null) => {
-        socket.off('data', onData);
-        socket.off('end', onEnd);
-        socket.pause();
-        resolve(b);
-      };
-      const onData = (b: Buffer) => done(b);
-      const onEnd = () => done(null);
-      socket.on('data', onData);
-      socket.on('end', onEnd);
-      socket.resume();
-    });
-    if (!chunk) break;
-    got = Buffer.concat([got, chunk]);
-  }
-  return { body: got.subarray(0, want), rest: got.subarray(want) };
-}
-
+/** A JSON body: {} when empty or not an object; one that is not JSON is a 400. */
 function parseJson(b: Buffer): Record<string, unknown> {
+  const text = b.toString('utf8');
+  if (!text.trim()) return {};
   try {
-    const v = b.length ? JSON.parse(b.toString('utf8')) : {};
+    const v = JSON.parse(text);
     return v && typeof v === 'object' ? v : {};
   } catch {
     throw new ApiError(400, 'the request body is not JSON');
@@ -430,11 +406,5 @@ async function jsonBody(req: IncomingMessage): Promise<unknown> {
     if (size > 1 << 20) throw new ApiError(413, 'request body over 1 MB');
     parts.push(chunk as Buffer);
   }
-  const text = Buffer.concat(parts).toString('utf8');
-  if (!text.trim()) return {};
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new ApiError(400, 'the request body is not JSON');
-  }
+  return parseJson(Buffer.concat(parts));
 }

@@ -59,6 +59,9 @@ beforeAll(async () => {
   pod('p-web', 'web', '127.0.0.2');
   pod('p-db', 'db', '127.0.0.3', undefined, { dnsSearch: ['corp.example'] });
   pod('p-ana', 'secret', '127.0.0.4', 'ana');
+  // two replicas of a compose service, each with the service's name as an alias (one also claims "db")
+  pod('p-w1', 'shop_web_1', '127.0.0.5', undefined, { aliases: ['shop', 'db'] });
+  pod('p-w2', 'shop_web_2', '127.0.0.6', undefined, { aliases: ['shop'] });
   udpFrom = (src) => new Promise((r) => { const s = createSocket('udp4'); s.bind(0, src, () => r(s)); });
   // the asker's upstream: answers outside.example, NXDOMAIN for the rest
   upstream = createSocket('udp4');
@@ -89,6 +92,13 @@ describe('pod DNS', () => {
 
   it("a name with one of the asker's search domains after it is the pod's", async () => {
     expect(read(await ask('127.0.0.3', query('web.corp.example')))).toEqual({ rcode: 0, ips: ['127.0.0.2'] });
+  });
+
+  it('an alias answers with every pod that has it; a pod\'s own name wins over an alias; docker-style names resolve', () => {
+    expect(podAddresses(view, 'h', '127.0.0.2', 'shop')?.sort()).toEqual(['127.0.0.5', '127.0.0.6']);
+    expect(podAddresses(view, 'h', '127.0.0.2', 'db')).toEqual(['127.0.0.3']);
+    expect(podAddresses(view, 'h', '127.0.0.2', 'shop_web_2')).toEqual(['127.0.0.6']);
+    expect(podAddresses(view, 'h', '127.0.0.4', 'shop')).toBeNull();
   });
 
   it("another tenant's pods are not found: the question goes upstream", async () => {

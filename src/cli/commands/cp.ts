@@ -10,7 +10,7 @@ import { addressOf } from '../../events/schemas/subjects.js';
 import { openSession, type GlobalOptions } from '../connection.js';
 import { copyPlan, wantsContents, type CopyPlan } from '../copy-paths.js';
 import { ExecError, execSession } from '../exec-client.js';
-import { reportExecError } from '../session-io.js';
+import { Collect, reportExecError } from '../session-io.js';
 import { cliActor } from '../intent.js';
 import type { PodRecord } from '../../model/cluster-view.js';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -23,14 +23,6 @@ function size(n: number): string {
   return n < 1000 ? `${n}B` : n < 1e6 ? `${(n / 1e3).toFixed(2)}kB` : n < 1e9 ? `${(n / 1e6).toFixed(1)}MB` : `${(n / 1e9).toFixed(2)}GB`;
 }
 
-/** The guest tool's stderr, kept to explain a failure (its first lines are enough). */
-class Collect extends PassThrough {
-  text = '';
-  constructor() {
-    super();
-    this.on('data', (b: Buffer) => { if (this.text.length < 4000) this.text += b.toString(); });
-  }
-}
 
 /** Runs a local tar with the stream on one side; resolves with its exit code and what it said on stderr. */
 function localTar(args: string[], stdio: 'in' | 'out'): { proc: ReturnType<typeof spawn>; done: Promise<{ code: number; stderr: string }> } {
