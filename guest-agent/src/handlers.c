@@ -81,6 +81,7 @@ static const struct handler table[] = {
   {MSG_ACK, "ACK", handle_ack, 0},
   {MSG_RELEASE, "RELEASE", handle_release, 0},
   {MSG_PS, "PS", handle_ps, 0},
+  {MSG_RESTORED, "RESTORED", handle_restored, 1},
 };
 
 const struct handler *handler_for(uint8_t type) {

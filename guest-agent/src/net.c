@@ -29,7 +29,7 @@ static void set_in(struct sockaddr *sa, in_addr_t a) {
   sin->sin_addr.s_addr = a;
 }
 
-int net_configure(const char *ifname, const char *address, const char *gateway, unsigned mtu, char *err, size_t errlen) {
+int net_configure(const char *ifname, const char *address, const char *gateway, unsigned mtu, const char *mac, char *err, size_t errlen) {
   char ip[32];
   snprintf(ip, sizeof ip, "%s", address);
   char *slash = strchr(ip, '/');
@@ -38,11 +38,18 @@ int net_configure(const char *ifname, const char *address, const char *gateway, 
   struct in_addr addr, gw;
   if (inet_pton(AF_INET, ip, &addr) != 1 || prefix < 1 || prefix > 32) { errno = EINVAL; return fail(-1, err, errlen, "ADDRESS must be a.b.c.d/prefix"); }
   if (gateway && inet_pton(AF_INET, gateway, &gw) != 1) { errno = EINVAL; return fail(-1, err, errlen, "GATEWAY must be a.b.c.d"); }
+  unsigned char hw[6];
+  if (mac && sscanf(mac, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx", &hw[0], &hw[1], &hw[2], &hw[3], &hw[4], &hw[5]) != 6) { errno = EINVAL; return fail(-1, err, errlen, "MAC must be aa:bb:cc:dd:ee:ff"); }
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (s < 0) return fail(s, err, errlen, "socket");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+  if (mac) {
+    ifr.ifr_hwaddr.sa_family = 1; /* ARPHRD_ETHER */
+    memcpy(ifr.ifr_hwaddr.sa_data, hw, 6);
+    if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0) return fail(s, err, errlen, "set the MAC address of eth0");
+  }
   if (mtu) {
     ifr.ifr_mtu = (int)mtu;
     if (ioctl(s, SIOCSIFMTU, &ifr) < 0) return fail(s, err, errlen, "set the MTU of eth0 (is there a NIC?)");

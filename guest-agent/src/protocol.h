@@ -29,7 +29,7 @@
 enum hyper_msg {
   /* requests (host -> agent) */
   MSG_PING = 1,            /* -> OK {VERSION} */
-  MSG_START_POD = 2,       /* {HOSTNAME, DNS*, SEARCH*, ADDRESS?, GATEWAY?, MTU?, HOSTS*} -> OK: with ADDRESS, eth0 gets it (and the
+  MSG_START_POD = 2,       /* {HOSTNAME, DNS*, SEARCH*, ADDRESS?, GATEWAY?, MTU?, MAC?, HOSTS*} -> OK: with ADDRESS, eth0 gets it (and the
                             * default route via GATEWAY); DNS and SEARCH make /etc/resolv.conf and HOSTS ("ip name…" lines)
                             * /etc/hosts, both bound into every container started after */
   MSG_START_CONTAINER = 3, /* {CONTAINER, ROOTFS_KIND, ROOTFS_SOURCE, ROOTFS_FSTYPE?, ARG+, ENV*, CWD?, USER? | UID?, GID?, TTY?, ROWS?, COLS?, MOUNT*, MEMORY_MAX?, CPU_MAX?, FILE*} -> OK {PID}; E_EXISTS while a process of that name is in the table (even exited: RELEASE it first) */
@@ -59,6 +59,10 @@ enum hyper_msg {
                             * every container (or of one), each PS_ENTRY a nested body: PID, PPID, UID, CONTAINER, CPU_MS (user+system),
                             * RSS (bytes), TIME_MS (started), COMMAND (argv joined by spaces, or [comm]). A process belongs to the
                             * container of its nearest ancestor the host started, else to the one whose mount namespace it shares. */
+  MSG_RESTORED = 16,       /* {DATA, TIME_MS, BOOT_ID} -> OK: this guest was restored from a template's saved state, so its RNG,
+                            * clock and boot id are the template's: DATA (1..4096 bytes) is mixed in and credited and the CRNG
+                            * reseeded at once (RNDRESEEDCRNG), CLOCK_REALTIME is set to TIME_MS (host ms since the epoch), and
+                            * BOOT_ID replaces /proc's in READY and RESYNC from now on (every clone of a template shares /proc's) */
   /* replies */
   MSG_OK = 64,
   MSG_ERROR = 65,          /* {ERROR, MESSAGE, ERRNO?} */
@@ -129,6 +133,7 @@ enum hyper_tag {
   TAG_FILE = 55,          /* bytes: a nested body {PATH, DATA, MODE}: a file written in the container's root before it starts */
   TAG_PATH = 56,          /* string: an absolute path in the container */
   TAG_MODE = 57,          /* u64: permission bits */
+  TAG_MAC = 58,           /* string: "aa:bb:cc:dd:ee:ff", eth0's hardware address (START_POD: a restored clone has its template's) */
 };
 
 enum hyper_error {

@@ -16,7 +16,7 @@
 #define ENTRY_MAX (2 * (5 + 127) + 11 * 13 + (5 + 7) + 5)
 _Static_assert(MAX_PROCS * ENTRY_MAX + 1024 < HYPER_MAX_FRAME, "a RESYNC reply listing a full table must fit one frame");
 
-static void hello(struct writer *w) {
+void write_hello(struct writer *w) {
   writer_u64(w, TAG_VERSION, HYPER_PROTOCOL_VERSION);
   writer_str(w, TAG_MESSAGE, "hyper-agent " HYPER_AGENT_BUILD);
   writer_str(w, TAG_BOOT_ID, boot_id());
@@ -25,7 +25,7 @@ static void hello(struct writer *w) {
 void send_ready(void) {
   struct writer w = {0};
   writer_begin(&w, MSG_READY, 0);
-  hello(&w);
+  write_hello(&w);
   send_frame(&w);
   writer_free(&w);
 }
@@ -55,7 +55,7 @@ void handle_resync(const struct frame *f) {
   pump_rewind_all();
   struct writer w = {0}, e = {0};
   writer_begin(&w, MSG_OK, f->id);
-  hello(&w);
+  write_hello(&w);
   int oom = 0;
   for (int i = 0; i < proc_limit() && !oom; i++) {
     struct proc *p = proc_at(i);

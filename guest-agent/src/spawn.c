@@ -118,6 +118,8 @@ static void enter_new_root(const char *root, char **mounts, const struct spawn_f
   }
   snprintf(path, sizeof path, "%s/proc", root);
   if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) child_fail(errpipe, "mount /proc");
+  snprintf(path, sizeof path, "%s/proc/sys/kernel/random/boot_id", root);
+  if (access(RESTORED_BOOT_ID, F_OK) == 0) mount(RESTORED_BOOT_ID, path, NULL, MS_BIND, NULL);
   snprintf(path, sizeof path, "%s/sys", root);
   if (mount("sysfs", path, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL) < 0) child_fail(errpipe, "mount /sys");
   snprintf(path, sizeof path, "%s/dev", root);

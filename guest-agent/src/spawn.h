@@ -6,6 +6,9 @@
 #include <sys/types.h>
 #include "tools.h"
 
+/* A restored clone's boot id (MSG_RESTORED), bound over every container's /proc/sys/kernel/random/boot_id. */
+#define RESTORED_BOOT_ID "/run/hyper/boot_id"
+
 /* A file to write in the new root before the command runs (data points into the request's frame). */
 struct spawn_file { char *path; const uint8_t *data; uint32_t len; unsigned mode; };
 

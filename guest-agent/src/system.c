@@ -6,6 +6,8 @@
 #include "proctab.h"
 #include "protocol.h"
 #include "net.h"
+#include "session.h"
+#include "spawn.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +39,7 @@ static void loopback_up(void);
 /* from <linux/random.h>, which musl's toolchain does not ship */
 struct rand_pool_info { int entropy_count; int buf_size; uint32_t buf[]; };
 #define RNDADDENTROPY _IOW('R', 0x03, int[2])
+#define RNDRESEEDCRNG _IO('R', 0x07)
 
 static void must_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
   mkdir(dst, 0755);
@@ -134,15 +137,15 @@ void handle_start_pod(const struct frame *f) {
     free(hostname);
     return;
   }
-  char *address = tlv_str(f->body, f->len, TAG_ADDRESS, 0), *gateway = tlv_str(f->body, f->len, TAG_GATEWAY, 0);
+  char *address = tlv_str(f->body, f->len, TAG_ADDRESS, 0), *gateway = tlv_str(f->body, f->len, TAG_GATEWAY, 0), *mac = tlv_str(f->body, f->len, TAG_MAC, 0);
   char err[256] = "";
-  if (address && !host_mode && net_configure("eth0", address, gateway, (unsigned)tlv_u64(f->body, f->len, TAG_MTU, 0), err, sizeof err) < 0) {
+  if (address && !host_mode && net_configure("eth0", address, gateway, (unsigned)tlv_u64(f->body, f->len, TAG_MTU, 0), mac, err, sizeof err) < 0) {
     int e = errno;
     reply_error(f->id, E_SYSTEM, e, "network: %s", err);
-    free(hostname); free(address); free(gateway);
+    free(hostname); free(address); free(gateway); free(mac);
     return;
   }
-  free(address); free(gateway);
+  free(address); free(gateway); free(mac);
   static char text[64 * 1024];
   text[0] = 0;
   if (tlv_count(f->body, f->len, TAG_DNS) && !host_mode) {
@@ -165,10 +168,11 @@ void handle_start_pod(const struct frame *f) {
   reply_ok(f->id, NULL);
 }
 
-/* Clones of one VM snapshot start with the same pool: the host sends fresh bytes, which are mixed in and credited. */
-void handle_reseed(const struct frame *f) {
+/* Mixes DATA into the kernel's pool, credited, and reseeds the CRNG from it now (not at its next interval, up to a minute
+   away): 0, or -1 having replied the error. */
+static int mix_entropy(const struct frame *f) {
   struct field d;
-  if (!tlv_find(f->body, f->len, TAG_DATA, 0, &d) || d.len == 0 || d.len > 4096) { reply_error(f->id, E_MISSING, 0, "DATA of 1..4096 bytes needed"); return; }
+  if (!tlv_find(f->body, f->len, TAG_DATA, 0, &d) || d.len == 0 || d.len > 4096) { reply_error(f->id, E_MISSING, 0, "DATA of 1..4096 bytes needed"); return -1; }
   static uint32_t storage[(sizeof(struct rand_pool_info) + 4096) / 4 + 1];
   struct rand_pool_info *info = (struct rand_pool_info *)storage;
   info->entropy_count = (int)d.len * 8;
@@ -176,10 +180,54 @@ void handle_reseed(const struct frame *f) {
   memcpy(info->buf, d.val, d.len);
   int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
   int rc = fd >= 0 ? ioctl(fd, RNDADDENTROPY, info) : -1;
+  const char *what = "RNDADDENTROPY";
+  if (rc == 0) { rc = ioctl(fd, RNDRESEEDCRNG); what = "RNDRESEEDCRNG"; }
   int e = errno;
   if (fd >= 0) close(fd);
-  if (rc < 0) { reply_error(f->id, E_SYSTEM, e, "RNDADDENTROPY: %s", strerror(e)); return; }
-  reply_ok(f->id, NULL);
+  if (rc < 0) { reply_error(f->id, E_SYSTEM, e, "%s: %s", what, strerror(e)); return -1; }
+  return 0;
+}
+
+/* Clones of one VM snapshot start with the same pool: the host sends fresh bytes. */
+void handle_reseed(const struct frame *f) {
+  if (mix_entropy(f) == 0) reply_ok(f->id, NULL);
+}
+
+static char boot_id_given[64];
+
+/* A clone restored from a template: fresh randomness, the host's time, and a boot id of its own. */
+void handle_restored(const struct frame *f) {
+  char *id = tlv_str(f->body, f->len, TAG_BOOT_ID, 0);
+  if (!id || !id[0] || strlen(id) >= sizeof boot_id_given || !tlv_count(f->body, f->len, TAG_TIME_MS)) {
+    reply_error(f->id, E_MISSING, 0, "TIME_MS and a BOOT_ID of 1..63 characters needed");
+    free(id);
+    return;
+  }
+  if (mix_entropy(f) < 0) { free(id); return; }
+  uint64_t ms = tlv_u64(f->body, f->len, TAG_TIME_MS, 0);
+  struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+  if (!host_mode && clock_settime(CLOCK_REALTIME, &ts) < 0) {
+    reply_error(f->id, E_SYSTEM, errno, "clock_settime: %s", strerror(errno));
+    free(id);
+    return;
+  }
+  snprintf(boot_id_given, sizeof boot_id_given, "%s", id);
+  free(id);
+  /* programs read the kernel's file, which is the template's: every container's /proc shows this one instead */
+  if (!host_mode) {
+    mkdir("/run/hyper", 0755);
+    int fd = open(RESTORED_BOOT_ID, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd >= 0) {
+      dprintf(fd, "%s\n", boot_id_given);
+      close(fd);
+      mount(RESTORED_BOOT_ID, "/proc/sys/kernel/random/boot_id", NULL, MS_BIND, NULL);
+    }
+  }
+  struct writer w = {0};
+  writer_begin(&w, MSG_OK, f->id);
+  write_hello(&w);
+  reply_ok(f->id, &w);
+  writer_free(&w);
 }
 
 /* The kernel's boot id (/proc/sys/kernel/random/boot_id, CONFIG_PROC_SYSCTL) when it has one; a kernel without /proc/sys
@@ -200,6 +248,7 @@ static void random_uuid(char *out, size_t n) {
 }
 
 const char *boot_id(void) {
+  if (boot_id_given[0]) return boot_id_given;
   static char id[64];
   if (id[0]) return id;
   FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");

@@ -68,7 +68,7 @@ export function eventText(e: PodEvent, before: PodFold): string {
 }
 
 /** Facts that change no state but belong in a history. */
-const NOTABLE = new Set(['container.started', 'container.exited', 'container.failed', 'container.oom', 'net.assigned', 'image.ready', 'vm.attached', 'vm.detached', 'pod.kill.requested', 'pod.rename.requested', 'pod.killed', 'exec.started', 'exec.failed', 'exec.exited', 'copy.started', 'copy.failed', 'copy.ended', 'attach.started', 'intent.rejected', 'pod.waiting', 'pod.rejected', 'pod.lost']);
+const NOTABLE = new Set(['container.started', 'container.exited', 'container.failed', 'container.oom', 'net.assigned', 'image.ready', 'vm.origin', 'vm.attached', 'vm.detached', 'pod.kill.requested', 'pod.rename.requested', 'pod.killed', 'exec.started', 'exec.failed', 'exec.exited', 'copy.started', 'copy.failed', 'copy.ended', 'attach.started', 'intent.rejected', 'pod.waiting', 'pod.rejected', 'pod.lost']);
 
 /** Folds one pod's records (its subject's, in order) into its history. Invalid records are skipped, as the fold skips them. */
 export function podHistory(records: Iterable<Record_>, podId: string): PodHistory {

@@ -21,6 +21,7 @@ export const COMMAND_MODULES: [names: string[], load: () => Promise<Register>][]
   [['top'], async () => (await import('./commands/top.js')).registerTop],
   [['pull', 'load', 'images', 'rmi', 'save', 'login'], async () => (await import('./commands/images.js')).registerImages],
   [['volume'], async () => (await import('./commands/volume.js')).registerVolume],
+  [['template'], async () => (await import('./commands/template.js')).registerTemplate],
   [['tenant'], async () => (await import('./commands/tenant.js')).registerTenant],
   [['cluster'], async () => (await import('./commands/cluster.js')).registerCluster],
   [['scenario'], async () => { const { registerScenario } = await import('./commands/scenario.js'); return (p) => registerScenario(p); }],

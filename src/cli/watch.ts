@@ -16,6 +16,7 @@ export function describe(e: PodEvent): string | null {
     case 'image.ready': return e.data.pulled ? `pulled ${e.data.image} (${e.data.id.slice(7, 19)}) in ${e.data.ms} ms${e.data.converted ? ', converted to EROFS' : ''}` : `image ${e.data.image} (${e.data.id.slice(7, 19)}) is here`;
     case 'vm.booting': return `booting vm ${e.data.vm} (${e.data.driver})`;
     case 'vm.booted': return `vm booted in ${e.data.bootMs} ms`;
+    case 'vm.origin': return e.data.origin === 'cold' ? `vm booted cold${e.data.why ? `: ${e.data.why}` : ''}` : `vm restored from ${e.data.origin === 'pool' ? 'the pool' : `template ${e.data.template}`}`;
     case 'vm.failed': return `vm failed: ${e.data.reason}`;
     case 'vm.exited': return `vm exited: ${e.data.reason}`;
     case 'agent.ready': return `guest agent ready (${e.data.version})`;

@@ -1,4 +1,6 @@
 // The daemon's command line, shared by the `hyperd` binary and `hyper daemon`.
+import { parsePoolSize, type PoolSize } from '../drivers/qemu/pool.js';
+import type { TemplateMode } from '../drivers/registry.js';
 import { hostname } from 'node:os';
 import { parseDuration } from '../duration.js';
 import { Command } from 'commander';
@@ -44,6 +46,12 @@ function networkMode(v: string): 'auto' | 'bridge' | 'user' | 'none' {
   throw new ValidationError('hyperd options', [{ path: '--network', message: `must be auto, bridge, user or none (not "${v}")` }]);
 }
 
+/** --templates → made on need, --no-templates → never, neither → those made ahead of time; a pool needs them on. */
+function templateMode(flag: boolean | undefined, pool: PoolSize[]): TemplateMode {
+  if (pool.length && flag === false) throw new ValidationError('hyperd options', [{ path: '--pool', message: 'a pool is made of restored templates: drop --no-templates' }]);
+  return flag === true || pool.length ? 'on' : flag === false ? 'off' : 'existing';
+}
+
 export function daemonCommand(name: string): Command {
   return new Command(name)
     .description('run a hyper host daemon: joins the cluster, schedules pods and runs those placed on this host')
@@ -57,6 +65,10 @@ export function daemonCommand(name: string): Command {
     .option('--cpus <n>', 'vCPUs this host offers (default: 4 per core)', int('--cpus'))
     .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM)', int('--memory'))
     .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--templates', 'start VMs by restoring VM templates, made when a pod size first needs one (qemu driver; a cold boot otherwise, recorded in vm.origin). Without it, only templates made by hyper template build are used')
+    .option('--no-templates', 'never restore a template: every VM boots cold')
+    .option('--pool <size>', 'keep N paused VMs of a size restored and ready, [CPUSx]MB=N (e.g. 256=4; repeatable; turns --templates on)', (v: string, acc: PoolSize[]) => [...acc, parsePoolSize(v)], [] as PoolSize[])
+    .option('--share-templates', 'one VM template per size for all tenants, instead of one per tenant (shares guest pages between tenants: see the README)')
     .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
     .option('--creds <file>', 'credentials (JSON {user, password}) of the host role on an external NATS (--nats)')
     .option('--group <name>', 'members of this group may drive the daemon (read its client credentials), as docker\'s socket group')
@@ -87,6 +99,9 @@ export function daemonCommand(name: string): Command {
         capacity: { ...defaultCapacity(), ...(o.cpus ? { cpus: o.cpus } : {}), ...(o.memory ? { memoryMb: o.memory } : {}) },
         replicas: o.replicas,
         insecureRegistries: o.insecureRegistry,
+        templates: templateMode(o.templates, o.pool),
+        poolSizes: o.pool,
+        shareTemplates: Boolean(o.shareTemplates),
         stopPodsOnExit: Boolean(o.stopPodsOnExit),
         group: o.group,
         natsAuth: o.creds ? hostCredentials(o.creds) : undefined,

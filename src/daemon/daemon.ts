@@ -4,7 +4,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { createDriver } from '../drivers/registry.js';
+import { createDriver, type TemplateMode } from '../drivers/registry.js';
+import type { Driver } from '../drivers/driver.js';
+import type { PoolSize } from '../drivers/qemu/pool.js';
 import { HostNetwork, probeNetworkMode, type NetworkMode } from '../net/host-network.js';
 import type { HollowOptions } from '../drivers/hollow/driver.js';
 import type { Logger } from '../log.js';
@@ -52,6 +54,11 @@ export interface DaemonOptions {
   bootTimeoutMs?: number;
   /** Registries to pull from over plain HTTP. */
   insecureRegistries?: string[];
+  /** VM templates (qemu driver): made on need, only those made ahead of time (the default), or never; shared by tenants or not. */
+  templates?: TemplateMode;
+  shareTemplates?: boolean;
+  /** Paused VMs kept ready per size (with templates on). */
+  poolSizes?: PoolSize[];
   /** Save a snapshot after this many folded events (0 disables). */
   snapshotEvery?: number;
   /** Stop every pod when the daemon stops (the old behaviour); by default pods keep running and the next daemon re-attaches. */
@@ -90,6 +97,7 @@ export class Daemon {
   view!: ClusterView;
   private hosts: HostActor[] = [];
   private network: HostNetwork | undefined;
+  private driver: Driver | undefined;
   /** The pod network mode in use (null: a driver without NICs). */
   networkMode: NetworkMode | null = null;
   /** How pods are networked here, in words (hyperd.json, for hyper info). */
@@ -186,19 +194,30 @@ export class Daemon {
     // tenants are facts in the log: let in those it names (the server started with hosts and the admin client only)
     if (this.view.tenants.size) this.reloadAuth();
 
-    const driver = await createDriver(this.o.driver, {
+    const driver = (this.driver = await createDriver(this.o.driver, {
       dataDir: this.o.dataDir,
       hollow: this.o.hollow,
       bootTimeoutMs: this.o.bootTimeoutMs,
       insecureRegistries: this.o.insecureRegistries,
+      templates: this.o.templates ?? 'existing',
+      shareTemplates: this.o.shareTemplates,
+      poolSizes: this.o.poolSizes,
+      onPoolFailed: (why) => log.warn({ why }, why),
+      onColdBoot: (vm, why) => log.info({ vm, why }, `vm ${vm} boots cold: ${why}`),
+      onTemplateFailed: (why) => log.warn({ why }, why),
       onAccelerator: (v) => log.info({ accel: v.accel, reason: v.reason, cached: Boolean(v.cached) }, `accelerator: ${v.accel}`),
-    });
-    const capacity = this.o.capacity ?? defaultCapacity();
+    }));
+    const offered = this.o.capacity ?? defaultCapacity();
+    // a pool's ready VMs are this host's too: pods get what they leave
+    const reserved = driver.reservedMemoryMb ?? 0;
+    const capacity = reserved ? { ...offered, memoryMb: Math.max(0, offered.memoryMb - reserved) } : offered;
+    if (reserved) log.info({ reservedMb: reserved }, `the VM pool holds ${reserved} MB: pods are offered ${capacity.memoryMb} MB`);
     const ids = this.o.hollowHosts ? Array.from({ length: this.o.hollowHosts }, (_, i) => `${this.o.hostId}-${i}`) : [this.o.hostId];
     if (this.o.hollowHosts && this.o.driver !== 'hollow') throw new Error('--hollow-hosts needs --driver hollow');
     const bootTimeoutMs = this.o.bootTimeoutMs ?? 30_000;
     this.network = driver.capabilities.isolation ? await this.openNetwork(ids[0]) : undefined;
     const network = this.network;
+    driver.prepare?.({ cpus: 1, memoryMb: 256, nic: this.networkMode !== null });
     this.hosts = ids.map((hostId) => {
       const onRunner = (pod: string, running: boolean) => {
         if (running) this.runnerHost.set(pod, host);
@@ -518,6 +537,7 @@ export class Daemon {
       left = ok.every(Boolean);
       await this.snapshot();
     }
+    await this.driver?.close?.().catch((err) => this.o.log.warn({ err }, 'could not stop the VM pool'));
     await this.network?.teardown().catch((err) => this.o.log.warn({ err }, 'could not remove the pod network'));
     this.stopping.abort();
     this.followAbort.abort();

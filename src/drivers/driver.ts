@@ -168,6 +168,9 @@ export interface ExecLaunch {
 /** An image a VM was prepared with: which id the reference resolved to, and whether it had to be pulled or converted. */
 export interface PreparedImage { image: string; id: string; pulled: boolean; converted: boolean; ms: number }
 
+/** How a VM came up: booted from its kernel, restored from a template, or taken from a pool of restored ones. */
+export type VmOrigin = 'cold' | 'template' | 'pool';
+
 export interface Vm {
   readonly id: string;
   /**
@@ -177,9 +180,10 @@ export interface Vm {
   prepare?(onProgress: (message: string) => void, onPulling?: (image: string) => Promise<void>): Promise<PreparedImage[]>;
   /**
    * Boots until the guest's kernel is up; rejects with a DriverError carrying the backend's output on failure. May report
-   * how the time split between the VMM starting (vmmMs) and the guest booting to its agent (guestMs).
+   * how the time split between the VMM starting (vmmMs) and the guest booting to its agent (guestMs), and which way it
+   * started: booted (cold) or restored from a template, with why it booted cold when templates were on.
    */
-  boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number } | void>;
+  boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number; origin?: VmOrigin; template?: string; why?: string } | void>;
   /** The guest agent's channel (for a re-attached VM: already resynchronised). */
   connectAgent(signal: AbortSignal): Promise<GuestChannel>;
   /** Asks the guest to shut down, forces it after graceMs. Idempotent. */
@@ -215,6 +219,15 @@ export interface Driver {
    * (actors/host/lease-file.ts) says the lease ran out, so a killed daemon's VMs never run beside their replacements.
    */
   guardFencing?(leaseFile: string): void;
+  /**
+   * Gets ready, in the background, for the pods most likely to come (the default size; with or without a NIC): a
+   * driver that starts VMs from templates makes that template now rather than at the first pod.
+   */
+  prepare?(o: { cpus: number; memoryMb: number; nic: boolean }): void;
+  /** Memory the driver holds for VMs not yet a pod's (a pool of ready VMs): the host offers that much less. */
+  readonly reservedMemoryMb?: number;
+  /** Lets go of what does not outlive the daemon (a pool's ready VMs); pods' VMs keep running. */
+  close?(): Promise<void>;
 }
 
 export function unsupported(driver: string, what: string): DriverError {

@@ -254,9 +254,10 @@ export class AgentClient {
   release(process: string): Promise<Ok> { return this.send(MSG.RELEASE, { PROCESS: process }, `release of ${process}`); }
 
   ping(): Promise<Ok> { return this.send(MSG.PING, {}, 'ping'); }
-  startPod(o: { hostname?: string; dns?: string[]; network?: GuestNetwork }): Promise<Ok> {
+  /** mac: eth0's hardware address, set before the link comes up (a clone restored from a template has the template's). */
+  startPod(o: { hostname?: string; dns?: string[]; network?: GuestNetwork; mac?: string }): Promise<Ok> {
     const n = o.network;
-    const net = n ? { ADDRESS: `${n.address}/${n.prefix}`, GATEWAY: n.gateway, MTU: n.mtu, HOSTS: n.hosts, SEARCH: n.search.length ? n.search : undefined } : {};
+    const net = n ? { ADDRESS: `${n.address}/${n.prefix}`, GATEWAY: n.gateway, MTU: n.mtu, MAC: o.mac, HOSTS: n.hosts, SEARCH: n.search.length ? n.search : undefined } : {};
     return this.send(MSG.START_POD, { HOSTNAME: o.hostname, DNS: n ? n.dns : o.dns, ...net }, 'start pod');
   }
 
@@ -280,6 +281,13 @@ export class AgentClient {
   /** The processes of every container (or of one), read from the guest's /proc. */
   ps(container?: string): Promise<Ok> { return this.send(MSG.PS, { CONTAINER: container }, container ? `processes of ${container}` : 'processes'); }
   reseed(bytes: Uint8Array): Promise<Ok> { return this.send(MSG.RESEED, { DATA: bytes }, 'reseed'); }
+  /** Tells a guest restored from a template's saved state who it is now: entropy, the wall-clock time, its boot id. */
+  async restored(o: { entropy: Uint8Array; timeMs: number; bootId: string }): Promise<Ok> {
+    const ok = await this.send(MSG.RESTORED, { DATA: o.entropy, TIME_MS: o.timeMs, BOOT_ID: o.bootId }, 'restored');
+    // the READY this agent sent went to the template's host: its answer says again who it is, with its new boot id
+    this.ready = { version: ok.version ?? this.ready?.version ?? 0, build: ok.build ?? this.ready?.build, bootId: ok.bootId ?? o.bootId };
+    return ok;
+  }
   shutdown(): Promise<Ok> { return this.send(MSG.SHUTDOWN, {}, 'shutdown', 5_000); }
 
   /** Output as it arrives; offset is the stream offset of data's first byte (after a resync, bytes may repeat: see OutputCursor). */

@@ -13,6 +13,8 @@ export const MSG = {
   /** v1 flow control, retired in v2 (the agent answers E_UNKNOWN); the number stays taken. */
   RETIRED_WINDOW: 11,
   RESYNC: 12, ACK: 13, RELEASE: 14, PS: 15,
+  /** A clone restored from a template learns it: fresh entropy (the CRNG reseeded at once), the host's time, a boot id of its own. */
+  RESTORED: 16,
   OK: 64, ERROR: 65,
   READY: 96, OUTPUT: 97, EXIT: 98,
 } as const;
@@ -24,6 +26,7 @@ export const TAG = {
   OFFSET: 31, STATE: 32, TIME_MS: 33, BOOT_ID: 34, ENTRY: 35, SENT: 36, ACKED: 37, MAIN: 38, CPU_MS: 39, CPU_TOTAL_MS: 40,
   CPUS: 41, PPID: 42, RSS: 43, COMMAND: 44, PS_ENTRY: 45, BUILTIN: 46,
   ADDRESS: 47, GATEWAY: 48, MTU: 49, HOSTS: 50, SEARCH: 51, MOUNT: 52, MEMORY_MAX: 53, CPU_MAX: 54, FILE: 55, PATH: 56, MODE: 57,
+  MAC: 58,
 } as const;
 
 export const AGENT_ERROR = { MALFORMED: 1, TOO_BIG: 2, UNKNOWN: 3, MISSING: 4, NOT_FOUND: 5, EXISTS: 6, SYSTEM: 7, STATE: 8 } as const;

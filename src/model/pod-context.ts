@@ -134,6 +134,7 @@ export function applyPodEvent(ctx: PodContext, e: PodEvent): PodContext {
       return e.data.run === ctx.run ? { ...ctx, updatedAt: e.at, network: { ...e.data } } : ctx;
     case 'image.pulling':
     case 'image.ready':
+    case 'vm.origin':
     case 'intent.rejected':
     case 'exec.started':
     case 'exec.failed':

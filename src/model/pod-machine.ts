@@ -115,7 +115,7 @@ export const podMachine = setup({
     scheduled: {
       on: { ...renamable, 'image.pulling': hstay(), 'image.ready': hstay(), 'net.assigned': hstay(), 'vm.booting': hto('booting', 'fromPlacedHost'), 'pod.rejected': hto('pending'), 'vm.failed': hto('failed'), 'pod.lost': to('pending', 'lostThisRun'), ...stoppable },
     },
-    booting: { on: { ...renamable, 'vm.booted': hto('booted'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
+    booting: { on: { ...renamable, 'vm.origin': hstay(), 'vm.booted': hto('booted'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
     booted: { on: { ...renamable, 'agent.ready': hto('starting'), ...vmDies, ...stoppable, ...attachment, ...lostBooted } },
     starting: {
       on: {

@@ -32,8 +32,10 @@ export class VmActor {
     const started = performance.now();
     await this.emit('vm.booting', { host: this.host, vm: this.vm.id, driver: this.driver, deadline: Date.now() + timeoutMs }, 'vm.booting');
     try {
-      const phases = await this.vm.boot(AbortSignal.timeout(timeoutMs));
-      await this.emit('vm.booted', { vm: this.vm.id, bootMs: Math.round(performance.now() - started), ...(phases ?? {}) }, 'vm.booted');
+      const r = await this.vm.boot(AbortSignal.timeout(timeoutMs));
+      const bootMs = Math.round(performance.now() - started);
+      if (r?.origin) await this.emit('vm.origin', { vm: this.vm.id, origin: r.origin, ...(r.template ? { template: r.template } : {}), ...(r.why ? { why: r.why.slice(0, 2000) } : {}) }, 'vm.origin');
+      await this.emit('vm.booted', { vm: this.vm.id, bootMs, ...(r ? { vmmMs: r.vmmMs, guestMs: r.guestMs } : {}) }, 'vm.booted');
       return true;
     } catch (err) {
       const reason = (err as Error).name === 'TimeoutError' ? `vm ${this.vm.id} did not boot within ${timeoutMs} ms` : (err as Error).message;

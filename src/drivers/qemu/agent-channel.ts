@@ -46,6 +46,8 @@ export class AgentChannel implements GuestChannel {
     readonly tooOld: AgentTooOldError | null,
     /** Host directory → the 9p tag it was shared under at boot; volume name → its disk (/dev/vdX). */
     private readonly shares: Map<string, string> = new Map(),
+    /** eth0's MAC, given to the guest with its network (a VM restored from a template has the template's). */
+    private readonly mac?: string,
   ) {
     this.version = `hyper-agent/${resync?.version ?? agent.ready?.version ?? 1}`;
     this.bootId = resync?.bootId ?? agent.ready?.bootId ?? null;
@@ -55,7 +57,7 @@ export class AgentChannel implements GuestChannel {
   }
 
   async configurePod(o: { hostname: string; network?: GuestNetwork }): Promise<void> {
-    await this.agent.startPod({ hostname: o.hostname, network: o.network });
+    await this.agent.startPod({ hostname: o.hostname, network: o.network, mac: o.network ? this.mac : undefined });
   }
 
   async startContainer(c: ContainerLaunch): Promise<{ pid: number }> {

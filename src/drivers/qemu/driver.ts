@@ -9,13 +9,16 @@ import { DriverError } from '../../errors.js';
 import { AgentTooOldError, type ResyncResult } from '../../guest/agent-client.js';
 import { AgentChannel, HeldEvents } from './agent-channel.js';
 import { PROTOCOL_VERSION } from '../../guest/wire.js';
-import type { Capabilities, Device, Driver, FoundVm, GuestChannel, PreparedImage, Vm, VmConfig } from '../driver.js';
-import { attachQemu, launchQemu, tailOf, type QemuVm } from './launch.js';
+import type { Capabilities, Device, Driver, FoundVm, GuestChannel, PreparedImage, Vm, VmConfig, VmOrigin } from '../driver.js';
+import { attachQemu, BootError, launchQemu, tailOf, type QemuVm } from './launch.js';
 import { isQemuOf, onPath, readPid, waitGone } from './process.js';
 import { readVmState, STATE_FORMAT, writeVmState, type VmState } from './state-file.js';
 import { QmpClient } from './qmp.js';
 import { ensureFenceGuard, fencedBecause } from './fencing.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
+import { DISK_SLOTS, SLOT_BYTES, type Template, type TemplateLayout, type TemplateStore } from './template.js';
+import { VmPool, type PoolSize } from './pool.js';
+import { randomUUID } from 'node:crypto';
 
 export interface QemuDriverOptions {
   kernel: string;
@@ -28,7 +31,31 @@ export interface QemuDriverOptions {
   /** Named volumes (made on first use). */
   volumes?: VolumeStore;
   bootTimeoutMs?: number;
+  /** VM templates pods start from (null or absent: every VM boots cold). */
+  templates?: TemplateStore | null;
+  /** One template per layout for every tenant, instead of one per tenant (see the README's side-channel note). */
+  shareTemplates?: boolean;
+  /**
+   * Whether a missing template is made when a pod needs one (hyperd --templates), or only templates made ahead of time
+   * (hyper template build) are used.
+   */
+  buildTemplates?: boolean;
+  /** Sizes of VMs to keep ready as paused clones (hyperd --pool; needs templates): tried before a template is restored. */
+  poolSizes?: PoolSize[];
+  /** Told when the pool could not make a VM. */
+  onPoolFailed?: (why: string) => void;
+  /** Told when a VM booted cold though templates are on, and why (the daemon logs it; the fact records it too). */
+  onColdBoot?: (vm: string, why: string) => void;
+  /** Told when a template made ahead of time (prepare) could not be built. */
+  onTemplateFailed?: (why: string) => void;
 }
+
+/** Whose templates a pod of `tenant` starts from: its tenant's, or everyone's with hyperd --share-templates. */
+function templateTenant(o: QemuDriverOptions, tenant: string | undefined): string | null {
+  return o.shareTemplates ? null : (tenant ?? 'default');
+}
+
+const QEMU_BINARY = 'qemu-system-x86_64';
 
 /** hyperd acknowledges output only once it is stored, and releases an exit only once it is recorded. */
 const DURABLE = { autoAck: false, autoRelease: false } as const;
@@ -38,10 +65,25 @@ export class QemuDriver implements Driver {
   static readonly capabilities: Capabilities = { reattach: true, isolation: true, maxCpus: 64, maxMemoryMb: Math.floor(totalmem() / 1024 / 1024) };
   readonly capabilities = QemuDriver.capabilities;
 
-  constructor(private readonly o: QemuDriverOptions) {}
+  private readonly pool: VmPool | null;
+
+  constructor(private readonly o: QemuDriverOptions) {
+    this.pool = o.templates && o.poolSizes?.length
+      ? new VmPool({
+        dir: join(o.runDir, '..', 'pool'), templates: o.templates, tenant: templateTenant(o, undefined), sizes: o.poolSizes,
+        launch: { kernel: o.kernel, initrd: o.initrd, accel: o.accel, binary: QEMU_BINARY, agent: DURABLE, bootTimeoutMs: o.bootTimeoutMs },
+        log: (why) => o.onPoolFailed?.(why),
+      })
+      : null;
+  }
 
   createVm(config: VmConfig): Vm {
-    return new QemuPodVm(config, this.o);
+    return new QemuPodVm(config, this.o, this.pool);
+  }
+
+  /** The memory the pool's paused VMs may come to use (the host offers that much less to pods). */
+  get reservedMemoryMb(): number {
+    return this.pool?.reservedMb() ?? 0;
   }
 
   async list(): Promise<FoundVm[]> {
@@ -63,9 +105,21 @@ export class QemuDriver implements Driver {
     });
   }
 
+  prepare(layout: { cpus: number; memoryMb: number; nic: boolean }): void {
+    this.pool?.start();
+    const store = this.o.templates;
+    if (!store || !this.o.buildTemplates) return;
+    const tenant = templateTenant(this.o, undefined);
+    void store.ensure(layout, tenant, { timeoutMs: this.o.bootTimeoutMs }).catch((err) => this.o.onTemplateFailed?.(`the template for the default size (${layout.cpus} vCPU / ${layout.memoryMb} MB) could not be built, so pods of that size boot cold: ${(err as Error).message.split('\n')[0]}`));
+  }
+
   guardFencing(leaseFile: string): void {
     mkdirSync(this.o.runDir, { recursive: true });
     ensureFenceGuard(this.o.runDir, leaseFile);
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
   }
 
   async attach(found: FoundVm, o: { timeoutMs?: number } = {}): Promise<Vm> {
@@ -74,7 +128,7 @@ export class QemuDriver implements Driver {
     if (!st.ok) throw new DriverError('attach', `cannot re-attach to vm ${found.id}: ${st.why}`);
     const deadline = Date.now() + (o.timeoutMs ?? 10_000);
     const { qemu, held, resync, tooOld } = await resyncAgent(dir, st.state.pid, deadline);
-    const vm = new QemuPodVm({ id: st.state.vm, podId: st.state.pod, run: st.state.run, cpus: st.state.cpus, memoryMb: st.state.memoryMb, labels: {}, images: [] }, this.o);
+    const vm = new QemuPodVm({ id: st.state.vm, podId: st.state.pod, run: st.state.run, cpus: st.state.cpus, memoryMb: st.state.memoryMb, labels: {}, images: [] }, this.o, null);
     vm.adopt(qemu, held, st.state.devices, resync, tooOld);
     return vm;
   }
@@ -139,6 +193,7 @@ class QemuPodVm implements Vm {
   constructor(
     private readonly config: VmConfig,
     private readonly o: QemuDriverOptions,
+    private readonly pool: VmPool | null,
   ) {}
 
   get id() {
@@ -160,7 +215,29 @@ class QemuPodVm implements Vm {
     return prepared;
   }
 
-  async boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number }> {
+  /**
+   * The template this VM can start from, or why it boots cold. A missing template is made in the background for the
+   * pods after this one (this one does not wait for it).
+   */
+  private pickTemplate(store: TemplateStore, disks: string[]): { template: Template; layout: TemplateLayout; tenant: string | null } | { why: string | null } {
+    if ((this.config.volumes ?? []).length) return { why: 'the pod binds host directories (9p shares cannot be given to a restored VM)' };
+    if ((this.config.namedVolumes ?? []).length) return { why: 'the pod mounts named volumes (writable disks are not template slots yet)' };
+    if (disks.length > DISK_SLOTS) return { why: `the pod uses ${disks.length} images; templates have ${DISK_SLOTS} disk slots` };
+    const big = disks.find((d) => statSync(d).size > SLOT_BYTES);
+    if (big) return { why: `image disk ${big} is larger than a template slot (${SLOT_BYTES / 1024 ** 3} GiB)` };
+    const layout: TemplateLayout = { cpus: this.config.cpus, memoryMb: this.config.memoryMb, nic: Boolean(this.config.nic) };
+    const tenant = templateTenant(this.o, this.config.tenant);
+    const t = store.find(layout, tenant);
+    if (t) return { template: t, layout, tenant };
+    const failed = store.failed.get(store.keyOf(layout, tenant));
+    if (failed) return { why: `the template for ${layout.cpus} vCPU / ${layout.memoryMb} MB could not be built: ${failed}` };
+    if (!this.o.buildTemplates) return { why: null };
+    const was = store.isBuilding(layout, tenant);
+    void store.ensure(layout, tenant, { timeoutMs: this.o.bootTimeoutMs }).catch(() => {});
+    return { why: `the template for ${layout.cpus} vCPU / ${layout.memoryMb} MB${tenant ? ` (tenant ${tenant})` : ''} is ${was ? 'still being' : 'now being'} built` };
+  }
+
+  async boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number; origin: VmOrigin; template?: string; why?: string }> {
     // one disk per distinct image, however many containers use it: /dev/vda, /dev/vdb, … in attach order
     const byId = new Map<string, string>();
     this.devices = [];
@@ -195,23 +272,80 @@ class QemuPodVm implements Vm {
       this.devices.push({ kind: 'volume', name: v.name, path: vol.path, readonly: v.readonly, guestPath: `/dev/vd${String.fromCharCode(97 + disks.length + this.devices.filter((d) => d.kind === 'volume').length)}` });
     }
     const vols = this.devices.filter((d) => d.kind === 'volume').map((d) => ({ path: d.path, readonly: d.readonly }));
-    const binary = 'qemu-system-x86_64';
-    const launching = launchQemu({
+    const binary = QEMU_BINARY;
+    const base = {
       kernel: this.o.kernel, initrd: this.o.initrd, workDir: this.workDir, accel: this.o.accel, binary,
-      cpus: this.config.cpus, memoryMb: this.config.memoryMb, disks, shares, volumes: vols, nic: this.config.nic, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
-      onSpawned: (pid) => this.record(pid, onPath(binary) ?? binary),
-    });
+      cpus: this.config.cpus, memoryMb: this.config.memoryMb, shares, volumes: vols, nic: this.config.nic, bootTimeoutMs: this.o.bootTimeoutMs, agent: DURABLE,
+      onSpawned: (pid: number) => this.record(pid, onPath(binary) ?? binary),
+    };
     const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
-    try {
-      this.qemu = await Promise.race([launching, aborted]);
-    } catch (err) {
-      void launching.then((vm) => vm.kill(), () => {});
-      this.cleanup();
-      throw err;
+    aborted.catch(() => {});
+    const run = async <T extends QemuVm | null>(launching: Promise<T>): Promise<T> => {
+      try {
+        return await Promise.race([launching, aborted]);
+      } catch (err) {
+        void launching.then((vm) => vm?.kill(), () => {});
+        throw err;
+      }
+    };
+    const store = this.o.templates;
+    const picked = store ? this.pickTemplate(store, disks) : null;
+    // a cold boot is explained only where templates were asked for (made on need, or a template made ahead of time)
+    let why = picked && 'why' in picked ? (picked.why ?? undefined) : undefined;
+    let origin: VmOrigin = 'cold';
+    let template: string | undefined;
+    const pool = this.pool;
+    if (pool && picked && 'template' in picked) {
+      try {
+        const taken = await run(pool.take(picked.layout, picked.tenant, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) }).then((r) => r?.vm ?? null));
+        if (taken) {
+          this.qemu = taken;
+          origin = 'pool';
+          template = picked.template.key;
+        }
+      } catch (err) {
+        if (signal.aborted) {
+          this.cleanup();
+          throw err;
+        }
+        // the pooled clone failed: this pod restores its own
+        this.o.onColdBoot?.(this.config.id, `a pooled VM failed (${(err as Error).message.split('\n')[0]}); restoring the template instead`);
+        rmSync(this.workDir, { recursive: true, force: true });
+      }
+    }
+    if (!this.qemu && store && picked && 'template' in picked) {
+      const t = picked.template;
+      // the template's slots, in its order: the pod's disks first, the placeholder in the rest
+      const slots = [...disks, ...Array.from({ length: DISK_SLOTS - disks.length }, () => t.placeholder)];
+      try {
+        this.qemu = await run(launchQemu({ ...base, disks: slots, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } }));
+        origin = 'template';
+        template = t.key;
+      } catch (err) {
+        if (signal.aborted) {
+          this.cleanup();
+          throw err;
+        }
+        // a template that cannot be restored is made again for the next pods; this one boots cold
+        const said = err instanceof BootError && err.qemuSaid ? `${err.what}; qemu said: ${err.qemuSaid}` : (err as Error).message.split('\n')[0];
+        why = `restoring template ${t.key} failed, so it is removed and made again: ${said}`;
+        store.remove(t.key);
+        void store.ensure(t.layout, t.tenant, { timeoutMs: this.o.bootTimeoutMs }).catch(() => {});
+        rmSync(this.workDir, { recursive: true, force: true });
+      }
+    }
+    if (!this.qemu) {
+      if (why) this.o.onColdBoot?.(this.config.id, why);
+      try {
+        this.qemu = await run(launchQemu({ ...base, disks }));
+      } catch (err) {
+        this.cleanup();
+        throw err;
+      }
     }
     this.held = new HeldEvents(this.qemu.agent);
     this.watch(this.qemu);
-    return { vmmMs: Math.round(this.qemu.vmmMs), guestMs: Math.round(this.qemu.readyMs - this.qemu.vmmMs) };
+    return { vmmMs: Math.round(this.qemu.vmmMs), guestMs: Math.round(this.qemu.readyMs - this.qemu.vmmMs), origin, ...(template ? { template } : {}), ...(why ? { why } : {}) };
   }
 
   /** Takes over a VM a previous daemon started (QemuDriver.attach). */
@@ -253,7 +387,9 @@ class QemuPodVm implements Vm {
     }
     const shares = new Map(this.devices.filter((d) => d.kind === 'share').map((d) => [d.path, d.tag]));
     for (const d of this.devices) if (d.kind === 'volume') shares.set(d.name, d.guestPath);
-    return new AgentChannel(this.qemu.agent, this.held, images, this.resync, this.tooOld, shares);
+    // a VM restored from a template has the template's MAC: its guest is given its own (the same, for a cold boot)
+    const nic = this.devices.find((d) => d.kind === 'nic');
+    return new AgentChannel(this.qemu.agent, this.held, images, this.resync, this.tooOld, shares, nic?.kind === 'nic' ? nic.mac : undefined);
   }
 
   async stop(graceMs: number): Promise<void> {

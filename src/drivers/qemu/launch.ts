@@ -27,7 +27,7 @@ export interface QemuOptions {
   /** Writable block devices after the disks (named volumes), in order. */
   volumes?: { path: string; readonly: boolean }[];
   /** A virtio-net NIC (eth0 in the guest): on a tap made beforehand, or QEMU's user-mode network with port forwards. */
-  nic?: Extract<Device, { kind: 'nic' }>;
+  nic?: Extract<Device, { kind: 'nic' }> | TemplateNic;
   binary?: string;
   bootTimeoutMs?: number;
   /** CPU model (default: host under KVM, max under TCG). */
@@ -38,6 +38,35 @@ export interface QemuOptions {
   agent?: AgentClientOptions;
   /** Called as soon as QEMU runs, before the guest boots: where a daemon records the VM so a restart can find it. */
   onSpawned?: (pid: number) => void;
+  /**
+   * Guest RAM in a file instead of anonymous memory: shared (a template, whose pages its clones map) or a private
+   * copy-on-write mapping of it (a clone: it reads the template's pages and copies only those it writes).
+   */
+  memoryFile?: { path: string; share: boolean };
+  /**
+   * Restores a template's saved device state instead of booting (the guest RAM is memoryFile's, saved with x-ignore-shared):
+   * the command line must give the template's devices in the template's order. The agent is then told it was restored
+   * (fresh entropy, the host's time, bootId as its boot id).
+   */
+  restore?: { stateFile: string; bootId: string };
+}
+
+/**
+ * A template's NIC: the virtio-net device a clone's will be, on a backend with no state of its own (a hub port with
+ * nothing else on it). A user-mode (slirp) backend would write its state into the template, and a clone on a tap could
+ * not load it.
+ */
+export interface TemplateNic {
+  kind: 'nic';
+  mode: 'unplugged';
+  mac: string;
+}
+
+/** A VM that did not come up: the message has QEMU's stderr and the console's tail; `qemuSaid` its stderr's first line. */
+export class BootError extends DriverError {
+  constructor(message: string, readonly what: string, readonly qemuSaid: string | null) {
+    super('boot', message);
+  }
 }
 
 /** Which rung of stop() ended the VM; 'exited' if QEMU was already gone. */
@@ -91,7 +120,7 @@ export function qemuArgs(o: QemuOptions): string[] {
     '-qmp', `unix:${join(o.workDir, 'qmp.sock')},server=on,wait=off`,
     '-pidfile', join(o.workDir, 'qemu.pid'),
     // keep the RTC: without it the kernel's boot-time CMOS read waits up to a second for an update-in-progress bit
-    '-M', 'microvm,x-option-roms=off,isa-serial=on,acpi=off',
+    '-M', `microvm,x-option-roms=off,isa-serial=on,acpi=off${o.memoryFile ? ',memory-backend=mem' : ''}`,
     '-accel', o.accel === 'kvm' ? 'kvm' : 'tcg,tb-size=64',
     '-cpu', o.cpuModel ?? (o.accel === 'kvm' ? 'host' : 'max'),
     '-smp', String(o.cpus ?? 1),
@@ -107,22 +136,51 @@ export function qemuArgs(o: QemuOptions): string[] {
     '-device', 'virtserialport,chardev=agent,name=hyper.agent',
     '-device', 'virtio-rng-device',
   ];
+  if (o.memoryFile) args.push('-object', `memory-backend-file,id=mem,size=${o.memoryMb ?? 128}M,mem-path=${o.memoryFile.path},share=${o.memoryFile.share ? 'on' : 'off'}`);
+  if (o.restore) args.push('-incoming', 'defer');
   (o.shares ?? []).forEach((s, i) => {
     args.push('-fsdev', `local,id=fs${i},path=${s.path},security_model=none`, '-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${s.tag}`);
   });
   if (o.nic) {
-    const netdev = o.nic.mode === 'tap'
+    const netdev = o.nic.mode === 'unplugged' ? 'hubport,id=net0,hubid=0' : o.nic.mode === 'tap'
       ? `tap,id=net0,ifname=${o.nic.tap},script=no,downscript=no`
       : ['user,id=net0,net=10.0.2.0/24', ...o.nic.forwards.map((f) => `hostfwd=${f.protocol}:${f.hostIp === '0.0.0.0' ? '' : f.hostIp}:${f.hostPort}-:${f.containerPort}`)].join(',');
     args.push('-netdev', netdev, '-device', `virtio-net-device,netdev=net0,mac=${o.nic.mac}`);
   }
+  // node names of their own (a file node under a raw one), so a pooled clone's slot can be given the pod's image later
   (o.disks ?? []).forEach((d, i) => {
-    args.push('-drive', `id=disk${i},file=${d},format=raw,if=none,readonly=on`, '-device', `virtio-blk-device,drive=disk${i}`);
+    args.push('-blockdev', `driver=file,filename=${qemuValue(d)},node-name=disk${i}-file,read-only=on`, '-blockdev', `driver=raw,file=disk${i}-file,node-name=disk${i},read-only=on`, '-device', `virtio-blk-device,drive=disk${i}`);
   });
   (o.volumes ?? []).forEach((v, i) => {
     args.push('-drive', `id=vol${i},file=${v.path},format=raw,if=none,readonly=${v.readonly ? 'on' : 'off'},cache=writeback`, '-device', `virtio-blk-device,drive=vol${i}`);
   });
   return args;
+}
+
+/** A value inside a QEMU option list: its commas doubled. */
+const qemuValue = (v: string) => v.replace(/,/g, ',,');
+
+/**
+ * Gives a paused clone's disk slots other images (QEMU 7.2's blockdev-reopen swaps a raw node's file child): slot i
+ * (disk i of qemuArgs) reads images[i] from now on. The guest keeps the capacity it read at the template's boot.
+ */
+export async function plugDisks(qmp: QmpClient, images: string[]): Promise<void> {
+  for (const [i, image] of images.entries()) {
+    const file = `disk${i}-pod`;
+    await qmp.execute('blockdev-add', { driver: 'file', filename: image, 'node-name': file, 'read-only': true });
+    await qmp.execute('blockdev-reopen', { options: [{ driver: 'raw', 'node-name': `disk${i}`, file, 'read-only': true }] });
+    await qmp.execute('blockdev-del', { 'node-name': `disk${i}-file` });
+  }
+}
+
+/**
+ * Plugs a network backend into a paused clone's NIC: the template's NIC sits on hub 0 alone (TemplateNic); a tap (or
+ * QEMU's user-mode network with its port forwards) joins that hub as a second port.
+ */
+export async function plugNic(qmp: QmpClient, nic: Extract<Device, { kind: 'nic' }>): Promise<void> {
+  if (nic.mode === 'tap') await qmp.execute('netdev_add', { type: 'tap', id: 'pod-net', ifname: nic.tap, script: 'no', downscript: 'no' });
+  else await qmp.execute('netdev_add', { type: 'user', id: 'pod-net', net: '10.0.2.0/24', hostfwd: nic.forwards.map((f) => ({ str: `${f.protocol}:${f.hostIp === '0.0.0.0' ? '' : f.hostIp}:${f.hostPort}-:${f.containerPort}` })) });
+  await qmp.execute('netdev_add', { type: 'hubport', id: 'pod-port', hubid: 0, netdev: 'pod-net' });
 }
 
 /**
@@ -139,6 +197,12 @@ function spawnQemu(binary: string, args: string[], workDir: string): ChildProces
   } finally {
     closeSync(err);
   }
+}
+
+/** A VM that did not come up, with QEMU's stderr and the guest console's tail from its work dir. */
+function bootFailure(pid: number | undefined, workDir: string, what: string): BootError {
+  const stderr = tailOf(join(workDir, 'qemu.log'), 30);
+  return new BootError(`${what} (qemu pid ${pid})\n--- qemu stderr ---\n${stderr || '(empty)'}\n--- guest console (last lines) ---\n${tailOf(join(workDir, 'console.log'), 20) || '(empty)'}`, what, stderr.split('\n').find((l) => l.trim())?.trim() ?? null);
 }
 
 /** Resolves true if `p` settles within ms, false otherwise; leaves no timer behind. */
@@ -173,6 +237,25 @@ export async function connectUnix(path: string, deadline: number, giveUp: () => 
 }
 
 export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
+  return finishLaunch(await startQemu(o));
+}
+
+/**
+ * A QEMU spawned and, for a clone, restored but still paused (the first half of launchQemu): what a pool holds ready. The
+ * second half (finishLaunch) lets it run and waits for its agent; in between, its devices may be given other backends.
+ */
+export interface StartedQemu {
+  readonly o: QemuOptions;
+  readonly proc: ChildProcess;
+  readonly exited: Promise<number | null>;
+  /** The restored clone's monitor, past capabilities (null for a cold boot: it connects while the guest boots). */
+  readonly qmp: QmpClient | null;
+  readonly t0: number;
+  spawnError(): Error | null;
+}
+
+/** Spawns QEMU; with o.restore, loads the template's device state and leaves the guest paused. */
+export async function startQemu(o: QemuOptions): Promise<StartedQemu> {
   for (const f of [o.kernel, o.initrd]) if (!existsSync(f)) throw new DriverError('missing', `cannot boot: ${f} does not exist — build the guest with: npm run build:guest`);
   mkdirSync(o.workDir, { recursive: true });
   const binary = o.binary ?? 'qemu-system-x86_64';
@@ -183,16 +266,52 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
   let spawnError: Error | null = null;
   proc.once('error', (err) => (spawnError = err));
   if (proc.pid) o.onSpawned?.(proc.pid);
-  const consoleTail = (lines = 20) => tailOf(join(o.workDir, 'console.log'), lines);
-  const failure = (what: string) =>
-    new DriverError('boot', `${what} (qemu pid ${proc.pid})\n--- qemu stderr ---\n${tailOf(join(o.workDir, 'qemu.log'), 30) || '(empty)'}\n--- guest console (last lines) ---\n${consoleTail() || '(empty)'}`);
+  const failure = (what: string) => bootFailure(proc.pid, o.workDir, what);
+  let qmp: QmpClient | null = null;
+  if (o.restore) {
+    // a clone: its device state is loaded before anything else (its agent socket answers only once it runs)
+    const deadline = Date.now() + (o.bootTimeoutMs ?? 20_000);
+    const connecting = QmpClient.connect(join(o.workDir, 'qmp.sock'), { timeoutMs: Math.max(500, deadline - Date.now()) });
+    try {
+      qmp = await Promise.race([
+        connecting.then(async (q) => {
+          await restoreState(q, o.restore!.stateFile, deadline);
+          return q;
+        }),
+        exited.then((code) => { throw failure(`qemu exited with code ${code} while restoring the template's state`); }),
+      ]);
+    } catch (err) {
+      proc.kill('SIGKILL');
+      void connecting.then((q) => q.close(), () => {});
+      throw err instanceof BootError ? err : failure(`restoring the template's state failed: ${(err as Error).message}`);
+    }
+  }
+  return { o, proc, exited, qmp, t0, spawnError: () => spawnError };
+}
 
+/** Lets a started QEMU run (a restored one is resumed) and waits for its agent: the second half of launchQemu. */
+export async function finishLaunch(s: StartedQemu, o_: { t0?: number } = {}): Promise<QemuVm> {
+  const { o, proc, exited } = s;
+  const failure = (what: string) => bootFailure(proc.pid, o.workDir, what);
+  // a pooled clone's times count from when it was taken, not from when it was made
+  const t0 = o_.t0 ?? s.t0;
+  const binary = o.binary ?? 'qemu-system-x86_64';
   const timeout = o.bootTimeoutMs ?? 20_000;
   const deadline = Date.now() + timeout;
+  if (s.qmp) {
+    try {
+      await s.qmp.execute('cont');
+    } catch (err) {
+      proc.kill('SIGKILL');
+      s.qmp.close();
+      throw failure(`resuming the restored VM failed: ${(err as Error).message}`);
+    }
+  }
   let socket: Socket;
   try {
     socket = await connectUnix(join(o.workDir, 'agent.sock'), deadline, () => {
-      if (spawnError) return new DriverError('spawn', `could not start ${binary}: ${(spawnError as Error).message} — install it with: apt-get install qemu-system-x86`);
+      const spawnError = s.spawnError();
+      if (spawnError) return new DriverError('spawn', `could not start ${binary}: ${spawnError.message} — install it with: apt-get install qemu-system-x86`);
       if (proc.exitCode !== null) return failure(`qemu exited with code ${proc.exitCode} before the agent answered`);
       return null;
     });
@@ -201,7 +320,8 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     throw err instanceof DriverError && err.code !== 'connect' ? err : failure(`the agent socket did not appear within ${timeout} ms`);
   }
   // QEMU creates both sockets before the guest runs, so QMP negotiates while the guest boots, off the critical path
-  const qmpReady = QmpClient.connect(join(o.workDir, 'qmp.sock'), { timeoutMs: Math.max(1_000, deadline - Date.now()) });
+  // (a restored clone's is the connection its state was loaded through)
+  const qmpReady = s.qmp ? Promise.resolve<QmpClient>(s.qmp) : QmpClient.connect(join(o.workDir, 'qmp.sock'), { timeoutMs: Math.max(1_000, deadline - Date.now()) });
   qmpReady.catch(() => {});
   const abandon = () => {
     proc.kill('SIGKILL');
@@ -218,18 +338,44 @@ export async function launchQemu(o: QemuOptions): Promise<QemuVm> {
     abandon();
     throw err instanceof DriverError ? err : failure(`the guest agent did not answer within ${timeout} ms: ${(err as Error).message}`);
   }
-  const readyMs = performance.now() - t0;
-  // clones of one VM image must not share randomness: every guest gets fresh entropy from the host first
-  await agent.reseed(randomBytes(64)).catch((err) => {
+  // clones of one VM image must not share randomness: every guest gets fresh entropy from the host first; a restored
+  // clone also gets the wall-clock time (its clock is the template's) and a boot id of its own (/proc's is the template's)
+  const told = o.restore
+    ? agent.restored({ entropy: randomBytes(64), timeMs: Date.now(), bootId: o.restore.bootId })
+    : agent.reseed(randomBytes(64));
+  await told.catch((err) => {
     abandon();
-    throw failure(`reseeding the guest RNG failed: ${(err as Error).message}`);
+    throw failure(`${o.restore ? 'telling the restored guest its time, entropy and id' : 'reseeding the guest RNG'} failed: ${(err as Error).message}`);
   });
+  const readyMs = performance.now() - t0;
   const qmp = await qmpReady.catch((err) => {
     abandon();
     throw failure(`QMP did not come up: ${(err as Error).message}`);
   });
   const howExited = () => (proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with code ${proc.exitCode}`);
   return controlled({ pid: proc.pid!, proc, workDir: o.workDir, agent, socket, qmp, exited, howExited, readyMs, vmmMs });
+}
+
+/** How often a migration's progress is asked for: device state of ~60 KB is saved or loaded in a few ms. */
+const MIGRATION_POLL_MS = 2;
+
+/** Waits for the migration QMP started (outgoing or incoming) to complete; `what` names it in errors. */
+export async function migrationDone(qmp: QmpClient, deadline: number, what: string): Promise<void> {
+  for (;;) {
+    const m = await qmp.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+    if (m.status === 'completed') return;
+    if (m.status === 'failed' || m.status === 'cancelled') throw new DriverError('migration', `${what} failed: ${m['error-desc'] ?? m.status}`);
+    if (Date.now() > deadline) throw new DriverError('migration', `${what} did not complete in time (status ${m.status ?? 'none'})`);
+    await new Promise((r) => setTimeout(r, MIGRATION_POLL_MS));
+  }
+}
+
+/** Loads a template's saved device state into a QEMU started with `-incoming defer` (the guest stays paused). */
+async function restoreState(qmp: QmpClient, stateFile: string, deadline: number): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+  // exec: QEMU reads the file through a pipe (a file: URI is QEMU 8's); the path is ours, quoted for the shell
+  await qmp.execute('migrate-incoming', { uri: `exec:cat '${stateFile.replace(/'/g, `'\\''`)}'` });
+  await migrationDone(qmp, deadline, `loading ${stateFile}`);
 }
 
 /**

@@ -43,10 +43,25 @@ export function readPid(pidFile: string): number | null {
   }
 }
 
+/**
+ * In a work dir QEMU was not started in (a pooled VM moved into a pod's), the directory its command line names: what
+ * tells it from another QEMU. Absent for a VM started in its own work dir.
+ */
+export const SPAWNED_IN = 'spawned-in';
+
+/** The directory the QEMU of work dir `dir` was started in: `dir` itself, or the one its SPAWNED_IN file names. */
+export function spawnedIn(dir: string): string {
+  try {
+    return readFileSync(join(dir, SPAWNED_IN), 'utf8').trim() || dir;
+  } catch {
+    return dir;
+  }
+}
+
 /** Whether `pid` is, right now, the QEMU of work dir `dir`. */
 export function isQemuOf(pid: number, dir: string): boolean {
   const cmd = liveCmdline(pid);
-  return cmd !== null && notOurs(cmd, dir) === null;
+  return cmd !== null && notOurs(cmd, spawnedIn(dir)) === null;
 }
 
 export async function waitGone(pid: number, ms: number, everyMs = 20): Promise<boolean> {

@@ -51,6 +51,10 @@ export const podEventSchemas = [
   podEvent('vm.booting', { host: idToken, vm: idToken, driver: z.string().min(1), deadline: z.number().int().nonnegative() }),
   // vmmMs: the hypervisor process starting; guestMs: kernel + agent until the agent answers (drivers that can tell)
   podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative(), vmmMs: z.number().nonnegative().optional(), guestMs: z.number().nonnegative().optional() }),
+  // which way the VM came up, just before its vm.booted: booted from its kernel, restored from a template (its key), or
+  // taken from a pool; why: why it booted cold although templates were on. A type of its own, not a field of vm.booted:
+  // daemons before 0.8 skip a type they do not know (and fold on), where they would refuse vm.booted with a new field
+  podEvent('vm.origin', { vm: idToken, origin: z.enum(['cold', 'template', 'pool']), template: z.string().regex(/^[a-f0-9]{16}$/).optional(), why: z.string().max(2000).optional() }),
   podEvent('vm.failed', { vm: idToken.nullable(), reason }),
   podEvent('vm.exited', { vm: idToken, reason }),
   // a daemon took over a running VM after a restart (resync: the agent reported its processes; too-old: an agent that cannot)

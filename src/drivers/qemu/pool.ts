@@ -1,0 +1,182 @@
+// A pool of VMs restored from a template and left paused, per size (hyperd --pool SIZE=N): a pod takes one, its disk
+// slots and NIC are given the pod's backends, and it runs on at once, with no QEMU start or restore on the pod's path.
+// The pool refills in the background; its VMs never outlive the daemon (a pod's VM does: it moves into the pod's work dir).
+import { randomBytes } from 'node:crypto';
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Device } from '../driver.js';
+import { finishLaunch, plugDisks, plugNic, startQemu, type QemuOptions, type QemuVm, type StartedQemu } from './launch.js';
+import { isQemuOf, readPid, SPAWNED_IN } from './process.js';
+import { DISK_SLOTS, TEMPLATE_MAC, type Template, type TemplateLayout, type TemplateStore } from './template.js';
+import { ValidationError } from '../../errors.js';
+
+export interface PoolSize extends TemplateLayout {
+  /** VMs kept ready. */
+  count: number;
+}
+
+/** Parses `[CPUSx]MB=N` (hyperd --pool 256=4, --pool 2x512=2): N paused VMs of that size, with a NIC. */
+export function parsePoolSize(v: string): PoolSize {
+  const m = /^(?:(\d+)x)?(\d+)=(\d+)$/.exec(v.trim());
+  const bad = (message: string) => new ValidationError('hyperd --pool', [{ path: '--pool', message }]);
+  if (!m) throw bad(`"${v}" is not [CPUSx]MB=N (e.g. 256=4: four 1-vCPU VMs of 256 MB; 2x512=2)`);
+  const cpus = Number(m[1] ?? 1);
+  const memoryMb = Number(m[2]);
+  const count = Number(m[3]);
+  if (cpus < 1 || cpus > 64) throw bad(`${cpus} vCPUs: from 1 to 64`);
+  if (memoryMb < 64) throw bad(`${memoryMb} MB: at least 64`);
+  if (count < 1 || count > 256) throw bad(`${count} VMs: from 1 to 256`);
+  return { cpus, memoryMb, nic: true, count };
+}
+
+/** One paused clone, ready to be taken. */
+interface Pooled {
+  dir: string;
+  started: StartedQemu;
+  template: Template;
+}
+
+/** What a pod gives the VM it takes: its work dir (the pooled VM's moves there), images for the slots, its NIC. */
+export interface TakeRequest {
+  workDir: string;
+  disks: string[];
+  nic?: Extract<Device, { kind: 'nic' }>;
+  bootId: string;
+  /** Told the pid once the VM is the pod's, so the pod's state file records it before the guest runs. */
+  onTaken(pid: number): void;
+}
+
+export interface PoolOptions {
+  dir: string;
+  templates: TemplateStore;
+  /** Whose template the pool's VMs are clones of (null: the shared one). */
+  tenant: string | null;
+  sizes: PoolSize[];
+  /** What every VM is launched with (kernel, initrd, accelerator, binary, agent options, boot timeout). */
+  launch: Pick<QemuOptions, 'kernel' | 'initrd' | 'accel' | 'binary' | 'agent' | 'bootTimeoutMs'>;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+const sizeKey = (l: TemplateLayout) => `${l.cpus}x${l.memoryMb}${l.nic ? '' : '-nonic'}`;
+
+export class VmPool {
+  private readonly ready = new Map<string, Pooled[]>();
+  private readonly filling = new Map<string, number>();
+  private closed = false;
+
+  constructor(private readonly o: PoolOptions) {}
+
+  /** Stops what a previous daemon's pool left (paused clones nobody will take), then fills the pool. */
+  start(): void {
+    sweep(this.o.dir);
+    for (const s of this.o.sizes) this.refill(s);
+  }
+
+  /** How many VMs of each size are ready now (hyper info, tests). */
+  counts(): Record<string, number> {
+    return Object.fromEntries(this.o.sizes.map((s) => [sizeKey(s), this.ready.get(sizeKey(s))?.length ?? 0]));
+  }
+
+  /** The memory the pool's VMs may use: the host offers that much less to pods. */
+  reservedMb(): number {
+    return this.o.sizes.reduce((n, s) => n + s.count * s.memoryMb, 0);
+  }
+
+  /**
+   * A ready VM of this size for a pod of `tenant`, given the pod's disks and NIC and running, or null (none ready, another
+   * tenant's template, or more disks than slots): the caller then restores or boots one itself.
+   */
+  async take(layout: TemplateLayout, tenant: string | null, r: TakeRequest): Promise<{ vm: QemuVm; template: Template } | null> {
+    if (tenant !== this.o.tenant || r.disks.length > DISK_SLOTS) return null;
+    const size = this.o.sizes.find((s) => sizeKey(s) === sizeKey(layout));
+    const list = this.ready.get(sizeKey(layout));
+    if (!size || !list?.length) return null;
+    const p = list.shift()!;
+    this.refill(size);
+    // the paused clone becomes the pod's: its directory moves to the pod's work dir (QEMU's sockets and files move with it)
+    renameSync(p.dir, r.workDir);
+    // QEMU's command line names the pool's directory: its identity is checked against that one from now on
+    writeFileSync(join(r.workDir, SPAWNED_IN), p.dir);
+    const t0 = performance.now();
+    const { started } = p;
+    const qmp = started.qmp!;
+    try {
+      r.onTaken(started.proc.pid!);
+      await plugDisks(qmp, r.disks);
+      if (r.nic) await plugNic(qmp, r.nic);
+      const vm = await finishLaunch({ ...started, o: { ...started.o, workDir: r.workDir, restore: { stateFile: p.template.stateFile, bootId: r.bootId } } }, { t0 });
+      return { vm, template: p.template };
+    } catch (err) {
+      started.proc.kill('SIGKILL');
+      qmp.close();
+      throw err;
+    }
+  }
+
+  /** Stops every VM still in the pool (the daemon stops: a paused clone is worth nothing to the next one). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.ready.values()].flat();
+    this.ready.clear();
+    await Promise.all(all.map(async (p) => {
+      p.started.proc.kill('SIGKILL');
+      p.started.qmp?.close();
+      await p.started.exited;
+      rmSync(p.dir, { recursive: true, force: true });
+    }));
+  }
+
+  /** Starts clones until the size has its count (ready or on their way), one at a time per size. */
+  private refill(size: PoolSize): void {
+    const k = sizeKey(size);
+    if (this.closed || this.filling.get(k)) return;
+    const have = this.ready.get(k)?.length ?? 0;
+    if (have >= size.count) return;
+    this.filling.set(k, 1);
+    void this.fillOne(size).then(
+      (p) => {
+        this.filling.delete(k);
+        if (this.closed) return void p.started.proc.kill('SIGKILL');
+        this.ready.set(k, [...(this.ready.get(k) ?? []), p]);
+        this.refill(size);
+      },
+      (err) => {
+        this.filling.delete(k);
+        this.o.log?.(`the pool could not make a ${size.cpus} vCPU / ${size.memoryMb} MB VM (pods of that size start without it): ${(err as Error).message.split('\n')[0]}`, err);
+        // a template being made again (or a transient failure): try again later, not in a loop
+        if (!this.closed) setTimeout(() => this.refill(size), 5_000).unref();
+      },
+    );
+  }
+
+  private async fillOne(size: PoolSize): Promise<Pooled> {
+    const template = await this.o.templates.ensure(size, this.o.tenant, { timeoutMs: this.o.launch.bootTimeoutMs });
+    const dir = join(this.o.dir, `p-${randomBytes(6).toString('hex')}`);
+    const started = await startQemu({
+      ...this.o.launch, workDir: dir, cpus: size.cpus, memoryMb: size.memoryMb,
+      disks: Array.from({ length: DISK_SLOTS }, () => template.placeholder),
+      nic: size.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
+      memoryFile: { path: template.ramFile, share: false },
+      restore: { stateFile: template.stateFile, bootId: '' },
+    });
+    return { dir, started, template };
+  }
+}
+
+/** Kills the paused clones a previous daemon's pool left in `dir` (never a pod's VM: those live in the run dir). */
+function sweep(dir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {}
+  for (const n of names) {
+    const d = join(dir, n);
+    const pid = readPid(join(d, 'qemu.pid'));
+    if (pid && isQemuOf(pid, d)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    rmSync(d, { recursive: true, force: true });
+  }
+}

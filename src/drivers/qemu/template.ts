@@ -1,0 +1,210 @@
+// VM templates: a guest booted once to its agent (kernel + agent, no pod's filesystems), paused, and saved as device state
+// with its RAM in a file; pods then start by restoring a clone of it, a private copy-on-write mapping of that RAM. One
+// template per layout (vCPUs, memory, disk slots, NIC or not) and per input (kernel, agent, QEMU, accelerator, format),
+// and per tenant unless shared: the key names them all, so a changed input means another key and a new template.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DriverError } from '../../errors.js';
+import { launchQemu, migrationDone } from './launch.js';
+import { onPath } from './process.js';
+
+/** Bumped when what a template holds or how it is made changes: every template is then made again. */
+export const TEMPLATE_FORMAT = 3;
+/** Read-only disk slots a template offers: pods with more distinct images boot cold. */
+export const DISK_SLOTS = 2;
+/**
+ * A slot's capacity as the guest sees it (sparse: costs nothing): the guest read it when the template booted, and a
+ * read-only drive cannot be resized, so an image larger than this boots cold.
+ */
+export const SLOT_BYTES = 64 * 1024 ** 3;
+/** The template's NIC's address; a clone's guest is given its own before its link comes up (MSG_START_POD's MAC). */
+export const TEMPLATE_MAC = '02:00:00:00:00:01';
+
+export interface TemplateLayout {
+  cpus: number;
+  memoryMb: number;
+  /** Whether the VM has a NIC (eth0). */
+  nic: boolean;
+}
+
+export interface TemplateInputs {
+  kernel: string;
+  initrd: string;
+  binary: string;
+  accel: 'kvm' | 'tcg';
+}
+
+/** What `hyper template ls` shows and a clone starts from. */
+export interface Template {
+  key: string;
+  layout: TemplateLayout;
+  /** The tenant whose pods may use it, or null: shared by every tenant (hyperd --share-templates). */
+  tenant: string | null;
+  dir: string;
+  /** The template's guest RAM: a file its clones map privately (their reads come from the page cache, shared by all). */
+  ramFile: string;
+  /** Its device state (migration stream, x-ignore-shared: no RAM in it). */
+  stateFile: string;
+  /** The empty disk in every slot a pod leaves unused. */
+  placeholder: string;
+  builtAt: number;
+  buildMs: number;
+  stateBytes: number;
+  /** The inputs it was made from, digested (the key is theirs and the layout's). */
+  inputs: Record<string, string>;
+}
+
+const META = 'template.json';
+
+/** Digest of a file, remembered by path, size and mtime (the kernel is ~10 MB: hashed once per daemon, not per pod). */
+const digests = new Map<string, string>();
+function fileDigest(path: string): string {
+  const real = realpathSync(path);
+  const st = statSync(real);
+  const k = `${real}:${st.size}:${st.mtimeMs}`;
+  let d = digests.get(k);
+  if (!d) digests.set(k, (d = createHash('sha256').update(readFileSync(real)).digest('hex').slice(0, 16)));
+  return d;
+}
+
+/** QEMU's identity by its binary (a package upgrade replaces it: new size or mtime). */
+function binaryId(binary: string): string {
+  const path = onPath(binary) ?? binary;
+  const st = statSync(realpathSync(path));
+  return `${realpathSync(path)}:${st.size}:${Math.round(st.mtimeMs)}`;
+}
+
+export class TemplateStore {
+  private readonly building = new Map<string, Promise<Template>>();
+  /** Why the last build of a key failed (not tried again until the daemon restarts or `hyper template build`). */
+  readonly failed = new Map<string, string>();
+
+  /** dir: the data dir's templates/, one directory per key (RAM file, device state, placeholder disk, template.json). */
+  constructor(
+    readonly dir: string,
+    private readonly inputs: TemplateInputs,
+  ) {}
+
+  /** Everything the template depends on, digested: the same inputs and layout give the same key. */
+  inputsOf(layout: TemplateLayout, tenant: string | null): Record<string, string> {
+    return {
+      format: String(TEMPLATE_FORMAT),
+      kernel: fileDigest(this.inputs.kernel),
+      initrd: fileDigest(this.inputs.initrd),
+      qemu: binaryId(this.inputs.binary),
+      accel: this.inputs.accel,
+      layout: `${layout.cpus}cpu-${layout.memoryMb}mb-${DISK_SLOTS}disk-${layout.nic ? 'nic' : 'nonic'}-${SLOT_BYTES}`,
+      tenant: tenant ?? '*',
+    };
+  }
+
+  keyOf(layout: TemplateLayout, tenant: string | null): string {
+    return createHash('sha256').update(JSON.stringify(this.inputsOf(layout, tenant))).digest('hex').slice(0, 16);
+  }
+
+  /** The ready template for this layout, or null (none yet, or its files are gone: /dev/shm is emptied at reboot). */
+  find(layout: TemplateLayout, tenant: string | null): Template | null {
+    return this.read(this.keyOf(layout, tenant));
+  }
+
+  private read(key: string): Template | null {
+    const dir = join(this.dir, key);
+    let t: Template;
+    try {
+      t = JSON.parse(readFileSync(join(dir, META), 'utf8')) as Template;
+    } catch {
+      return null;
+    }
+    if (t.key !== key || !existsSync(t.stateFile) || !existsSync(t.ramFile) || !existsSync(t.placeholder)) return null;
+    return t;
+  }
+
+  list(): Template[] {
+    let keys: string[] = [];
+    try {
+      keys = readdirSync(this.dir);
+    } catch {}
+    return keys.map((k) => this.read(k)).filter((t): t is Template => t !== null);
+  }
+
+  /** Removes a template: clones running from it keep their mappings (an unlinked file lives while it is mapped). */
+  remove(key: string): boolean {
+    const had = existsSync(join(this.dir, key));
+    rmSync(join(this.dir, key), { recursive: true, force: true });
+    return had;
+  }
+
+  /** The template, made now if it is missing (once, however many ask at the same time). */
+  ensure(layout: TemplateLayout, tenant: string | null, o: { timeoutMs?: number } = {}): Promise<Template> {
+    const key = this.keyOf(layout, tenant);
+    const ready = this.read(key);
+    if (ready) return Promise.resolve(ready);
+    let p = this.building.get(key);
+    if (!p) {
+      p = this.build(key, layout, tenant, o.timeoutMs ?? 30_000).finally(() => this.building.delete(key));
+      p.then(() => this.failed.delete(key), (err) => this.failed.set(key, (err as Error).message));
+      this.building.set(key, p);
+    }
+    return p;
+  }
+
+  isBuilding(layout: TemplateLayout, tenant: string | null): boolean {
+    return this.building.has(this.keyOf(layout, tenant));
+  }
+
+  private async build(key: string, layout: TemplateLayout, tenant: string | null, timeoutMs: number): Promise<Template> {
+    // QEMU is a detached child (VMs outlive their daemon): this keeps a process whose only work is the build alive
+    const alive = setInterval(() => {}, 60_000);
+    try {
+      return await this.make(key, layout, tenant, timeoutMs);
+    } finally {
+      clearInterval(alive);
+    }
+  }
+
+  private async make(key: string, layout: TemplateLayout, tenant: string | null, timeoutMs: number): Promise<Template> {
+    const t0 = performance.now();
+    const dir = join(this.dir, key);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(join(dir, 'vm'), { recursive: true });
+    const ramFile = join(dir, 'ram');
+    const placeholder = join(dir, 'slot.img');
+    const stateFile = join(dir, 'state.bin');
+    writeFileSync(placeholder, '');
+    truncateSync(placeholder, SLOT_BYTES);
+    writeFileSync(ramFile, '');
+    truncateSync(ramFile, layout.memoryMb * 1024 * 1024);
+    const vm = await launchQemu({
+      ...this.inputs, workDir: join(dir, 'vm'), cpus: layout.cpus, memoryMb: layout.memoryMb, bootTimeoutMs: timeoutMs,
+      disks: Array.from({ length: DISK_SLOTS }, () => placeholder),
+      nic: layout.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
+      memoryFile: { path: ramFile, share: true },
+    }).catch((err) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw new DriverError('template', `building template ${key} (${layout.cpus} vCPU, ${layout.memoryMb} MB) failed: ${(err as Error).message}`, { cause: err });
+    });
+    try {
+      await vm.qmp.execute('stop');
+      await vm.qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+      await vm.qmp.execute('migrate', { uri: `exec:cat > '${stateFile}.tmp'` });
+      await migrationDone(vm.qmp, Date.now() + timeoutMs, `saving template ${key}'s device state`);
+      renameSync(`${stateFile}.tmp`, stateFile);
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err instanceof DriverError ? err : new DriverError('template', `saving template ${key} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      // the RAM file keeps what the guest wrote (share=on): QEMU may go
+      vm.kill();
+      await vm.exited;
+      rmSync(join(dir, 'vm'), { recursive: true, force: true });
+    }
+    const t: Template = {
+      key, layout, tenant, dir, ramFile, stateFile, placeholder, builtAt: Date.now(), buildMs: Math.round(performance.now() - t0),
+      stateBytes: statSync(stateFile).size, inputs: this.inputsOf(layout, tenant),
+    };
+    writeFileSync(join(dir, `${META}.tmp`), JSON.stringify(t, null, 1) + '\n');
+    renameSync(join(dir, `${META}.tmp`), join(dir, META));
+    return t;
+  }
+}
