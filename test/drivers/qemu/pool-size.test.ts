@@ -1,0 +1,17 @@
+// hyperd --pool's sizes: [CPUSx]MB=N, refused by name when malformed or out of range.
+import { describe, expect, it } from 'vitest';
+import { parsePoolSize } from '../../../src/drivers/qemu/pool.js';
+
+describe('parsePoolSize', () => {
+  it('reads MB=N (1 vCPU) and CPUSxMB=N, with a NIC', () => {
+    expect(parsePoolSize('256=4')).toEqual({ cpus: 1, memoryMb: 256, nic: true, count: 4 });
+    expect(parsePoolSize(' 2x512=1 ')).toEqual({ cpus: 2, memoryMb: 512, nic: true, count: 1 });
+  });
+
+  it('refuses what it cannot read, naming --pool and the rule', () => {
+    expect(() => parsePoolSize('256')).toThrow(/--pool.*"256" is not \[CPUSx\]MB=N/s);
+    expect(() => parsePoolSize('256=0')).toThrow(/0 VMs: from 1 to 256/);
+    expect(() => parsePoolSize('32=1')).toThrow(/32 MB: at least 64/);
+    expect(() => parsePoolSize('0x256=1')).toThrow(/0 vCPUs: from 1 to 64/);
+  });
+});
