@@ -34,6 +34,34 @@ function qemuMemory(dataDir: string): { count: number; pssMb: number; rssMb: num
   return { count: pids.length, pssMb: +(pss / 1024).toFixed(1), rssMb: +(rss / 1024).toFixed(1) };
 }
 
+/** CPU seconds (user + system) the data dir's QEMU processes have used so far, by pid. */
+function qemuCpu(dataDir: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let pids: string[] = [];
+  try {
+    pids = execFileSync('pgrep', ['-f', `^qemu-system-x86_64 .*${dataDir}/`]).toString().trim().split('\n').filter(Boolean);
+  } catch {}
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, (Number(f[11]) + Number(f[12])) / 100); // utime, stime in clock ticks (100 per second)
+    } catch {}
+  }
+  return out;
+}
+
+/** The share of one core an idle pod's QEMU takes, measured over `ms` with every pod idle. */
+async function idleCpuPerPod(dataDir: string, ms: number): Promise<number> {
+  const a = qemuCpu(dataDir);
+  await new Promise((r) => setTimeout(r, ms));
+  const b = qemuCpu(dataDir);
+  let used = 0;
+  for (const [pid, t] of b) if (a.has(pid)) used += t - a.get(pid)!;
+  if (process.env.HYPER_BENCH_DEBUG) progress(`idle cpu: ${[...b].map(([p, t]) => `${p}:${(t - (a.get(p) ?? t)).toFixed(2)}`).join(' ')}`);
+  return +((used / (ms / 1000) / Math.max(1, a.size)) * 100).toFixed(2);
+}
+
 async function measure(mode: Mode) {
   const n = await benchNats();
   // capacity given explicitly: 256 MB per pod is the VM's size, not what an idle one commits (see the README's capacity note)
@@ -73,7 +101,9 @@ async function measure(mode: Mode) {
       addMs.push(performance.now() - t0);
       if ((i + 1) % 10 === 0) progress(`${mode}: ${i + 1} pods, the last added in ${Math.round(addMs.at(-1)!)} ms, ${Math.round(meminfo('MemAvailable'))} MB available`);
     }
-    await new Promise((r) => setTimeout(r, 3_000));
+    // the last pods' start-up settles before idle CPU is measured
+    await new Promise((r) => setTimeout(r, 10_000));
+    const idleCpuPct = await idleCpuPerPod(dataDir, 10_000);
     const q = qemuMemory(dataDir);
     const used = meminfo('MemTotal') - meminfo('MemAvailable') - base;
     const loadavg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
@@ -83,6 +113,8 @@ async function measure(mode: Mode) {
       hostMemoryUsedMb: Math.round(used), hostMemoryPerPodMb: +(used / Math.max(1, addMs.length)).toFixed(1),
       addPodMs: { p50: pct(addMs, 50), p95: pct(addMs, 95), first10: addMs.slice(0, 10).map(Math.round), last10: addMs.slice(-10).map(Math.round) },
       loadAvgWithPodsIdle: loadavg,
+      /** % of one core each idle pod's QEMU used over 10 s (a guest's timer ticks, emulated). */
+      idleCpuPerPodPct: idleCpuPct,
     };
   } finally {
     progress(`${mode}: stopping ${addMs.length} pods`);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../driver.js';
-import { finishLaunch, plugDisks, plugNic, startQemu, type QemuOptions, type QemuVm, type StartedQemu } from './launch.js';
+import { finishLaunch, plugDisks, plugNic, startQemu, warmUp, type QemuOptions, type QemuVm, type StartedQemu } from './launch.js';
 import { isQemuOf, readPid, SPAWNED_IN } from './process.js';
 import { DISK_SLOTS, TEMPLATE_MAC, type Template, type TemplateLayout, type TemplateStore } from './template.js';
 import { ValidationError } from '../../errors.js';
@@ -102,13 +102,13 @@ export class VmPool {
     const qmp = started.qmp!;
     try {
       r.onTaken(started.proc.pid!);
-      await plugDisks(qmp, r.disks);
-      if (r.nic) await plugNic(qmp, r.nic);
+      await Promise.all([plugDisks(qmp, r.disks), r.nic ? plugNic(qmp, r.nic) : null]);
       const vm = await finishLaunch({ ...started, o: { ...started.o, workDir: r.workDir, restore: { stateFile: p.template.stateFile, bootId: r.bootId } } }, { t0 });
       return { vm, template: p.template };
     } catch (err) {
       started.proc.kill('SIGKILL');
       qmp.close();
+      started.warm?.agent.close();
       throw err;
     }
   }
@@ -121,6 +121,7 @@ export class VmPool {
     await Promise.all(all.map(async (p) => {
       p.started.proc.kill('SIGKILL');
       p.started.qmp?.close();
+      p.started.warm?.agent.close();
       await p.started.exited;
       rmSync(p.dir, { recursive: true, force: true });
     }));
@@ -136,7 +137,11 @@ export class VmPool {
     void this.fillOne(size).then(
       (p) => {
         this.filling.delete(k);
-        if (this.closed) return void p.started.proc.kill('SIGKILL');
+        if (this.closed) {
+          p.started.warm?.agent.close();
+          p.started.qmp?.close();
+          return void p.started.proc.kill('SIGKILL');
+        }
         this.ready.set(k, [...(this.ready.get(k) ?? []), p]);
         this.refill(size);
       },
@@ -158,6 +163,12 @@ export class VmPool {
       nic: size.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
       memoryFile: { path: template.ramFile, share: false },
       restore: { stateFile: template.stateFile, bootId: '' },
+    });
+    // run until its agent answers, then paused again: that first answer is off the pod's path
+    await warmUp(started).catch((err) => {
+      started.proc.kill('SIGKILL');
+      started.qmp?.close();
+      throw err;
     });
     return { dir, started, template };
   }
