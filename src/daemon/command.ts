@@ -6,7 +6,7 @@ import { parseDuration } from '../duration.js';
 import { Command } from 'commander';
 import { createLogger } from '../log.js';
 import { parseServers } from '../nats/connect.js';
-import { DEFAULT_NETWORK, Daemon, defaultCapacity } from './daemon.js';
+import { DEFAULT_NETWORK, DEFAULT_OVERCOMMIT, Daemon, defaultCapacity } from './daemon.js';
 import { ValidationError } from '../errors.js';
 import { readCredentialsFile } from '../auth/credentials.js';
 import { defaultDataDir } from './paths.js';
@@ -14,6 +14,13 @@ import { defaultDataDir } from './paths.js';
 const int = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: "${v}" is not a whole number`);
+  return n;
+};
+
+/** An overcommit ratio: a number from 0.1 to 100. */
+const ratio = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.1 || n > 100) throw new Error(`${name}: "${v}" is not a ratio from 0.1 to 100`);
   return n;
 };
 
@@ -62,8 +69,10 @@ export function daemonCommand(name: string): Command {
     .option('--hollow-hosts <n>', 'run N hollow hosts in this process (scale tests; hollow driver only)', int('--hollow-hosts'))
     .option('--hollow-boot-ms <ms>', 'simulated boot latency of hollow VMs', int('--hollow-boot-ms'))
     .option('--hollow-failure-rate <p>', 'probability that a hollow VM fails to boot', parseFloat)
-    .option('--cpus <n>', 'vCPUs this host offers (default: 4 per core)', int('--cpus'))
-    .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM)', int('--memory'))
+    .option('--cpus <n>', 'vCPUs this host offers (default: cores × --cpu-overcommit)', int('--cpus'))
+    .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM × --memory-overcommit)', int('--memory'))
+    .option('--cpu-overcommit <ratio>', `vCPUs offered per core when --cpus is not given (default ${DEFAULT_OVERCOMMIT.cpu}: idle guests cost little CPU)`, ratio('--cpu-overcommit'))
+    .option('--memory-overcommit <ratio>', `guest memory offered per MB of 90% of RAM when --memory is not given (default ${DEFAULT_OVERCOMMIT.memory}; above 1, guests that touch all their memory can exhaust the host's)`, ratio('--memory-overcommit'))
     .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--templates', 'start VMs by restoring VM templates, made when a pod size first needs one (qemu driver; a cold boot otherwise, recorded in vm.origin). Without it, only templates made by hyper template build are used')
     .option('--no-templates', 'never restore a template: every VM boots cold')
@@ -96,7 +105,7 @@ export function daemonCommand(name: string): Command {
         log,
         hollowHosts: o.hollowHosts,
         hollow: { bootMs: o.hollowBootMs, failureRate: o.hollowFailureRate },
-        capacity: { ...defaultCapacity(), ...(o.cpus ? { cpus: o.cpus } : {}), ...(o.memory ? { memoryMb: o.memory } : {}) },
+        capacity: { ...defaultCapacity({ cpuOvercommit: o.cpuOvercommit, memoryOvercommit: o.memoryOvercommit }), ...(o.cpus ? { cpus: o.cpus } : {}), ...(o.memory ? { memoryMb: o.memory } : {}) },
         replicas: o.replicas,
         insecureRegistries: o.insecureRegistry,
         templates: templateMode(o.templates, o.pool),

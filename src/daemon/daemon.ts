@@ -82,9 +82,18 @@ export interface DaemonOptions {
 
 export const DEFAULT_NETWORK = { mode: 'auto' as const, bridge: 'hyper0', cidr: '10.88.0.0/16' };
 
-/** vCPUs are threads and overcommit well (4 per core); memory does not (90% of RAM, the rest for the host and VMM overhead). */
-export function defaultCapacity(): { cpus: number; memoryMb: number } {
-  return { cpus: cpus().length * 4, memoryMb: Math.floor((totalmem() / 1024 / 1024) * 0.9) };
+/**
+ * What a host offers when not told: vCPUs are threads that sleep while their guest idles, so they are overcommitted
+ * (16 per core by default, OpenStack Nova's cpu_allocation_ratio; an idle pod costs far less than a core); guest memory
+ * is committed one for one by default (90% of RAM, the rest for the host and the VMMs' own memory), or overcommitted
+ * by `memoryOvercommit` where guests are known to touch less than they are given.
+ */
+export const DEFAULT_OVERCOMMIT = { cpu: 16, memory: 1 };
+export function defaultCapacity(o: { cpuOvercommit?: number; memoryOvercommit?: number } = {}): { cpus: number; memoryMb: number } {
+  return {
+    cpus: Math.round(cpus().length * (o.cpuOvercommit ?? DEFAULT_OVERCOMMIT.cpu)),
+    memoryMb: Math.floor((totalmem() / 1024 / 1024) * 0.9 * (o.memoryOvercommit ?? DEFAULT_OVERCOMMIT.memory)),
+  };
 }
 
 export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; pods: number; seq: number; reattaching: number; orphans: number }
