@@ -2,8 +2,8 @@
 // slots and NIC are given the pod's backends, and it runs on at once, with no QEMU start or restore on the pod's path.
 // The pool refills in the background; its VMs never outlive the daemon (a pod's VM does: it moves into the pod's work dir).
 import { randomBytes } from 'node:crypto';
-import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Device } from '../driver.js';
 import { finishLaunch, plugDisks, plugNic, startQemu, warmUp, type QemuOptions, type QemuVm, type StartedQemu } from './launch.js';
 import { isQemuOf, readPid, SPAWNED_IN } from './process.js';
@@ -94,6 +94,7 @@ export class VmPool {
     const p = list.shift()!;
     this.refill(size);
     // the paused clone becomes the pod's: its directory moves to the pod's work dir (QEMU's sockets and files move with it)
+    mkdirSync(dirname(r.workDir), { recursive: true });
     renameSync(p.dir, r.workDir);
     // QEMU's command line names the pool's directory: its identity is checked against that one from now on
     writeFileSync(join(r.workDir, SPAWNED_IN), p.dir);
