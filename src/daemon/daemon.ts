@@ -96,6 +96,14 @@ export function defaultCapacity(o: { cpuOvercommit?: number; memoryOvercommit?: 
   };
 }
 
+/** How this daemon's VMs start, for hyper info: which templates it uses and the pool it keeps. */
+export function vmStartsSummary(o: Pick<DaemonOptions, 'templates' | 'poolSizes' | 'shareTemplates'>): string {
+  const mode = o.templates ?? 'existing';
+  const templates = mode === 'off' ? 'every VM boots cold (--no-templates)' : mode === 'on' ? 'from templates, made when a size first needs one' : 'from templates made by hyper template build, else cold';
+  const pool = o.poolSizes?.length ? `; a pool of ${o.poolSizes.map((p) => `${p.count} × ${p.cpus} vCPU / ${p.memoryMb} MB`).join(', ')} paused VMs` : '';
+  return `${templates}${mode !== 'off' ? (o.shareTemplates ? ' (shared by tenants)' : ' (per tenant)') : ''}${pool}`;
+}
+
 export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; pods: number; seq: number; reattaching: number; orphans: number }
 
 export class Daemon {
@@ -353,6 +361,7 @@ export class Daemon {
         ...(this.tls ? { tlsCa: this.tls.ca } : this.o.natsCa ? { tlsCa: this.o.natsCa } : {}),
         ...(this.networkSummary ? { network: { mode: this.networkMode, summary: this.networkSummary } } : {}),
         ...(this.dockerHost ? { dockerHost: this.dockerHost } : {}),
+        ...(this.o.driver === 'qemu' ? { vmStarts: vmStartsSummary(this.o) } : {}),
       }),
     );
   }

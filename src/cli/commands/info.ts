@@ -16,9 +16,9 @@ function file(path: string) {
 }
 
 /** What the daemon of this data dir says of itself in its hyperd.json (null: no daemon runs there). */
-function announced(dataDir: string): { network?: { summary: string }; dockerHost?: string } | null {
+function announced(dataDir: string): { network?: { summary: string }; dockerHost?: string; vmStarts?: string } | null {
   try {
-    return JSON.parse(readFileSync(announceFile(dataDir), 'utf8')) as { network?: { summary: string }; dockerHost?: string };
+    return JSON.parse(readFileSync(announceFile(dataDir), 'utf8')) as { network?: { summary: string }; dockerHost?: string; vmStarts?: string };
   } catch {
     return null;
   }
@@ -57,6 +57,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
         agentProtocol: PROTOCOL_VERSION,
         network: podNetwork(dataDir),
         dockerHost: announced(dataDir)?.dockerHost ?? null,
+        vmStarts: announced(dataDir)?.vmStarts ?? null,
         store: await (async () => {
           const images = new (await import('../../images/store.js')).ImageStore(dataDir);
           return { path: images.root, ...images.usage() };
@@ -79,6 +80,7 @@ export function registerInfo(program: Command, globals: () => GlobalOptions): vo
           `agent:        protocol ${PROTOCOL_VERSION}`,
           `pod network:  ${info.network}`,
           ...(info.dockerHost ? [`docker api:   export DOCKER_HOST=${info.dockerHost}`] : []),
+          ...(info.vmStarts ? [`vm starts:    ${info.vmStarts}`] : []),
           `images:       ${info.store.images} in ${info.store.path} (layers ${(info.store.blobBytes / 1e6).toFixed(1)} MB, EROFS ${(info.store.diskBytes / 1e6).toFixed(1)} MB)`,
         ].join('\n') + '\n',
       );

@@ -1,6 +1,7 @@
-// hyperd --pool's sizes: [CPUSx]MB=N, refused by name when malformed or out of range.
+// hyperd --pool's sizes: [CPUSx]MB=N, refused by name when malformed or out of range; the line hyper info prints of how VMs start.
 import { describe, expect, it } from 'vitest';
 import { parsePoolSize } from '../../../src/drivers/qemu/pool.js';
+import { vmStartsSummary } from '../../../src/daemon/daemon.js';
 
 describe('parsePoolSize', () => {
   it('reads MB=N (1 vCPU) and CPUSxMB=N, with a NIC', () => {
@@ -13,5 +14,14 @@ describe('parsePoolSize', () => {
     expect(() => parsePoolSize('256=0')).toThrow(/0 VMs: from 1 to 256/);
     expect(() => parsePoolSize('32=1')).toThrow(/32 MB: at least 64/);
     expect(() => parsePoolSize('0x256=1')).toThrow(/0 vCPUs: from 1 to 64/);
+  });
+});
+
+describe('how a daemon\'s VMs start, as hyper info says it', () => {
+  it('names the template mode, whether tenants share templates, and the pool', () => {
+    expect(vmStartsSummary({})).toBe('from templates made by hyper template build, else cold (per tenant)');
+    expect(vmStartsSummary({ templates: 'off' })).toBe('every VM boots cold (--no-templates)');
+    expect(vmStartsSummary({ templates: 'on', shareTemplates: true, poolSizes: [parsePoolSize('256=4'), parsePoolSize('2x512=1')] }))
+      .toBe('from templates, made when a size first needs one (shared by tenants); a pool of 4 × 1 vCPU / 256 MB, 1 × 2 vCPU / 512 MB paused VMs');
   });
 });

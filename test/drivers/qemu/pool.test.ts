@@ -55,6 +55,7 @@ describe('hyperd --pool', () => {
     expect(gw).toBe('gateway-ok');
     expect(await originOf('p1')).toMatchObject({ origin: 'pool', template: expect.stringMatching(/^[0-9a-f]{16}$/) });
     await poolHolds(2, 30_000);
+    expect((await hyper(['info'], q.env)).stdout).toMatch(/^vm starts: +from templates, made when a size first needs one \(per tenant\); a pool of 2 × 1 vCPU \/ 256 MB paused VMs$/m);
   }, 60_000);
 
   it('pooled VMs are distinct machines, and a pod of a size the pool lacks is restored or booted as before', async () => {
