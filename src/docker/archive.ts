@@ -7,7 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { addressOf, DEFAULT_TENANT } from '../events/schemas/subjects.js';
 import { execSession } from '../cli/exec-client.js';
 import { Collect, type Control } from '../cli/session-io.js';
-import { discard } from './streams.js';
+import { discard, ended } from './streams.js';
 import type { PodRecord } from '../model/cluster-view.js';
 import { ApiError } from './lifecycle.js';
 
@@ -106,6 +106,8 @@ export async function getArchive(nc: NatsConnection, rec: PodRecord, container: 
   const stdin = Readable.from([]);
   // HEAD wants the stat alone: the tool is stopped once the first entry has come
   const code = await session(nc, rec, container, 'from', path, out, err, stdin, (c) => (cut = () => c('signal', { signal: 9 })));
+  // the tar's last chunks may still be queued behind a slow write to the response
+  await ended(out);
   if (!started) {
     const why = err.text.trim() || `the copy of ${path} ended with code ${code}`;
     throw new ApiError(/No such file|not found|ENOENT/i.test(why) ? 404 : 500, `Could not find the file ${path} in container ${rec.context.name ?? rec.context.id}: ${why}`);

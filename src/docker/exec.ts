@@ -12,7 +12,7 @@ import type { Control } from '../cli/session-io.js';
 import { ApiError, type Lifecycle } from './lifecycle.js';
 import type { PodRecord } from '../model/cluster-view.js';
 import { frame } from './frames.js';
-import { connectionInput, discard, upgraded, windowSize } from './streams.js';
+import { connectionInput, discard, ended, upgraded, windowSize } from './streams.js';
 
 interface ExecInstance {
   id: string;
@@ -91,7 +91,11 @@ export class DockerExecs {
       });
     // the connection's input, from what came along with the request on; a half-close is the stdin's EOF
     const stdin: NodeJS.ReadableStream = x.stdin ? connectionInput(socket, head) : Readable.from([]);
-    const failed = await this.run(x, rec, framed(1), framed(2), stdin);
+    const out = framed(1);
+    const err = framed(2);
+    const failed = await this.run(x, rec, out, err, stdin);
+    // the session is over once its output is written to the connection, not merely handed to these writables
+    await Promise.all([ended(out), ended(err)]);
     if (failed && !socket.destroyed) socket.write(x.tty ? failed : frame(2, failed));
     socket.unpipe();
     socket.end();

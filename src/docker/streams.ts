@@ -1,6 +1,6 @@
 // What the Docker API's streaming handlers share: the 101 answer of a hijacked connection naming its stream type, the
 // request body read off that connection before the client's own bytes, the connection's input as a stream, a window size
-// as docker gives it, and a sink for output nobody reads.
+// as docker gives it, the end of a session's output, and a sink for output nobody reads.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
@@ -48,6 +48,14 @@ export function connectionInput(socket: Socket, head: Buffer): PassThrough {
 /** docker's h and w (or ConsoleSize's [h, w]) as a window size, or null if either is missing or not above 0. */
 export function windowSize(h: number, w: number): { rows: number; cols: number } | null {
   return h > 0 && w > 0 ? { rows: Math.min(h, 10_000), cols: Math.min(w, 10_000) } : null;
+}
+
+/**
+ * Ends a writable and waits until every chunk written to it went through its write: a session's last chunks may still
+ * be queued behind a slow one, and ending the connection under them would drop them.
+ */
+export function ended(w: Writable): Promise<void> {
+  return new Promise((resolve) => w.end(() => resolve()));
 }
 
 /** Where output nobody reads goes (docker exec -d, a copy's stdout into the guest). */

@@ -174,7 +174,7 @@ describe('docker run into VMs', () => {
     writeFileSync(join(q.dataDir, 'in.txt'), 'from the host\n');
     expect((await docker('cp', join(q.dataDir, 'in.txt'), 'files:/srv/')).code).toBe(0);
     expect((await docker('cp', join(q.dataDir, 'in.txt'), 'files:/srv/renamed.txt')).code).toBe(0);
-    expect((await docker('exec', 'files', 'cat', '/srv/in.txt', '/srv/renamed.txt')).stdout).toBe('from the host\nfrom the host\n');
+    expect(await docker('exec', 'files', 'cat', '/srv/in.txt', '/srv/renamed.txt')).toEqual({ code: 0, stdout: 'from the host\nfrom the host\n', stderr: '' });
     const missing = await docker('cp', 'files:/nope', out);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('Could not find the file /nope');
