@@ -93,15 +93,15 @@ export class VmPool {
     if (!size || !list?.length) return null;
     const p = list.shift()!;
     this.refill(size);
-    // the paused clone becomes the pod's: its directory moves to the pod's work dir (QEMU's sockets and files move with it)
-    mkdirSync(dirname(r.workDir), { recursive: true });
-    renameSync(p.dir, r.workDir);
-    // QEMU's command line names the pool's directory: its identity is checked against that one from now on
-    writeFileSync(join(r.workDir, SPAWNED_IN), p.dir);
     const t0 = performance.now();
     const { started } = p;
     const qmp = started.qmp!;
     try {
+      // the paused clone becomes the pod's: its directory moves to the pod's work dir (QEMU's sockets and files move with it)
+      mkdirSync(dirname(r.workDir), { recursive: true });
+      renameSync(p.dir, r.workDir);
+      // QEMU's command line names the pool's directory: its identity is checked against that one from now on
+      writeFileSync(join(r.workDir, SPAWNED_IN), p.dir);
       r.onTaken(started.proc.pid!);
       await Promise.all([plugDisks(qmp, r.disks), r.nic ? plugNic(qmp, r.nic) : null]);
       const vm = await finishLaunch({ ...started, o: { ...started.o, workDir: r.workDir, restore: { stateFile: p.template.stateFile, bootId: r.bootId } } }, { t0 });
