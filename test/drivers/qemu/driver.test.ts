@@ -191,6 +191,17 @@ for (const mode of ['cold', 'template'] as const) describe(`${mode} start`, () =
       expect(unreachable.stderr).toMatch(/connection refused — the registry is unreachable/);
     }, 90_000);
 
+    // without --templates, hyperd uses the templates made ahead of time, and makes none itself
+    if (mode === 'cold') it('a daemon without --templates boots cold until hyper template build makes one, then restores from it', async () => {
+      expect(JSON.parse((await hyper(['template', 'ls', '-o', 'json', '--data-dir', dataDir], env())).stdout)).toEqual([]);
+      const built = await hyper(['template', 'build', '--data-dir', dataDir], env());
+      expect(built.exitCode, built.stderr).toBe(0);
+      const r = await hyper(['run', '--rm', 'busybox', 'echo', 'from a template'], env());
+      expect(r.stdout).toBe('from a template');
+      expect(r.stderr).toContain(`vm restored from template ${built.stdout.trim()}`);
+      expect((await hyper(['template', 'rm', '--all', '--data-dir', dataDir], env())).exitCode).toBe(0);
+    }, 90_000);
+
     if (mode === 'template') it('every VM above was restored from the template, none booted cold', async () => {
       const origins = (await hyper(['events', '--type', 'vm.origin', '-o', 'json'], env())).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).data);
       expect(origins.length).toBeGreaterThanOrEqual(12);
