@@ -58,7 +58,6 @@ async function idleCpuPerPod(dataDir: string, ms: number): Promise<number> {
   const b = qemuCpu(dataDir);
   let used = 0;
   for (const [pid, t] of b) if (a.has(pid)) used += t - a.get(pid)!;
-  if (process.env.HYPER_BENCH_DEBUG) progress(`idle cpu: ${[...b].map(([p, t]) => `${p}:${(t - (a.get(p) ?? t)).toFixed(2)}`).join(' ')}`);
   return +((used / (ms / 1000) / Math.max(1, a.size)) * 100).toFixed(2);
 }
 

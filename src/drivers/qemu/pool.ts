@@ -72,11 +72,6 @@ export class VmPool {
     for (const s of this.o.sizes) this.refill(s);
   }
 
-  /** How many VMs of each size are ready now (hyper info, tests). */
-  counts(): Record<string, number> {
-    return Object.fromEntries(this.o.sizes.map((s) => [sizeKey(s), this.ready.get(sizeKey(s))?.length ?? 0]));
-  }
-
   /** The memory the pool's VMs may use: the host offers that much less to pods. */
   reservedMb(): number {
     return this.o.sizes.reduce((n, s) => n + s.count * s.memoryMb, 0);
