@@ -27,6 +27,7 @@ import { LossWatcher } from '../actors/host/loss.js';
 import { leaseOf } from '../model/lease.js';
 import { Scheduler } from '../actors/scheduler/live.js';
 import { Acceptor } from '../actors/acceptor/live.js';
+import { ClusterFirst } from '../actors/cluster-first.js';
 import { StreamRewoundError } from '../errors.js';
 import { REWIND_ADVICE } from '../events/store/rewind.js';
 import { announceFile } from './paths.js';
@@ -59,7 +60,10 @@ export interface DaemonOptions {
   shareTemplates?: boolean;
   /** Paused VMs kept ready per size (with templates on). */
   poolSizes?: PoolSize[];
-  /** Save a snapshot after this many folded events (0 disables). */
+  /**
+   * Save a snapshot after this many folded events (0 disables). Default: 5,000, or one event per pod on larger clusters —
+   * a snapshot costs time in proportion to the pods, so this keeps its cost per event flat.
+   */
   snapshotEvery?: number;
   /** Stop every pod when the daemon stops (the old behaviour); by default pods keep running and the next daemon re-attaches. */
   stopPodsOnExit?: boolean;
@@ -109,6 +113,7 @@ export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; 
 export class Daemon {
   readonly daemonId: string;
   private nc!: NatsConnection;
+  private acceptNc: NatsConnection | null = null;
   private server: NatsServer | null = null;
   private store!: EventStore;
   view!: ClusterView;
@@ -124,6 +129,7 @@ export class Daemon {
   private readonly runnerHost = new Map<string, HostActor>();
   private scheduler!: Scheduler;
   private acceptor: Acceptor | null = null;
+  private readonly clusterFirst = new ClusterFirst();
   private execs: ExecService | null = null;
   private docker: DockerApi | null = null;
   /** DOCKER_HOST for this daemon's Docker API, once it listens. */
@@ -240,7 +246,7 @@ export class Daemon {
         if (running) this.runnerHost.set(pod, host);
         else if (this.runnerHost.get(pod) === host) this.runnerHost.delete(pod);
       };
-      const host: HostActor = new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs, stopping: this.stopping.signal, onRunner, network });
+      const host: HostActor = new HostActor({ hostId, daemonId: this.daemonId, capacity, driver, store: this.store, view: this.view, log, bootTimeoutMs, stopping: this.stopping.signal, onRunner, network, clusterFirst: this.clusterFirst });
       this.hostById.set(hostId, host);
       return host;
     });
@@ -268,7 +274,9 @@ export class Daemon {
     }
     await this.network?.restore().catch((err) => log.error({ err }, 'could not restore the pod network\'s port rules'));
     this.scheduler.considerAll();
-    this.acceptor = new Acceptor(this.nc, this.store, this.view, this.daemonId, log);
+    // intents on a connection of their own: their deliveries and the accepted facts' acks do not queue behind the event flood
+    this.acceptNc = await connectNats(this.natsUrls, `hyperd:${this.o.hostId}:accept`, natsOpts);
+    this.acceptor = new Acceptor(this.acceptNc, this.store.over(this.acceptNc), this.view, this.daemonId, log, { backlog: this.clusterFirst, onAccepted: (pod) => this.scheduler.placeAccepted(pod) });
     await this.acceptor.start();
     this.execs = new ExecService({ nc: this.nc, store: this.store, view: this.view, hosts: () => this.hosts, log, stopping: this.stopping.signal });
     this.execs.start();
@@ -457,7 +465,7 @@ export class Daemon {
         this.dispatch(this.view.apply(r));
       }
       this.sinceSnapshot += batch.length;
-      if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? 5_000)) void this.snapshot();
+      if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? Math.max(5_000, this.view.pods.size))) void this.snapshot();
     }
   }
 
@@ -546,6 +554,7 @@ export class Daemon {
     // a slow shutdown is not a lost lease: the hosts leave (host.left), which no survivor declares lost
     if (this.liveness) this.liveness.events = null;
     await this.acceptor?.stop();
+    await this.acceptNc?.drain().catch(() => {});
     this.execs?.stop();
     this.docker?.close();
     this.scheduler?.stop();

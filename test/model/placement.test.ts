@@ -1,6 +1,6 @@
 // Pure placement: spreads by free capacity, refuses with a reason naming the roomiest host, ranks daemons deterministically.
 import { describe, expect, it } from 'vitest';
-import { place, rankOf } from '../../src/model/placement.js';
+import { hash, place, rankOf } from '../../src/model/placement.js';
 
 const host = (id: string, cpus: number, memoryMb: number, used = { cpus: 0, memoryMb: 0 }) => ({ id, capacity: { cpus, memoryMb }, used });
 
@@ -30,6 +30,20 @@ describe('place', () => {
     }
     expect([...chosen.values()].length).toBe(4);
     for (const n of chosen.values()) expect(n).toBeGreaterThan(60);
+  });
+});
+
+describe('agreement across versions', () => {
+  // daemons of different versions share a cluster (rolling upgrades): the hash, tie-breaks and ranks must not change.
+  // These values were computed by the 0.6 code (before the hashing was made incremental).
+  it('hashes, breaks ties and ranks exactly as earlier versions did', () => {
+    expect(hash('pod-1/host-a')).toBe(662812681);
+    const hosts = ['a', 'b', 'c', 'd', 'e'].map((id) => host(id, 8, 8192));
+    const picks = Array.from({ length: 12 }, (_, i) => (place(`pod${i}`, { cpus: 1, memoryMb: 1 }, hosts) as { host: string }).host);
+    expect(picks).toEqual(['c', 'c', 'e', 'd', 'd', 'a', 'c', 'b', 'a', 'c', 'c', 'e']);
+    const ds = ['d1', 'd2', 'd3'];
+    expect([0, 1, 2, 3, 4, 5].map((i) => ds.map((d) => rankOf(`pod${i}`, d, ds)))).toEqual([[1, 2, 0], [0, 1, 2], [2, 1, 0], [0, 1, 2], [0, 1, 2], [2, 0, 1]]);
+    expect(rankOf('pod0', 'd1', ['d1'])).toBe(0);
   });
 });
 

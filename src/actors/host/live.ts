@@ -8,6 +8,7 @@ import { HOLDS_RESOURCES } from '../../model/pod-machine.js';
 import { PodRunner, vmIdOf } from '../pod/live.js';
 import { VERSION } from '../../version.js';
 import type { HostNetwork } from '../../net/host-network.js';
+import type { ClusterFirst } from '../cluster-first.js';
 
 export interface HostActorDeps {
   hostId: string;
@@ -24,6 +25,8 @@ export interface HostActorDeps {
   onRunner?: (podId: string, running: boolean) => void;
   /** The host's pod network (VM drivers): its runners give their VMs NICs and publish their ports. */
   network?: HostNetwork;
+  /** Intents this daemon holds are accepted before its pods boot (see cluster-first.ts). */
+  clusterFirst?: ClusterFirst;
 }
 
 export class HostActor {

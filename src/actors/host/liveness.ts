@@ -116,9 +116,10 @@ export class Liveness {
   alive(): HostRecord[] {
     const now = monoNow();
     const out: HostRecord[] = [];
+    const lease = { ...this.lease, marginMs: 0 };
     for (const h of this.view.hosts.values()) {
       if (h.state !== 'up') continue;
-      if (this.local.has(h.id) ? !this.fenced : !isSilent({ ...this.lease, marginMs: 0 }, this.lastSeen(h.id), now)) out.push(h);
+      if (this.local.has(h.id) ? !this.fenced : !isSilent(lease, this.lastSeen(h.id), now)) out.push(h);
     }
     return out;
   }

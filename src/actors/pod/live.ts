@@ -14,6 +14,7 @@ import { NetworkError, type HostNetwork } from '../../net/host-network.js';
 import { holdsNetwork } from '../../net/ipam.js';
 import { claimVolumes, namedVolumesOf, releaseVolumes } from '../../volumes/claims.js';
 import { TERMINAL } from '../../model/pod-machine.js';
+import type { ClusterFirst } from '../cluster-first.js';
 
 export interface PodRunnerDeps {
   hostId: string;
@@ -30,6 +31,8 @@ export interface PodRunnerDeps {
   onDone: (podId: string) => void;
   /** The host's pod network (absent: drivers without NICs, such as hollow): addresses, taps, published ports. */
   network?: HostNetwork;
+  /** Awaited before a boot: intents this daemon holds are accepted first (see cluster-first.ts). */
+  clusterFirst?: ClusterFirst;
 }
 
 /** The VM a run owns is named by the pod and the run, so any later daemon knows which VM belongs to which run. */
@@ -52,6 +55,8 @@ export class PodRunner {
   private found: FoundVm | null | undefined = undefined;
   /** Aborted when the host fences itself: owed facts of this run are dropped, not retried. */
   private readonly fenced = new AbortController();
+  /** Whether this run's boot already waited for the daemon's intents (cluster-first.ts). */
+  private waitedTurn = false;
 
   constructor(
     private readonly podId: string,
@@ -157,6 +162,14 @@ export class PodRunner {
     switch (rec.state) {
       case 'scheduled': {
         if (this.vm) return;
+        // once: under a sustained flood of intents a pod waits one bounded turn, then boots
+        const wait = this.waitedTurn ? undefined : this.d.clusterFirst?.turn();
+        if (wait) {
+          this.waitedTurn = true;
+          await wait;
+          this.dirty = true; // what changed while waiting is looked at again
+          return;
+        }
         if (!(await this.admit(rec))) return;
         const refused = refusal(this.d.driver, spec.resources);
         if (refused) return this.emit('vm.failed', { vm: null, reason: refused.message }, 'vm.refused');

@@ -55,6 +55,17 @@ export class Scheduler {
     if (c.pod.state === 'pending' && c.before !== 'pending') this.consider(c.pod);
   }
 
+  /**
+   * A pod this daemon's acceptor has just written (its record folded from that one pod.requested): placed at once when it
+   * is this daemon's to place, instead of after the log brings it back through the follow — an intent is then placed in
+   * the same step that accepts it. Once the view has folded the pod, the usual path decides (whichever comes first places;
+   * the other finds it assumed).
+   */
+  placeAccepted(pod: PodRecord): void {
+    if (pod.state !== 'pending' || this.d.view.pods.has(pod.context.id)) return;
+    if (rankOf(pod.context.id, this.d.daemonId, this.daemons()) === 0) void this.attemptOn(pod);
+  }
+
   /** After catching up: every pod still pending is ours to consider. */
   considerAll(): void {
     for (const p of this.d.view.pods.values()) if (p.state === 'pending') this.consider(p);
@@ -81,8 +92,11 @@ export class Scheduler {
     a.memoryMb -= x.memoryMb;
   }
 
-  private daemons(): string[] {
-    return [...new Set(this.d.aliveHosts().map((h) => h.daemon))];
+  private daemons(alive = this.d.aliveHosts()): string[] {
+    // a handful of daemons run many hosts: a short array beats a Set per call
+    const out: string[] = [];
+    for (const h of alive) if (!out.includes(h.daemon)) out.push(h.daemon);
+    return out;
   }
 
   private consider(pod: PodRecord): void {
@@ -123,9 +137,14 @@ export class Scheduler {
     return this.blocked.size;
   }
 
-  private async attempt(podId: string): Promise<void> {
+  private attempt(podId: string): Promise<void> {
     const pod = this.d.view.pods.get(podId);
-    if (!pod || pod.state !== 'pending' || !pod.context.spec || this.assumed.has(podId)) return;
+    return pod ? this.attemptOn(pod) : Promise.resolve();
+  }
+
+  private async attemptOn(pod: PodRecord): Promise<void> {
+    const podId = pod.context.id;
+    if (pod.state !== 'pending' || !pod.context.spec || this.assumed.has(podId)) return;
     const need = pod.context.spec.resources;
     const candidates = this.d.aliveHosts().map((h) => {
       const u = this.d.view.usageOf(h.id);

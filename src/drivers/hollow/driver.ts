@@ -119,7 +119,9 @@ class HollowChannel implements GuestChannel {
   async exec(): Promise<{ pid: number }> {
     throw unsupported('hollow', 'exec (hollow VMs run no processes)');
   }
-  async stdin(): Promise<boolean> {
+  /** Nothing reads a hollow container's input: its end (an empty write, sent to every container started without -i) is a no-op. */
+  async stdin(_container: string, data: Uint8Array): Promise<boolean> {
+    if (data.length === 0) return true;
     throw unsupported('hollow', 'stdin');
   }
   async resize(): Promise<void> {}

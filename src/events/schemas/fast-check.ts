@@ -1,7 +1,8 @@
 // A faster first check of stored events for replay: each event type's zod schema compiled once into a plain predicate
 // that says "valid, and zod would return it unchanged". It knows only the zod features whose output equals their input
 // (strict objects, strings with lengths and patterns, safe integers and bounds, literals, enums, arrays, optionals,
-// nullables, records, unions); anything else — defaults, transforms, refinements — makes it say "ask zod". A false
+// nullables, records, unions, and other checks that only judge, such as refinements, which it runs as zod does); anything else — defaults, transforms — makes
+// it say "ask zod". A union's options are tried in zod's order, so one it cannot compile says "ask zod" only if reached. A false
 // answer always falls back to zod, so messages and defaults come from zod alone; test/events/fast-check.test.ts holds it
 // to zod's verdicts over mutated events.
 import type { z } from 'zod';
@@ -41,7 +42,7 @@ export function compile(schema: z.ZodType): Check | null {
             re.lastIndex = 0;
             return re.test(v as string);
           });
-        } else return null;
+        } else if (!zodCheck(c, parts)) return null;
       }
       return all(parts);
     }
@@ -52,7 +53,7 @@ export function compile(schema: z.ZodType): Check | null {
         if (cd.check === 'number_format' && cd.format === 'safeint') parts.push((v) => Number.isSafeInteger(v));
         else if (cd.check === 'greater_than') parts.push(cd.inclusive ? (v) => (v as number) >= (cd.value as number) : (v) => (v as number) > (cd.value as number));
         else if (cd.check === 'less_than') parts.push(cd.inclusive ? (v) => (v as number) <= (cd.value as number) : (v) => (v as number) < (cd.value as number));
-        else return null;
+        else if (!zodCheck(c, parts)) return null;
       }
       return all(parts);
     }
@@ -82,13 +83,15 @@ export function compile(schema: z.ZodType): Check | null {
       if (!el) return null;
       let min = 0;
       let max = Infinity;
+      const refined: Check[] = [];
       for (const c of checks) {
         const cd = c._zod.def;
         if (cd.check === 'min_length') min = cd.minimum as number;
         else if (cd.check === 'max_length') max = cd.maximum as number;
-        else return null;
+        else if (!zodCheck(c, refined)) return null;
       }
-      return (v) => Array.isArray(v) && v.length >= min && v.length <= max && v.every(el);
+      const base: Check = (v) => Array.isArray(v) && v.length >= min && v.length <= max && v.every(el);
+      return refined.length ? all([base, ...refined]) : base;
     }
     case 'record': {
       const key = d.keyType ? compile(d.keyType) : null;
@@ -97,12 +100,20 @@ export function compile(schema: z.ZodType): Check | null {
       return (v) => isPlain(v) && Object.entries(v as object).every(([k, x]) => key(k) && val(x));
     }
     case 'union': {
+      // zod returns the first option that takes the value: an option before it that this cannot judge is "ask zod"
       const opts = (d.options ?? []).map(compile);
-      if (opts.some((o) => !o) || checks.length) return null;
-      return (v) => opts.some((o) => o!(v));
+      if (checks.length || !opts[0]) return null;
+      return (v) => {
+        for (const o of opts) {
+          if (!o) return false;
+          if (o(v)) return true;
+        }
+        return false;
+      };
     }
     case 'object': {
-      if (checks.length) return null; // refinements
+      const refined: Check[] = [];
+      for (const c of checks) if (!zodCheck(c, refined)) return null;
       // strict (catchall never) and strip objects alike: an unknown key is "ask zod" (an error, or stripped)
       if (d.catchall && defOf(d.catchall).type !== 'never') return null;
       const fields: [string, Check, boolean][] = [];
@@ -119,12 +130,30 @@ export function compile(schema: z.ZodType): Check | null {
           if (x === undefined ? !optional : !c(x)) return false;
         }
         for (const k in v as object) if (!known.has(k)) return false;
+        for (const r of refined) if (!r(v)) return false;
         return true;
       };
     }
     default:
       return null;
   }
+}
+
+/**
+ * Any other check (a refinement — zod's `refine`/`superRefine` — or a string format such as `startsWith`), run as zod
+ * runs it, on a value every check before it passed: the value passes if it adds no issue. Added to `parts` (true), or
+ * false for one that changes the value (`overwrite`: trim, lower case), is conditional, or is asynchronous ("ask zod").
+ */
+function zodCheck(c: { _zod: { def: Record<string, unknown> } }, parts: Check[]): boolean {
+  const cd = c._zod.def;
+  const run = (c._zod as { check?: (payload: { value: unknown; issues: unknown[] }) => unknown }).check;
+  if (cd.check === 'overwrite' || cd.when || typeof run !== 'function') return false;
+  parts.push((v) => {
+    const payload = { value: v, issues: [] as unknown[] };
+    const r = run(payload);
+    return !(r instanceof Promise) && payload.issues.length === 0;
+  });
+  return true;
 }
 
 function all(parts: Check[]): Check {

@@ -30,13 +30,20 @@ export interface OpenOptions extends StoreOptions {
 }
 
 export class EventStore {
-  private readonly mine = new Map<string, HyperEvent>();
-
   private constructor(
     readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     readonly scoped: boolean,
+    private readonly mine = new Map<string, HyperEvent>(),
   ) {}
+
+  /**
+   * The same store over another connection (its appends' acks do not queue behind what this one reads), sharing what
+   * this process appended, so events either appends are folded without a second parse.
+   */
+  over(nc: NatsConnection): EventStore {
+    return new EventStore(nc, jetstream(nc, { timeout: 10_000 }), this.scoped, this.mine);
+  }
 
   static async open(nc: NatsConnection, opts: OpenOptions = {}): Promise<EventStore> {
     if (!opts.scoped) {
