@@ -1,10 +1,11 @@
-// Snapshots of the folded cluster view in a KV bucket (gzip, chunked under NATS' payload limit) so a restart folds only the
-// tail; every CHECKPOINT_EVERY events one is kept as a checkpoint (the last MAX_CHECKPOINTS), so `hyper state --at` folds
+// Snapshots of the folded cluster view in a KV bucket (snapshot-codec.ts's compact form, gzip, chunked under NATS' payload
+// limit) so a restart folds only the tail; every CHECKPOINT_EVERY events one is kept as a checkpoint (the last MAX_CHECKPOINTS), so `hyper state --at` folds
 // from the nearest one before its point and `hyper audit verify` has older snapshots to compare with.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SNAPSHOT_FORMAT, upcastSnapshot, type ViewSnapshot } from '../../model/cluster-view.js';
+import { upcastSnapshot, type ViewSnapshot } from '../../model/cluster-view.js';
+import { decodeSnapshot, encodeSnapshot, STORED_FORMAT } from './snapshot-codec.js';
 import { SNAPSHOT_BUCKET } from '../schemas/subjects.js';
 
 const CHUNK = 512 * 1024;
@@ -27,11 +28,11 @@ export class SnapshotStore {
   /** Writes chunks first and the manifest last, so a reader never sees half a snapshot; an older snapshot never replaces a newer one. */
   async save(s: ViewSnapshot, o: { /** the log lost events the current one folded: it goes, however far it got */ replace?: boolean } = {}): Promise<{ bytes: number; saved: boolean }> {
     const current = await this.manifest();
-    if (!o.replace && current && current.format === s.format && current.seq >= s.seq) return { bytes: 0, saved: false };
-    const data = gzipSync(JSON.stringify(s), { level: 1 });
+    if (!o.replace && current && current.format === STORED_FORMAT && current.seq >= s.seq) return { bytes: 0, saved: false };
+    const data = gzipSync(encodeSnapshot(s), { level: 1 });
     const chunks = Math.ceil(data.length / CHUNK);
     for (let i = 0; i < chunks; i++) await this.kv.put(`view.${s.seq}.${i}`, data.subarray(i * CHUNK, (i + 1) * CHUNK));
-    const m: Manifest = { format: s.format, seq: s.seq, chunks, bytes: data.length };
+    const m: Manifest = { format: STORED_FORMAT, seq: s.seq, chunks, bytes: data.length };
     await this.kv.put(MANIFEST, JSON.stringify(m));
     // the one replaced becomes a checkpoint when the last is CHECKPOINT_EVERY events behind it; else its chunks go
     const kept = await this.checkpoints();
@@ -55,7 +56,7 @@ export class SnapshotStore {
   async nearest(p: { seq: number } | { at: number }): Promise<ViewSnapshot | null> {
     const m = await this.manifest();
     const all: (Manifest & { savedAt?: number })[] = [...(await this.checkpoints()), ...(m ? [m] : [])];
-    const fits = all.filter((c) => c.format <= SNAPSHOT_FORMAT && ('seq' in p ? c.seq <= p.seq : c.savedAt !== undefined && c.savedAt <= p.at));
+    const fits = all.filter((c) => c.format <= STORED_FORMAT && ('seq' in p ? c.seq <= p.seq : c.savedAt !== undefined && c.savedAt <= p.at));
     const best = fits.sort((a, b) => b.seq - a.seq)[0];
     return best ? this.read(best) : null;
   }
@@ -78,22 +79,22 @@ export class SnapshotStore {
   }
 
   private async read(m: Manifest): Promise<ViewSnapshot | null> {
-    if (m.format > SNAPSHOT_FORMAT) return null;
+    if (m.format > STORED_FORMAT) return null;
     const parts: Uint8Array[] = [];
     for (let i = 0; i < m.chunks; i++) {
       const e = await this.kv.get(`view.${m.seq}.${i}`);
       if (!e || e.operation !== 'PUT') return null;
       parts.push(e.value);
     }
-    return upcastSnapshot(JSON.parse(gunzipSync(Buffer.concat(parts)).toString()) as ViewSnapshot);
+    return upcastSnapshot(decodeSnapshot(gunzipSync(Buffer.concat(parts)).toString()));
   }
 
   /** A snapshot under a key of its own (a daemon's live view for an audit), chunks first, manifest last. */
   async saveAs(key: string, s: ViewSnapshot): Promise<void> {
-    const data = gzipSync(JSON.stringify(s), { level: 1 });
+    const data = gzipSync(encodeSnapshot(s), { level: 1 });
     const chunks = Math.ceil(data.length / CHUNK);
     for (let i = 0; i < chunks; i++) await this.kv.put(`${key}.${s.seq}.${i}`, data.subarray(i * CHUNK, (i + 1) * CHUNK));
-    await this.kv.put(`${key}.manifest`, JSON.stringify({ format: s.format, seq: s.seq, chunks, bytes: data.length }));
+    await this.kv.put(`${key}.manifest`, JSON.stringify({ format: STORED_FORMAT, seq: s.seq, chunks, bytes: data.length }));
   }
 
   /** The snapshot saved under a key, as written (not upcast: an audit compares what is there), or null. */
@@ -107,7 +108,7 @@ export class SnapshotStore {
       if (!c || c.operation !== 'PUT') return null;
       parts.push(c.value);
     }
-    return JSON.parse(gunzipSync(Buffer.concat(parts)).toString()) as ViewSnapshot;
+    return decodeSnapshot(gunzipSync(Buffer.concat(parts)).toString());
   }
 
   async removeAs(key: string): Promise<void> {
