@@ -49,6 +49,11 @@ export interface QemuOptions {
    * (fresh entropy, the host's time, bootId as its boot id).
    */
   restore?: { stateFile: string; bootId: string };
+  /**
+   * Keep the local APIC timer under software emulation (a template's boot): its ~250 ms calibration is paid once, by the
+   * build, and a clone's idle guest then sleeps up to seconds between timer interrupts instead of the PIT's ~55 ms.
+   */
+  lapicTimer?: boolean;
 }
 
 /**
@@ -111,7 +116,7 @@ export const KERNEL_CMDLINE = ['console=ttyS0', 'quiet', 'panic=-1', 'reboot=t',
  * needs no per-CPU timer (the PIT drives its ticks), so skip it there; SMP guests and KVM keep the LAPIC timer.
  */
 function tcgTuning(o: QemuOptions): string[] {
-  return o.accel !== 'kvm' && (o.cpus ?? 1) === 1 ? ['nolapic_timer'] : [];
+  return o.accel !== 'kvm' && (o.cpus ?? 1) === 1 && !o.lapicTimer ? ['nolapic_timer'] : [];
 }
 
 export function qemuArgs(o: QemuOptions): string[] {
