@@ -116,7 +116,28 @@ export const KERNEL_CMDLINE = ['console=ttyS0', 'quiet', 'panic=-1', 'reboot=t',
  * needs no per-CPU timer (the PIT drives its ticks), so skip it there; SMP guests and KVM keep the LAPIC timer.
  */
 function tcgTuning(o: QemuOptions): string[] {
-  return o.accel !== 'kvm' && (o.cpus ?? 1) === 1 && !o.lapicTimer ? ['nolapic_timer'] : [];
+  if (o.accel === 'kvm') return [];
+  const khz = hostTscKhz();
+  return [...((o.cpus ?? 1) === 1 && !o.lapicTimer ? ['nolapic_timer'] : []), ...(khz ? [`tsc_early_khz=${khz}`] : [])];
+}
+
+let tscKhz: number | null | undefined;
+/**
+ * The host's TSC rate, which a guest under software emulation reads as its own TSC's: told to the guest, its kernel uses
+ * the TSC as its clock without calibrating it against the emulated PIT — a calibration that fails on a busy host (measured:
+ * "Unable to calibrate against PIT"), leaving the guest on the jiffies clock, where an idle guest cannot stop its 100 Hz
+ * tick. Known only where /proc/cpuinfo's rate is the TSC's (no cpufreq scaling it); null elsewhere: the guest calibrates.
+ */
+export function hostTscKhz(): number | null {
+  if (tscKhz !== undefined) return tscKhz;
+  tscKhz = null;
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    if (existsSync('/sys/devices/system/cpu/cpu0/cpufreq') || !/^flags\s*:.*\bconstant_tsc\b/m.test(info)) return tscKhz;
+    const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(info)?.[1]);
+    if (mhz > 100) tscKhz = Math.round(mhz * 1000);
+  } catch {}
+  return tscKhz;
 }
 
 export function qemuArgs(o: QemuOptions): string[] {
