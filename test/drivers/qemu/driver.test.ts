@@ -198,7 +198,7 @@ for (const mode of ['cold', 'template'] as const) describe(`${mode} start`, () =
       expect(built.exitCode, built.stderr).toBe(0);
       const r = await hyper(['run', '--rm', 'busybox', 'echo', 'from a template'], env());
       expect(r.stdout).toBe('from a template');
-      expect(r.stderr).toContain(`vm restored from template ${built.stdout.trim()}`);
+      expect(r.stderr, d.log().slice(-3000)).toContain(`vm restored from template ${built.stdout.trim()}`);
       expect((await hyper(['template', 'rm', '--all', '--data-dir', dataDir], env())).exitCode).toBe(0);
     }, 90_000);
 
