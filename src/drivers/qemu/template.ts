@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DriverError } from '../../errors.js';
-import { launchQemu, migrationDone } from './launch.js';
+import { hostTscKhz, launchQemu, migrationDone } from './launch.js';
 import { onPath } from './process.js';
 
 /** Bumped when what a template holds or how it is made changes: every template is then made again. */
@@ -94,6 +94,8 @@ export class TemplateStore {
       initrd: fileDigest(this.inputs.initrd),
       qemu: binaryId(this.inputs.binary),
       accel: this.inputs.accel,
+      // a clone keeps the clock its template's guest was given: the host's TSC rate (launch.ts) is one of its inputs
+      tscKhz: String(this.inputs.accel === 'kvm' ? 0 : (hostTscKhz() ?? 0)),
       layout: `${layout.cpus}cpu-${layout.memoryMb}mb-${DISK_SLOTS}disk-${layout.nic ? 'nic' : 'nonic'}-${SLOT_BYTES}`,
       tenant: tenant ?? '*',
     };
