@@ -62,6 +62,21 @@ function ipBatch(lines: string[]): Promise<boolean> {
   });
 }
 
+/**
+ * A pod's port on the bridge stops broadcasts: the bridge answers a pod's ARP request for another pod itself (the port's
+ * proxy_arp, from the static neighbour and FDB entries made here), broadcasts and multicasts are not flooded to pod ports
+ * (a pod's ARP for its gateway reaches the host alone), and the host never has to ask. Without this every pod's ARP
+ * reached every guest, each woken under emulation: ~8 broadcasts per pod added, and adding the 500th pod took ~7 s.
+ * (Not neigh_suppress: the kernel answers for it only requests that come in on ports without it — tunnel ports.)
+ */
+async function quietPort(tap: string, bridge: string, net: { ip: string; mac: string }): Promise<boolean> {
+  const port = await ipBatch([`link set dev ${tap} type bridge_slave proxy_arp on bcast_flood off mcast_flood off`, `neigh replace ${net.ip} lladdr ${net.mac} dev ${bridge} nud permanent`]);
+  return port && (await quiet('bridge', ['fdb', 'replace', net.mac, 'dev', tap, 'master', 'static']));
+}
+
+/** The bridge's own MAC, from its gateway address (locally administered; pods' are 52:54:…). */
+export const bridgeMac = (gateway: string) => ['02', '68', ...gateway.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+
 /** bridge where this process can make taps and rules (root, /dev/net/tun, ip and iptables on PATH), else user. */
 export async function probeNetworkMode(): Promise<{ mode: 'bridge' | 'user'; why: string }> {
   if (process.getuid?.() !== 0) return { mode: 'user', why: 'hyperd is not root: no taps or rules' };
@@ -124,6 +139,11 @@ export class HostNetwork {
   /** Runs plugged by this daemon (their rules stand even before their net.assigned is folded), and runs just unplugged. */
   private readonly plugged = new Map<string, PodNetwork>();
   private readonly unplugged = new Set<string>();
+  /** The address of each pod whose port was quieted: its static neighbour entry goes when it is unplugged. */
+  private readonly neighbours = new Map<string, string>();
+  private toldLoud = false;
+  /** Whether the bridge has a MAC of its own (made by this version): only then are pods' ports quieted. */
+  private pinned = false;
   private publishing: Promise<void> = Promise.resolve();
   private ready = false;
 
@@ -150,7 +170,15 @@ export class HostNetwork {
   async setup(): Promise<void> {
     if (this.cfg.mode !== 'bridge') return;
     const { bridge } = this.cfg;
-    if (!(await quiet('ip', ['link', 'show', bridge]))) await sh('ip', ['link', 'add', bridge, 'type', 'bridge']);
+    // a MAC of its own: else a bridge takes its lowest port's, which changes as taps come and go — each change leaves the
+    // pods' cached gateway address wrong and flushes the bridge's neighbour entries (quietPort's too)
+    if (!(await quiet('ip', ['link', 'show', bridge]))) await sh('ip', ['link', 'add', bridge, 'address', bridgeMac(this.subnet.gateway), 'type', 'bridge']);
+    // a bridge made by hyperd before 0.8 follows its ports: its pods' ports flood as they did (quieted after it is made again)
+    try {
+      this.pinned = readFileSync(`/sys/class/net/${bridge}/addr_assign_type`, 'utf8').trim() === '3';
+    } catch {
+      this.pinned = false;
+    }
     await sh('ip', ['addr', 'replace', `${this.subnet.gateway}/${this.subnet.prefix}`, 'dev', bridge]);
     await sh('ip', ['link', 'set', bridge, 'up']);
     const fwd = '/proc/sys/net/ipv4/ip_forward';
@@ -253,7 +281,17 @@ export class HostNetwork {
       if (!(await quiet('ip', ['link', 'show', tap]))) await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
       await sh('ip', ['link', 'set', tap, 'master', this.cfg.bridge, 'up']);
     }
+    await this.quiet(podId, tap, net);
     return { mode: 'tap', tap, mac: net.mac };
+  }
+
+  /** The pod's port stops flooding (quietPort) on a bridge with a MAC of its own; where that cannot be done it floods, said once. */
+  private async quiet(podId: string, tap: string, net: PodNetwork): Promise<void> {
+    if (!this.pinned) return;
+    this.neighbours.set(podId, net.ip);
+    if (await quietPort(tap, this.cfg.bridge, net)) return;
+    if (!this.toldLoud) this.log.warn({ tap, bridge: this.cfg.bridge }, `could not make bridge port ${tap} answer ARP itself (proxy_arp, bcast_flood): pods' broadcasts reach every pod, which costs idle guests CPU`);
+    this.toldLoud = true;
   }
 
   /**
@@ -292,6 +330,9 @@ export class HostNetwork {
     setTimeout(() => this.unplugged.delete(podId), 60_000).unref();
     if (this.cfg.mode !== 'bridge') return;
     await quiet('ip', ['link', 'del', tapOf(podId)]);
+    const ip = this.neighbours.get(podId);
+    this.neighbours.delete(podId);
+    if (ip) await quiet('ip', ['neigh', 'del', ip, 'dev', this.cfg.bridge]);
     // the DNAT chain only changes for a run that published ports (rebuilding it costs an iptables call per port)
     if (hadPorts) await this.publish().catch((err) => this.log.warn({ err }, 'could not rebuild the port rules'));
   }
@@ -309,6 +350,7 @@ export class HostNetwork {
       if (!holdsNetwork(p.state, p.context.run, p.context.host ?? '', net, this.cfg.hostId) || net.mode !== 'bridge' || this.holds.has(p.context.id)) continue;
       // the bridge may be new (removed while no daemon ran): the VM's tap goes back on it
       await quiet('ip', ['link', 'set', tapOf(p.context.id), 'master', this.cfg.bridge, 'up']);
+      await this.quiet(p.context.id, tapOf(p.context.id), net);
       const sockets: { close: () => void }[] = [];
       for (const port of net.ports) sockets.push(await hold(port.protocol, port.hostIp, port.hostPort).catch((err) => (this.log.warn({ err, pod: p.context.id }, `could not hold ${portKey(port)} again`), { close: () => {} })));
       this.holds.set(p.context.id, sockets);

@@ -93,6 +93,24 @@ describe('pod networking (bridge)', () => {
     }
   }, 120_000);
 
+  it('pod ports do not flood: the bridge answers ARP from static entries, so a pod starting reaches no other guest', async () => {
+    const { bridge } = networkFor(q.dataDir);
+    const web = await inspect('web');
+    // the bridge has a MAC of its own (one that followed its ports would change as taps come and go)
+    expect(sh('cat', [`/sys/class/net/${bridge}/addr_assign_type`]).trim()).toBe('3');
+    expect(sh('cat', [`/sys/class/net/${bridge}/address`]).trim()).toMatch(/^02:68:/);
+    const port = sh('ip', ['-d', 'link', 'show', 'dev', tapOf(web.id)]);
+    expect(port).toMatch(/proxy_arp on/);
+    expect(port).toMatch(/bcast_flood off/);
+    expect(sh('ip', ['neigh', 'show', web.network!.ip, 'dev', bridge])).toContain('PERMANENT');
+    const delivered = () => Number(sh('cat', [`/sys/class/net/${tapOf(web.id)}/statistics/tx_packets`]).trim());
+    const before = delivered();
+    // a pod that starts, resolves its gateway and a neighbour, and talks to the host: nothing of it reaches web's guest
+    const r = await hyper(['run', '--rm', '--name', 'quiet', 'busybox', 'sh', '-c', `wget -q -T 3 -O - http://${web.network!.gateway}:1/ || true; arping -c 1 -w 1 ${web.network!.ip} >/dev/null 2>&1; echo done`], env);
+    expect(r.stdout).toContain('done');
+    expect(delivered() - before).toBeLessThanOrEqual(2);
+  }, 120_000);
+
   it("names through the host's pod DNS server: a pod started later, CONTAINER.POD, and outside names from the pod's --dns", async () => {
     // an upstream of the test's own for the pod's --dns: answers outside.example, NXDOMAIN for the rest
     const upstream = createSocket('udp4');
