@@ -69,13 +69,16 @@ function ipBatch(lines: string[]): Promise<boolean> {
  * reached every guest, each woken under emulation: ~8 broadcasts per pod added, and adding the 500th pod took ~7 s.
  * (Not neigh_suppress: the kernel answers for it only requests that come in on ports without it — tunnel ports.)
  */
+const quietLines = (tap: string, bridge: string, net: { ip: string; mac: string }) => [`link set dev ${tap} type bridge_slave proxy_arp on bcast_flood off mcast_flood off`, `neigh replace ${net.ip} lladdr ${net.mac} dev ${bridge} nud permanent`];
+/** The FDB entry quietPort needs (the `bridge` tool's: ip -batch has no fdb command). */
+const staticFdb = (tap: string, mac: string) => quiet('bridge', ['fdb', 'replace', mac, 'dev', tap, 'master', 'static']);
+
 async function quietPort(tap: string, bridge: string, net: { ip: string; mac: string }): Promise<boolean> {
-  const port = await ipBatch([`link set dev ${tap} type bridge_slave proxy_arp on bcast_flood off mcast_flood off`, `neigh replace ${net.ip} lladdr ${net.mac} dev ${bridge} nud permanent`]);
-  return port && (await quiet('bridge', ['fdb', 'replace', net.mac, 'dev', tap, 'master', 'static']));
+  return (await ipBatch(quietLines(tap, bridge, net))) && (await staticFdb(tap, net.mac));
 }
 
 /** The bridge's own MAC, from its gateway address (locally administered; pods' are 52:54:…). */
-export const bridgeMac = (gateway: string) => ['02', '68', ...gateway.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+export const bridgeMac = (gateway: string) => macOf(gateway, ['02', '68']);
 
 /** bridge where this process can make taps and rules (root, /dev/net/tun, ip and iptables on PATH), else user. */
 export async function probeNetworkMode(): Promise<{ mode: 'bridge' | 'user'; why: string }> {
@@ -277,10 +280,17 @@ export class HostNetwork {
     const tap = tapOf(podId);
     // one ip process for both steps (each spawn costs a pod ~10 ms); a tap already there (a run plugged again) takes
     // the step-by-step way, whose errors name the step that failed
-    if (!(await ipBatch([`tuntap add dev ${tap} mode tap`, `link set ${tap} master ${this.cfg.bridge} up`]))) {
-      if (!(await quiet('ip', ['link', 'show', tap]))) await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
-      await sh('ip', ['link', 'set', tap, 'master', this.cfg.bridge, 'up']);
+    // its port quieted (quietPort) in the same ip process, where the bridge allows it
+    const quieting = this.pinned ? quietLines(tap, this.cfg.bridge, net) : [];
+    if (await ipBatch([`tuntap add dev ${tap} mode tap`, `link set ${tap} master ${this.cfg.bridge} up`, ...quieting])) {
+      if (quieting.length) {
+        this.neighbours.set(podId, net.ip);
+        if (!(await staticFdb(tap, net.mac))) this.tellLoud(tap);
+      }
+      return { mode: 'tap', tap, mac: net.mac };
     }
+    if (!(await quiet('ip', ['link', 'show', tap]))) await sh('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap']);
+    await sh('ip', ['link', 'set', tap, 'master', this.cfg.bridge, 'up']);
     await this.quiet(podId, tap, net);
     return { mode: 'tap', tap, mac: net.mac };
   }
@@ -289,7 +299,10 @@ export class HostNetwork {
   private async quiet(podId: string, tap: string, net: PodNetwork): Promise<void> {
     if (!this.pinned) return;
     this.neighbours.set(podId, net.ip);
-    if (await quietPort(tap, this.cfg.bridge, net)) return;
+    if (!(await quietPort(tap, this.cfg.bridge, net))) this.tellLoud(tap);
+  }
+
+  private tellLoud(tap: string): void {
     if (!this.toldLoud) this.log.warn({ tap, bridge: this.cfg.bridge }, `could not make bridge port ${tap} answer ARP itself (proxy_arp, bcast_flood): pods' broadcasts reach every pod, which costs idle guests CPU`);
     this.toldLoud = true;
   }

@@ -86,9 +86,9 @@ export function nextFree(subnet: Subnet, used: { has(ip: string): boolean }, aft
   return null;
 }
 
-/** A locally administered MAC from the address (unique per address): 52:54 and its four octets. */
-export function macOf(ip: string): string {
-  return ['52', '54', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+/** A locally administered MAC from the address (unique per address): two prefix octets (a pod's 52:54) and its four. */
+export function macOf(ip: string, prefix: [string, string] = ['52', '54']): string {
+  return [...prefix, ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
 /** A bridge and a /24 of their own for one data dir (tests and benches run several daemons on one machine side by side). */

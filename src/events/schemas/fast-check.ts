@@ -1,8 +1,9 @@
 // A faster first check of stored events for replay: each event type's zod schema compiled once into a plain predicate
 // that says "valid, and zod would return it unchanged". It knows only the zod features whose output equals their input
 // (strict objects, strings with lengths and patterns, safe integers and bounds, literals, enums, arrays, optionals,
-// nullables, records, unions, and other checks that only judge, such as refinements, which it runs as zod does); anything else — defaults, transforms — makes
-// it say "ask zod". A union's options are tried in zod's order, so one it cannot compile says "ask zod" only if reached. A false
+// nullables, records, unions, and other checks that only judge, such as refinements, which it runs as zod does);
+// anything else — defaults, transforms — makes it say "ask zod". A union's options are tried in zod's order, so one it
+// cannot compile says "ask zod" only if reached. A false
 // answer always falls back to zod, so messages and defaults come from zod alone; test/events/fast-check.test.ts holds it
 // to zod's verdicts over mutated events.
 import type { z } from 'zod';

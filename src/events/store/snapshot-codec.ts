@@ -1,6 +1,6 @@
 // The stored form of a view snapshot. Format 5 keeps each distinct pod spec once however many pods share it, each pod's
-// context (and each container's status) as a row of values under one key list, and its recent event ids without the pod id they begin with: about a
-// third of format 4's JSON, so `hyper state --at` and a daemon's restart read and parse a third as much. Decoding gives
+// context (and each container's status) as a row of values under one key list, and its recent event ids without the
+// pod id they begin with: about a third of format 4's JSON, so `hyper state --at` and a daemon's restart read and parse a third as much. Decoding gives
 // back the view snapshot it was made from (in the view's own format, which it records); formats 1-4 are read as they
 // were written (plain JSON, upcast by the view). A daemon before 0.8 skips a format-5 snapshot and folds the log.
 import { emptyPodContext, type PodContext } from '../../model/pod-context.js';
