@@ -133,7 +133,8 @@ const deliveredOf = (m: JsMsg | null): Delivered | null => (m ? { seq: m.seq, ms
 
 export class Acceptor {
   private messages: ConsumerMessages | null = null;
-  private loop: Promise<void> | null = null;
+  /** Resolves once every intent in hand is settled, after stop(). */
+  private drained: Promise<void> | null = null;
   /** The highest intent delivered to this daemon (kept whole: its msgID is read only when checked), and when the stream last proved to still hold what was delivered. */
   private delivered: JsMsg | null = null;
   private checkedAt = Date.now();
@@ -165,35 +166,53 @@ export class Acceptor {
     // a durable left past the stream's end by a loss is made again before anything is delivered from it
     await this.checkRewind();
     const consumer = await jetstream(this.nc).consumers.getPushConsumer(INTENT_STREAM, ACCEPT_CONSUMER);
-    this.messages = await consumer.consume();
     // many intents at once (each is a round trip or two to JetStream), but one pod's intents in the order they came
     const perPod = new Map<string, Promise<void>>();
     let inflight = 0;
-    let slot: (() => void) | null = null;
-    let drained: (() => void) | null = null;
+    // delivered while MAX_IN_FLIGHT are in hand (at most max_ack_pending): started as slots free up, in order
+    const waiting: JsMsg[] = [];
+    let head = 0;
+    let closing: (() => void) | null = null;
+    const tell = () => this.o.backlog?.holding(inflight + waiting.length - head);
+    const begin = (m: JsMsg) => {
+      const key = m.subject;
+      inflight++;
+      const before = perPod.get(key);
+      // the common case (no earlier intent of this pod still in hand) starts at once, without a chained promise
+      const p: Promise<void> = before ? before.then(() => this.handle(m)) : this.handle(m);
+      perPod.set(key, p);
+      void p.finally(() => settle(key, p));
+    };
     const settle = (key: string, p: Promise<void>) => {
       if (perPod.get(key) === p) perPod.delete(key);
       inflight--;
-      this.o.backlog?.holding(inflight);
-      slot?.();
-      slot = null;
-      if (inflight === 0) drained?.();
-    };
-    this.loop = (async () => {
-      for await (const m of this.messages!) {
-        const key = m.subject;
-        inflight++;
-        this.o.backlog?.holding(inflight);
-        const before = perPod.get(key);
-        // the common case (no earlier intent of this pod still in hand) starts at once, without a chained promise
-        const p: Promise<void> = before ? before.then(() => this.handle(m)) : this.handle(m);
-        perPod.set(key, p);
-        void p.finally(() => settle(key, p));
-        // one waiter for a free slot (racing every promise in flight would add thousands of reactions per intent)
-        while (inflight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (slot = r));
+      if (head < waiting.length) {
+        begin(waiting[head++]);
+        if (head === waiting.length) waiting.length = head = 0;
       }
-      if (inflight > 0) await new Promise<void>((r) => (drained = r));
-    })().catch((err) => this.log.error({ err }, 'the intent acceptor stopped'));
+      tell();
+      if (inflight === 0) closing?.();
+    };
+    // a callback, not an iterator: every intent of one socket read is handled in the same turn, so their appends (and
+    // later their acks) leave in one write; an iterator handed them over one microtask apart, one write each
+    this.messages = await consumer.consume({
+      callback: (m) => {
+        if (inflight < MAX_IN_FLIGHT) begin(m);
+        else waiting.push(m);
+        tell();
+      },
+    });
+    const stopped = (err: unknown): void => void (err && this.log.error({ err }, 'the intent acceptor stopped'));
+    this.drained = this.messages.closed().then(
+      (err) => {
+        stopped(err);
+        return new Promise<void>((r) => {
+          closing = r;
+          if (inflight === 0) r();
+        });
+      },
+      stopped,
+    );
     this.rewindTimer = setInterval(() => void this.checkRewind(), REWIND_CHECK_MS);
     this.rewindTimer.unref();
   }
@@ -260,7 +279,7 @@ export class Acceptor {
   async stop(): Promise<void> {
     if (this.rewindTimer) clearInterval(this.rewindTimer);
     await this.messages?.close().catch(() => {});
-    await this.loop;
+    await this.drained;
   }
 
   private async handle(m: JsMsg): Promise<void> {
