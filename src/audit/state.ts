@@ -3,6 +3,7 @@
 import { ClusterView, type ViewSnapshot } from '../model/cluster-view.js';
 import type { Record_ } from '../model/record.js';
 import { iso } from './history.js';
+import type { LazyStart } from '../events/store/snapshot-codec.js';
 
 export type Point = { seq: number } | { at: number };
 
@@ -23,11 +24,16 @@ export function pastPoint(r: Record_, p: Point): boolean {
 }
 
 /** Folds records (in stream order, after the snapshot's sequence if one is given) up to the point. */
-export async function foldTo(records: AsyncIterable<Record_[]> | Iterable<Record_[]>, p: Point, from?: ViewSnapshot | null): Promise<{ view: ClusterView; at: number | null; folded: number }> {
-  const view = from ? ClusterView.fromSnapshot(from) : new ClusterView();
+export async function foldTo(records: AsyncIterable<Record_[]> | Iterable<Record_[]>, p: Point, from?: ViewSnapshot | LazyStart | null): Promise<{ view: ClusterView; at: number | null; folded: number }> {
+  const lazy = from && 'prepare' in from ? from : null;
+  const snapshot = lazy ? lazy.snapshot : (from as ViewSnapshot | null | undefined);
+  const view = snapshot ? ClusterView.fromSnapshot(snapshot) : new ClusterView();
+  if (lazy) view.unloaded = lazy.unloaded;
   let at: number | null = null;
   let folded = 0;
   outer: for await (const batch of records as AsyncIterable<Record_[]>) {
+    // the snapshot's own last event comes again (for its time): its pod's row is not needed for that
+    if (lazy) await lazy.prepare(batch[0] && batch[0].seq <= view.seq ? batch.filter((r) => r.seq > view.seq) : batch);
     for (const r of batch) {
       // the snapshot's own last event is read again for its time only
       if (r.seq <= view.seq) {
@@ -49,10 +55,20 @@ export function clusterState(view: ClusterView, at: number | null): ClusterState
     .sort((a, b) => a.context.createdAt - b.context.createdAt || a.context.id.localeCompare(b.context.id))
     .map((p) => ({
       id: p.context.id, name: p.context.name, tenant: p.context.tenant ?? 'default', state: p.state, run: p.context.run, host: p.context.host, reason: p.context.reason,
-      containers: Object.fromEntries(Object.entries(p.context.containers).map(([n, c]) => [n, { state: c.state, exitCode: c.exitCode, restarts: c.restarts }])),
+      containers: containersOf(p.context.containers),
     }));
   const tenants = [...view.tenants.values()].map((t) => ({ name: t.name, state: t.state }));
   return { seq: view.seq, at, hosts, pods, tenants, invalid: view.invalid };
+}
+
+/** Each container's state, exit code and restarts (a loop: this runs once per pod of a 100,000-pod answer). */
+function containersOf(cs: Record<string, { state: string; exitCode: number | null; restarts: number }>): ClusterState['pods'][number]['containers'] {
+  const out: ClusterState['pods'][number]['containers'] = {};
+  for (const n in cs) {
+    const c = cs[n];
+    out[n] = { state: c.state, exitCode: c.exitCode, restarts: c.restarts };
+  }
+  return out;
 }
 
 export function renderState(s: ClusterState): string {

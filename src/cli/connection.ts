@@ -33,6 +33,11 @@ export interface Session {
   resolve(view: ClusterView, ref: string): PodRecord;
   /** Refuses, before anything is asked, what a tenant's credentials may not do (`what` names it). */
   requireAdmin(what: string): void;
+  /**
+   * One more connection as this session's (closed with it): requests on it do not wait behind what a consumer on the
+   * first has asked for and is still arriving.
+   */
+  another(): Promise<NatsConnection>;
   close(): Promise<void>;
 }
 
@@ -103,8 +108,9 @@ export async function openSession(g: GlobalOptions, o: { credentials?: string; /
   // the CA: --tls-ca (or the local daemon's), else the one a tenant's credentials carry
   const ca = found.tlsCa ? readCa(found.tlsCa) : creds?.kind === 'tenant' && creds.ca ? creds.ca : null;
   let nc: NatsConnection;
+  const options = { reconnect: o.reconnect ?? false, timeoutMs: 3_000, auth, ...(ca ? { tls: { ca } } : {}) };
   try {
-    nc = await connectNats(servers, `hyper-cli:${process.pid}`, { reconnect: o.reconnect ?? false, timeoutMs: 3_000, auth, ...(ca ? { tls: { ca } } : {}) });
+    nc = await connectNats(servers, `hyper-cli:${process.pid}`, options);
   } catch (err) {
     if (isCertificateError(err)) {
       throw new ConnectionError('tls', `NATS at ${servers.join(',')} speaks TLS with a certificate this client cannot verify (${certificateReason(err)}) — give its CA with --tls-ca FILE (HYPER_TLS_CA; DATA_DIR/auth/tls/ca.pem on the daemon's host), or use a tenant's credentials file, which carries it`, { cause: err });
@@ -119,6 +125,7 @@ export async function openSession(g: GlobalOptions, o: { credentials?: string; /
   }
   const scoped = creds?.kind === 'tenant';
   const store = await EventStore.open(nc, { scoped });
+  const more: NatsConnection[] = [];
   return {
     nc, store, servers, tenant, ca, advertised: found.advertised ?? servers,
     view: async () => (await loadView(store, { tenant })).view,
@@ -126,6 +133,14 @@ export async function openSession(g: GlobalOptions, o: { credentials?: string; /
     requireAdmin: (what) => {
       if (scoped) throw new HyperError('auth', `${what} takes the admin's credentials: tenant ${tenant}'s see its own pods only`);
     },
-    close: () => nc.close(),
+    another: async () => {
+      const c = await connectNats(servers, `hyper-cli:${process.pid}`, options);
+      more.push(c);
+      return c;
+    },
+    close: async () => {
+      await Promise.all(more.map((c) => c.close()));
+      await nc.close();
+    },
   };
 }

@@ -117,6 +117,8 @@ export class ClusterView {
   /** Last stream sequence folded. */
   seq = 0;
   invalid = 0;
+  /** Pods held only as their snapshot summary (LazySnapshot): their rows must be loaded before an event is folded into them. */
+  unloaded: ReadonlyMap<string, unknown> | null = null;
 
   /** Becomes `other` (a fresh fold of the log), in place: whoever holds this view sees the new one. */
   replaceWith(other: ClusterView): void {
@@ -155,6 +157,7 @@ export class ClusterView {
   }
 
   private applyPod(e: PodEvent, seq: number): Change {
+    if (this.unloaded?.has(e.pod)) throw new ReplayError(seq, `pod ${e.pod} is held only as its snapshot summary: its row must be loaded before its events are folded`);
     let rec = this.pods.get(e.pod);
     if (!rec) {
       rec = { ...initialPod(e.pod), seq: 0 };

@@ -1,16 +1,24 @@
-// The stored snapshot form (format 5): what it decodes to is exactly the view snapshot it was made from — for every
-// released fixture's view, recorded audit trails and contexts with optional keys — it is far smaller when pods share
-// specs, and snapshots stored in formats 1-4 (plain JSON) still read.
+// The stored snapshot forms (format 5's one text, format 6's header and blocks): what each decodes to is exactly the view
+// snapshot it was made from — for every released fixture's view, recorded audit trails and contexts with optional keys —
+// they are far smaller when pods share specs, snapshots stored in formats 1-4 (plain JSON) still read, and format 6 read
+// from its header alone answers `state` as the whole does, loading only the blocks of the pods a tail touches.
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ClusterView, upcastSnapshot, type ViewSnapshot } from '../../src/model/cluster-view.js';
-import { decodeSnapshot, encodeSnapshot, STORED_FORMAT } from '../../src/events/store/snapshot-codec.js';
+import { BLOCK_PODS, decodeParts, decodeSnapshot, encodeParts, encodeSnapshot, LazySnapshot, TEXT_FORMAT, type LazyStart } from '../../src/events/store/snapshot-codec.js';
 import { readTrail } from '../../src/audit/trail.js';
-import { foldTo } from '../../src/audit/state.js';
+import { clusterState, foldTo } from '../../src/audit/state.js';
+import { podEvent } from '../../src/events/schemas/mod.js';
+import { podSubject } from '../../src/events/schemas/subjects.js';
+import type { Record_ } from '../../src/model/record.js';
 import { hostJoined, podLifecycle } from '../../bench/lib/dataset.js';
 
 const fixtures = new URL('../fixtures/', import.meta.url).pathname;
 const roundTrip = (s: ViewSnapshot) => decodeSnapshot(encodeSnapshot(s));
+const partsTrip = (s: ViewSnapshot) => {
+  const { header, blocks } = encodeParts(s);
+  return decodeParts(header, blocks);
+};
 
 describe('snapshot codec', () => {
   it('gives back every released version\'s saved view exactly (as upcast), and still reads each as stored then', () => {
@@ -23,6 +31,7 @@ describe('snapshot codec', () => {
       // an upcast context has its added keys last; decoded, they are in the fold's order: the same values
       const view = upcastSnapshot(stored)!;
       expect(roundTrip(view)).toEqual(view);
+      expect(partsTrip(view)).toEqual(view);
     }
   });
 
@@ -33,6 +42,7 @@ describe('snapshot codec', () => {
       const s = view.toSnapshot();
       expect(s.pods.length).toBeGreaterThan(0);
       expect(JSON.stringify(roundTrip(s))).toBe(JSON.stringify(s));
+      expect(JSON.stringify(partsTrip(s))).toBe(JSON.stringify(s));
     }
   });
 
@@ -50,6 +60,7 @@ describe('snapshot codec', () => {
     p.recent = [...(p.recent ?? []), 'other.id', 'p1x'];
     s.pods.push({ state: 'new', context: { ...p.context, id: 'p2', spec: null, containers: {} }, seq: 0 });
     expect(JSON.stringify(roundTrip(s))).toBe(JSON.stringify(s));
+    expect(JSON.stringify(partsTrip(s))).toBe(JSON.stringify(s));
   });
 
   it('stores 1,000 pods that share a spec in well under half of the plain JSON', () => {
@@ -59,8 +70,57 @@ describe('snapshot codec', () => {
     for (let i = 0; i < 1_000; i++) for (const e of podLifecycle(`pod${i}`, `h${i % 10}`, 2_000 + i)) v.applyEvent(e, ++seq);
     const s = v.toSnapshot();
     const compact = encodeSnapshot(s);
-    expect(JSON.parse(compact).format).toBe(STORED_FORMAT);
+    expect(JSON.parse(compact).format).toBe(TEXT_FORMAT);
     expect(compact.length).toBeLessThan(JSON.stringify(s).length * 0.45);
     expect(roundTrip(s)).toEqual(s);
+  });
+
+  it('format 6 from its header alone: the same state, and a tail folded after loading only the blocks it touches', async () => {
+    const v = new ClusterView();
+    let seq = 0;
+    for (let h = 0; h < 4; h++) v.applyEvent(hostJoined(`h${h}`, 1_000), ++seq);
+    const n = BLOCK_PODS * 2 + 500;
+    // every third pod left running (it holds its host's resources), the others stopped
+    for (let i = 0; i < n; i++) for (const e of podLifecycle(`pod${i}`, `h${i % 4}`, 2_000 + i).slice(0, i % 3 ? 8 : 6)) v.applyEvent(e, ++seq);
+    const s = v.toSnapshot();
+    const { header, blocks } = encodeParts(s);
+    expect(blocks).toHaveLength(3);
+    const lazy = new LazySnapshot(header);
+    expect(lazy.unloaded.size).toBe(n);
+    // the state answered from summaries alone is the whole view's, host usage included
+    const whole = ClusterView.fromSnapshot(s);
+    expect(clusterState(ClusterView.fromSnapshot(lazy.snapshot), null)).toEqual(clusterState(whole, null));
+
+    // a tail stopping a running pod of the second block and creating a new one
+    const target = `pod${BLOCK_PODS + 3}`;
+    const tail: Record_[] = [
+      podEvent('pod.stop.requested', target, { graceMs: 0 }, { id: `${target}.stop2`, at: 9_000, by: 'cli:test' }),
+      podEvent('pod.stopped', target, {}, { id: `${target}.stopped2`, at: 9_001, by: 'host:h3' }),
+    ].map((e) => ({ ok: true, seq: ++seq, subject: podSubject({ pod: e.pod, tenant: null }), event: e }) as Record_);
+    const loaded: number[] = [];
+    const start: LazyStart = {
+      snapshot: lazy.snapshot,
+      unloaded: lazy.unloaded,
+      prepare: async (batch) => {
+        for (const b of lazy.blocksFor(batch.map((r) => (r.ok ? (r.event as { pod: string }).pod : '')))) {
+          loaded.push(b);
+          lazy.load(b, blocks[b]);
+        }
+      },
+    };
+    const lazyFold = await foldTo([tail], { seq }, start);
+    const fullFold = await foldTo([tail], { seq }, s);
+    expect(loaded).toEqual([1]);
+    expect(lazy.unloaded.size).toBe(n - BLOCK_PODS);
+    expect(lazyFold.view.pods.get(target)!.state).toBe('stopped');
+    expect(clusterState(lazyFold.view, lazyFold.at)).toEqual(clusterState(fullFold.view, fullFold.at));
+    // a loaded pod is the whole record a full read gives
+    expect(JSON.stringify(lazyFold.view.pods.get(`pod${BLOCK_PODS}`))).toBe(JSON.stringify(fullFold.view.pods.get(`pod${BLOCK_PODS}`)));
+
+    // folding into a pod still held as a summary is refused, naming it, rather than folded wrongly
+    const other = `pod${3}`;
+    const fresh = new LazySnapshot(header);
+    const stray: Record_ = { ok: true, seq: seq + 1, subject: podSubject({ pod: other, tenant: null }), event: podEvent('pod.stop.requested', other, { graceMs: 0 }, { id: `${other}.stop2`, at: 9_002, by: 'cli:test' }) } as Record_;
+    await expect(foldTo([[stray]], { seq: seq + 1 }, { snapshot: fresh.snapshot, unloaded: fresh.unloaded, prepare: async () => {} })).rejects.toThrow(`pod ${other} is held only as its snapshot summary`);
   });
 });

@@ -1,10 +1,13 @@
-// Snapshots of the folded view: chunked in KV, newest wins, and snapshot + tail folds to the same view as a full replay.
+// Snapshots of the folded view: chunked in KV, newest wins, snapshot + tail folds to the same view as a full replay, and
+// `state --at`'s lazy read (header, then only the blocks of pods the tail touches) answers as the whole snapshot does.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotStore } from '../../src/events/store/snapshots.js';
 import { loadView } from '../../src/events/store/load-view.js';
 import { startTestNats, type TestNats } from '../harness/nats.js';
 import { ev, spec } from '../harness/events.js';
+import { BLOCK_PODS } from '../../src/events/store/snapshot-codec.js';
+import { clusterState, foldTo } from '../../src/audit/state.js';
 
 let t: TestNats;
 beforeAll(async () => {
@@ -37,4 +40,30 @@ describe('snapshots', () => {
     expect(await snaps.save({ ...current!, seq: 1 })).toEqual({ bytes: 0, saved: false });
     expect((await snaps.load())!.seq).toBe(current!.seq);
   });
+
+  it('read lazily, a snapshot of 3 blocks answers state as the whole one does, after loading only the blocks its tail touches', async () => {
+    const ids = Array.from({ length: BLOCK_PODS * 2 + 100 }, (_, i) => `z${i}`);
+    for (let i = 0; i < ids.length; i += 500) await Promise.all(ids.slice(i, i + 500).map((id) => t.store.append(ev('pod.requested', { spec: spec(), start: true }, id))));
+    const { view } = await loadView(t.store, { useSnapshot: false });
+    const snaps = await SnapshotStore.open(t.nc);
+    expect((await snaps.save(view.toSnapshot())).saved).toBe(true);
+    for (const id of ['z5', 'z6', `z${BLOCK_PODS + 7}`]) await t.store.append(ev('pod.stop.requested', {}, id));
+    const point = { seq: await t.store.lastSeq() };
+
+    const whole = await snaps.nearest(point);
+    const lazy = await snaps.nearestLazy(point);
+    expect(lazy && 'prepare' in lazy).toBe(true);
+    if (!lazy || !('prepare' in lazy) || !whole) return;
+    const fromLazy = await foldTo(t.store.replayBatches(lazy.snapshot.seq), point, lazy);
+    const fromWhole = await foldTo(t.store.replayBatches(whole.seq), point, whole);
+    expect(fromLazy.folded).toBe(3);
+    expect(clusterState(fromLazy.view, fromLazy.at)).toEqual(clusterState(fromWhole.view, fromWhole.at));
+    // the blocks of z5 and z6 (the first) and of z2007 (the second) were loaded, the last one's pods were not; and those
+    // loaded are whole records
+    const inSnapshot = lazy.snapshot.pods.length;
+    expect(inSnapshot).toBeGreaterThan(2 * BLOCK_PODS);
+    expect(lazy.unloaded.size).toBe(inSnapshot - 2 * BLOCK_PODS);
+    expect(lazy.unloaded.has('z5')).toBe(false);
+    expect(JSON.stringify(fromLazy.view.pods.get('z6'))).toBe(JSON.stringify(fromWhole.view.pods.get('z6')));
+  }, 60_000);
 });

@@ -7,6 +7,7 @@ import { nkeys } from '@nats-io/transport-node';
 import { HyperError } from '../../errors.js';
 import { addressOf, AUDIT_VIEW, podSubject, STREAM, SNAPSHOT_BUCKET } from '../../events/schemas/subjects.js';
 import type { ClusterView, ViewSnapshot } from '../../model/cluster-view.js';
+import type { LazyStart } from '../../events/store/snapshot-codec.js';
 import type { Record_ } from '../../model/record.js';
 import { parseTimeArg } from '../../duration.js';
 import { defaultDataDir } from '../../daemon/paths.js';
@@ -70,8 +71,8 @@ interface LogSource {
   view(): Promise<ClusterView>;
   podRecords(view: ClusterView, ref: string): Promise<{ id: string; records: Record_[] }>;
   batches(fromSeq?: number): AsyncIterable<Record_[]>;
-  /** The newest stored snapshot before a point (live only: a trail has none). */
-  nearest(p: Point): Promise<ViewSnapshot | null>;
+  /** The newest stored snapshot before a point (live only: a trail has none), its pods' rows read as the fold needs them. */
+  nearest(p: Point): Promise<LazyStart | ViewSnapshot | null>;
   close(): Promise<void>;
 }
 
@@ -106,7 +107,8 @@ async function sourceOf(g: GlobalOptions, file: string | undefined): Promise<Log
     nearest: async (p) => {
       if (s.store.scoped) return null;
       const { SnapshotStore } = await import('../../events/store/snapshots.js');
-      return (await SnapshotStore.open(s.nc)).nearest(p).catch(() => null);
+      // on a connection of its own: the pod rows it fetches after the tail is read would wait behind the tail's overflow
+      return (await SnapshotStore.open(await s.another())).nearestLazy(p).catch(() => null);
     },
     close: () => s.close(),
   };
@@ -165,7 +167,8 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
         // from the nearest snapshot before the point, so a long log is not folded from its start
         const at = async (p: Point) => {
           const from = await src.nearest(p);
-          const { view, at: t } = await foldTo(src.batches(Math.max(1, from?.seq ?? 1)), p, from);
+          const seq = from ? ('prepare' in from ? from.snapshot.seq : from.seq) : 1;
+          const { view, at: t } = await foldTo(src.batches(Math.max(1, seq)), p, from);
           return clusterState(view, t);
         };
         if (o.diff) {

@@ -1,19 +1,27 @@
-// The stored form of a view snapshot. Format 5 keeps each distinct pod spec once however many pods share it, each pod's
+// The stored forms of a view snapshot. Format 5 keeps each distinct pod spec once however many pods share it, each pod's
 // context (and each container's status) as a row of values under one key list, and its recent event ids without the
-// pod id they begin with: about a third of format 4's JSON, so `hyper state --at` and a daemon's restart read and parse a third as much. Decoding gives
-// back the view snapshot it was made from (in the view's own format, which it records); formats 1-4 are read as they
-// were written (plain JSON, upcast by the view). A daemon before 0.8 skips a format-5 snapshot and folds the log.
+// pod id they begin with: about a third of format 4's JSON. Format 6 (what SnapshotStore writes) splits that into parts
+// stored as gzip members of their own: a header holding hosts, tenants, specs and, per pod, only what a `hyper state`
+// answer and the hosts' usage need; then the pods' rows in blocks of BLOCK_PODS. A reader that needs the whole view
+// decodes every part (the same records as format 5); `hyper state --at` decodes the header and only the blocks of the
+// pods its tail of events touches (LazySnapshot). Formats 1-4 are read as they were written (plain JSON, upcast by the
+// view). A daemon before 0.8 skips a format-5 or -6 snapshot, one of 0.8 a format-6 one, and folds the log.
 import { emptyPodContext, type PodContext } from '../../model/pod-context.js';
 import type { PodRecord, ViewSnapshot } from '../../model/cluster-view.js';
+import type { Record_ } from '../../model/record.js';
 
-/** The newest stored format this build writes and reads. */
-export const STORED_FORMAT = 5;
+/** The newest stored format this build writes (SnapshotStore's parts) and reads. */
+export const STORED_FORMAT = 6;
+/** The single-text form encodeSnapshot writes (a daemon's view saved for an audit). */
+export const TEXT_FORMAT = 5;
+/** Pods per block of rows in format 6: a block is what a lazy reader decodes to load one pod. */
+export const BLOCK_PODS = 2_000;
 
 /** A pod: state, last sequence, its context's values in `keys` order, the context's other keys (0: none), recent ids (0: none). */
 type Row = [string, number, unknown[], Record<string, unknown> | 0, (string | [string])[] | 0];
 
 interface Stored {
-  format: 5;
+  format: typeof TEXT_FORMAT;
   /** The view's format of what it holds (its `format` once decoded). */
   view: number;
   seq: number;
@@ -63,7 +71,8 @@ const sameKeys = (a: readonly string[], b: readonly string[]) => a.length === b.
 const contextOf = rowBuilder(BASE_KEYS);
 const containerOf = rowBuilder(CONTAINER_KEYS);
 
-export function encodeSnapshot(s: ViewSnapshot): string {
+/** Every pod as a format-5 row, each distinct spec once (its index in `specs` in the row). */
+function rowsOf(pods: PodRecord[]): { specs: unknown[]; rows: Row[] } {
   const keys = BASE_KEYS;
   const specAt = keys.indexOf('spec');
   const containersAt = keys.indexOf('containers');
@@ -71,7 +80,7 @@ export function encodeSnapshot(s: ViewSnapshot): string {
   // pods folded from one request share nothing by identity, so specs are told apart by their text
   const byText = new Map<string, number>();
   const byObject = new Map<unknown, number>();
-  const rows: Row[] = s.pods.map((p) => {
+  const rows: Row[] = pods.map((p) => {
     const c = p.context as unknown as Record<string, unknown>;
     const [values, extra] = toRow(c, keys, BASE);
     const containers: Record<string, [unknown[], Record<string, unknown> | 0]> = {};
@@ -96,23 +105,32 @@ export function encodeSnapshot(s: ViewSnapshot): string {
     const recent = p.recent ? p.recent.map((id): string | [string] => (id.startsWith(prefix) ? id.slice(prefix.length) : [id])) : 0;
     return [p.state, p.seq, values, extra, recent];
   });
-  const out: Stored = { format: STORED_FORMAT, view: s.format, seq: s.seq, hosts: s.hosts, tenants: s.tenants, invalid: s.invalid, keys, containerKeys: CONTAINER_KEYS, specs, pods: rows };
+  return { specs, rows };
+}
+
+export function encodeSnapshot(s: ViewSnapshot): string {
+  const { specs, rows } = rowsOf(s.pods);
+  const out: Stored = { format: TEXT_FORMAT, view: s.format, seq: s.seq, hosts: s.hosts, tenants: s.tenants, invalid: s.invalid, keys: BASE_KEYS, containerKeys: CONTAINER_KEYS, specs, pods: rows };
   return JSON.stringify(out);
 }
 
-/** Any stored format, as the view snapshot it holds (format 5 in the view's own format 4; older ones as written). */
+/** Any single-text stored format, as the view snapshot it holds (format 5 in the view's own format 4; older ones as written). */
 export function decodeSnapshot(text: string): ViewSnapshot {
   const raw = JSON.parse(text) as Stored | ViewSnapshot;
-  if (raw.format !== STORED_FORMAT) return raw as ViewSnapshot;
+  if (raw.format !== TEXT_FORMAT) return raw as ViewSnapshot;
   const s = raw as Stored;
-  const { keys, specs } = s;
+  const decode = rowDecoder(s.keys, s.containerKeys, s.specs);
+  return { format: s.view, seq: s.seq, pods: s.pods.map(decode), hosts: s.hosts, tenants: s.tenants, invalid: s.invalid };
+}
+
+/** Rows written under these key lists, as pod records (specs by index into `specs`). */
+function rowDecoder(keys: string[], ckeys: string[], specs: unknown[]): (row: Row) => PodRecord {
   const specAt = keys.indexOf('spec');
   const containersAt = keys.indexOf('containers');
-  const ckeys = s.containerKeys;
   // written by this build's key lists (the usual case): compiled literals; by another's: key by key
   const context = sameKeys(keys, BASE_KEYS) ? contextOf : (values: unknown[]) => fromRow(values, 0, keys);
   const container = sameKeys(ckeys, CONTAINER_KEYS) ? containerOf : (values: unknown[]) => fromRow(values, 0, ckeys);
-  const pods = s.pods.map(([state, seq, values, extra, recent]): PodRecord => {
+  return ([state, seq, values, extra, recent]) => {
     if (typeof values[specAt] === 'number') values[specAt] = specs[values[specAt] as number];
     const rows = values[containersAt] as Record<string, [unknown[], Record<string, unknown> | 0]>;
     const containers: Record<string, unknown> = {};
@@ -130,6 +148,155 @@ export function decodeSnapshot(text: string): ViewSnapshot {
       rec.recent = recent.map((r) => (typeof r === 'string' ? prefix + r : r[0]));
     }
     return rec;
-  });
-  return { format: s.view, seq: s.seq, pods, hosts: s.hosts, tenants: s.tenants, invalid: s.invalid };
+  };
+}
+
+/**
+ * What a pod is without its row, in columns (one entry per pod, in row order; containers flattened, `containers[i]` of
+ * them for pod i): enough for `hyper state` (ClusterState's pod fields) and for the host usage the view counts (host,
+ * state, spec). Columns, not a small array per pod: 100,000 pods parse in a third of the time.
+ */
+interface Summary {
+  id: string[];
+  state: string[];
+  seq: number[];
+  name: (string | null)[];
+  tenant: (string | null)[];
+  run: number[];
+  host: (string | null)[];
+  reason: (string | null)[];
+  createdAt: number[];
+  /** Index into the specs (-1: none). */
+  spec: number[];
+  containers: number[];
+  containerName: string[];
+  containerState: string[];
+  exitCode: (number | null)[];
+  restarts: number[];
+}
+
+interface Header {
+  format: typeof STORED_FORMAT;
+  view: number;
+  seq: number;
+  hosts: ViewSnapshot['hosts'];
+  tenants: ViewSnapshot['tenants'];
+  invalid: number;
+  keys: string[];
+  containerKeys: string[];
+  specs: unknown[];
+  blockPods: number;
+  pods: Summary;
+}
+
+/** Format 6: the header's text, then each block's (a JSON array of rows), each stored as a gzip member of its own. */
+export function encodeParts(s: ViewSnapshot): { header: string; blocks: string[] } {
+  const { specs, rows } = rowsOf(s.pods);
+  const specAt = BASE_KEYS.indexOf('spec');
+  const pods: Summary = { id: [], state: [], seq: [], name: [], tenant: [], run: [], host: [], reason: [], createdAt: [], spec: [], containers: [], containerName: [], containerState: [], exitCode: [], restarts: [] };
+  for (let i = 0; i < s.pods.length; i++) {
+    const p = s.pods[i];
+    const c = p.context;
+    const spec = rows[i][2][specAt];
+    pods.id.push(c.id);
+    pods.state.push(p.state);
+    pods.seq.push(p.seq);
+    pods.name.push(c.name);
+    pods.tenant.push(c.tenant);
+    pods.run.push(c.run);
+    pods.host.push(c.host);
+    pods.reason.push(c.reason);
+    pods.createdAt.push(c.createdAt);
+    pods.spec.push(typeof spec === 'number' ? spec : -1);
+    let n = 0;
+    for (const name in c.containers) {
+      const st = c.containers[name];
+      pods.containerName.push(name);
+      pods.containerState.push(st.state);
+      pods.exitCode.push(st.exitCode);
+      pods.restarts.push(st.restarts);
+      n++;
+    }
+    pods.containers.push(n);
+  }
+  const header: Header = { format: STORED_FORMAT, view: s.format, seq: s.seq, hosts: s.hosts, tenants: s.tenants, invalid: s.invalid, keys: BASE_KEYS, containerKeys: CONTAINER_KEYS, specs, blockPods: BLOCK_PODS, pods };
+  const blocks: string[] = [];
+  for (let i = 0; i < rows.length; i += BLOCK_PODS) blocks.push(JSON.stringify(rows.slice(i, i + BLOCK_PODS)));
+  return { header: JSON.stringify(header), blocks };
+}
+
+/** Format 6 read whole: the same view snapshot format 5 gives. */
+export function decodeParts(header: string, blocks: string[]): ViewSnapshot {
+  const h = JSON.parse(header) as Header;
+  const decode = rowDecoder(h.keys, h.containerKeys, h.specs);
+  const pods: PodRecord[] = [];
+  for (const b of blocks) for (const row of JSON.parse(b) as Row[]) pods.push(decode(row));
+  if (pods.length !== h.pods.id.length) throw new Error(`snapshot at seq ${h.seq}: ${pods.length} pod rows for ${h.pods.id.length} pods`);
+  return { format: h.view, seq: h.seq, pods, hosts: h.hosts, tenants: h.tenants, invalid: h.invalid };
+}
+
+/** A snapshot whose pods may be summaries (LazySnapshot): `prepare` loads the rows of the pods a batch of events touches. */
+export interface LazyStart {
+  snapshot: ViewSnapshot;
+  unloaded: ReadonlyMap<string, unknown>;
+  prepare(batch: Record_[]): Promise<void>;
+}
+
+/**
+ * Format 6 read from its header alone: every pod a record whose context holds only its summary (id, name, tenant, run,
+ * host, reason, createdAt, spec, containers' state, exit code and restarts) until its block is loaded, when the record
+ * becomes, in place, the one a whole read gives. `unloaded` names the pods still summaries (the view refuses to fold
+ * an event into one), `blockOf` the block to load for a pod.
+ */
+export class LazySnapshot {
+  readonly snapshot: ViewSnapshot;
+  readonly unloaded = new Map<string, number>();
+  readonly blocks: number;
+  private readonly decode: (row: Row) => PodRecord;
+  private readonly blockPods: number;
+
+  constructor(header: string) {
+    const h = JSON.parse(header) as Header;
+    this.decode = rowDecoder(h.keys, h.containerKeys, h.specs);
+    this.blockPods = h.blockPods;
+    this.blocks = Math.ceil(h.pods.id.length / h.blockPods);
+    const specs = h.specs as PodContext['spec'][];
+    const c = h.pods;
+    const pods = new Array<PodRecord>(c.id.length);
+    for (let i = 0, k = 0; i < c.id.length; i++) {
+      const containers: Record<string, { state: string; exitCode: number | null; restarts: number }> = {};
+      for (const end = k + c.containers[i]; k < end; k++) containers[c.containerName[k]] = { state: c.containerState[k], exitCode: c.exitCode[k], restarts: c.restarts[k] };
+      const id = c.id[i];
+      const context = { id, name: c.name[i], tenant: c.tenant[i], run: c.run[i], host: c.host[i], reason: c.reason[i], createdAt: c.createdAt[i], spec: c.spec[i] >= 0 ? specs[c.spec[i]] : null, containers };
+      pods[i] = { state: c.state[i] as PodRecord['state'], context: context as unknown as PodContext, seq: c.seq[i] };
+      this.unloaded.set(id, i);
+    }
+    this.snapshot = { format: h.view, seq: h.seq, pods, hosts: h.hosts, tenants: h.tenants, invalid: h.invalid };
+  }
+
+  /** The blocks holding these pods' rows that are not loaded yet. */
+  blocksFor(ids: Iterable<string>): number[] {
+    const out = new Set<number>();
+    for (const id of ids) {
+      const i = this.unloaded.get(id);
+      if (i !== undefined) out.add(Math.floor(i / this.blockPods));
+    }
+    return [...out];
+  }
+
+  /** Loads one block's rows (its text): each pod still a summary becomes its whole record, in place. */
+  load(block: number, text: string): void {
+    const rows = JSON.parse(text) as Row[];
+    const first = block * this.blockPods;
+    for (let j = 0; j < rows.length; j++) {
+      const rec = this.snapshot.pods[first + j];
+      if (!this.unloaded.delete(rec.context.id)) continue;
+      const full = this.decode(rows[j]);
+      if (full.context.id !== rec.context.id) throw new Error(`snapshot at seq ${this.snapshot.seq}: block ${block} holds pod ${full.context.id} where pod ${rec.context.id} was expected`);
+      rec.state = full.state;
+      rec.seq = full.seq;
+      rec.context = full.context;
+      if (full.recent) rec.recent = full.recent;
+    }
+  }
 }
