@@ -1,7 +1,8 @@
 // bench/audit: a large log (default 1,000,000 events: hosts joining, pods walking an 8-event lifecycle) on a real
 // nats-server; full replay end to end from JetStream beside the fold alone over the same messages in memory; checkpoints
-// saved as a daemon would (every 50,000 events) and `hyper state --seq` at points spread over the log, timed as whole
-// CLI processes beside `node -e 0`; `hyper audit export` and offline `hyper audit verify --file` throughput. One JSON document.
+// every CHECKPOINT_EVERY events (a daemon keeps one that often at most: it saves every max(5,000, pods) events) and
+// `hyper state --seq` at points spread over the log, timed as whole CLI processes beside `node -e 0`; `hyper audit
+// export` and offline `hyper audit verify --file` throughput. One JSON document.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { statSync } from 'node:fs';

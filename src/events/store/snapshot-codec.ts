@@ -5,7 +5,7 @@
 // answer and the hosts' usage need; then the pods' rows in blocks of BLOCK_PODS. A reader that needs the whole view
 // decodes every part (the same records as format 5); `hyper state --at` decodes the header and only the blocks of the
 // pods its tail of events touches (LazySnapshot). Formats 1-4 are read as they were written (plain JSON, upcast by the
-// view). A daemon before 0.8 skips a format-5 or -6 snapshot, one of 0.8 a format-6 one, and folds the log.
+// view). A daemon before 0.8 skips a format-5 or -6 snapshot and folds the log.
 import { emptyPodContext, type PodContext } from '../../model/pod-context.js';
 import type { PodRecord, ViewSnapshot } from '../../model/cluster-view.js';
 import type { Record_ } from '../../model/record.js';
