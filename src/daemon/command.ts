@@ -54,8 +54,10 @@ function networkMode(v: string): 'auto' | 'bridge' | 'user' | 'none' {
 }
 
 /** --templates → made on need, --no-templates → never, neither → those made ahead of time; a pool needs them on. */
-function templateMode(flag: boolean | undefined, pool: PoolSize[]): TemplateMode {
+export function templateMode(flag: boolean | undefined, pool: PoolSize[], shared: boolean): TemplateMode {
   if (pool.length && flag === false) throw new ValidationError('hyperd options', [{ path: '--pool', message: 'a pool is made of restored templates: drop --no-templates' }]);
+  const named = pool.find((p) => p.tenant);
+  if (named && shared) throw new ValidationError('hyperd options', [{ path: '--pool', message: `with --share-templates every tenant's pods take from one pool: drop "${named.tenant}:"` }]);
   return flag === true || pool.length ? 'on' : flag === false ? 'off' : 'existing';
 }
 
@@ -76,7 +78,7 @@ export function daemonCommand(name: string): Command {
     .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--templates', 'start VMs by restoring VM templates, made when a pod size first needs one (qemu driver; a cold boot otherwise, recorded in vm.origin). Without it, only templates made by hyper template build are used')
     .option('--no-templates', 'never restore a template: every VM boots cold')
-    .option('--pool <size>', 'keep N paused VMs of a size restored and ready, [CPUSx]MB=N (e.g. 256=4; repeatable; turns --templates on)', (v: string, acc: PoolSize[]) => [...acc, parsePoolSize(v)], [] as PoolSize[])
+    .option('--pool <size>', 'keep N paused VMs of a size restored and ready, [TENANT:][CPUSx]MB=N (e.g. 256=4, or acme:256=2 for tenant acme\'s pods; repeatable; turns --templates on)', (v: string, acc: PoolSize[]) => [...acc, parsePoolSize(v)], [] as PoolSize[])
     .option('--share-templates', 'one VM template per size for all tenants, instead of one per tenant (shares guest pages between tenants: see the README)')
     .option('--replicas <n>', 'stream replicas (3 on a 3-node NATS cluster)', int('--replicas'), 1)
     .option('--creds <file>', 'credentials (JSON {user, password}) of the host role on an external NATS (--nats)')
@@ -108,7 +110,7 @@ export function daemonCommand(name: string): Command {
         capacity: { ...defaultCapacity({ cpuOvercommit: o.cpuOvercommit, memoryOvercommit: o.memoryOvercommit }), ...(o.cpus ? { cpus: o.cpus } : {}), ...(o.memory ? { memoryMb: o.memory } : {}) },
         replicas: o.replicas,
         insecureRegistries: o.insecureRegistry,
-        templates: templateMode(o.templates, o.pool),
+        templates: templateMode(o.templates, o.pool, Boolean(o.shareTemplates)),
         poolSizes: o.pool,
         shareTemplates: Boolean(o.shareTemplates),
         stopPodsOnExit: Boolean(o.stopPodsOnExit),

@@ -104,7 +104,7 @@ export function defaultCapacity(o: { cpuOvercommit?: number; memoryOvercommit?: 
 export function vmStartsSummary(o: Pick<DaemonOptions, 'templates' | 'poolSizes' | 'shareTemplates'>): string {
   const mode = o.templates ?? 'existing';
   const templates = mode === 'off' ? 'every VM boots cold (--no-templates)' : mode === 'on' ? 'from templates, made when a size first needs one' : 'from templates made by hyper template build, else cold';
-  const pool = o.poolSizes?.length ? `; a pool of ${o.poolSizes.map((p) => `${p.count} × ${p.cpus} vCPU / ${p.memoryMb} MB`).join(', ')} paused VMs` : '';
+  const pool = o.poolSizes?.length ? `; a pool of ${o.poolSizes.map((p) => `${p.count} × ${p.cpus} vCPU / ${p.memoryMb} MB${p.tenant ? ` for tenant ${p.tenant}` : ''}`).join(', ')} paused VMs` : '';
   return `${templates}${mode !== 'off' ? (o.shareTemplates ? ' (shared by tenants)' : ' (per tenant)') : ''}${pool}`;
 }
 

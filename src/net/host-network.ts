@@ -285,7 +285,9 @@ export class HostNetwork {
     if (await ipBatch([`tuntap add dev ${tap} mode tap`, `link set ${tap} master ${this.cfg.bridge} up`, ...quieting])) {
       if (quieting.length) {
         this.neighbours.set(podId, net.ip);
-        if (!(await staticFdb(tap, net.mac))) this.tellLoud(tap);
+        // not waited for (~10 ms of a pod's start): the port floods nothing already, and the guest sends its first frame
+        // well after this spawn is done (one that fails because the pod was unplugged meanwhile is not worth a word)
+        void staticFdb(tap, net.mac).then((ok) => ok || !this.neighbours.has(podId) || this.tellLoud(tap));
       }
       return { mode: 'tap', tap, mac: net.mac };
     }

@@ -1,4 +1,4 @@
-// A pool of VMs restored from a template and left paused, per size (hyperd --pool SIZE=N): a pod takes one, its disk
+// A pool of VMs restored from a template and left paused, per size and tenant (hyperd --pool [TENANT:]SIZE=N): a pod takes one, its disk
 // slots and NIC are given the pod's backends, and it runs on at once, with no QEMU start or restore on the pod's path.
 // The pool refills in the background; its VMs never outlive the daemon (a pod's VM does: it moves into the pod's work dir).
 import { randomBytes } from 'node:crypto';
@@ -9,24 +9,29 @@ import { finishLaunch, plugDisks, plugNic, startQemu, warmUp, type QemuOptions, 
 import { isQemuOf, readPid, SPAWNED_IN } from './process.js';
 import { DISK_SLOTS, TEMPLATE_MAC, type Template, type TemplateLayout, type TemplateStore } from './template.js';
 import { ValidationError } from '../../errors.js';
+import { tenantName } from '../../events/schemas/envelope.js';
 
 export interface PoolSize extends TemplateLayout {
   /** VMs kept ready. */
   count: number;
+  /** Whose pods take them (clones of that tenant's template); absent: the pool's own tenant (the default one, or all with shared templates). */
+  tenant?: string;
 }
 
-/** Parses `[CPUSx]MB=N` (hyperd --pool 256=4, --pool 2x512=2): N paused VMs of that size, with a NIC. */
+/** Parses `[TENANT:][CPUSx]MB=N` (hyperd --pool 256=4, --pool 2x512=2, --pool acme:256=2): N paused VMs of that size, with a NIC. */
 export function parsePoolSize(v: string): PoolSize {
-  const m = /^(?:(\d+)x)?(\d+)=(\d+)$/.exec(v.trim());
+  const m = /^(?:([^:=]+):)?(?:(\d+)x)?(\d+)=(\d+)$/.exec(v.trim());
   const bad = (message: string) => new ValidationError('hyperd --pool', [{ path: '--pool', message }]);
-  if (!m) throw bad(`"${v}" is not [CPUSx]MB=N (e.g. 256=4: four 1-vCPU VMs of 256 MB; 2x512=2)`);
-  const cpus = Number(m[1] ?? 1);
-  const memoryMb = Number(m[2]);
-  const count = Number(m[3]);
+  if (!m) throw bad(`"${v}" is not [TENANT:][CPUSx]MB=N (e.g. 256=4: four 1-vCPU VMs of 256 MB; 2x512=2; acme:256=2 for tenant acme's pods)`);
+  const tenant = m[1];
+  if (tenant !== undefined && !tenantName.safeParse(tenant).success) throw bad(`"${tenant}" is not a tenant name (lower-case letters, digits and dashes, starting with a letter)`);
+  const cpus = Number(m[2] ?? 1);
+  const memoryMb = Number(m[3]);
+  const count = Number(m[4]);
   if (cpus < 1 || cpus > 64) throw bad(`${cpus} vCPUs: from 1 to 64`);
   if (memoryMb < 64) throw bad(`${memoryMb} MB: at least 64`);
   if (count < 1 || count > 256) throw bad(`${count} VMs: from 1 to 256`);
-  return { cpus, memoryMb, nic: true, count };
+  return { cpus, memoryMb, nic: true, count, ...(tenant !== undefined ? { tenant } : {}) };
 }
 
 /** One paused clone, ready to be taken. */
@@ -49,7 +54,7 @@ export interface TakeRequest {
 export interface PoolOptions {
   dir: string;
   templates: TemplateStore;
-  /** Whose template the pool's VMs are clones of (null: the shared one). */
+  /** Whose template the VMs of a size that names no tenant are clones of (null: the shared one). */
   tenant: string | null;
   sizes: PoolSize[];
   /** What every VM is launched with (kernel, initrd, accelerator, binary, agent options, boot timeout). */
@@ -57,7 +62,8 @@ export interface PoolOptions {
   log?: (msg: string, err?: unknown) => void;
 }
 
-const sizeKey = (l: TemplateLayout) => `${l.cpus}x${l.memoryMb}${l.nic ? '' : '-nonic'}`;
+/** A pool's list: the tenant whose template its VMs are clones of (null: the shared one), and the size. */
+const poolKey = (tenant: string | null, l: TemplateLayout) => `${tenant ?? '*'}/${l.cpus}x${l.memoryMb}${l.nic ? '' : '-nonic'}`;
 
 export class VmPool {
   private readonly ready = new Map<string, Pooled[]>();
@@ -65,6 +71,14 @@ export class VmPool {
   private closed = false;
 
   constructor(private readonly o: PoolOptions) {}
+
+  private tenantOf(size: PoolSize): string | null {
+    return size.tenant ?? this.o.tenant;
+  }
+
+  private keyOf(size: PoolSize): string {
+    return poolKey(this.tenantOf(size), size);
+  }
 
   /** Stops what a previous daemon's pool left (paused clones nobody will take), then fills the pool. */
   start(): void {
@@ -82,9 +96,10 @@ export class VmPool {
    * tenant's template, or more disks than slots): the caller then restores or boots one itself.
    */
   async take(layout: TemplateLayout, tenant: string | null, r: TakeRequest): Promise<{ vm: QemuVm; template: Template } | null> {
-    if (tenant !== this.o.tenant || r.disks.length > DISK_SLOTS) return null;
-    const size = this.o.sizes.find((s) => sizeKey(s) === sizeKey(layout));
-    const list = this.ready.get(sizeKey(layout));
+    if (r.disks.length > DISK_SLOTS) return null;
+    const k = poolKey(tenant, layout);
+    const size = this.o.sizes.find((s) => this.keyOf(s) === k);
+    const list = this.ready.get(k);
     if (!size || !list?.length) return null;
     const p = list.shift()!;
     this.refill(size);
@@ -125,7 +140,7 @@ export class VmPool {
 
   /** Starts clones until the size has its count (ready or on their way), one at a time per size. */
   private refill(size: PoolSize): void {
-    const k = sizeKey(size);
+    const k = this.keyOf(size);
     if (this.closed || this.filling.get(k)) return;
     const have = this.ready.get(k)?.length ?? 0;
     if (have >= size.count) return;
@@ -151,7 +166,7 @@ export class VmPool {
   }
 
   private async fillOne(size: PoolSize): Promise<Pooled> {
-    const template = await this.o.templates.ensure(size, this.o.tenant, { timeoutMs: this.o.launch.bootTimeoutMs });
+    const template = await this.o.templates.ensure(size, this.tenantOf(size), { timeoutMs: this.o.launch.bootTimeoutMs });
     const dir = join(this.o.dir, `p-${randomBytes(6).toString('hex')}`);
     const started = await startQemu({
       ...this.o.launch, workDir: dir, cpus: size.cpus, memoryMb: size.memoryMb,

@@ -1,6 +1,7 @@
 // hyperd --pool with the real guest under QEMU: pods take paused clones restored ahead of time, given the pod's disks and
 // NIC after the restore; the pool refills; a taken VM is a pod's like any other (re-attached after a kill -9 of hyperd);
-// the pool's own VMs end with the daemon, and those a killed daemon left are swept by the next one.
+// the pool's own VMs end with the daemon, and those a killed daemon left are swept by the next one; a tenant's own pool
+// (--pool acme:256=1) serves that tenant's pods with clones of its own template, and no one else's.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +34,9 @@ async function poolHolds(n: number, ms = 60_000): Promise<void> {
 }
 
 beforeAll(async () => {
-  q = await startQemuDaemon('hyper-pool-', 'pool-h1', ['--pool', '256=2']);
-  await poolHolds(2);
+  q = await startQemuDaemon('hyper-pool-', 'pool-h1', ['--pool', '256=2', '--pool', 'acme:256=1']);
+  // the default tenant's two and tenant acme's one
+  await poolHolds(3);
 }, 120_000);
 
 afterAll(async () => {
@@ -54,8 +56,8 @@ describe('hyperd --pool', () => {
     expect(mac).not.toBe('02:00:00:00:00:01');
     expect(gw).toBe('gateway-ok');
     expect(await originOf('p1')).toMatchObject({ origin: 'pool', template: expect.stringMatching(/^[0-9a-f]{16}$/) });
-    await poolHolds(2, 30_000);
-    expect((await hyper(['info'], q.env)).stdout).toMatch(/^vm starts: +from templates, made when a size first needs one \(per tenant\); a pool of 2 × 1 vCPU \/ 256 MB paused VMs$/m);
+    await poolHolds(3, 30_000);
+    expect((await hyper(['info'], q.env)).stdout).toMatch(/^vm starts: +from templates, made when a size first needs one \(per tenant\); a pool of 2 × 1 vCPU \/ 256 MB, 1 × 1 vCPU \/ 256 MB for tenant acme paused VMs$/m);
   }, 60_000);
 
   it('pooled VMs are distinct machines, and a pod of a size the pool lacks is restored or booted as before', async () => {
@@ -70,11 +72,28 @@ describe('hyperd --pool', () => {
     expect((await originOf('big'))?.origin).not.toBe('pool');
   }, 90_000);
 
+  it('a tenant\'s pods take its own pool\'s VMs, clones of its own template; the default tenant\'s are not theirs', async () => {
+    expect((await hyper(['tenant', 'add', 'acme'], q.env)).exitCode).toBe(0);
+    const asAcme = (args: string[]) => hyper(['--creds', join(q.dataDir, 'auth', 'tenants', 'acme.json'), ...args], q.env);
+    const r = await asAcme(['run', '--rm', '--name', 't1', 'busybox', 'echo', 'from-acme']);
+    expect(r.stdout).toBe('from-acme');
+    expect(r.stderr).toMatch(/vm restored from the pool/);
+    // its events are its tenant's to read
+    const events = (await asAcme(['events', 't1', '-o', 'json'])).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; data: { origin?: string; template?: string } });
+    const acme = events.find((e) => e.type === 'vm.origin')?.data;
+    const ours = await originOf('p1');
+    expect(acme).toMatchObject({ origin: 'pool', template: expect.stringMatching(/^[0-9a-f]{16}$/) });
+    // per-tenant templates: acme's clone is not of the default tenant's template
+    expect(acme?.template).not.toBe(ours?.template);
+    // its pool refills (one), and the default tenant's two were not touched
+    await poolHolds(3, 30_000);
+  }, 90_000);
+
   it('a VM taken from the pool belongs to its pod: re-attached after kill -9 of hyperd; the dead daemon\'s pool is swept', async () => {
     expect((await hyper(['run', '-d', '--name', 'keeper', 'busybox', 'sh', '-c', 'i=0; while true; do echo n$i; i=$((i+1)); sleep 0.2; done'], q.env)).exitCode).toBe(0);
     await expect.poll(async () => (await hyper(['logs', 'keeper'], q.env)).stdout, { timeout: 30_000 }).toMatch(/n3/);
     expect((await originOf('keeper'))?.origin).toBe('pool');
-    await poolHolds(2, 30_000);
+    await poolHolds(3, 30_000);
     const left = pooled();
     q.daemon.proc.kill('SIGKILL');
     await new Promise((r) => q.daemon.proc.once('exit', r));
@@ -84,7 +103,7 @@ describe('hyperd --pool', () => {
     await expect.poll(async () => (await hyper(['logs', 'keeper'], q.env)).stdout.split('\n').length, { timeout: 15_000 }).toBeGreaterThan(before);
     // the killed daemon's paused VMs are gone; the new daemon's pool has its own
     for (const pid of left) expect(pooled()).not.toContain(pid);
-    await poolHolds(2);
+    await poolHolds(3);
     expect((await hyper(['rm', '-f', 'keeper'], q.env)).exitCode).toBe(0);
   }, 120_000);
 
