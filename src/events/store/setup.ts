@@ -16,32 +16,35 @@ export interface StoreOptions {
 export async function ensureStore(nc: NatsConnection, opts: StoreOptions = {}): Promise<JetStreamManager> {
   const replicas = opts.replicas ?? 1;
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  await ensureStream(jsm, STREAM, {
-    // pods: <tenant>.<pod> since 0.3, <pod> before (`>` covers both); hosts and tenants: one token
-    subjects: [`${POD_PREFIX}>`, `${HOST_PREFIX}*`, `${TENANT_PREFIX}*`],
-    num_replicas: replicas,
-    allow_direct: true,
-    // dedup window for msgIDs: retries of an append within it never write twice
-    duplicate_window: 120_000_000_000,
-  });
-  await ensureStream(jsm, LOG_STREAM, {
-    // <pod>.<container>.<out|err>; stores made before 0.2 used <pod>.<container> with a header, which `>` still covers
-    subjects: [`${LOG_PREFIX}>`],
-    num_replicas: replicas,
-    // a re-attached host asks for the last message of each stream (its offset) with a direct get
-    allow_direct: true,
-    // output is kept a week and at most 1 GiB: logs are for reading back, the event log is the record
-    max_age: 7 * 24 * 3600 * 1_000_000_000,
-    max_bytes: 1024 ** 3,
-  });
-  await ensureStream(jsm, INTENT_STREAM, {
-    subjects: [`${INTENT_PREFIX}>`],
-    num_replicas: replicas,
-    allow_direct: true,
-    // kept as the record of who asked for what (the accepted fact cites it); a resent intent within 2 min is one intent
-    max_age: 30 * 24 * 3600 * 1_000_000_000,
-    duplicate_window: 120_000_000_000,
-  });
+  // the three streams are independent: asked about together (each CLI command opens them: one round trip, not three)
+  await Promise.all([
+    ensureStream(jsm, STREAM, {
+      // pods: <tenant>.<pod> since 0.3, <pod> before (`>` covers both); hosts and tenants: one token
+      subjects: [`${POD_PREFIX}>`, `${HOST_PREFIX}*`, `${TENANT_PREFIX}*`],
+      num_replicas: replicas,
+      allow_direct: true,
+      // dedup window for msgIDs: retries of an append within it never write twice
+      duplicate_window: 120_000_000_000,
+    }),
+    ensureStream(jsm, LOG_STREAM, {
+      // <pod>.<container>.<out|err>; stores made before 0.2 used <pod>.<container> with a header, which `>` still covers
+      subjects: [`${LOG_PREFIX}>`],
+      num_replicas: replicas,
+      // a re-attached host asks for the last message of each stream (its offset) with a direct get
+      allow_direct: true,
+      // output is kept a week and at most 1 GiB: logs are for reading back, the event log is the record
+      max_age: 7 * 24 * 3600 * 1_000_000_000,
+      max_bytes: 1024 ** 3,
+    }),
+    ensureStream(jsm, INTENT_STREAM, {
+      subjects: [`${INTENT_PREFIX}>`],
+      num_replicas: replicas,
+      allow_direct: true,
+      // kept as the record of who asked for what (the accepted fact cites it); a resent intent within 2 min is one intent
+      max_age: 30 * 24 * 3600 * 1_000_000_000,
+      duplicate_window: 120_000_000_000,
+    }),
+  ]);
   const kvm = new Kvm(nc);
   const ttl = opts.heartbeatTtlMs ?? 30_000;
   await Promise.all([
