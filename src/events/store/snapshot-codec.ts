@@ -20,8 +20,8 @@ export const BLOCK_PODS = 2_000;
 /** A pod: state, last sequence, its context's values in `keys` order, the context's other keys (0: none), recent ids (0: none). */
 type Row = [string, number, unknown[], Record<string, unknown> | 0, (string | [string])[] | 0];
 
-interface Stored {
-  format: typeof TEXT_FORMAT;
+/** What both stored forms hold besides their pods. */
+interface StoredView {
   /** The view's format of what it holds (its `format` once decoded). */
   view: number;
   seq: number;
@@ -33,6 +33,10 @@ interface Stored {
   /** The same for a container's status (each a row under its name in the context's `containers`). */
   containerKeys: string[];
   specs: unknown[];
+}
+
+interface Stored extends StoredView {
+  format: typeof TEXT_FORMAT;
   pods: Row[];
 }
 
@@ -175,16 +179,9 @@ interface Summary {
   restarts: number[];
 }
 
-interface Header {
+interface Header extends StoredView {
   format: typeof STORED_FORMAT;
-  view: number;
-  seq: number;
-  hosts: ViewSnapshot['hosts'];
-  tenants: ViewSnapshot['tenants'];
-  invalid: number;
-  keys: string[];
-  containerKeys: string[];
-  specs: unknown[];
+  /** Pods per block of rows. */
   blockPods: number;
   pods: Summary;
 }

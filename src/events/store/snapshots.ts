@@ -1,14 +1,14 @@
 // Snapshots of the folded cluster view in a KV bucket (snapshot-codec.ts's format 6: a header and blocks of pod rows, each
-// a gzip member, together chunked under NATS' payload limit) so a restart folds only the tail; every CHECKPOINT_EVERY events one is kept as a checkpoint (the last MAX_CHECKPOINTS), so `hyper state --at` folds
-// from the nearest one before its point and `hyper audit verify` has older snapshots to compare with.
+// a gzip member, together chunked under NATS' payload limit) so a restart folds only the tail; every CHECKPOINT_EVERY
+// events one is kept as a checkpoint (the last MAX_CHECKPOINTS), so `hyper state --at` folds from the nearest one before
+// its point (reading only the parts it needs) and `hyper audit verify` has older snapshots to compare with.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { upcastSnapshot, type ViewSnapshot } from '../../model/cluster-view.js';
 import { decodeParts, decodeSnapshot, encodeParts, encodeSnapshot, LazySnapshot, STORED_FORMAT, TEXT_FORMAT, type LazyStart } from './snapshot-codec.js';
 import type { Record_ } from '../../model/record.js';
-import { podOfSubject } from '../schemas/subjects.js';
-import { SNAPSHOT_BUCKET } from '../schemas/subjects.js';
+import { podOfSubject, SNAPSHOT_BUCKET } from '../schemas/subjects.js';
 
 const CHUNK = 512 * 1024;
 const MANIFEST = 'view.manifest';
