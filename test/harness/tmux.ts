@@ -16,7 +16,9 @@ export interface Terminal {
 export function openTerminal(name: string, dir: string, command: string, cols = 80, rows = 24): Terminal {
   const session = `${name}-${process.pid}`;
   const file = join(dir, `${session}.status`);
-  const tmux = (...a: string[]) => execFileSync('tmux', a).toString();
+  // a tmux server of its own (-L): on the shared default one, a test closing the last session stopped the server just
+  // as another test file's new-session reached it ("server exited unexpectedly")
+  const tmux = (...a: string[]) => execFileSync('tmux', ['-L', session, ...a]).toString();
   tmux('new-session', '-d', '-s', session, '-x', String(cols), '-y', String(rows), `${command}; echo $? > ${file}; sleep 60`);
   return {
     keys: (...keys) => void tmux('send-keys', '-t', session, ...keys),
