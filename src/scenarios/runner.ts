@@ -28,6 +28,28 @@ export interface ScenarioResult { file: string; name: string; ok: boolean; secon
 
 class StepFailed extends Error {}
 
+/** How long cluster up may take (a QEMU cluster loads the image into every host, then waits for each hyperd). */
+const CLUSTER_UP_MS = 240_000;
+/** What a step may take beyond its own `within` or `sleep`: a stuck read, kill or restart fails the step by name instead of hanging the run. */
+const STEP_SLACK_MS = 120_000;
+/** One read of the whole log; one stuck behind a lost NATS node is abandoned and asked again. */
+const VIEW_MS = 20_000;
+
+/** p, or a StepFailed naming `what` once `ms` pass first (p itself is left to settle or be dropped with its connection). */
+function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new StepFailed(`${what} did not finish within ${Math.round(ms / 1000)} s`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Data dirs of clusters up right now, so a run stopped by a signal can take them down (see takeDownRunning). */
+const clustersUp = new Set<string>();
+
+/** Takes down every cluster a scenario has up (on SIGINT/SIGTERM of `hyper scenario run`): no namespaces, daemons or NATS nodes left behind. */
+export async function takeDownRunning(): Promise<void> {
+  await Promise.all([...clustersUp].map((d) => clusterDown(d, () => {}).catch(() => {})));
+}
+
 export async function runScenario(file: string, sc: Scenario, say: (line: string) => void): Promise<ScenarioResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hyper-scenario-'));
   const t0 = performance.now();
@@ -46,7 +68,8 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
     const c = sc.cluster;
     // real VMs need the image in every host's store (hosts have no route to a registry): the small busybox image
     const load = c.driver === 'qemu' ? [busyboxArchive(dataDir)] : [];
-    await clusterUp({ dataDir, hosts: c.hosts, natsNodes: c.natsNodes, driver: c.driver, hostLease: c.hostLease, cpus: c.cpus, memoryMb: c.memoryMb, load, progress: () => {} });
+    clustersUp.add(dataDir);
+    await deadline(clusterUp({ dataDir, hosts: c.hosts, natsNodes: c.natsNodes, driver: c.driver, hostLease: c.hostLease, cpus: c.cpus, memoryMb: c.memoryMb, load, progress: () => {} }), CLUSTER_UP_MS, 'cluster up');
     const f = readClusterFile(dataDir)!;
     note(`cluster up: ${c.natsNodes} NATS nodes, ${c.hosts} ${c.driver} hosts`, true, '');
     session = await openSession({ dataDir }, { reconnect: true });
@@ -54,7 +77,8 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
     for (const s of sc.steps) {
       const [kind] = stepKind(s);
       try {
-        note(describe(s), true, await ctx!.run(s));
+        const own = 'wait' in s ? s.wait.within : 'sleep' in s ? s.sleep : 0;
+        note(describe(s), true, await deadline(ctx!.run(s), own + STEP_SLACK_MS, 'the step'));
       } catch (err) {
         note(describe(s), false, (err as Error).message);
         if (!(err instanceof StepFailed)) throw err;
@@ -68,13 +92,14 @@ export async function runScenario(file: string, sc: Scenario, say: (line: string
     const f = readClusterFile(dataDir);
     if (f && out.result) out.result.natsResets = natsResets(f);
     if (out.result && ctx?.copies) out.result.storedTwice = ctx.copies;
-    await session?.close().catch(() => {});
+    await deadline(session?.close() ?? Promise.resolve(), 10_000, 'closing the session').catch(() => {});
     // HYPER_SCENARIO_KEEP=1: a failed scenario's cluster stays up for a look (hyper -D DIR …; hyper cluster down -D DIR)
     if (!out.result?.ok && process.env.HYPER_SCENARIO_KEEP === '1') say(`  cluster kept up in ${dataDir}`);
     else {
-      await clusterDown(dataDir, () => {}).catch(() => {});
+      await clusterDown(dataDir, () => {}).catch((err) => say(`  cluster down failed: ${(err as Error).message}`));
       rmSync(dataDir, { recursive: true, force: true });
     }
+    clustersUp.delete(dataDir);
   }
 }
 
@@ -122,9 +147,10 @@ class Ctx {
   private async view(): Promise<ClusterView> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await loadView(this.s.store, { useSnapshot: false })).view;
+        return (await deadline(loadView(this.s.store, { useSnapshot: false }), VIEW_MS, 'reading the log')).view;
       } catch (err) {
-        if (attempt >= 30 || !isTransient((err as { cause?: unknown }).cause ?? err)) throw err;
+        const stuck = err instanceof StepFailed;
+        if (attempt >= 30 || !(stuck || isTransient((err as { cause?: unknown }).cause ?? err))) throw err;
         await new Promise((r) => setTimeout(r, 500));
       }
     }

@@ -25,10 +25,11 @@ describe('hyper scenario run', () => {
     expect(files.length).toBeGreaterThanOrEqual(11);
     const report = join(mkdtempSync(join(tmpdir(), 'hyper-sc-')), 'junit.xml');
     const { execa } = await import('execa');
-    const r = await execa('node', [fileURLToPath(new URL('../../bin/hyper.cjs', import.meta.url)), 'scenario', 'run', ...files, '--junit', report], { reject: false, timeout: 600_000, env: { HYPER_LOG_FORMAT: 'json' } });
+    // stopped before vitest's own timeout, so a run that overstays shows its timeline (and takes its cluster down on SIGTERM)
+    const r = await execa('node', [fileURLToPath(new URL('../../bin/hyper.cjs', import.meta.url)), 'scenario', 'run', ...files, '--junit', report], { reject: false, timeout: 600_000, forceKillAfterDelay: 45_000, env: { HYPER_LOG_FORMAT: 'json' } });
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`${files.length} scenarios passed, 0 failed`));
     const xml = readFileSync(report, 'utf8');
     expect(xml).toMatch(new RegExp(`<testsuite name="hyper scenarios" tests="${files.length}" failures="0"`));
-  }, 600_000);
+  }, 660_000);
 });

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseScenario, ScenarioError } from '../../scenarios/schema.js';
-import { junit, runScenario, type ScenarioResult } from '../../scenarios/runner.js';
+import { junit, runScenario, takeDownRunning, type ScenarioResult } from '../../scenarios/runner.js';
 import { HyperError } from '../../errors.js';
 
 export function registerScenario(program: Command): void {
@@ -22,6 +22,13 @@ export function registerScenario(program: Command): void {
           throw err;
         }
       });
+      // stopped (^C, or a test's timeout): the cluster being played goes down with the run, not left in its namespaces
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(sig, () => {
+          process.stdout.write(`\n${sig}: taking the running scenario's cluster down\n`);
+          void takeDownRunning().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+        });
+      }
       const results: ScenarioResult[] = [];
       for (const { file, sc } of parsed) {
         process.stdout.write(`${sc.name} (${file})\n`);

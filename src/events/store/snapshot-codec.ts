@@ -248,7 +248,6 @@ export interface LazyStart {
 export class LazySnapshot {
   readonly snapshot: ViewSnapshot;
   readonly unloaded = new Map<string, number>();
-  readonly blocks: number;
   private readonly decode: (row: Row) => PodRecord;
   private readonly blockPods: number;
 
@@ -256,7 +255,6 @@ export class LazySnapshot {
     const h = JSON.parse(header) as Header;
     this.decode = rowDecoder(h.keys, h.containerKeys, h.specs);
     this.blockPods = h.blockPods;
-    this.blocks = Math.ceil(h.pods.id.length / h.blockPods);
     const specs = h.specs as PodContext['spec'][];
     const c = h.pods;
     const pods = new Array<PodRecord>(c.id.length);
