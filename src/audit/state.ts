@@ -28,12 +28,11 @@ export async function foldTo(records: AsyncIterable<Record_[]> | Iterable<Record
   const lazy = from && 'prepare' in from ? from : null;
   const snapshot = lazy ? lazy.snapshot : (from as ViewSnapshot | null | undefined);
   const view = snapshot ? ClusterView.fromSnapshot(snapshot) : new ClusterView();
-  if (lazy) view.unloaded = lazy.unloaded;
   let at: number | null = null;
   let folded = 0;
   outer: for await (const batch of records as AsyncIterable<Record_[]>) {
     // the snapshot's own last event comes again (for its time): its pod's row is not needed for that
-    if (lazy) await lazy.prepare(batch[0] && batch[0].seq <= view.seq ? batch.filter((r) => r.seq > view.seq) : batch);
+    if (lazy) await lazy.prepare(batch[0] && batch[0].seq <= view.seq ? batch.filter((r) => r.seq > view.seq) : batch, view);
     for (const r of batch) {
       // the snapshot's own last event is read again for its time only
       if (r.seq <= view.seq) {

@@ -17,6 +17,26 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/**
+ * printJson's text for a document with one long array (`hyper state`'s 100,000 pods), in pieces of `per` items: the
+ * same bytes, but no 30 MB string and buffer made at once (measured: 104,000 pods 0.4 s → 0.09 s, most of it the
+ * fresh memory's page faults). Each piece is `JSON.stringify` of `{ key: slice }`, whose items sit at exactly the
+ * indentation they have in the whole document.
+ */
+export function* jsonPieces(value: Record<string, unknown>, key: string, per = 200): Generator<string> {
+  const items = value[key] as unknown[];
+  const shell = JSON.stringify({ ...value, [key]: [] }, null, 2);
+  const cut = shell.indexOf(`${JSON.stringify(key)}: []`) + JSON.stringify(key).length + 3;
+  yield shell.slice(0, cut) + (items.length ? '\n' : '');
+  for (let i = 0; i < items.length; i += per) {
+    const s = JSON.stringify({ [key]: items.slice(i, i + per) }, null, 2);
+    // between `{\n  "key": [\n` and `\n  ]\n}`
+    const body = s.slice(s.indexOf('[') + 2, s.lastIndexOf(']') - 3);
+    yield i + per < items.length ? body + ',\n' : body + '\n  ';
+  }
+  yield shell.slice(cut) + '\n';
+}
+
 /** Bytes as docker stats shows them: 1024-based, two decimals (e.g. 29.14MiB). */
 export function binaryBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -15,6 +15,12 @@ export interface PodRecord extends PodFold {
    * then stores one publish twice across a leader change, despite its msgID) is folded once. Absent in snapshots before 0.6.
    */
   recent?: string[];
+  /**
+   * Set only on a pod read from a snapshot's summary (snapshot-codec.ts's LazySnapshot, for `hyper state --at`): its
+   * row's index in the snapshot. Its context then holds only the summary's fields, and its events are refused until the
+   * row is loaded (which clears this).
+   */
+  summaryRow?: number;
 }
 
 /** How many of a pod's latest event ids its record keeps to fold a twice-stored event once. */
@@ -117,8 +123,6 @@ export class ClusterView {
   /** Last stream sequence folded. */
   seq = 0;
   invalid = 0;
-  /** Pods held only as their snapshot summary (LazySnapshot): their rows must be loaded before an event is folded into them. */
-  unloaded: ReadonlyMap<string, unknown> | null = null;
 
   /** Becomes `other` (a fresh fold of the log), in place: whoever holds this view sees the new one. */
   replaceWith(other: ClusterView): void {
@@ -157,8 +161,8 @@ export class ClusterView {
   }
 
   private applyPod(e: PodEvent, seq: number): Change {
-    if (this.unloaded?.has(e.pod)) throw new ReplayError(seq, `pod ${e.pod} is held only as its snapshot summary: its row must be loaded before its events are folded`);
     let rec = this.pods.get(e.pod);
+    if (rec?.summaryRow !== undefined) throw new ReplayError(seq, `pod ${e.pod} is held only as its snapshot summary: its row must be loaded before its events are folded`);
     if (!rec) {
       rec = { ...initialPod(e.pod), seq: 0 };
       this.pods.set(e.pod, rec);

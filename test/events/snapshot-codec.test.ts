@@ -86,7 +86,7 @@ describe('snapshot codec', () => {
     const { header, blocks } = encodeParts(s);
     expect(blocks).toHaveLength(3);
     const lazy = new LazySnapshot(header);
-    expect(lazy.unloaded.size).toBe(n);
+    expect(lazy.remaining).toBe(n);
     // the state answered from summaries alone is the whole view's, host usage included
     const whole = ClusterView.fromSnapshot(s);
     expect(clusterState(ClusterView.fromSnapshot(lazy.snapshot), null)).toEqual(clusterState(whole, null));
@@ -100,9 +100,8 @@ describe('snapshot codec', () => {
     const loaded: number[] = [];
     const start: LazyStart = {
       snapshot: lazy.snapshot,
-      unloaded: lazy.unloaded,
-      prepare: async (batch) => {
-        for (const b of lazy.blocksFor(batch.map((r) => (r.ok ? (r.event as { pod: string }).pod : '')))) {
+      prepare: async (batch, view) => {
+        for (const b of lazy.blocksFor(batch.map((r) => view.pods.get(r.ok ? (r.event as { pod: string }).pod : '')))) {
           loaded.push(b);
           lazy.load(b, blocks[b]);
         }
@@ -111,7 +110,9 @@ describe('snapshot codec', () => {
     const lazyFold = await foldTo([tail], { seq }, start);
     const fullFold = await foldTo([tail], { seq }, s);
     expect(loaded).toEqual([1]);
-    expect(lazy.unloaded.size).toBe(n - BLOCK_PODS);
+    expect(lazy.remaining).toBe(n - BLOCK_PODS);
+    expect(lazyFold.view.pods.get(target)!.summaryRow).toBeUndefined();
+    expect(lazyFold.view.pods.get('pod3')!.summaryRow).toBe(3);
     expect(lazyFold.view.pods.get(target)!.state).toBe('stopped');
     expect(clusterState(lazyFold.view, lazyFold.at)).toEqual(clusterState(fullFold.view, fullFold.at));
     // a loaded pod is the whole record a full read gives
@@ -121,6 +122,6 @@ describe('snapshot codec', () => {
     const other = `pod${3}`;
     const fresh = new LazySnapshot(header);
     const stray: Record_ = { ok: true, seq: seq + 1, subject: podSubject({ pod: other, tenant: null }), event: podEvent('pod.stop.requested', other, { graceMs: 0 }, { id: `${other}.stop2`, at: 9_002, by: 'cli:test' }) } as Record_;
-    await expect(foldTo([[stray]], { seq: seq + 1 }, { snapshot: fresh.snapshot, unloaded: fresh.unloaded, prepare: async () => {} })).rejects.toThrow(`pod ${other} is held only as its snapshot summary`);
+    await expect(foldTo([[stray]], { seq: seq + 1 }, { snapshot: fresh.snapshot, prepare: async () => {} })).rejects.toThrow(`pod ${other} is held only as its snapshot summary`);
   });
 });

@@ -18,7 +18,7 @@ import { clusterState, diffStates, foldTo, renderState, type Point } from '../..
 import { readTrail, TrailWriter, trailMessage, type ReadTrail, type TrailSignature } from '../../audit/trail.js';
 import { refold, type Divergence, type VerifyReport } from '../../audit/verify.js';
 import { openSession, type GlobalOptions, type Session } from '../connection.js';
-import { printJson } from '../format.js';
+import { jsonPieces, printJson } from '../format.js';
 import { resolvePodEver } from '../resolve.js';
 import { write } from '../stdio.js';
 import { cliActor } from '../intent.js';
@@ -70,7 +70,8 @@ interface LogSource {
   tenant: string;
   view(): Promise<ClusterView>;
   podRecords(view: ClusterView, ref: string): Promise<{ id: string; records: Record_[] }>;
-  batches(fromSeq?: number): AsyncIterable<Record_[]>;
+  /** The log's records in batches, from a sequence (and to one, when the reader knows where it stops). */
+  batches(fromSeq?: number, untilSeq?: number): AsyncIterable<Record_[]>;
   /** The newest stored snapshot before a point (live only: a trail has none), its pods' rows read as the fold needs them. */
   nearest(p: Point): Promise<LazyStart | ViewSnapshot | null>;
   close(): Promise<void>;
@@ -103,7 +104,7 @@ async function sourceOf(g: GlobalOptions, file: string | undefined): Promise<Log
       const rec = resolvePodEver(v, ref, s.tenant);
       return { id: rec.context.id, records: await s.store.history(addressOf(rec.context)) };
     },
-    batches: (fromSeq = 1) => s.store.replayBatches(fromSeq),
+    batches: (fromSeq = 1, untilSeq) => s.store.replayBatches(fromSeq, undefined, { untilSeq }),
     nearest: async (p) => {
       if (s.store.scoped) return null;
       const { SnapshotStore } = await import('../../events/store/snapshots.js');
@@ -168,7 +169,7 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
         const at = async (p: Point) => {
           const from = await src.nearest(p);
           const seq = from ? ('prepare' in from ? from.snapshot.seq : from.seq) : 1;
-          const { view, at: t } = await foldTo(src.batches(Math.max(1, seq)), p, from);
+          const { view, at: t } = await foldTo(src.batches(Math.max(1, seq), 'seq' in p && p.seq < Number.MAX_SAFE_INTEGER ? p.seq : undefined), p, from);
           return clusterState(view, t);
         };
         if (o.diff) {
@@ -179,7 +180,10 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
         }
         const point: Point = o.seq ? { seq: Number(o.seq) } : o.at ? parsePoint(o.at, '--at') : { seq: Number.MAX_SAFE_INTEGER };
         const s = await at(point);
-        if (globals().output === 'json') return printJson(s);
+        if (globals().output === 'json') {
+          for (const piece of jsonPieces(s as unknown as Record<string, unknown>, 'pods')) await write(process.stdout, piece);
+          return;
+        }
         await write(process.stdout, renderState(s) + '\n');
       }));
 

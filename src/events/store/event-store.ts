@@ -130,7 +130,7 @@ export class EventStore {
   }
 
   /** Like replay(), in batches: a tight loop over arrays folds far faster than one await per event. */
-  replayBatches(fromSeq = 1, filter?: string, o: { keepRaw?: boolean } = {}): AsyncGenerator<Record_[]> {
+  replayBatches(fromSeq = 1, filter?: string, o: { keepRaw?: boolean; untilSeq?: number } = {}): AsyncGenerator<Record_[]> {
     return this.readBatches({ fromSeq, filter, untilCaughtUp: true, ...o });
   }
 
@@ -171,13 +171,19 @@ export class EventStore {
         w?.();
       };
       const messages = await consumer.consume({
-        max_messages: 20_000,
+        // no more asked for than the read may take (a point of the log: `hyper state --seq`)
+        max_messages: opts.untilSeq ? Math.max(1, Math.min(20_000, opts.untilSeq - from + 1)) : 20_000,
         // a consumer lost with its NATS node is noticed after two missed heartbeats and made again where the stream now
         // leads: 4 s, not the client's default of 30 s (measured ~43 s before a host saw its placements again)
         expires: 10_000,
         idle_heartbeat: 2_000,
         callback: (m) => {
           if (caughtUp || stalled) return;
+          // past the read's last sequence: the read ends there, nothing after it decoded
+          if (opts.untilSeq !== undefined && streamSeqOf((m as unknown as { reply: string }).reply) > opts.untilSeq) {
+            caughtUp = true;
+            return notify();
+          }
           const r = this.decodeOwn(m);
           if (opts.keepRaw) r.raw = m.data;
           buffer.push(r);
@@ -302,6 +308,8 @@ export interface ReadOptions {
   untilCaughtUp?: boolean;
   /** Keep each message's bytes on its record (raw), as an audit export writes them. */
   keepRaw?: boolean;
+  /** With untilCaughtUp: end at this sequence too (the rest is neither asked for beyond one batch nor decoded). */
+  untilSeq?: number;
 }
 
 /** A daemon folds every event it appended itself: those are recognised by their exact text and not validated twice. */

@@ -5,7 +5,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { upcastSnapshot, type ViewSnapshot } from '../../model/cluster-view.js';
+import { upcastSnapshot, type PodRecord, type ViewSnapshot } from '../../model/cluster-view.js';
 import { decodeParts, decodeSnapshot, encodeParts, encodeSnapshot, LazySnapshot, STORED_FORMAT, TEXT_FORMAT, type LazyStart } from './snapshot-codec.js';
 import type { Record_ } from '../../model/record.js';
 import { podOfSubject, SNAPSHOT_BUCKET } from '../schemas/subjects.js';
@@ -103,15 +103,14 @@ export class SnapshotStore {
     const lazy = new LazySnapshot(header);
     return {
       snapshot: lazy.snapshot,
-      unloaded: lazy.unloaded,
-      prepare: async (batch: Record_[]) => {
-        if (lazy.unloaded.size === 0) return;
-        const ids: string[] = [];
+      prepare: async (batch, view) => {
+        if (lazy.remaining === 0) return;
+        const pods: (PodRecord | undefined)[] = [];
         for (const r of batch) {
           const at = podOfSubject(r.subject);
-          if (at) ids.push(at.pod);
+          if (at) pods.push(view.pods.get(at.pod));
         }
-        for (const b of lazy.blocksFor(ids)) {
+        for (const b of lazy.blocksFor(pods)) {
           const text = await member(1 + b);
           if (text === null) throw new Error(`snapshot at seq ${best.seq}: its block ${b} was replaced while it was read`);
           lazy.load(b, text);
