@@ -1,6 +1,6 @@
 // bench/audit: a large log (default 1,000,000 events: hosts joining, pods walking an 8-event lifecycle) on a real
-// nats-server; full replay end to end from JetStream beside the fold alone over the same messages in memory; checkpoints
-// every CHECKPOINT_EVERY events (a daemon keeps one that often at most: it saves every max(5,000, pods) events) and
+// nats-server; full replay end to end from JetStream beside the fold alone over the same messages in memory; snapshots
+// saved every SNAPSHOT_EVERY events as a daemon saves them (a checkpoint kept every CHECKPOINT_EVERY) and
 // `hyper state --seq` at points spread over the log, timed as whole CLI processes beside `node -e 0`; `hyper audit
 // export` and offline `hyper audit verify --file` throughput. One JSON document.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { ClusterView } from '../src/model/cluster-view.js';
 import { decodeRecord } from '../src/events/store/event-store.js';
 import { loadView } from '../src/events/store/load-view.js';
-import { CHECKPOINT_EVERY, SnapshotStore } from '../src/events/store/snapshots.js';
+import { CHECKPOINT_EVERY, SNAPSHOT_EVERY, SnapshotStore } from '../src/events/store/snapshots.js';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { STREAM } from '../src/events/schemas/subjects.js';
@@ -68,22 +68,27 @@ try {
   out.foldOnly = { eventsPerSec: Math.round(raw.length / ((performance.now() - t1) / 1000)) };
   progress(`audit: replay ${JSON.stringify(out.replayEndToEnd)}, fold alone ${JSON.stringify(out.foldOnly)}`);
 
-  // checkpoints as a daemon keeps them: a snapshot saved every CHECKPOINT_EVERY events while folding
-  progress('audit: saving checkpoints');
+  // snapshots as a daemon saves them (every SNAPSHOT_EVERY events; each writes the blocks that changed), a checkpoint
+  // kept every CHECKPOINT_EVERY
+  progress('audit: saving snapshots');
   const snaps = await SnapshotStore.open(n.nc);
   const v3 = new ClusterView();
-  let saveMs = 0;
+  const saves: number[] = [];
+  let written = 0;
   for (const m of raw) {
     v3.apply(decodeRecord(m.seq, m.subject, m.data));
-    if (m.seq % CHECKPOINT_EVERY === 0 || m.seq === total) {
+    if (m.seq % SNAPSHOT_EVERY === 0 || m.seq === total) {
       const ts = performance.now();
-      await snaps.save(v3.toSnapshot());
-      saveMs += performance.now() - ts;
+      written += (await snaps.save(v3.toSnapshot())).written;
+      saves.push(performance.now() - ts);
     }
   }
   raw.length = 0;
   const kept = await snaps.checkpoints();
-  out.checkpoints = { kept: kept.length, lastBytes: kept.at(-1)?.bytes ?? 0, saveSecondsTotal: +(saveMs / 1000).toFixed(1) };
+  out.checkpoints = {
+    every: CHECKPOINT_EVERY, kept: kept.length, lastBytes: kept.at(-1)?.bytes ?? 0,
+    saves: saves.length, saveP50Ms: Math.round(p50(saves)), lastSaveMs: Math.round(saves.at(-1) ?? 0), saveSecondsTotal: +(saves.reduce((a, b) => a + b, 0) / 1000).toFixed(1), writtenMb: +(written / 1e6).toFixed(1),
+  };
   progress(`audit: ${kept.length} checkpoints, ${JSON.stringify(out.checkpoints)}`);
 
   // hyper state --seq at points over the log: whole CLI processes, beside node -e 0

@@ -14,7 +14,7 @@ import { connectNats, type NatsConnection } from '../nats/connect.js';
 import { startNatsServer, type NatsServer } from '../nats/server.js';
 import { EventStore } from '../events/store/event-store.js';
 import { loadView } from '../events/store/load-view.js';
-import { SnapshotStore } from '../events/store/snapshots.js';
+import { SNAPSHOT_EVERY, SnapshotStore } from '../events/store/snapshots.js';
 import { AUDIT_VIEW } from '../events/schemas/subjects.js';
 import { DockerApi, parseApiAddress } from '../docker/server.js';
 import { isTransient } from '../nats/errors.js';
@@ -61,8 +61,9 @@ export interface DaemonOptions {
   /** Paused VMs kept ready per size (with templates on). */
   poolSizes?: PoolSize[];
   /**
-   * Save a snapshot after this many folded events (0 disables). Default: 5,000, or one event per pod on larger clusters —
-   * a snapshot costs time in proportion to the pods, so this keeps its cost per event flat.
+   * Save a snapshot after this many folded events (0 disables). Default: SNAPSHOT_EVERY, and no sooner than nine times
+   * the last save took after it: a save writes only the blocks of pods that changed, but on a large busy cluster that may
+   * be most of them.
    */
   snapshotEvery?: number;
   /** Stop every pod when the daemon stops (the old behaviour); by default pods keep running and the next daemon re-attaches. */
@@ -143,6 +144,8 @@ export class Daemon {
   private following: Promise<void> | null = null;
   private sinceSnapshot = 0;
   private snapshotting = false;
+  /** Saves cost what changed since the last one, but a busy large cluster may change everything: at most ~10% of the time. */
+  private snapshotQuietUntil = 0;
   private lock: DataDirLock | null = null;
   private creds: ClusterCredentials | null = null;
   private tls: TlsFiles | null = null;
@@ -465,7 +468,7 @@ export class Daemon {
         this.dispatch(this.view.apply(r));
       }
       this.sinceSnapshot += batch.length;
-      if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? Math.max(5_000, this.view.pods.size))) void this.snapshot();
+      if (this.o.snapshotEvery !== 0 && this.sinceSnapshot >= (this.o.snapshotEvery ?? SNAPSHOT_EVERY) && performance.now() >= this.snapshotQuietUntil) void this.snapshot();
     }
   }
 
@@ -499,8 +502,10 @@ export class Daemon {
     this.snapshotting = true;
     this.sinceSnapshot = 0;
     try {
+      const t0 = performance.now();
       const snaps = await SnapshotStore.open(this.nc);
       await snaps.save(this.view.toSnapshot(), o);
+      this.snapshotQuietUntil = performance.now() + 9 * (performance.now() - t0);
     } catch (err) {
       this.o.log.warn({ err }, 'snapshot failed (replay still works, restarts are slower)');
     } finally {

@@ -1,11 +1,12 @@
-// The stored snapshot forms (format 5's one text, format 6's header and blocks): what each decodes to is exactly the view
+// The stored snapshot forms (format 5's one text, format 7's header and blocks): what each decodes to is exactly the view
 // snapshot it was made from — for every released fixture's view, recorded audit trails and contexts with optional keys —
-// they are far smaller when pods share specs, snapshots stored in formats 1-4 (plain JSON) still read, and format 6 read
-// from its header alone answers `state` as the whole does, loading only the blocks of the pods a tail touches.
+// they are far smaller when pods share specs, snapshots stored in formats 1-4 (plain JSON) still read, format 7 read
+// from its header and summaries alone answers `state` as the whole does, loading only the blocks of the pods a tail
+// touches, and a block is known unchanged by its pods and last sequence.
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ClusterView, upcastSnapshot, type ViewSnapshot } from '../../src/model/cluster-view.js';
-import { BLOCK_PODS, decodeParts, decodeSnapshot, encodeParts, encodeSnapshot, LazySnapshot, TEXT_FORMAT, type LazyStart } from '../../src/events/store/snapshot-codec.js';
+import { BLOCK_PODS, blocksOf, decodeParts, decodeSnapshot, encodeParts, encodeSnapshot, LazySnapshot, TEXT_FORMAT, type LazyStart } from '../../src/events/store/snapshot-codec.js';
 import { readTrail } from '../../src/audit/trail.js';
 import { clusterState, foldTo } from '../../src/audit/state.js';
 import { podEvent } from '../../src/events/schemas/mod.js';
@@ -17,7 +18,7 @@ const fixtures = new URL('../fixtures/', import.meta.url).pathname;
 const roundTrip = (s: ViewSnapshot) => decodeSnapshot(encodeSnapshot(s));
 const partsTrip = (s: ViewSnapshot) => {
   const { header, blocks } = encodeParts(s);
-  return decodeParts(header, blocks);
+  return decodeParts(header, blocks.map((b) => b!));
 };
 
 describe('snapshot codec', () => {
@@ -75,7 +76,7 @@ describe('snapshot codec', () => {
     expect(roundTrip(s)).toEqual(s);
   });
 
-  it('format 6 from its header alone: the same state, and a tail folded after loading only the blocks it touches', async () => {
+  it('format 7 from its header and summaries alone: the same state, and a tail folded after loading only the blocks it touches', async () => {
     const v = new ClusterView();
     let seq = 0;
     for (let h = 0; h < 4; h++) v.applyEvent(hostJoined(`h${h}`, 1_000), ++seq);
@@ -83,9 +84,11 @@ describe('snapshot codec', () => {
     // every third pod left running (it holds its host's resources), the others stopped
     for (let i = 0; i < n; i++) for (const e of podLifecycle(`pod${i}`, `h${i % 4}`, 2_000 + i).slice(0, i % 3 ? 8 : 6)) v.applyEvent(e, ++seq);
     const s = v.toSnapshot();
-    const { header, blocks } = encodeParts(s);
-    expect(blocks).toHaveLength(3);
-    const lazy = new LazySnapshot(header);
+    const { header, blocks: parts } = encodeParts(s);
+    expect(parts).toHaveLength(3);
+    const blocks = parts.map((b) => b!.rows);
+    const summaries = parts.map((b) => b!.summary);
+    const lazy = new LazySnapshot(header, summaries);
     expect(lazy.remaining).toBe(n);
     // the state answered from summaries alone is the whole view's, host usage included
     const whole = ClusterView.fromSnapshot(s);
@@ -120,8 +123,30 @@ describe('snapshot codec', () => {
 
     // folding into a pod still held as a summary is refused, naming it, rather than folded wrongly
     const other = `pod${3}`;
-    const fresh = new LazySnapshot(header);
+    const fresh = new LazySnapshot(header, summaries);
     const stray: Record_ = { ok: true, seq: seq + 1, subject: podSubject({ pod: other, tenant: null }), event: podEvent('pod.stop.requested', other, { graceMs: 0 }, { id: `${other}.stop2`, at: 9_002, by: 'cli:test' }) } as Record_;
     await expect(foldTo([[stray]], { seq: seq + 1 }, { snapshot: fresh.snapshot, prepare: async () => {} })).rejects.toThrow(`pod ${other} is held only as its snapshot summary`);
+  });
+
+  it('format 7 knows a block unchanged by its pods and last sequence: a tail touching one block changes only that one', () => {
+    const v = new ClusterView();
+    let seq = 0;
+    v.applyEvent(hostJoined('h1', 1_000), ++seq);
+    for (let i = 0; i < BLOCK_PODS * 2 + 10; i++) for (const e of podLifecycle(`q${i}`, 'h1', 2_000 + i).slice(0, 6)) v.applyEvent(e, ++seq);
+    const before = blocksOf(v.toSnapshot().pods);
+    expect(before.map((b) => b.pods)).toEqual([BLOCK_PODS, BLOCK_PODS, 10]);
+    // a pod of the second block stops; a new pod joins the last
+    const target = `q${BLOCK_PODS + 1}`;
+    v.applyEvent(podEvent('pod.stop.requested', target, { graceMs: 0 }, { id: `${target}.stop`, at: 9_000, by: 'cli:test' }), ++seq);
+    for (const e of podLifecycle('late', 'h1', 9_001).slice(0, 1)) v.applyEvent(e, ++seq);
+    const after = v.toSnapshot();
+    const metas = blocksOf(after.pods);
+    expect(metas.map((m, b) => JSON.stringify(m) === JSON.stringify(before[b]))).toEqual([true, false, false]);
+    // encoding with the unchanged ones reused writes only the others, and the reused part is the earlier encoding's
+    const whole = encodeParts(after);
+    const { blocks } = encodeParts(after, (b, meta) => JSON.stringify(meta) === JSON.stringify(before[b]));
+    expect(blocks.map((b) => b !== null)).toEqual([false, true, true]);
+    const earlier = encodeParts(v.toSnapshot()).blocks[0]!;
+    expect(decodeParts(whole.header, [earlier, blocks[1]!, blocks[2]!])).toEqual(decodeParts(whole.header, whole.blocks.map((b) => b!)));
   });
 });

@@ -1,20 +1,22 @@
 // The stored forms of a view snapshot. Format 5 keeps each distinct pod spec once however many pods share it, each pod's
 // context (and each container's status) as a row of values under one key list, and its recent event ids without the
-// pod id they begin with: about a third of format 4's JSON. Format 6 (what SnapshotStore writes) splits that into parts
-// stored as gzip members of their own: a header holding hosts, tenants, specs and, per pod, only what a `hyper state`
-// answer and the hosts' usage need; then the pods' rows in blocks of BLOCK_PODS. A reader that needs the whole view
-// decodes every part (the same records as format 5); `hyper state --at` decodes the header and only the blocks of the
-// pods its tail of events touches (LazySnapshot). Formats 1-4 are read as they were written (plain JSON, upcast by the
-// view). A daemon before 0.8 skips a format-5 or -6 snapshot and folds the log.
+// pod id they begin with: about a third of format 4's JSON. Format 7 (what SnapshotStore writes) splits that into
+// parts stored as gzip members of their own: a header (hosts, tenants, which blocks there are), then per block of
+// BLOCK_PODS pods a summary part (what a `hyper state` answer and the hosts' usage need, and the block's specs) and a
+// rows part. A reader that needs the whole view decodes the header and every rows part (the same records as format 5);
+// `hyper state --at` decodes the header and summaries, and only the rows of the blocks its tail of events touches
+// (LazySnapshot); a save writes only the blocks that changed (BlockMeta). Formats 1-4 are read as they were written
+// (plain JSON, upcast by the view). Format 6 (one header of every pod's summary) was never released and is not read. A
+// daemon before 0.8 skips a format-5 or -7 snapshot and folds the log.
 import { emptyPodContext, type PodContext } from '../../model/pod-context.js';
 import type { PodRecord, ViewSnapshot } from '../../model/cluster-view.js';
 import type { Record_ } from '../../model/record.js';
 
 /** The newest stored format this build writes (SnapshotStore's parts) and reads. */
-export const STORED_FORMAT = 6;
+export const STORED_FORMAT = 7;
 /** The single-text form encodeSnapshot writes (a daemon's view saved for an audit). */
 export const TEXT_FORMAT = 5;
-/** Pods per block of rows in format 6: a block is what a lazy reader decodes to load one pod. */
+/** Pods per block in format 7: a block is what a lazy reader decodes to load one pod, and what a save reuses when unchanged. */
 export const BLOCK_PODS = 2_000;
 
 /** A pod: state, last sequence, its context's values in `keys` order, the context's other keys (0: none), recent ids (0: none). */
@@ -170,7 +172,7 @@ interface Summary {
   host: (string | null)[];
   reason: (string | null)[];
   createdAt: number[];
-  /** Index into the specs (-1: none). */
+  /** Index into the block's specs (-1: none). */
   spec: number[];
   containers: number[];
   containerName: string[];
@@ -179,56 +181,102 @@ interface Summary {
   restarts: number[];
 }
 
-interface Header extends StoredView {
+/**
+ * A block's pods as the snapshot holds them: how many, the first and last id, and the last sequence folded into any of
+ * them. The view's pods only ever join at its end, and a pod folded anew gets that event's (higher) sequence, so a block
+ * of an earlier snapshot with the same four is the same block, and its parts are reused (SnapshotStore.save).
+ */
+export interface BlockMeta {
+  pods: number;
+  first: string;
+  last: string;
+  maxSeq: number;
+}
+
+/** Format 7's header: what the view holds besides pods, and which blocks there are. */
+export interface Header extends Omit<StoredView, 'specs'> {
   format: typeof STORED_FORMAT;
-  /** Pods per block of rows. */
   blockPods: number;
+  blocks: BlockMeta[];
+}
+
+/** A block's summary part: its pods' summaries and the specs they name (by index), each once. */
+interface SummaryPart {
+  specs: unknown[];
   pods: Summary;
 }
 
-/** Format 6: the header's text, then each block's (a JSON array of rows), each stored as a gzip member of its own. */
-export function encodeParts(s: ViewSnapshot): { header: string; blocks: string[] } {
-  const { specs, rows } = rowsOf(s.pods);
+/** The keys a format-7 block's rows are written under: blocks written by a build with other keys are not reused. */
+export const ROW_KEYS = `${BASE_KEYS.join(',')}|${CONTAINER_KEYS.join(',')}`;
+
+/** The blocks a view's pods fall in, each with what identifies it (BlockMeta). */
+export function blocksOf(pods: PodRecord[]): BlockMeta[] {
+  const out: BlockMeta[] = [];
+  for (let i = 0; i < pods.length; i += BLOCK_PODS) {
+    const end = Math.min(pods.length, i + BLOCK_PODS);
+    let maxSeq = 0;
+    for (let j = i; j < end; j++) if (pods[j].seq > maxSeq) maxSeq = pods[j].seq;
+    out.push({ pods: end - i, first: pods[i].context.id, last: pods[end - 1].context.id, maxSeq });
+  }
+  return out;
+}
+
+/**
+ * Format 7: the header's text, then for each block its summary part and its rows part (JSON texts), or null for a block
+ * `reuse(b)` says an earlier snapshot already holds as it is now.
+ */
+export function encodeParts(s: ViewSnapshot, reuse: (block: number, meta: BlockMeta) => boolean = () => false): { header: string; blocks: ({ summary: string; rows: string } | null)[]; metas: BlockMeta[] } {
+  const metas = blocksOf(s.pods);
+  const header: Header = { format: STORED_FORMAT, view: s.format, seq: s.seq, hosts: s.hosts, tenants: s.tenants, invalid: s.invalid, keys: BASE_KEYS, containerKeys: CONTAINER_KEYS, blockPods: BLOCK_PODS, blocks: metas };
+  const blocks = metas.map((meta, b) => (reuse(b, meta) ? null : encodeBlock(s.pods.slice(b * BLOCK_PODS, b * BLOCK_PODS + meta.pods))));
+  return { header: JSON.stringify(header), blocks, metas };
+}
+
+function encodeBlock(pods: PodRecord[]): { summary: string; rows: string } {
+  const { specs, rows } = rowsOf(pods);
   const specAt = BASE_KEYS.indexOf('spec');
-  const pods: Summary = { id: [], state: [], seq: [], name: [], tenant: [], run: [], host: [], reason: [], createdAt: [], spec: [], containers: [], containerName: [], containerState: [], exitCode: [], restarts: [] };
-  for (let i = 0; i < s.pods.length; i++) {
-    const p = s.pods[i];
+  const sum: Summary = { id: [], state: [], seq: [], name: [], tenant: [], run: [], host: [], reason: [], createdAt: [], spec: [], containers: [], containerName: [], containerState: [], exitCode: [], restarts: [] };
+  for (let i = 0; i < pods.length; i++) {
+    const p = pods[i];
     const c = p.context;
     const spec = rows[i][2][specAt];
-    pods.id.push(c.id);
-    pods.state.push(p.state);
-    pods.seq.push(p.seq);
-    pods.name.push(c.name);
-    pods.tenant.push(c.tenant);
-    pods.run.push(c.run);
-    pods.host.push(c.host);
-    pods.reason.push(c.reason);
-    pods.createdAt.push(c.createdAt);
-    pods.spec.push(typeof spec === 'number' ? spec : -1);
+    sum.id.push(c.id);
+    sum.state.push(p.state);
+    sum.seq.push(p.seq);
+    sum.name.push(c.name);
+    sum.tenant.push(c.tenant);
+    sum.run.push(c.run);
+    sum.host.push(c.host);
+    sum.reason.push(c.reason);
+    sum.createdAt.push(c.createdAt);
+    sum.spec.push(typeof spec === 'number' ? spec : -1);
     let n = 0;
     for (const name in c.containers) {
       const st = c.containers[name];
-      pods.containerName.push(name);
-      pods.containerState.push(st.state);
-      pods.exitCode.push(st.exitCode);
-      pods.restarts.push(st.restarts);
+      sum.containerName.push(name);
+      sum.containerState.push(st.state);
+      sum.exitCode.push(st.exitCode);
+      sum.restarts.push(st.restarts);
       n++;
     }
-    pods.containers.push(n);
+    sum.containers.push(n);
   }
-  const header: Header = { format: STORED_FORMAT, view: s.format, seq: s.seq, hosts: s.hosts, tenants: s.tenants, invalid: s.invalid, keys: BASE_KEYS, containerKeys: CONTAINER_KEYS, specs, blockPods: BLOCK_PODS, pods };
-  const blocks: string[] = [];
-  for (let i = 0; i < rows.length; i += BLOCK_PODS) blocks.push(JSON.stringify(rows.slice(i, i + BLOCK_PODS)));
-  return { header: JSON.stringify(header), blocks };
+  const part: SummaryPart = { specs, pods: sum };
+  return { summary: JSON.stringify(part), rows: JSON.stringify(rows) };
 }
 
-/** Format 6 read whole: the same view snapshot format 5 gives. */
-export function decodeParts(header: string, blocks: string[]): ViewSnapshot {
+/** Format 7 read whole: the header's text and each block's summary and rows texts, as the view snapshot format 5 gives. */
+export function decodeParts(header: string, blocks: { summary: string; rows: string }[]): ViewSnapshot {
   const h = JSON.parse(header) as Header;
-  const decode = rowDecoder(h.keys, h.containerKeys, h.specs);
+  if (blocks.length !== h.blocks.length) throw new Error(`snapshot at seq ${h.seq}: ${blocks.length} blocks for ${h.blocks.length}`);
   const pods: PodRecord[] = [];
-  for (const b of blocks) for (const row of JSON.parse(b) as Row[]) pods.push(decode(row));
-  if (pods.length !== h.pods.id.length) throw new Error(`snapshot at seq ${h.seq}: ${pods.length} pod rows for ${h.pods.id.length} pods`);
+  for (const [b, block] of blocks.entries()) {
+    // the specs live in the block's summary part (its rows name them by index)
+    const decode = rowDecoder(h.keys, h.containerKeys, (JSON.parse(block.summary) as SummaryPart).specs);
+    const rows = JSON.parse(block.rows) as Row[];
+    if (rows.length !== h.blocks[b].pods) throw new Error(`snapshot at seq ${h.seq}: block ${b} holds ${rows.length} rows for ${h.blocks[b].pods} pods`);
+    for (const row of rows) pods.push(decode(row));
+  }
   return { format: h.view, seq: h.seq, pods, hosts: h.hosts, tenants: h.tenants, invalid: h.invalid };
 }
 
@@ -242,30 +290,34 @@ export interface LazyStart {
 }
 
 /**
- * Format 6 read from its header alone: every pod a record whose context holds only its summary (id, name, tenant, run,
- * host, reason, createdAt, spec, containers' state, exit code and restarts), marked by `summaryRow`, until its block is
- * loaded, when the record becomes, in place, the one a whole read gives (the view refuses to fold an event into a
- * summary). No index by id here: the view folding from it has one (measured: a second map of 104,000 ids cost 65 ms).
+ * Format 7 read from its header and blocks' summary parts alone: every pod a record whose context holds only its summary
+ * (id, name, tenant, run, host, reason, createdAt, spec, containers' state, exit code and restarts), marked by
+ * `summaryRow`, until its block's rows are loaded, when the record becomes, in place, the one a whole read gives (the
+ * view refuses to fold an event into a summary). No index by id here: the view folding from it has one (measured: a
+ * second map of 104,000 ids cost 65 ms).
  */
 export class LazySnapshot {
   readonly snapshot: ViewSnapshot;
   /** How many pods are still summaries. */
   remaining: number;
-  private readonly decode: (row: Row) => PodRecord;
-  private readonly blockPods: number;
+  private readonly header: Header;
+  private readonly specs: unknown[][] = [];
 
-  constructor(header: string) {
-    const h = JSON.parse(header) as Header;
-    this.decode = rowDecoder(h.keys, h.containerKeys, h.specs);
-    this.blockPods = h.blockPods;
-    const specs = h.specs as PodContext['spec'][];
-    const c = h.pods;
-    const pods = new Array<PodRecord>(c.id.length);
-    for (let i = 0, k = 0; i < c.id.length; i++) {
-      const containers: Record<string, { state: string; exitCode: number | null; restarts: number }> = {};
-      for (const end = k + c.containers[i]; k < end; k++) containers[c.containerName[k]] = { state: c.containerState[k], exitCode: c.exitCode[k], restarts: c.restarts[k] };
-      const context = { id: c.id[i], name: c.name[i], tenant: c.tenant[i], run: c.run[i], host: c.host[i], reason: c.reason[i], createdAt: c.createdAt[i], spec: c.spec[i] >= 0 ? specs[c.spec[i]] : null, containers };
-      pods[i] = { state: c.state[i] as PodRecord['state'], context: context as unknown as PodContext, seq: c.seq[i], summaryRow: i };
+  constructor(header: string, summaries: string[]) {
+    const h = (this.header = JSON.parse(header) as Header);
+    if (summaries.length !== h.blocks.length) throw new Error(`snapshot at seq ${h.seq}: ${summaries.length} block summaries for ${h.blocks.length}`);
+    const pods: PodRecord[] = [];
+    for (const text of summaries) {
+      const part = JSON.parse(text) as SummaryPart;
+      this.specs.push(part.specs);
+      const specs = part.specs as PodContext['spec'][];
+      const c = part.pods;
+      for (let i = 0, k = 0; i < c.id.length; i++) {
+        const containers: Record<string, { state: string; exitCode: number | null; restarts: number }> = {};
+        for (const end = k + c.containers[i]; k < end; k++) containers[c.containerName[k]] = { state: c.containerState[k], exitCode: c.exitCode[k], restarts: c.restarts[k] };
+        const context = { id: c.id[i], name: c.name[i], tenant: c.tenant[i], run: c.run[i], host: c.host[i], reason: c.reason[i], createdAt: c.createdAt[i], spec: c.spec[i] >= 0 ? specs[c.spec[i]] : null, containers };
+        pods.push({ state: c.state[i] as PodRecord['state'], context: context as unknown as PodContext, seq: c.seq[i], summaryRow: pods.length });
+      }
     }
     this.remaining = pods.length;
     this.snapshot = { format: h.view, seq: h.seq, pods, hosts: h.hosts, tenants: h.tenants, invalid: h.invalid };
@@ -274,18 +326,19 @@ export class LazySnapshot {
   /** The blocks holding these pods' rows, of those still summaries. */
   blocksFor(pods: Iterable<PodRecord | undefined>): number[] {
     const out = new Set<number>();
-    for (const p of pods) if (p?.summaryRow !== undefined) out.add(Math.floor(p.summaryRow / this.blockPods));
+    for (const p of pods) if (p?.summaryRow !== undefined) out.add(Math.floor(p.summaryRow / this.header.blockPods));
     return [...out];
   }
 
-  /** Loads one block's rows (its text): each pod still a summary becomes its whole record, in place. */
+  /** Loads one block's rows (its rows part's text): each pod still a summary becomes its whole record, in place. */
   load(block: number, text: string): void {
     const rows = JSON.parse(text) as Row[];
-    const first = block * this.blockPods;
+    const decode = rowDecoder(this.header.keys, this.header.containerKeys, this.specs[block]);
+    const first = block * this.header.blockPods;
     for (let j = 0; j < rows.length; j++) {
       const rec = this.snapshot.pods[first + j];
       if (rec.summaryRow === undefined) continue;
-      const full = this.decode(rows[j]);
+      const full = decode(rows[j]);
       if (full.context.id !== rec.context.id) throw new Error(`snapshot at seq ${this.snapshot.seq}: block ${block} holds pod ${full.context.id} where pod ${rec.context.id} was expected`);
       rec.state = full.state;
       rec.seq = full.seq;
