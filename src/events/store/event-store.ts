@@ -192,7 +192,7 @@ export class EventStore {
           from = r.seq + 1;
           // the end of the stream as it stood when the read began (a filtered one included): the consumer's pending count then,
           // reached by its own delivery sequence — not "nothing left now", which a busy stream may never reach
-          if (opts.untilCaughtUp && (consumerSeqOf(m) >= pending || pendingOf(m) === 0)) caughtUp = true;
+          if (opts.untilCaughtUp && (consumerSeqOf(m) >= pending || pendingOf(m) === 0 || r.seq === opts.untilSeq)) caughtUp = true;
           notify();
         },
       });
