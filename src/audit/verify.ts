@@ -1,7 +1,8 @@
 // `hyper audit verify`, pure parts: refold a whole log and check it — sequences without gaps, every message valid
 // (those that are not are listed, not fatal), every stored snapshot equal to the refold at its sequence, projections
 // equal to the refold at the end — reporting each divergence by entity, sequence, field, expected and found.
-import { ClusterView, type ViewSnapshot } from '../model/cluster-view.js';
+import { ClusterView, type PodRecord, type ViewSnapshot } from '../model/cluster-view.js';
+import { summaryOf } from '../events/store/snapshot-codec.js';
 import type { Record_ } from '../model/record.js';
 
 export interface Divergence {
@@ -66,19 +67,48 @@ export function snapshotDivergences(expected: ViewSnapshot, found: ViewSnapshot,
 }
 
 /**
+ * A stored snapshot, read only when the refold reaches its sequence. `part` says it holds only some of the view's pods
+ * (those at these [start, end) positions of the view's order: blocks no snapshot compared before held) and how many the
+ * whole holds; null: it could not be read (replaced meanwhile).
+ */
+export interface StoredSnapshot {
+  source: string;
+  seq: number;
+  load(): Promise<{ snapshot: ViewSnapshot; part?: { ranges: [number, number][]; total: number; /** what `hyper state --at` reads of the same pods */ summaries?: PodRecord[] } } | null>;
+}
+
+/**
  * Refolds the records (the whole stream, in order, from its first retained sequence `firstRetained`) and compares each
  * snapshot with the refold when it reaches the snapshot's sequence.
  */
-export async function refold(batches: AsyncIterable<Record_[]> | Iterable<Record_[]>, o: { firstRetained: number; snapshots: { source: string; snapshot: ViewSnapshot }[]; onProgress?: (seq: number) => void }): Promise<VerifyReport> {
+export async function refold(batches: AsyncIterable<Record_[]> | Iterable<Record_[]>, o: { firstRetained: number; snapshots: (StoredSnapshot | { source: string; snapshot: ViewSnapshot })[]; onProgress?: (seq: number) => void }): Promise<VerifyReport> {
   const view = new ClusterView();
   const report: VerifyReport = { events: 0, firstSeq: null, lastSeq: null, gaps: [], invalid: [], newer: [], snapshots: [], divergences: [], view };
-  const pending = [...o.snapshots].sort((a, b) => a.snapshot.seq - b.snapshot.seq);
-  const check = (upTo: number) => {
-    while (pending.length && pending[0].snapshot.seq <= upTo) {
-      const { source, snapshot } = pending.shift()!;
+  const pending: StoredSnapshot[] = o.snapshots.map((s) => ('snapshot' in s ? { source: s.source, seq: s.snapshot.seq, load: async () => ({ snapshot: s.snapshot }) } : s)).sort((a, b) => a.seq - b.seq);
+  const check = async (upTo: number) => {
+    while (pending.length && pending[0].seq <= upTo) {
+      const { source, seq, load } = pending.shift()!;
       // the refold stands exactly at the snapshot's sequence only if nothing after it was folded yet
-      const d = view.seq === snapshot.seq ? snapshotDivergences(view.toSnapshot(), snapshot, source) : [{ source, entity: 'view', seq: snapshot.seq, field: 'seq', expected: `a sequence of the log (the refold went from ${view.seq} on)`, found: snapshot.seq }];
-      report.snapshots.push({ seq: snapshot.seq, ok: d.length === 0 });
+      if (view.seq !== seq) {
+        report.snapshots.push({ seq, ok: false });
+        report.divergences.push({ source, entity: 'view', seq, field: 'seq', expected: `a sequence of the log (the refold went from ${view.seq} on)`, found: seq });
+        continue;
+      }
+      const got = await load();
+      if (!got) continue;
+      const expected = view.toSnapshot();
+      const d: Divergence[] = [];
+      if (got.part) {
+        if (got.part.total !== expected.pods.length) d.push({ source, entity: 'view', seq, field: 'pods', expected: expected.pods.length, found: got.part.total });
+        expected.pods = got.part.ranges.flatMap(([start, end]) => expected.pods.slice(start, end));
+      }
+      d.push(...snapshotDivergences(expected, got.snapshot, source));
+      // the blocks' summaries (what `hyper state --at` reads instead of the rows) must say what the refold does
+      for (const [i, p] of (got.part?.summaries ?? []).entries()) {
+        const want = expected.pods[i];
+        for (const f of fieldDiffs(want ? summaryOf(want) : 'present', summaryOf(p))) d.push({ source: `${source} summary`, entity: `pod ${p.context.id}`, seq, ...f });
+      }
+      report.snapshots.push({ seq, ok: d.length === 0 });
       report.divergences.push(...d);
     }
   };
@@ -86,7 +116,7 @@ export async function refold(batches: AsyncIterable<Record_[]> | Iterable<Record
   for await (const batch of batches as AsyncIterable<Record_[]>) {
     for (const r of batch) {
       // a snapshot taken at a sequence before this record is compared before it is folded
-      check(r.seq - 1);
+      if (pending.length && pending[0].seq <= r.seq - 1) await check(r.seq - 1);
       if (r.seq > expect) report.gaps.push({ from: expect, to: r.seq - 1 });
       expect = r.seq + 1;
       report.firstSeq ??= r.seq;
@@ -97,6 +127,6 @@ export async function refold(batches: AsyncIterable<Record_[]> | Iterable<Record
     }
     o.onProgress?.(view.seq);
   }
-  check(Number.MAX_SAFE_INTEGER);
+  await check(Number.MAX_SAFE_INTEGER);
   return report;
 }

@@ -80,7 +80,9 @@ describe('hyper audit verify', () => {
       expect(r.exitCode).toBe(1);
       expect(r.stdout).toContain(`DIVERGENCE in snapshot@${good.seq} (hyper-snapshots): pod ${ids.web} at seq ${good.seq}, state: expected "stopped", found "running"`);
       expect(r.stdout).toMatch(/DIVERGENCE in names bucket \(hyper-names\): pod \w+ at seq \d+, name job: expected "\w+", found "someoneelse"/);
-      expect(r.stdout).toContain('FAILED: 2 divergence(s), 0 gap(s)');
+      // the stored pod's summary (what state --at reads) says it too
+      expect(r.stdout).toContain(`DIVERGENCE in snapshot@${good.seq} (hyper-snapshots) summary: pod ${ids.web} at seq ${good.seq}, state: expected "stopped", found "running"`);
+      expect(r.stdout).toContain('FAILED: 3 divergence(s), 0 gap(s)');
     } finally {
       await snaps.save(good, { replace: true });
       const job = JSON.parse((await hyper(['inspect', 'job'], env)).stdout)[0].id;

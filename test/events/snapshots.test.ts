@@ -111,5 +111,15 @@ describe('snapshots', () => {
     expect(chunks.sort()).toEqual([...used].sort());
     expect(await snaps.nearest({ seq: b.seq })).toEqual(b);
     expect(await snaps.load()).toEqual(d);
+
+    // an audit reads each stored block once: the checkpoint b whole, then d (made of b's blocks) only its header
+    const audit = await snaps.forAudit((seq) => `snapshot@${seq}`);
+    expect(audit.map((a) => a.seq)).toEqual([b.seq, d.seq]);
+    const [ofB, ofD] = [await audit[0].load(), await audit[1].load()];
+    expect(ofB!.part!.ranges).toEqual([[0, BLOCK_PODS], [BLOCK_PODS, 2 * BLOCK_PODS], [2 * BLOCK_PODS, b.pods.length]]);
+    expect(ofB!.snapshot.pods).toEqual(b.pods);
+    expect(ofB!.part!.summaries).toHaveLength(b.pods.length);
+    expect(ofD!.part).toEqual({ ranges: [], total: d.pods.length, summaries: [] });
+    expect(ofD!.snapshot.hosts).toEqual(d.hosts);
   }, 60_000);
 });

@@ -273,7 +273,7 @@ async function verifyLive(s: Session): Promise<void> {
   const { SnapshotStore } = await import('../../events/store/snapshots.js');
   const bounds = await s.store.bounds();
   const snaps = await SnapshotStore.open(s.nc);
-  const stored = await snaps.loadAll();
+  const stored = await snaps.forAudit((seq) => `snapshot@${seq} (${SNAPSHOT_BUCKET})`);
   // every daemon's folded view, as it stands now (each writes it to the bucket and says at which sequence)
   const live: { source: string; snapshot: ViewSnapshot; key: string }[] = [];
   try {
@@ -289,7 +289,7 @@ async function verifyLive(s: Session): Promise<void> {
   } catch {
     // no daemon runs ("no responders"): there is no live view to compare
   }
-  const report = await refold(s.store.replayBatches(bounds?.first ?? 1), { firstRetained: bounds?.first ?? 1, snapshots: [...stored.map((sn) => ({ source: `snapshot@${sn.seq} (${SNAPSHOT_BUCKET})`, snapshot: sn })), ...live] });
+  const report = await refold(s.store.replayBatches(bounds?.first ?? 1), { firstRetained: bounds?.first ?? 1, snapshots: [...stored, ...live] });
   for (const l of live) await snaps.removeAs(l.key).catch(() => {});
   report.daemons = live.map((l) => l.source);
   const extra = await nameDivergences(s, report.view);

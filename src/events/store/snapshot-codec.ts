@@ -270,14 +270,16 @@ export function decodeParts(header: string, blocks: { summary: string; rows: str
   const h = JSON.parse(header) as Header;
   if (blocks.length !== h.blocks.length) throw new Error(`snapshot at seq ${h.seq}: ${blocks.length} blocks for ${h.blocks.length}`);
   const pods: PodRecord[] = [];
-  for (const [b, block] of blocks.entries()) {
-    // the specs live in the block's summary part (its rows name them by index)
-    const decode = rowDecoder(h.keys, h.containerKeys, (JSON.parse(block.summary) as SummaryPart).specs);
-    const rows = JSON.parse(block.rows) as Row[];
-    if (rows.length !== h.blocks[b].pods) throw new Error(`snapshot at seq ${h.seq}: block ${b} holds ${rows.length} rows for ${h.blocks[b].pods} pods`);
-    for (const row of rows) pods.push(decode(row));
-  }
+  for (const [b, block] of blocks.entries()) for (const p of decodeBlock(h, b, block)) pods.push(p);
   return { format: h.view, seq: h.seq, pods, hosts: h.hosts, tenants: h.tenants, invalid: h.invalid };
+}
+
+/** One block's pods (its specs live in its summary part: its rows name them by index). */
+export function decodeBlock(h: Header, b: number, block: { summary: string; rows: string }): PodRecord[] {
+  const decode = rowDecoder(h.keys, h.containerKeys, (JSON.parse(block.summary) as SummaryPart).specs);
+  const rows = JSON.parse(block.rows) as Row[];
+  if (rows.length !== h.blocks[b].pods) throw new Error(`snapshot at seq ${h.seq}: block ${b} holds ${rows.length} rows for ${h.blocks[b].pods} pods`);
+  return rows.map(decode);
 }
 
 /**
@@ -310,14 +312,7 @@ export class LazySnapshot {
     for (const text of summaries) {
       const part = JSON.parse(text) as SummaryPart;
       this.specs.push(part.specs);
-      const specs = part.specs as PodContext['spec'][];
-      const c = part.pods;
-      for (let i = 0, k = 0; i < c.id.length; i++) {
-        const containers: Record<string, { state: string; exitCode: number | null; restarts: number }> = {};
-        for (const end = k + c.containers[i]; k < end; k++) containers[c.containerName[k]] = { state: c.containerState[k], exitCode: c.exitCode[k], restarts: c.restarts[k] };
-        const context = { id: c.id[i], name: c.name[i], tenant: c.tenant[i], run: c.run[i], host: c.host[i], reason: c.reason[i], createdAt: c.createdAt[i], spec: c.spec[i] >= 0 ? specs[c.spec[i]] : null, containers };
-        pods.push({ state: c.state[i] as PodRecord['state'], context: context as unknown as PodContext, seq: c.seq[i], summaryRow: pods.length });
-      }
+      summaryPods(part, pods);
     }
     this.remaining = pods.length;
     this.snapshot = { format: h.view, seq: h.seq, pods, hosts: h.hosts, tenants: h.tenants, invalid: h.invalid };
@@ -348,4 +343,27 @@ export class LazySnapshot {
       this.remaining--;
     }
   }
+}
+
+/**
+ * A block's summary part as pod records holding only the summary (their contexts have only SUMMARY_KEYS), appended to
+ * `out`, each marked with its position there (`summaryRow`).
+ */
+export function summaryPods(part: SummaryPart | string, out: PodRecord[] = []): PodRecord[] {
+  const { specs, pods: c } = typeof part === 'string' ? (JSON.parse(part) as SummaryPart) : part;
+  for (let i = 0, k = 0; i < c.id.length; i++) {
+    const containers: Record<string, { state: string; exitCode: number | null; restarts: number }> = {};
+    for (const end = k + c.containers[i]; k < end; k++) containers[c.containerName[k]] = { state: c.containerState[k], exitCode: c.exitCode[k], restarts: c.restarts[k] };
+    const context = { id: c.id[i], name: c.name[i], tenant: c.tenant[i], run: c.run[i], host: c.host[i], reason: c.reason[i], createdAt: c.createdAt[i], spec: c.spec[i] >= 0 ? (specs[c.spec[i]] as PodContext['spec']) : null, containers };
+    out.push({ state: c.state[i] as PodRecord['state'], context: context as unknown as PodContext, seq: c.seq[i], summaryRow: out.length });
+  }
+  return out;
+}
+
+/** What a summary holds of a pod (as summaryPods builds it): a whole record cut down to it, to compare the two. */
+export function summaryOf(p: PodRecord): unknown {
+  const c = p.context;
+  const containers: Record<string, unknown> = {};
+  for (const n in c.containers) containers[n] = { state: c.containers[n].state, exitCode: c.containers[n].exitCode, restarts: c.containers[n].restarts };
+  return { state: p.state, seq: p.seq, context: { id: c.id, name: c.name, tenant: c.tenant, run: c.run, host: c.host, reason: c.reason, createdAt: c.createdAt, spec: c.spec, containers } };
 }
