@@ -7,7 +7,7 @@ import { ClusterView } from '../../src/model/cluster-view.js';
 import { podSubject } from '../../src/events/schemas/subjects.js';
 import type { Record_ } from '../../src/model/record.js';
 import { hostJoined, podLifecycle } from '../../bench/lib/dataset.js';
-import { summaryPods } from '../../src/events/store/snapshot-codec.js';
+import { encodeParts, summaryPods } from '../../src/events/store/snapshot-codec.js';
 
 function log(): Record_[] {
   const out: Record_[] = [];
@@ -22,7 +22,8 @@ describe('refold with snapshots stored in parts', () => {
   const view = new ClusterView();
   for (const r of records) view.apply(r);
   const whole = view.toSnapshot();
-  const asSummary = (i: number) => summaryPods({ specs: [whole.pods[i].context.spec], pods: { id: [whole.pods[i].context.id], state: [whole.pods[i].state], seq: [whole.pods[i].seq], name: [null], tenant: [null], run: [whole.pods[i].context.run], host: [whole.pods[i].context.host], reason: [whole.pods[i].context.reason], createdAt: [whole.pods[i].context.createdAt], spec: [0], containers: [1], containerName: ['main'], containerState: [whole.pods[i].context.containers.main.state], exitCode: [whole.pods[i].context.containers.main.exitCode], restarts: [0] } });
+  // pod i's summary as format 7 stores it
+  const asSummary = (i: number) => summaryPods(encodeParts({ ...whole, pods: [whole.pods[i]] }).blocks[0]!.summary);
   const part = (summaries = asSummary(1), total = 3): StoredSnapshot => ({ source: 'snapshot@end', seq: whole.seq, load: async () => ({ snapshot: { ...whole, pods: [whole.pods[1]] }, part: { ranges: [[1, 2]], total, summaries } }) });
 
   it('compares only the pods of the part, as the refold has them at those positions', async () => {
