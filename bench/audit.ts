@@ -2,7 +2,8 @@
 // nats-server; full replay end to end from JetStream beside the fold alone over the same messages in memory; snapshots
 // saved every SNAPSHOT_EVERY events as a daemon saves them (a checkpoint kept every CHECKPOINT_EVERY) and
 // `hyper state --seq` at points spread over the log, timed as whole CLI processes beside `node -e 0`; `hyper audit
-// export` and offline `hyper audit verify --file` throughput. One JSON document.
+// verify` live (the refold compared with every stored snapshot); `hyper audit export` and offline `hyper audit verify
+// --file` throughput. One JSON document.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { statSync } from 'node:fs';
@@ -103,6 +104,15 @@ try {
     progress(`audit: state --seq ${seq}: ${Math.round(r.ms)} ms`);
   }
   out.stateAt = { p50Ms: Math.round(p50(stateMs)), maxMs: Math.round(Math.max(...stateMs)), nodeStartMs: Math.round(node0), targetMs: 1000 };
+
+  // the live audit: the whole log refolded, every stored snapshot compared as the refold reaches it (each block once)
+  const tl = performance.now();
+  const live = spawnSync('node', [CLI, 'audit', 'verify'], { env, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const liveSec = (performance.now() - tl) / 1000;
+  if (live.status !== 0) throw new Error(`hyper audit verify failed: ${live.stdout.slice(-800)}${live.stderr}`);
+  const compared = /snapshots and views: (.*)/.exec(live.stdout)?.[1].split(', ').length ?? 0;
+  out.liveVerify = { seconds: +liveSec.toFixed(1), eventsPerSec: Math.round(total / liveSec), snapshotsCompared: compared };
+  progress(`audit: live verify ${JSON.stringify(out.liveVerify)}`);
 
   // export and offline verify
   const trail = join(n.dir, 'trail.jsonl');
