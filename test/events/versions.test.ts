@@ -2,7 +2,7 @@
 // older version goes out in that version's shape, and a newer version or an unknown type is refused by name.
 import { describe, expect, it } from 'vitest';
 import { EVENT_VERSIONS, hostEvent, parseEvent, readsVersion, safeParseEvent, writesVersion } from '../../src/events/schemas/mod.js';
-import { upcast } from '../../src/events/schemas/versions.js';
+import { dataForWrite, upcast } from '../../src/events/schemas/versions.js';
 import { VERSION } from '../../src/version.js';
 
 const joinedV1 = { id: 'h1.joined', v: 1, at: 1, by: 'host:h1', type: 'host.joined', host: 'h1', data: { capacity: { cpus: 8, memoryMb: 4096 }, drivers: ['hollow'], daemon: 'd1', version: '0.1.0', hollow: true } };
@@ -61,5 +61,17 @@ describe('event versions', () => {
     const r = safeParseEvent({ ...joinedV1, data: { ...joinedV1.data, capacity: { cpus: 'many', memoryMb: 1 } } });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.issues.map((i) => i.path)).toContain('data.capacity.cpus');
+  });
+
+  it('vm.booted v2 (origin, template) is read from 0.8 and still written as v1; a v1 reads as v2 without them', () => {
+    const base = { id: 'p1.r1a0.booted', at: 1, by: 'host:h1', type: 'vm.booted', pod: 'p1', data: { vm: 'p1-r1a0', bootMs: 120 } };
+    const v1 = parseEvent({ ...base, v: 1 });
+    expect(v1.v).toBe(2);
+    expect(v1.type === 'vm.booted' && v1.data).toEqual({ vm: 'p1-r1a0', bootMs: 120 });
+    const v2 = parseEvent({ ...base, v: 2, data: { ...base.data, origin: 'template', template: '0123456789abcdef' } });
+    expect(v2.type === 'vm.booted' && v2.data).toMatchObject({ origin: 'template', template: '0123456789abcdef' });
+    expect(safeParseEvent({ ...base, v: 2, data: { ...base.data, origin: 'warm' } }).ok).toBe(false);
+    expect(writesVersion('vm.booted')).toBe(1);
+    expect(dataForWrite('vm.booted', { vm: 'p1-r1a0', bootMs: 120, origin: 'pool' })).toEqual({ vm: 'p1-r1a0', bootMs: 120 });
   });
 });

@@ -50,7 +50,9 @@ export const podEventSchemas = [
   }),
   podEvent('vm.booting', { host: idToken, vm: idToken, driver: z.string().min(1), deadline: z.number().int().nonnegative() }),
   // vmmMs: the hypervisor process starting; guestMs: kernel + agent until the agent answers (drivers that can tell)
-  podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative(), vmmMs: z.number().nonnegative().optional(), guestMs: z.number().nonnegative().optional() }),
+  // v2 (read from 0.8, still written as v1): origin (and the template's key) as vm.origin says them, so that a later
+  // release records in vm.booted itself which way the VM came up
+  podEvent('vm.booted', { vm: idToken, bootMs: z.number().nonnegative(), vmmMs: z.number().nonnegative().optional(), guestMs: z.number().nonnegative().optional(), origin: z.enum(['cold', 'template', 'pool']).optional(), template: z.string().regex(/^[a-f0-9]{16}$/).optional() }),
   // which way the VM came up, just before its vm.booted: booted from its kernel, restored from a template (its key), or
   // taken from a pool; why: why it booted cold although templates were on. A type of its own, not a field of vm.booted:
   // daemons before 0.8 skip a type they do not know (and fold on), where they would refuse vm.booted with a new field

@@ -27,6 +27,13 @@ export const EVENT_VERSIONS: Record<string, TypeVersions> = {
     upcast: { 1: (d) => ({ ...d, maxVm: d.maxVm ?? null, reattach: d.reattach ?? false }) },
     write: ({ maxVm, ...d }) => (maxVm === null ? d : { ...d, maxVm }),
   },
+  // v2 (read from 0.8; still written as v1, with vm.origin before it): origin and template, optional (v1 has neither)
+  'vm.booted': {
+    reads: 2,
+    writes: 1,
+    upcast: { 1: (d) => d },
+    write: ({ origin: _origin, template: _template, ...d }) => d,
+  },
 };
 
 export const readsVersion = (type: string): number => EVENT_VERSIONS[type]?.reads ?? 1;
