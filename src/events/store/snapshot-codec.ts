@@ -203,7 +203,7 @@ export interface Header extends Omit<StoredView, 'specs'> {
 }
 
 /** A block's summary part: its pods' summaries and the specs they name (by index), each once. */
-interface SummaryPart {
+export interface SummaryPart {
   specs: unknown[];
   strings: string[];
   createdBase: number;
@@ -295,9 +295,10 @@ export function decodeParts(header: string, blocks: { summary: string; rows: str
   return { format: h.view, seq: h.seq, pods, hosts: h.hosts, tenants: h.tenants, invalid: h.invalid };
 }
 
-/** One block's pods (its specs live in its summary part: its rows name them by index). */
-export function decodeBlock(h: Header, b: number, block: { summary: string; rows: string }): PodRecord[] {
-  const decode = rowDecoder(h.keys, h.containerKeys, (JSON.parse(block.summary) as SummaryPart).specs);
+/** One block's pods (its specs live in its summary part, as text or parsed: its rows name them by index). */
+export function decodeBlock(h: Header, b: number, block: { summary: string | SummaryPart; rows: string }): PodRecord[] {
+  const summary = typeof block.summary === 'string' ? (JSON.parse(block.summary) as SummaryPart) : block.summary;
+  const decode = rowDecoder(h.keys, h.containerKeys, summary.specs);
   const rows = JSON.parse(block.rows) as Row[];
   if (rows.length !== h.blocks[b].pods) throw new Error(`snapshot at seq ${h.seq}: block ${b} holds ${rows.length} rows for ${h.blocks[b].pods} pods`);
   return rows.map(decode);
@@ -367,8 +368,8 @@ export class LazySnapshot {
 }
 
 /**
- * A block's summary part as pod records holding only the summary (their contexts have only SUMMARY_KEYS), appended to
- * `out`, each marked with its position there (`summaryRow`).
+ * A block's summary part as pod records holding only the summary (their contexts have only the summary's fields: see
+ * summaryOf), appended to `out`, each marked with its position there (`summaryRow`).
  */
 export function summaryPods(part: SummaryPart | string, out: PodRecord[] = []): PodRecord[] {
   const { specs, strings, createdBase, pods: c } = typeof part === 'string' ? (JSON.parse(part) as SummaryPart) : part;

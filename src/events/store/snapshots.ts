@@ -11,7 +11,7 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { upcastSnapshot, type PodRecord, type ViewSnapshot } from '../../model/cluster-view.js';
-import { decodeBlock, summaryPods, decodeParts, decodeSnapshot, encodeParts, encodeSnapshot, LazySnapshot, ROW_KEYS, STORED_FORMAT, TEXT_FORMAT, type BlockMeta, type Header, type LazyStart } from './snapshot-codec.js';
+import { decodeBlock, summaryPods, decodeParts, decodeSnapshot, encodeParts, encodeSnapshot, LazySnapshot, ROW_KEYS, STORED_FORMAT, TEXT_FORMAT, type BlockMeta, type Header, type LazyStart, type SummaryPart } from './snapshot-codec.js';
 import type { StoredSnapshot } from '../../audit/verify.js';
 import type { Record_ } from '../../model/record.js';
 import { podOfSubject, SNAPSHOT_BUCKET } from '../schemas/subjects.js';
@@ -262,8 +262,10 @@ export class SnapshotStore {
         const summaries: PodRecord[] = [];
         const ranges: [number, number][] = [];
         for (const [k, b] of fresh.entries()) {
-          pods.push(...decodeBlock(h, b, texts[k] as { summary: string; rows: string }));
-          summaryPods(texts[k].summary!, summaries);
+          // the summary parsed once: its specs decode the rows, its columns are what state --at reads
+          const summary = JSON.parse(texts[k].summary!) as SummaryPart;
+          pods.push(...decodeBlock(h, b, { summary, rows: texts[k].rows! }));
+          summaryPods(summary, summaries);
           ranges.push([b * h.blockPods, b * h.blockPods + h.blocks[b].pods]);
           compared.add(placeKey(w.parts![2 + 2 * b]));
         }
