@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ValidationError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { podEvent, type PodEventOf, type PodEventType } from '../events/schemas/mod.js';
+import { podEvent, versionToWrite, type PodEventOf, type PodEventType } from '../events/schemas/mod.js';
 import type { EventStore } from '../events/store/event-store.js';
 import type { PodAddress } from '../events/schemas/subjects.js';
 
@@ -21,10 +21,12 @@ export function linksOf(ctx: { lastIntent: string | null; runIntent: string | nu
  * no longer apply. The time and id are fixed at the first attempt, so every retry is the same message (NATS dedups it).
  * If the daemon stops first, the fact is left to the next start, which re-derives what it owes from the folded state.
  */
-export function emitterFor(store: EventStore, at: PodAddress, prefix: string, by: string, log: Logger, links: () => Links, stopping: AbortSignal): Emit {
+export function emitterFor(store: EventStore, at: PodAddress, prefix: string, by: string, log: Logger, links: () => Links, stopping: AbortSignal, hostVersions: () => Iterable<string> | null = () => null): Emit {
   const podId = at.pod;
   return async (type, data, key) => {
-    const e = podEvent(type, podId, data, { id: `${podId}.${prefix}.${key}`, at: Date.now(), by, tenant: at.tenant, ...links() }) as PodEventOf<typeof type>;
+    // a newer version of the type once every host of the cluster reads it (versions.ts), else the one this build writes
+    const v = versionToWrite(type, hostVersions());
+    const e = podEvent(type, podId, data, { id: `${podId}.${prefix}.${key}`, at: Date.now(), by, tenant: at.tenant, ...links(), v }) as PodEventOf<typeof type>;
     for (let attempt = 1; ; attempt++) {
       try {
         await store.append(e);

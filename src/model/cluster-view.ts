@@ -236,6 +236,14 @@ export class ClusterView {
     return t?.state === 'active' ? t : null;
   }
 
+  /**
+   * The hyper version of every host the cluster has known, up, left or lost (a host that left may come back as it was):
+   * what a newer event version waits for before it is written (versionToWrite). Lazy: most types never ask.
+   */
+  *hostVersions(): Generator<string> {
+    for (const h of this.hosts.values()) yield h.version;
+  }
+
   usageOf(hostId: string): Usage {
     return this.usage.get(hostId) ?? { cpus: 0, memoryMb: 0, pods: 0 };
   }

@@ -1,6 +1,7 @@
-// A rolling upgrade from the release before (0.6.0, built from its own commit in a git worktree) to this build, on one real
+// A rolling upgrade from the release before (0.7.0, built from its own commit in a git worktree) to this build, on one real
 // nats-server: an old and a new hyperd accept, place and run pods side by side, each folding what the other writes; then the
-// old one is replaced by this build on its data dir and takes its pods back. No run is placed twice, nobody skips an event.
+// old one is replaced by this build on its data dir and takes its pods back. No run is placed twice, nobody skips an event:
+// vm.booted version 2, which 0.7.0 refuses, is written only once no host of 0.7.0 is left.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -13,8 +14,8 @@ import { VERSION } from '../../src/version.js';
 import { startTestNats, type TestNats } from '../harness/nats.js';
 import { hyper, startHyperd, type DaemonProc } from '../harness/processes.js';
 
-/** 0.6.0 as released: the commit its fixture was recorded from. */
-const OLD_COMMIT = 'fba920d577579b5fb9580892571f3ca8ff56b218';
+/** 0.7.0 as released: the commit its fixture was recorded from. */
+const OLD_COMMIT = 'fd3a51498fd8aeeaffb63039b8837a929c48c1f6';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 /** The old release is built from this checkout's history (a shallow clone lacks it, and this test says so and fails). */
 const hasOld = (() => {
@@ -25,7 +26,7 @@ const hasOld = (() => {
     return false;
   }
 })();
-const oldTree = mkdtempSync(join(tmpdir(), 'hyper-0.6.0-'));
+const oldTree = mkdtempSync(join(tmpdir(), 'hyper-0.7.0-'));
 let t: TestNats;
 const daemons: DaemonProc[] = [];
 
@@ -41,7 +42,7 @@ async function until(what: string, probe: (v: ClusterView) => boolean, ms = 60_0
 const running = (v: ClusterView, n: number) => [...v.pods.values()].filter((p) => p.state === 'running').length === n;
 
 beforeAll(async () => {
-  if (!hasOld) throw new Error(`this test builds 0.6.0 from commit ${OLD_COMMIT}, which is not in this clone's history (a shallow clone?): git fetch --unshallow`);
+  if (!hasOld) throw new Error(`this test builds 0.7.0 from commit ${OLD_COMMIT}, which is not in this clone's history (a shallow clone?): git fetch --unshallow`);
   // the old release's own build: its sources at its commit, compiled with this tree's (identical) dependencies
   rmSync(oldTree, { recursive: true, force: true });
   execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', '--force', oldTree, OLD_COMMIT], { stdio: 'ignore' });
@@ -58,7 +59,7 @@ afterAll(async () => {
   rmSync(oldTree, { recursive: true, force: true });
 });
 
-describe(`a rolling upgrade from 0.6.0 (built from commit ${OLD_COMMIT.slice(0, 7)} of this clone's history)`, () => {
+describe(`a rolling upgrade from 0.7.0 (built from commit ${OLD_COMMIT.slice(0, 7)} of this clone's history)`, () => {
   it('old and new daemons run pods side by side, and the old one replaced by this build takes its pods back', async () => {
     const args = (host: string) => ['--nats', t.server.url, '--host-id', host, '--data-dir', join(t.dir, host), '--driver', 'hollow', '--cpus', '100', '--memory', '100000'];
     const old = startHyperd(args('old'), {}, join(oldTree, 'dist/src/daemon/main.js'));
@@ -73,7 +74,7 @@ describe(`a rolling upgrade from 0.6.0 (built from commit ${OLD_COMMIT.slice(0, 
     }
     const mixed = await until('10 pods running on both versions', (v) => running(v, 10));
     expect(new Set([...mixed.pods.values()].map((p) => p.context.host))).toEqual(new Set(['old', 'new']));
-    expect(mixed.hosts.get('old')?.version).toBe('0.6.0');
+    expect(mixed.hosts.get('old')?.version).toBe('0.7.0');
     expect(mixed.hosts.get('new')?.version).toBe(VERSION);
 
     // the upgrade: the old daemon stops (its hollow VMs with it), this build starts on its data dir under its host id
@@ -99,6 +100,17 @@ describe(`a rolling upgrade from 0.6.0 (built from commit ${OLD_COMMIT.slice(0, 
       placements.set(k, (placements.get(k) ?? new Set()).add(r.event.id));
     }
     expect([...placements].filter(([, ids]) => ids.size > 1)).toEqual([]);
+    // vm.booted as written: version 1 while a host of 0.7.0 was in the cluster, version 2 once the last one was upgraded
+    const rejoinedAt = [...rejoined.hosts.values()].find((h) => h.id === 'old')!.seq;
+    const booted = { before: new Set<number>(), after: new Set<number>() };
+    for await (const batch of t.store.replayBatches(1, undefined, { keepRaw: true })) {
+      for (const r of batch) {
+        if (!r.ok || r.event.type !== 'vm.booted') continue;
+        const written = (JSON.parse(new TextDecoder().decode(r.raw)) as { v: number }).v;
+        (r.seq < rejoinedAt ? booted.before : booted.after).add(written);
+      }
+    }
+    expect(booted).toEqual({ before: new Set([1]), after: new Set([2]) });
     // neither version met an event it could not read
     for (const d of [old, neu, upgraded]) expect(d.log()).not.toMatch(/newer than this hyper reads|skipped an invalid message/);
   }, 180_000);

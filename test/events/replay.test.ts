@@ -14,7 +14,7 @@ import { hyper, startHyperd } from '../harness/processes.js';
 const FIXTURE = new URL('../fixtures/', import.meta.url).pathname;
 const NAME = 'hyper-0.1.0-lifecycle';
 // one recorded log per released version, each written by that version's own build (scripts/record-fixture.mjs)
-const RELEASED = ['0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0', '0.6.0', '0.7.0'];
+const RELEASED = ['0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0', '0.6.0', '0.7.0', '0.8.0'];
 interface Line { seq: number; subject: string; payload: string }
 
 function fold(lines: Line[], upTo = Infinity): ClusterView {

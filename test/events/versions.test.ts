@@ -1,8 +1,8 @@
 // Per-type event versions: older versions are upcast to the one this build reads (pure), a type this build writes at an
 // older version goes out in that version's shape, and a newer version or an unknown type is refused by name.
 import { describe, expect, it } from 'vitest';
-import { EVENT_VERSIONS, hostEvent, parseEvent, readsVersion, safeParseEvent, writesVersion } from '../../src/events/schemas/mod.js';
-import { dataForWrite, upcast } from '../../src/events/schemas/versions.js';
+import { EVENT_VERSIONS, hostEvent, parseEvent, podEvent, readsVersion, safeParseEvent, versionToWrite, writesVersion } from '../../src/events/schemas/mod.js';
+import { compareVersions, dataForWrite, upcast } from '../../src/events/schemas/versions.js';
 import { VERSION } from '../../src/version.js';
 
 const joinedV1 = { id: 'h1.joined', v: 1, at: 1, by: 'host:h1', type: 'host.joined', host: 'h1', data: { capacity: { cpus: 8, memoryMb: 4096 }, drivers: ['hollow'], daemon: 'd1', version: '0.1.0', hollow: true } };
@@ -73,5 +73,33 @@ describe('event versions', () => {
     expect(safeParseEvent({ ...base, v: 2, data: { ...base.data, origin: 'warm' } }).ok).toBe(false);
     expect(writesVersion('vm.booted')).toBe(1);
     expect(dataForWrite('vm.booted', { vm: 'p1-r1a0', bootMs: 120, origin: 'pool' })).toEqual({ vm: 'p1-r1a0', bootMs: 120 });
+  });
+
+  it('vm.booted is written as v2 once every host the cluster knows runs 0.8 or later, else as v1 without origin', () => {
+    const data = { vm: 'p1-r1', bootMs: 80, origin: 'template' as const, template: '0123456789abcdef' };
+    const meta = { id: 'p1.r1a0.vm.booted', at: 1, by: 'host:h1' };
+    expect(versionToWrite('vm.booted', [VERSION])).toBe(2);
+    expect(versionToWrite('vm.booted', ['0.8.0', '0.9.1', '1.0.0-rc.1'])).toBe(2);
+    // a host of 0.7 (up, left or lost: it may come back as it was) would refuse v2; a host of no known version too
+    expect(versionToWrite('vm.booted', ['0.8.0', '0.7.0'])).toBe(1);
+    expect(versionToWrite('vm.booted', ['0.8.0', ''])).toBe(1);
+    expect(versionToWrite('vm.booted', null)).toBe(1);
+    // a type without a release to wait for is written as this build writes it, whatever the hosts
+    expect(versionToWrite('host.joined', ['9.0.0'])).toBe(writesVersion('host.joined'));
+    const v2 = parseEvent(podEvent('vm.booted', 'p1', data, { ...meta, v: 2 }));
+    expect(v2.v).toBe(2);
+    expect(v2.type === 'vm.booted' && v2.data).toMatchObject({ origin: 'template', template: '0123456789abcdef' });
+    const v1 = podEvent('vm.booted', 'p1', data, { ...meta, v: 1 });
+    expect(v1).toMatchObject({ v: 1, data: { vm: 'p1-r1', bootMs: 80 } });
+    expect(v1.data).not.toHaveProperty('origin');
+    expect(podEvent('vm.booted', 'p1', data, meta).v).toBe(writesVersion('vm.booted'));
+  });
+
+  it('compares hyper versions by number, not as strings', () => {
+    expect(compareVersions('0.10.0', '0.8.0')).toBeGreaterThan(0);
+    expect(compareVersions('0.8.0', '0.8.0')).toBe(0);
+    expect(compareVersions('0.8.0-dev', '0.8.0')).toBe(0);
+    expect(compareVersions('', '0.1.0')).toBeLessThan(0);
+    expect(compareVersions('1.0.0', '0.99.99')).toBeGreaterThan(0);
   });
 });

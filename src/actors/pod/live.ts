@@ -66,7 +66,7 @@ export class PodRunner {
     this.run = rec.context.run;
     this.attempt = rec.context.attempt;
     this.tenant = rec.context.tenant;
-    this.emit = emitterFor(d.store, { pod: podId, tenant: this.tenant }, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), AbortSignal.any([d.stopping, this.fenced.signal]));
+    this.emit = emitterFor(d.store, { pod: podId, tenant: this.tenant }, `r${this.run}a${this.attempt}`, `host:${d.hostId}`, d.log, () => linksOf(d.view.pods.get(podId)?.context), AbortSignal.any([d.stopping, this.fenced.signal]), () => d.view.hostVersions());
   }
 
   /** The agent of this pod's VM while its containers run here (exec sessions go through it), else null. */

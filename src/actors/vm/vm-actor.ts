@@ -35,7 +35,8 @@ export class VmActor {
       const r = await this.vm.boot(AbortSignal.timeout(timeoutMs));
       const bootMs = Math.round(performance.now() - started);
       if (r?.origin) await this.emit('vm.origin', { vm: this.vm.id, origin: r.origin, ...(r.template ? { template: r.template } : {}), ...(r.why ? { why: r.why.slice(0, 2000) } : {}) }, 'vm.origin');
-      await this.emit('vm.booted', { vm: this.vm.id, bootMs, ...(r ? { vmmMs: r.vmmMs, guestMs: r.guestMs } : {}) }, 'vm.booted');
+      // origin and template are version 2's: the emitter leaves them out where it writes version 1 (vm.origin says them too)
+      await this.emit('vm.booted', { vm: this.vm.id, bootMs, ...(r ? { vmmMs: r.vmmMs, guestMs: r.guestMs } : {}), ...(r?.origin ? { origin: r.origin } : {}), ...(r?.template ? { template: r.template } : {}) }, 'vm.booted');
       return true;
     } catch (err) {
       const reason = (err as Error).name === 'TimeoutError' ? `vm ${this.vm.id} did not boot within ${timeoutMs} ms` : (err as Error).message;

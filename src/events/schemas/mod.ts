@@ -1,7 +1,7 @@
 // The public surface of event schemas: the union of all events, a parser with field-path errors, and the event builder.
 import { z } from 'zod';
 import { ValidationError } from '../../errors.js';
-import { dataForWrite, upcast, writesVersion } from './versions.js';
+import { dataForWrite, readsVersion, upcast, writesVersion } from './versions.js';
 import { podEventSchemas, type PodEvent, type PodEventType, type PodEventOf } from './pod-events.js';
 import { hostEventSchemas, type HostEvent } from './host-events.js';
 import { tenantEventSchemas, type TenantEvent } from './tenant-events.js';
@@ -11,7 +11,7 @@ export { PodSpec, ContainerSpec, RestartPolicy, type PodSpecInput } from './pod-
 export { Capacity } from './host-events.js';
 export { TenantPolicy } from './tenant-events.js';
 export { idToken, tenantName, EVENT_VERSION } from './envelope.js';
-export { readsVersion, writesVersion, EVENT_VERSIONS } from './versions.js';
+export { readsVersion, writesVersion, versionToWrite, EVENT_VERSIONS } from './versions.js';
 export type { PodEvent, PodEventType, PodEventOf, HostEvent, TenantEvent };
 
 export const HyperEvent = z.discriminatedUnion('type', [...podEventSchemas, ...hostEventSchemas, ...tenantEventSchemas]);
@@ -69,16 +69,18 @@ type Meta = { id: string; at: number; by: string; causation?: string; correlatio
  * Builds a pod event; the data is validated when it is appended. `tenant` is the pod's (null: a pod created before 0.3,
  * whose events keep the old subject layout and carry no tenant).
  */
-export function podEvent<T extends PodEventType>(type: T, pod: string, data: z.input<Extract<(typeof podEventSchemas)[number], { shape: { type: z.ZodLiteral<T> } }>>['data'], meta: Meta & { tenant?: string | null }): PodEventOf<T> {
+export function podEvent<T extends PodEventType>(type: T, pod: string, data: z.input<Extract<(typeof podEventSchemas)[number], { shape: { type: z.ZodLiteral<T> } }>>['data'], meta: Meta & { tenant?: string | null; v?: number }): PodEventOf<T> {
   // built field by field: rest-and-spread over metas of many shapes was 3% of a busy daemon's CPU
   const e: Record<string, unknown> = { id: meta.id, at: meta.at, by: meta.by };
   if (meta.causation !== undefined) e.causation = meta.causation;
   if (meta.correlation !== undefined) e.correlation = meta.correlation;
-  e.v = writesVersion(type);
+  // data comes in the shape this build reads; an older version written (the type's default, or meta.v) gets its shape
+  const v = meta.v ?? writesVersion(type);
+  e.v = v;
   e.type = type;
   e.pod = pod;
   if (meta.tenant) e.tenant = meta.tenant;
-  e.data = data;
+  e.data = v >= readsVersion(type) ? data : dataForWrite(type, data as Record<string, unknown>, v);
   return e as unknown as PodEventOf<T>;
 }
 

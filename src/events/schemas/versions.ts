@@ -16,6 +16,11 @@ export interface TypeVersions {
   upcast: Record<number, (data: Data) => Data>;
   /** While `writes` < `reads`: this build's data (the shape it reads) as the older version it writes. */
   write?: (data: Data) => Data;
+  /**
+   * The hyper release from which `reads` is read: once every host of the cluster runs that release or a later one, this
+   * build writes `reads` already (no host left would refuse it), before the release that writes it everywhere.
+   */
+  readFrom?: string;
 }
 
 export const EVENT_VERSIONS: Record<string, TypeVersions> = {
@@ -27,21 +32,46 @@ export const EVENT_VERSIONS: Record<string, TypeVersions> = {
     upcast: { 1: (d) => ({ ...d, maxVm: d.maxVm ?? null, reattach: d.reattach ?? false }) },
     write: ({ maxVm, ...d }) => (maxVm === null ? d : { ...d, maxVm }),
   },
-  // v2 (read from 0.8; still written as v1, with vm.origin before it): origin and template, optional (v1 has neither)
+  // v2 (read from 0.8; written as v2 once every host reads it, else v1, with vm.origin before it either way): origin and
+  // template, optional (v1 has neither)
   'vm.booted': {
     reads: 2,
     writes: 1,
     upcast: { 1: (d) => d },
     write: ({ origin: _origin, template: _template, ...d }) => d,
+    readFrom: '0.8.0',
   },
 };
 
 export const readsVersion = (type: string): number => EVENT_VERSIONS[type]?.reads ?? 1;
 export const writesVersion = (type: string): number => EVENT_VERSIONS[type]?.writes ?? 1;
 
-/** The data of an event this build writes, in the shape of the version it writes. */
-export function dataForWrite(type: string, data: Data): Data {
-  return EVENT_VERSIONS[type]?.write?.(data) ?? data;
+/** The data of an event this build writes, in the shape of the version it writes (`v`: a version it chose, see versionToWrite). */
+export function dataForWrite(type: string, data: Data, v = writesVersion(type)): Data {
+  return v >= readsVersion(type) ? data : (EVENT_VERSIONS[type]?.write?.(data) ?? data);
+}
+
+/** Orders two hyper versions by major, minor and patch (a pre-release counts as its release); unparsable ones come first. */
+export function compareVersions(a: string, b: string): number {
+  const parts = (v: string) => {
+    const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
+    return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [-1, -1, -1];
+  };
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return 0;
+}
+
+/**
+ * The version of `type` to write in a cluster whose hosts run these hyper versions: the newest this build reads when every
+ * one of them reads it too (the type's `readFrom`), else the one this build writes (also when they are not known: null).
+ * Pure: the versions come from the view.
+ */
+export function versionToWrite(type: string, hostVersions: Iterable<string> | null): number {
+  const t = EVENT_VERSIONS[type];
+  if (!t?.readFrom || !hostVersions) return writesVersion(type);
+  for (const v of hostVersions) if (compareVersions(v, t.readFrom) < 0) return t.writes;
+  return t.reads;
 }
 
 export type Upcast = { ok: true; raw: unknown } | { ok: false; newer: { type: string; v: number; reads: number } };

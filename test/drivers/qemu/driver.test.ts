@@ -202,10 +202,14 @@ for (const mode of ['cold', 'template'] as const) describe(`${mode} start`, () =
       expect((await hyper(['template', 'rm', '--all', '--data-dir', dataDir], env())).exitCode).toBe(0);
     }, 90_000);
 
-    if (mode === 'template') it('every VM above was restored from the template, none booted cold', async () => {
+    if (mode === 'template') it('every VM above was restored from the template, none booted cold (vm.origin and vm.booted say so)', async () => {
       const origins = (await hyper(['events', '--type', 'vm.origin', '-o', 'json'], env())).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).data);
       expect(origins.length).toBeGreaterThanOrEqual(12);
       expect(origins.filter((o) => o.origin !== 'template')).toEqual([]);
+      // every host runs this build, so vm.booted is written as version 2 and carries the same origin and template
+      const booted = (await hyper(['events', '--type', 'vm.booted', '-o', 'json'], env())).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(booted.map((e) => e.data.origin)).toEqual(origins.map((o) => o.origin));
+      expect(booted.map((e) => e.data.template)).toEqual(origins.map((o) => o.template));
     }, 30_000);
 
     if (mode === 'template') it('a corrupted template: the pod boots cold saying why (log line and vm.origin), and the template is made again', async () => {
