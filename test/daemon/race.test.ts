@@ -76,6 +76,9 @@ describe('placement race', () => {
     expect(scheduled.size).toBe(1000);
     expect([...scheduled.values()].every((n) => n === 1)).toBe(true);
     expect(hosts.size).toBe(5);
-    for (const n of hosts.values()) expect(n, `pods per host: ${JSON.stringify(Object.fromEntries(hosts))}`).toBeGreaterThan(100);
+    // the scheduler spreads each host's whole load, and the first test's 1,000 pods still run: a host that took more of
+    // those takes fewer of these (a CI run saw 92 here), so the spread is checked over all 2,000
+    const all = (await settle([...Array.from({ length: 1000 }, (_, i) => `race${i}`), ...ids])).hosts;
+    for (const n of all.values()) expect(n, `pods per host, both tests: ${JSON.stringify(Object.fromEntries(all))}; this one: ${JSON.stringify(Object.fromEntries(hosts))}`).toBeGreaterThan(200);
   }, 120_000);
 });
