@@ -60,6 +60,8 @@ export interface DaemonOptions {
   shareTemplates?: boolean;
   /** Paused VMs kept ready per size (with templates on). */
   poolSizes?: PoolSize[];
+  /** A QEMU started ahead per template in use (default true; hyperd --no-spare-qemu). */
+  spareQemus?: boolean;
   /**
    * Save a snapshot after this many folded events (0 disables). Default: SNAPSHOT_EVERY, and no sooner than nine times
    * the last save took after it: a save writes only the blocks of pods that changed, but on a large busy cluster that may
@@ -102,11 +104,12 @@ export function defaultCapacity(o: { cpuOvercommit?: number; memoryOvercommit?: 
 }
 
 /** How this daemon's VMs start, for hyper info: which templates it uses and the pool it keeps. */
-export function vmStartsSummary(o: Pick<DaemonOptions, 'templates' | 'poolSizes' | 'shareTemplates'>): string {
+export function vmStartsSummary(o: Pick<DaemonOptions, 'templates' | 'poolSizes' | 'shareTemplates' | 'spareQemus'>): string {
   const mode = o.templates ?? 'existing';
   const templates = mode === 'off' ? 'every VM boots cold (--no-templates)' : mode === 'on' ? 'from templates, made when a size first needs one' : 'from templates made by hyper template build, else cold';
   const pool = o.poolSizes?.length ? `; a pool of ${o.poolSizes.map((p) => `${p.count} × ${p.cpus} vCPU / ${p.memoryMb} MB${p.tenant ? ` for tenant ${p.tenant}` : ''}`).join(', ')} paused VMs` : '';
-  return `${templates}${mode !== 'off' ? (o.shareTemplates ? ' (shared by tenants)' : ' (per tenant)') : ''}${pool}`;
+  const spare = mode !== 'off' && o.spareQemus !== false ? ', each with a QEMU started ahead' : '';
+  return `${templates}${mode !== 'off' ? (o.shareTemplates ? ' (shared by tenants)' : ' (per tenant)') : ''}${spare}${pool}`;
 }
 
 export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; pods: number; seq: number; reattaching: number; orphans: number }
@@ -228,6 +231,7 @@ export class Daemon {
       templates: this.o.templates ?? 'existing',
       shareTemplates: this.o.shareTemplates,
       poolSizes: this.o.poolSizes,
+      spareQemus: this.o.spareQemus,
       onPoolFailed: (why) => log.warn({ why }, why),
       onColdBoot: (vm, why) => log.info({ vm, why }, `vm ${vm} boots cold: ${why}`),
       onTemplateFailed: (why) => log.warn({ why }, why),

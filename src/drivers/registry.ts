@@ -32,6 +32,8 @@ export interface DriverContext {
   shareTemplates?: boolean;
   /** Paused clones kept ready per size (hyperd --pool; with templates on). */
   poolSizes?: PoolSize[];
+  /** A QEMU started ahead per template in use (default true). */
+  spareQemus?: boolean;
   onPoolFailed?: (why: string) => void;
   onColdBoot?: (vm: string, why: string) => void;
   onTemplateFailed?: (why: string) => void;
@@ -75,7 +77,7 @@ export async function createDriver(name: string, ctx: DriverContext): Promise<Dr
       return new QemuDriver({
         kernel, initrd, accel: verdict.accel, runDir: join(ctx.dataDir, 'vms'), images: new ImageStore(ctx.dataDir, { insecureRegistries: ctx.insecureRegistries }), volumes: new VolumeStore(ctx.dataDir), bootTimeoutMs: ctx.bootTimeoutMs,
         templates, buildTemplates: mode === 'on', shareTemplates: ctx.shareTemplates, onColdBoot: ctx.onColdBoot, onTemplateFailed: ctx.onTemplateFailed,
-        poolSizes: mode === 'on' ? ctx.poolSizes : undefined, onPoolFailed: ctx.onPoolFailed,
+        poolSizes: mode === 'on' ? ctx.poolSizes : undefined, spareQemus: ctx.spareQemus, onPoolFailed: ctx.onPoolFailed,
       });
     }
     default:

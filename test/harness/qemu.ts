@@ -1,5 +1,8 @@
 // Test harness: the QEMU processes of a data dir (found by their command line), and a pod's events read through the CLI.
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readPid } from '../../src/drivers/qemu/process.js';
 import { hyper } from './processes.js';
 
 export function qemuProcessesUnder(dir: string): string[] {
@@ -8,6 +11,19 @@ export function qemuProcessesUnder(dir: string): string[] {
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
+}
+
+/**
+ * The live QEMUs of pods' VMs under a data dir: the pid in each run dir (vms/VM/qemu.pid). Not the pool's or the spare
+ * QEMUs waiting for a pod, and found also for a VM taken from them (its command line names the dir it was started in).
+ */
+export function podQemus(dataDir: string): string[] {
+  let vms: string[] = [];
+  try {
+    vms = readdirSync(join(dataDir, 'vms'));
+  } catch {}
+  const live = new Set(qemuProcessesUnder(dataDir));
+  return vms.map((v) => readPid(join(dataDir, 'vms', v, 'qemu.pid'))).filter((p): p is number => p !== null && live.has(String(p))).map(String);
 }
 
 export function killQemuUnder(dir: string): void {

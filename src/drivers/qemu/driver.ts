@@ -18,6 +18,7 @@ import { ensureFenceGuard, fencedBecause } from './fencing.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
 import { DISK_SLOTS, SLOT_BYTES, type Template, type TemplateLayout, type TemplateStore } from './template.js';
 import { VmPool, type PoolSize } from './pool.js';
+import { SpareQemus } from './spare.js';
 import { randomUUID } from 'node:crypto';
 
 export interface QemuDriverOptions {
@@ -44,6 +45,8 @@ export interface QemuDriverOptions {
   poolSizes?: PoolSize[];
   /** Told when the pool could not make a VM. */
   onPoolFailed?: (why: string) => void;
+  /** Keep a QEMU started ahead for each template in use, so a restore skips QEMU's start (default true; hyperd --no-spare-qemu). */
+  spareQemus?: boolean;
   /** Told when a VM booted cold though templates are on, and why (the daemon logs it; the fact records it too). */
   onColdBoot?: (vm: string, why: string) => void;
   /** Told when a template made ahead of time (prepare) could not be built. */
@@ -66,6 +69,7 @@ export class QemuDriver implements Driver {
   readonly capabilities = QemuDriver.capabilities;
 
   private readonly pool: VmPool | null;
+  private readonly spares: SpareQemus | null;
 
   constructor(private readonly o: QemuDriverOptions) {
     this.pool = o.templates && o.poolSizes?.length
@@ -75,10 +79,17 @@ export class QemuDriver implements Driver {
         log: (why) => o.onPoolFailed?.(why),
       })
       : null;
+    this.spares = o.templates && o.spareQemus !== false
+      ? new SpareQemus({
+        dir: join(o.runDir, '..', 'spare'),
+        launch: { kernel: o.kernel, initrd: o.initrd, accel: o.accel, binary: QEMU_BINARY, agent: DURABLE, bootTimeoutMs: o.bootTimeoutMs },
+        log: (why) => o.onPoolFailed?.(why),
+      })
+      : null;
   }
 
   createVm(config: VmConfig): Vm {
-    return new QemuPodVm(config, this.o, this.pool);
+    return new QemuPodVm(config, this.o, this.pool, this.spares);
   }
 
   /** The memory the pool's paused VMs may come to use (the host offers that much less to pods). */
@@ -107,6 +118,7 @@ export class QemuDriver implements Driver {
 
   prepare(layout: { cpus: number; memoryMb: number; nic: boolean }): void {
     this.pool?.start();
+    this.spares?.start();
     const store = this.o.templates;
     if (!store || !this.o.buildTemplates) return;
     const tenant = templateTenant(this.o, undefined);
@@ -119,7 +131,7 @@ export class QemuDriver implements Driver {
   }
 
   async close(): Promise<void> {
-    await this.pool?.close();
+    await Promise.all([this.pool?.close(), this.spares?.close()]);
   }
 
   async attach(found: FoundVm, o: { timeoutMs?: number } = {}): Promise<Vm> {
@@ -194,6 +206,7 @@ class QemuPodVm implements Vm {
     private readonly config: VmConfig,
     private readonly o: QemuDriverOptions,
     private readonly pool: VmPool | null,
+    private readonly spares: SpareQemus | null = null,
   ) {}
 
   get id() {
@@ -318,7 +331,9 @@ class QemuPodVm implements Vm {
       // the template's slots, in its order: the pod's disks first, the placeholder in the rest
       const slots = [...disks, ...Array.from({ length: DISK_SLOTS - disks.length }, () => t.placeholder)];
       try {
-        this.qemu = await run(launchQemu({ ...base, disks: slots, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } }));
+        // a QEMU started ahead for this template, else one started now (the spare's failure to load is the template's)
+        const spare = this.spares ? await run(this.spares.take(t, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) })) : null;
+        this.qemu = spare ?? await run(launchQemu({ ...base, disks: slots, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } }));
         origin = 'template';
         template = t.key;
       } catch (err) {

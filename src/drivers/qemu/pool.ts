@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:
 import { dirname, join } from 'node:path';
 import type { Device } from '../driver.js';
 import { finishLaunch, plugDisks, plugNic, startQemu, warmUp, type QemuOptions, type QemuVm, type StartedQemu } from './launch.js';
-import { isQemuOf, readPid, SPAWNED_IN } from './process.js';
+import { isQemuOf, readPid, setNice, SPAWNED_IN } from './process.js';
 import { DISK_SLOTS, TEMPLATE_MAC, type Template, type TemplateLayout, type TemplateStore } from './template.js';
 import { ValidationError } from '../../errors.js';
 import { tenantName } from '../../events/schemas/envelope.js';
@@ -34,8 +34,8 @@ export function parsePoolSize(v: string): PoolSize {
   return { cpus, memoryMb, nic: true, count, ...(tenant !== undefined ? { tenant } : {}) };
 }
 
-/** One paused clone, ready to be taken. */
-interface Pooled {
+/** One paused clone, ready to be taken (or a spare QEMU waiting for its state: spare.ts). */
+export interface Pooled {
   dir: string;
   started: StartedQemu;
   template: Template;
@@ -61,6 +61,14 @@ export interface PoolOptions {
   launch: Pick<QemuOptions, 'kernel' | 'initrd' | 'accel' | 'binary' | 'agent' | 'bootTimeoutMs'>;
   log?: (msg: string, err?: unknown) => void;
 }
+
+/**
+ * The nice value a pooled VM is made and kept at (its QEMU's every thread): filling the pool is background work and must not
+ * slow the pods starting meanwhile (measured: a refill at the same priority as the pod that took the last VM). A taken VM is
+ * its pod's and goes back to 0 — which needs root, so an unprivileged daemon leaves its pool at 0.
+ */
+export const POOL_NICE = 10;
+export const mayRenice = process.getuid?.() === 0;
 
 /** A pool's list: the tenant whose template its VMs are clones of (null: the shared one), and the size. */
 const poolKey = (tenant: string | null, l: TemplateLayout) => `${tenant ?? '*'}/${l.cpus}x${l.memoryMb}${l.nic ? '' : '-nonic'}`;
@@ -103,25 +111,7 @@ export class VmPool {
     if (!size || !list?.length) return null;
     const p = list.shift()!;
     this.refill(size);
-    const t0 = performance.now();
-    const { started } = p;
-    const qmp = started.qmp!;
-    try {
-      // the paused clone becomes the pod's: its directory moves to the pod's work dir (QEMU's sockets and files move with it)
-      mkdirSync(dirname(r.workDir), { recursive: true });
-      renameSync(p.dir, r.workDir);
-      // QEMU's command line names the pool's directory: its identity is checked against that one from now on
-      writeFileSync(join(r.workDir, SPAWNED_IN), p.dir);
-      r.onTaken(started.proc.pid!);
-      await Promise.all([plugDisks(qmp, r.disks), r.nic ? plugNic(qmp, r.nic) : null]);
-      const vm = await finishLaunch({ ...started, o: { ...started.o, workDir: r.workDir, restore: { stateFile: p.template.stateFile, bootId: r.bootId } } }, { t0 });
-      return { vm, template: p.template };
-    } catch (err) {
-      started.proc.kill('SIGKILL');
-      qmp.close();
-      started.warm?.agent.close();
-      throw err;
-    }
+    return { vm: await handOver(p, r), template: p.template };
   }
 
   /** Stops every VM still in the pool (the daemon stops: a paused clone is worth nothing to the next one). */
@@ -174,6 +164,8 @@ export class VmPool {
       nic: size.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
       memoryFile: { path: template.ramFile, share: false },
       restore: { stateFile: template.stateFile, bootId: '' },
+      // before QEMU makes its vCPU thread, which inherits it; setNice catches the threads made already
+      onSpawned: (pid) => void (mayRenice && setNice(pid, POOL_NICE)),
     });
     // run until its agent answers, then paused again: that first answer is off the pod's path
     await warmUp(started).catch((err) => {
@@ -181,12 +173,41 @@ export class VmPool {
       started.qmp?.close();
       throw err;
     });
+    // any thread QEMU made before its main thread's nice value was set
+    if (mayRenice) setNice(started.proc.pid!, POOL_NICE);
     return { dir, started, template };
   }
 }
 
+/**
+ * Makes a pooled VM or a spare QEMU (spare.ts) the pod's: its directory moves to the pod's work dir (QEMU's sockets and
+ * files move with it), it runs at the pod's priority, its slots and NIC get the pod's backends, and it runs until its
+ * agent has been told who it is. A failure kills it.
+ */
+export async function handOver(p: Pooled, r: TakeRequest): Promise<QemuVm> {
+  const t0 = performance.now();
+  const { started } = p;
+  const qmp = started.qmp!;
+  const moved: StartedQemu = { ...started, o: { ...started.o, workDir: r.workDir, restore: { stateFile: p.template.stateFile, bootId: r.bootId } } };
+  try {
+    mkdirSync(dirname(r.workDir), { recursive: true });
+    renameSync(p.dir, r.workDir);
+    // QEMU's command line names the pool's directory: its identity is checked against that one from now on
+    writeFileSync(join(r.workDir, SPAWNED_IN), p.dir);
+    r.onTaken(started.proc.pid!);
+    if (mayRenice) setNice(started.proc.pid!, 0);
+    await Promise.all([plugDisks(qmp, r.disks), r.nic ? plugNic(qmp, r.nic) : null]);
+    return await finishLaunch(moved, { t0 });
+  } catch (err) {
+    started.proc.kill('SIGKILL');
+    qmp.close();
+    started.warm?.agent.close();
+    throw err;
+  }
+}
+
 /** Kills the paused clones a previous daemon's pool left in `dir` (never a pod's VM: those live in the run dir). */
-function sweep(dir: string): void {
+export function sweep(dir: string): void {
   let names: string[] = [];
   try {
     names = readdirSync(dir);

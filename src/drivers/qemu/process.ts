@@ -1,5 +1,6 @@
 // QEMU processes on this host: finding binaries, reading /proc to tell a live QEMU of a given work dir from a reused pid.
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { basename, delimiter, join, resolve } from 'node:path';
 
 /** The executable `cmd` resolves to on PATH (or `cmd` itself if it names a path), or null. */
@@ -71,4 +72,26 @@ export async function waitGone(pid: number, ms: number, everyMs = 20): Promise<b
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return true;
+}
+
+/**
+ * Sets the nice value of every thread of a process (Linux's is per thread; threads made later inherit their maker's).
+ * False if any could not be set: lowering a nice value needs root (CAP_SYS_NICE).
+ */
+export function setNice(pid: number, nice: number): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  let ok = true;
+  for (const tid of tids) {
+    try {
+      setPriority(Number(tid), nice);
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
 }

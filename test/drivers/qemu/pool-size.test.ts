@@ -29,12 +29,13 @@ describe('parsePoolSize', () => {
 });
 
 describe('how a daemon\'s VMs start, as hyper info says it', () => {
-  it('names the template mode, whether tenants share templates, and the pool', () => {
-    expect(vmStartsSummary({})).toBe('from templates made by hyper template build, else cold (per tenant)');
+  it('names the template mode, whether tenants share templates, the spare QEMUs and the pool', () => {
+    expect(vmStartsSummary({})).toBe('from templates made by hyper template build, else cold (per tenant), each with a QEMU started ahead');
+    expect(vmStartsSummary({ spareQemus: false })).toBe('from templates made by hyper template build, else cold (per tenant)');
     expect(vmStartsSummary({ templates: 'off' })).toBe('every VM boots cold (--no-templates)');
     expect(vmStartsSummary({ templates: 'on', shareTemplates: true, poolSizes: [parsePoolSize('256=4'), parsePoolSize('2x512=1')] }))
-      .toBe('from templates, made when a size first needs one (shared by tenants); a pool of 4 × 1 vCPU / 256 MB, 1 × 2 vCPU / 512 MB paused VMs');
+      .toBe('from templates, made when a size first needs one (shared by tenants), each with a QEMU started ahead; a pool of 4 × 1 vCPU / 256 MB, 1 × 2 vCPU / 512 MB paused VMs');
     expect(vmStartsSummary({ templates: 'on', poolSizes: [parsePoolSize('256=1'), parsePoolSize('acme:256=2')] }))
-      .toBe('from templates, made when a size first needs one (per tenant); a pool of 1 × 1 vCPU / 256 MB, 2 × 1 vCPU / 256 MB for tenant acme paused VMs');
+      .toBe('from templates, made when a size first needs one (per tenant), each with a QEMU started ahead; a pool of 1 × 1 vCPU / 256 MB, 2 × 1 vCPU / 256 MB for tenant acme paused VMs');
   });
 });

@@ -2,7 +2,7 @@
 // NIC after the restore; the pool refills; a taken VM is a pod's like any other (re-attached after a kill -9 of hyperd);
 // the pool's own VMs end with the daemon, and those a killed daemon left are swept by the next one; a tenant's own pool
 // (--pool acme:256=1) serves that tenant's pods with clones of its own template, and no one else's.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hyper } from '../../harness/processes.js';
@@ -43,6 +43,9 @@ afterAll(async () => {
   await q?.stop();
 });
 
+/** The nice values of a process's threads (field 19 of /proc/PID/task/TID/stat), distinct. */
+const niceOf = (pid: number) => [...new Set(readdirSync(`/proc/${pid}/task`).map((t) => Number(readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ')[16])))];
+
 const originOf = async (pod: string) => (await podEvents(pod, q.env)).find((e) => e.type === 'vm.origin')?.data;
 
 describe('hyperd --pool', () => {
@@ -57,7 +60,9 @@ describe('hyperd --pool', () => {
     expect(gw).toBe('gateway-ok');
     expect(await originOf('p1')).toMatchObject({ origin: 'pool', template: expect.stringMatching(/^[0-9a-f]{16}$/) });
     await poolHolds(3, 30_000);
-    expect((await hyper(['info'], q.env)).stdout).toMatch(/^vm starts: +from templates, made when a size first needs one \(per tenant\); a pool of 2 × 1 vCPU \/ 256 MB, 1 × 1 vCPU \/ 256 MB for tenant acme paused VMs$/m);
+    // filling the pool is background work: its VMs wait at nice 10 (every thread), a taken one runs at its pod's 0
+    for (const pid of pooled()) expect(niceOf(Number(pid)), `pooled QEMU ${pid}`).toEqual([10]);
+    expect((await hyper(['info'], q.env)).stdout).toMatch(/^vm starts: +from templates, made when a size first needs one \(per tenant\), each with a QEMU started ahead; a pool of 2 × 1 vCPU \/ 256 MB, 1 × 1 vCPU \/ 256 MB for tenant acme paused VMs$/m);
   }, 60_000);
 
   it('pooled VMs are distinct machines, and a pod of a size the pool lacks is restored or booted as before', async () => {
@@ -93,6 +98,8 @@ describe('hyperd --pool', () => {
     expect((await hyper(['run', '-d', '--name', 'keeper', 'busybox', 'sh', '-c', 'i=0; while true; do echo n$i; i=$((i+1)); sleep 0.2; done'], q.env)).exitCode).toBe(0);
     await expect.poll(async () => (await hyper(['logs', 'keeper'], q.env)).stdout, { timeout: 30_000 }).toMatch(/n3/);
     expect((await originOf('keeper'))?.origin).toBe('pool');
+    const keeperPid = readPid(join(q.dataDir, 'vms', (await podEvents('keeper', q.env)).find((e) => e.type === 'vm.booting')!.data.vm as string, 'qemu.pid'));
+    expect(niceOf(keeperPid!)).toEqual([0]);
     await poolHolds(3, 30_000);
     const left = pooled();
     q.daemon.proc.kill('SIGKILL');
