@@ -2,7 +2,9 @@
 // or the host runs low on memory, booted cold and restored from a template, in the same run: PSS per pod (QEMU, the only
 // per-pod host process), host memory used per pod, and the time to add each pod. JSON out.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { liveCmdline, readPid } from '../src/drivers/qemu/process.js';
 import { podEvent, PodSpec, type PodEvent } from '../src/events/schemas/mod.js';
 import { DEFAULT_TENANT, podSubject } from '../src/events/schemas/subjects.js';
 import { benchNats, benchQemuDaemon, progress } from './lib/env.js';
@@ -17,12 +19,21 @@ const pct = (xs: number[], p: number) => Math.round([...xs].sort((a, b) => a - b
 
 const meminfo = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0) / 1024;
 
+/**
+ * The live QEMUs of a data dir's pods, by the pid in each run dir (a VM taken from the pool or a spare QEMU names the
+ * directory it was started in on its command line, not the run dir; the spare itself is no pod's and not counted).
+ */
+function podQemuPids(dataDir: string): string[] {
+  let vms: string[] = [];
+  try {
+    vms = readdirSync(join(dataDir, 'vms'));
+  } catch {}
+  return vms.map((v) => readPid(join(dataDir, 'vms', v, 'qemu.pid'))).filter((p): p is number => p !== null && basename(liveCmdline(p)?.[0] ?? '').startsWith('qemu-system')).map(String);
+}
+
 /** PSS and RSS (MB) summed over the QEMU processes of a data dir's pods. */
 function qemuMemory(dataDir: string): { count: number; pssMb: number; rssMb: number } {
-  let pids: string[] = [];
-  try {
-    pids = execFileSync('pgrep', ['-f', `^qemu-system-x86_64 .*${dataDir}/vms/`]).toString().trim().split('\n').filter(Boolean);
-  } catch {}
+  const pids = podQemuPids(dataDir);
   let pss = 0, rss = 0;
   for (const pid of pids) {
     try {
