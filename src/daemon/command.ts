@@ -30,6 +30,17 @@ function lease(v: string): number {
   return ms;
 }
 
+function measureEvery(v: string): number {
+  const ms = parseDuration(v);
+  if (ms === null || ms < 200) throw new Error(`--measure-every: "${v}" is not a duration of at least 200ms (e.g. 15s)`);
+  return ms;
+}
+
+function memoryAccounting(v: string): 'measured' | 'committed' {
+  if (v !== 'measured' && v !== 'committed') throw new Error(`--memory-accounting: "${v}" is not measured or committed`);
+  return v;
+}
+
 function parseListen(v: string): { host: string; port?: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+)(?::(\d+))?$/.exec(v);
   if (!m) throw new Error(`--listen: "${v}" is not host[:port]`);
@@ -74,6 +85,8 @@ export function daemonCommand(name: string): Command {
     .option('--cpus <n>', 'vCPUs this host offers (default: cores × --cpu-overcommit)', int('--cpus'))
     .option('--memory <MB>', 'memory this host offers in MB (default: 90% of RAM × --memory-overcommit)', int('--memory'))
     .option('--cpu-overcommit <ratio>', `vCPUs offered per core when --cpus is not given (default ${DEFAULT_OVERCOMMIT.cpu}: idle guests cost little CPU)`, ratio('--cpu-overcommit'))
+    .option('--memory-accounting <mode>', 'count memory by what VMs take, measured (measured, the default where the driver can measure: qemu), or by what they are given (committed)', memoryAccounting)
+    .option('--measure-every <duration>', 'how often VMs\' memory is measured for --memory-accounting measured (default 15s)', measureEvery)
     .option('--memory-overcommit <ratio>', `guest memory offered per MB of 90% of RAM when --memory is not given (default ${DEFAULT_OVERCOMMIT.memory}; above 1, guests that touch all their memory can exhaust the host's)`, ratio('--memory-overcommit'))
     .option('--insecure-registry <host:port>', 'pull from this registry over plain HTTP (repeatable; loopback registries always are)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--templates', 'start VMs by restoring VM templates, made when a pod size first needs one (qemu driver; a cold boot otherwise, recorded in vm.origin). Without it, only templates made by hyper template build are used')
@@ -114,6 +127,8 @@ export function daemonCommand(name: string): Command {
         templates: templateMode(o.templates, o.pool, Boolean(o.shareTemplates)),
         poolSizes: o.pool,
         spareQemus: o.spareQemu !== false,
+        memoryAccounting: o.memoryAccounting,
+        measureEveryMs: o.measureEvery,
         shareTemplates: Boolean(o.shareTemplates),
         stopPodsOnExit: Boolean(o.stopPodsOnExit),
         group: o.group,

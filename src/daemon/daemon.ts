@@ -1,4 +1,5 @@
 // hyperd: connects to (or embeds) NATS, folds the event log, and runs the scheduler and host actors on live events.
+import { UsageMeter } from '../actors/host/usage-meter.js';
 import { ExecService } from '../actors/exec/exec-service.js';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -70,6 +71,14 @@ export interface DaemonOptions {
   snapshotEvery?: number;
   /** Stop every pod when the daemon stops (the old behaviour); by default pods keep running and the next daemon re-attaches. */
   stopPodsOnExit?: boolean;
+  /**
+   * How this host's memory is counted (hyperd --memory-accounting): 'measured' (default) records what its VMs really take
+   * (host.usage, every measureEveryMs) where its driver can measure it, so capacity counts use; 'committed' counts what
+   * VMs are given.
+   */
+  memoryAccounting?: 'measured' | 'committed';
+  /** How often VMs are measured (hyperd --measure-every; default 15 s). */
+  measureEveryMs?: number;
   /** Members of this group may read the embedded NATS's client credentials (as docker's socket group). */
   group?: string;
   /** Credentials for an external NATS (--nats): the host role's user and password. */
@@ -116,6 +125,7 @@ export interface ReadyStats { ms: number; fromSnapshot: number; folded: number; 
 
 export class Daemon {
   readonly daemonId: string;
+  private meters: UsageMeter[] = [];
   private nc!: NatsConnection;
   private acceptNc: NatsConnection | null = null;
   private server: NatsServer | null = null;
@@ -272,6 +282,11 @@ export class Daemon {
     for (const id of ids) await this.loss.endRunsOn(id);
     await Promise.all(this.hosts.map((h) => h.join()));
     this.liveness.renewNow();
+    if (driver.measureMemory && this.o.memoryAccounting !== 'committed') {
+      const measuring = driver as typeof driver & { measureMemory(): Promise<Map<string, number>> };
+      this.meters = ids.map((hostId) => new UsageMeter({ hostId, daemonId: this.daemonId, driver: measuring, store: this.store, view: this.view, log, everyMs: this.o.measureEveryMs ?? 15_000 }));
+      for (const m of this.meters) m.start();
+    }
     let reattaching = 0;
     let orphans = 0;
     for (const h of this.hosts) {
@@ -567,6 +582,7 @@ export class Daemon {
     this.execs?.stop();
     this.docker?.close();
     this.scheduler?.stop();
+    for (const m of this.meters) m.stop();
     let left = false;
     if (this.store) {
       const ok = await Promise.all(this.hosts.map((h) => h.leave(reason, this.o.stopPodsOnExit).then(() => true, (err) => (this.o.log.warn({ err, host: h.id }, 'leave failed'), false))));

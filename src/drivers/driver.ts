@@ -224,6 +224,12 @@ export interface Driver {
    * driver that starts VMs from templates makes that template now rather than at the first pod.
    */
   prepare?(o: { cpus: number; memoryMb: number; nic: boolean }): void;
+  /**
+   * What each of its VMs really takes, in MB by VM id: the memory of its host processes, with pages they share (a
+   * template's, a binary's) divided among them (Linux's PSS). Drivers whose VMs take no host memory of their own leave it
+   * out, and the host's capacity counts what VMs are given.
+   */
+  measureMemory?(): Promise<Map<string, number>>;
   /** Memory the driver holds for VMs not yet a pod's (a pool of ready VMs): the host offers that much less. */
   readonly reservedMemoryMb?: number;
   /** Lets go of what does not outlive the daemon (a pool's ready VMs); pods' VMs keep running. */

@@ -41,6 +41,12 @@ export interface HostRecord {
   version: string;
   /** The largest VM the host's driver runs (null: not announced, before 0.2). */
   maxVm: { cpus: number; memoryMb: number } | null;
+  /**
+   * What its VMs really took at its last host.usage (absent: never measured; the hollow driver does not): each VM's
+   * memory in MB by its id, and when. A pod's usage counts its VM's measure instead of what the VM was given
+   * (Usage.measuredMb); a VM not measured yet (a new run) counts what it was given.
+   */
+  measured?: { memoryMbByVm: Record<string, number>; at: number };
   joinedAt: number;
   seq: number;
 }
@@ -56,7 +62,14 @@ export interface TenantRecord {
   seq: number;
 }
 
-export interface Usage { cpus: number; memoryMb: number; pods: number }
+export interface Usage {
+  cpus: number;
+  /** Memory its pods' VMs were given. */
+  memoryMb: number;
+  pods: number;
+  /** Memory its pods take: each pod's last measure (host.usage), or what its VM was given until it is measured. */
+  measuredMb: number;
+}
 
 export type Change =
   | { kind: 'pod'; pod: PodRecord; event: PodEvent; before: PodState; accepted: boolean; /** the same event folded before */ duplicate?: true }
@@ -115,18 +128,27 @@ export interface ViewSnapshot {
   invalid: number;
 }
 
+/** What a VM is counted as taking: its host's last measure of it, never more than it was given (which counts until then). */
+function measuredOf(host: HostRecord | undefined, vm: string | null, given: number): number {
+  const by = host?.measured?.memoryMbByVm;
+  const m = vm !== null && by && Object.hasOwn(by, vm) ? by[vm] : undefined;
+  return m === undefined ? given : Math.min(given, m);
+}
+
 export class ClusterView {
   readonly pods = new Map<string, PodRecord>();
   readonly hosts = new Map<string, HostRecord>();
   readonly tenants = new Map<string, TenantRecord>();
   readonly usage = new Map<string, Usage>();
+  /** The pods whose resources each host holds (what usage counts), so a host's new measure recounts only its own. */
+  private readonly held = new Map<string, Set<string>>();
   /** Last stream sequence folded. */
   seq = 0;
   invalid = 0;
 
   /** Becomes `other` (a fresh fold of the log), in place: whoever holds this view sees the new one. */
   replaceWith(other: ClusterView): void {
-    for (const k of ['pods', 'hosts', 'tenants', 'usage'] as const) {
+    for (const k of ['pods', 'hosts', 'tenants', 'usage', 'held'] as const) {
       const mine = this[k] as Map<string, unknown>;
       mine.clear();
       for (const [id, v] of other[k] as Map<string, unknown>) mine.set(id, v);
@@ -194,11 +216,31 @@ export class ClusterView {
 
   private account(state: PodState, host: string | null, rec: PodRecord, sign: 1 | -1): void {
     if (!host || !HOLDS_RESOURCES.has(state) || !rec.context.spec) return;
-    const u = this.usage.get(host) ?? { cpus: 0, memoryMb: 0, pods: 0 };
+    const u = this.usage.get(host) ?? { cpus: 0, memoryMb: 0, pods: 0, measuredMb: 0 };
+    const given = rec.context.spec.resources.memoryMb;
     u.cpus += sign * rec.context.spec.resources.cpus;
-    u.memoryMb += sign * rec.context.spec.resources.memoryMb;
+    u.memoryMb += sign * given;
     u.pods += sign;
+    let held = this.held.get(host);
+    if (!held) this.held.set(host, (held = new Set()));
+    if (sign > 0) held.add(rec.context.id);
+    else held.delete(rec.context.id);
+    // the measure stands for the pod until the next one (host.usage recounts every pod of the host)
+    u.measuredMb += sign * measuredOf(this.hosts.get(host), rec.context.vm, given);
     this.usage.set(host, u);
+  }
+
+  /** A host's measured usage counted again from its pods: each one's new measure, or its VM's size. */
+  private remeasure(host: HostRecord): void {
+    const u = this.usage.get(host.id);
+    if (!u) return;
+    u.measuredMb = 0;
+    for (const id of this.held.get(host.id) ?? []) {
+      const p = this.pods.get(id);
+      if (!p?.context.spec) continue;
+      const given = p.context.spec.resources.memoryMb;
+      u.measuredMb += measuredOf(host, p.context.vm, given);
+    }
   }
 
   private applyHost(e: HostEvent, seq: number): Change {
@@ -209,6 +251,12 @@ export class ClusterView {
       host = { id: e.host, state: 'up', epoch, lost: null, capacity: e.data.capacity, drivers: e.data.drivers, daemon: e.data.daemon, hollow: e.data.hollow, version: e.data.version, maxVm: e.data.maxVm ?? null, joinedAt: e.at, seq };
     } else if (!prev) {
       host = { id: e.host, state: e.type === 'host.left' ? 'left' : 'lost', epoch: 0, lost: null, capacity: { cpus: 0, memoryMb: 0 }, drivers: [], daemon: 'unknown', hollow: false, version: '', maxVm: null, joinedAt: e.at, seq };
+    } else if (e.type === 'host.usage') {
+      // measures, not a change of state: the host keeps its incarnation
+      host = { ...prev, measured: { memoryMbByVm: e.data.memoryMbByVm, at: e.at }, seq };
+      this.hosts.set(e.host, host);
+      this.remeasure(host);
+      return { kind: 'host', host, event: e };
     } else if (e.type === 'host.left') {
       host = { ...prev, state: 'left', seq };
     } else {
@@ -245,7 +293,7 @@ export class ClusterView {
   }
 
   usageOf(hostId: string): Usage {
-    return this.usage.get(hostId) ?? { cpus: 0, memoryMb: 0, pods: 0 };
+    return this.usage.get(hostId) ?? { cpus: 0, memoryMb: 0, pods: 0, measuredMb: 0 };
   }
 
   /** Pods visible to users: everything not deleted (of one tenant, when given). */

@@ -22,4 +22,11 @@ describe('a host\'s default capacity', () => {
     await expect(cmd.parseAsync(['--cpu-overcommit', '0'], { from: 'user' })).rejects.toThrow(/--cpu-overcommit: "0" is not a ratio from 0.1 to 100/);
     await expect(cmd.parseAsync(['--memory-overcommit', 'lots'], { from: 'user' })).rejects.toThrow(/--memory-overcommit: "lots" is not a ratio/);
   });
+
+  it('hyperd refuses a memory accounting or a measuring interval it cannot use, naming the flag', async () => {
+    const cmd = daemonCommand('hyperd').exitOverride().configureOutput({ writeErr: () => {} });
+    cmd.action(() => {});
+    await expect(cmd.parseAsync(['--memory-accounting', 'guessed'], { from: 'user' })).rejects.toThrow(/--memory-accounting: "guessed" is not measured or committed/);
+    await expect(cmd.parseAsync(['--measure-every', '5ms'], { from: 'user' })).rejects.toThrow(/--measure-every: "5ms" is not a duration of at least 200ms/);
+  });
 });

@@ -91,7 +91,7 @@ describe('hosts: epochs and loss', () => {
     expect(lossReason(v.hosts.get('a')!)).toBe('host a lost at 1970-01-01T00:00:05.000Z: no lease renewal for 3500 ms');
     expect(v.usageOf('a').pods).toBe(1);
     v.applyEvent(lostRun('a'), ++seq);
-    expect(v.usageOf('a')).toEqual({ cpus: 0, memoryMb: 0, pods: 0 });
+    expect(v.usageOf('a')).toEqual({ cpus: 0, memoryMb: 0, pods: 0, measuredMb: 0 });
     expect(v.pods.get('p1')).toMatchObject({ state: 'pending', context: { run: 2, host: null, vm: null } });
     expect(runsOnLostHosts(v)).toEqual([]);
   });

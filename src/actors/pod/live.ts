@@ -331,8 +331,9 @@ export class PodRunner {
   /** Admission: the placement was decided on a possibly stale view; the folded (total-order) usage is the truth. */
   private async admit(rec: PodRecord): Promise<boolean> {
     const u = this.d.view.usageOf(this.d.hostId);
-    if (u.cpus <= this.d.capacity.cpus && u.memoryMb <= this.d.capacity.memoryMb) return true;
-    const reason = `over capacity: ${u.cpus}/${this.d.capacity.cpus} vCPU, ${u.memoryMb}/${this.d.capacity.memoryMb} MB committed`;
+    // memory as the scheduler counts it: measured where this host measured its VMs (host.usage), else given
+    if (u.cpus <= this.d.capacity.cpus && u.measuredMb <= this.d.capacity.memoryMb) return true;
+    const reason = `over capacity: ${u.cpus}/${this.d.capacity.cpus} vCPU, ${u.measuredMb}/${this.d.capacity.memoryMb} MB${u.measuredMb === u.memoryMb ? ' committed' : ` in use (${u.memoryMb} MB given)`}`;
     const e = podEvent('pod.rejected', this.podId, { host: this.d.hostId, reason }, { id: `${this.podId}.r${this.run}a${this.attempt}.rejected`, at: Date.now(), by: `host:${this.d.hostId}`, tenant: this.tenant, ...linksOf(rec.context) });
     await this.d.store.append(e, { expectLastSeq: rec.seq }).catch((err) => {
       if (!(err instanceof ConflictError)) throw err;

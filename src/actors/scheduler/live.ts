@@ -45,7 +45,8 @@ export class Scheduler {
   /** Fed only with live changes. */
   onChange(c: Change): void {
     if (c.kind === 'host') {
-      if (c.event.type === 'host.joined') this.capacityChanged = true;
+      // a host joined, or measured its VMs (host.usage: what they take may leave room that what they were given did not)
+      if (c.event.type === 'host.joined' || c.event.type === 'host.usage') this.capacityChanged = true;
       return;
     }
     if (c.kind !== 'pod' || !c.accepted) return;
@@ -149,7 +150,8 @@ export class Scheduler {
     const candidates = this.d.aliveHosts().map((h) => {
       const u = this.d.view.usageOf(h.id);
       const a = this.assumedByHost.get(h.id);
-      return { id: h.id, capacity: h.capacity, maxVm: h.maxVm, used: a ? { cpus: u.cpus + a.cpus, memoryMb: u.memoryMb + a.memoryMb } : u };
+      // memory as its host last measured it (host.usage), a VM not measured yet as what it is given
+      return { id: h.id, capacity: h.capacity, maxVm: h.maxVm, used: { cpus: u.cpus + (a?.cpus ?? 0), memoryMb: u.measuredMb + (a?.memoryMb ?? 0) } };
     });
     const choice = this.withPorts(pod, candidates, (ok) => place(podId, need, ok));
     const { run, attempt } = pod.context;

@@ -41,11 +41,16 @@ export function registerHosts(program: Command, globals: () => GlobalOptions): v
         process.stdout.write(
           table(
             ['HOST', 'STATUS', 'EPOCH', 'DRIVERS', 'PODS', 'CPUS', 'MEMORY MB', 'HEARTBEAT'],
-            rows.map((h) => [h.id + (h.hollow ? ' (hollow)' : ''), h.status, String(h.epoch), h.drivers.join(','), String(h.used.pods), `${h.used.cpus}/${h.capacity.cpus}`, `${h.used.memoryMb}/${h.capacity.memoryMb}`, h.lastHeartbeat ? ago(h.lastHeartbeat, now) : '-']),
+            rows.map((h) => [h.id + (h.hollow ? ' (hollow)' : ''), h.status, String(h.epoch), h.drivers.join(','), String(h.used.pods), `${h.used.cpus}/${h.capacity.cpus}`, memoryCell(h.used, h.capacity.memoryMb), h.lastHeartbeat ? ago(h.lastHeartbeat, now) : '-']),
           ) + '\n',
         );
       } finally {
         await s.close();
       }
     });
+}
+
+/** Memory in use (as measured, where the host measures its VMs) of what the host offers, and what its VMs were given if more. */
+function memoryCell(used: { memoryMb: number; measuredMb: number }, offered: number): string {
+  return `${used.measuredMb}/${offered}${used.measuredMb < used.memoryMb ? ` (${used.memoryMb} given)` : ''}`;
 }

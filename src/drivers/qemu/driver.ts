@@ -11,7 +11,7 @@ import { AgentChannel, HeldEvents } from './agent-channel.js';
 import { PROTOCOL_VERSION } from '../../guest/wire.js';
 import type { Capabilities, Device, Driver, FoundVm, GuestChannel, PreparedImage, Vm, VmConfig, VmOrigin } from '../driver.js';
 import { attachQemu, BootError, launchQemu, tailOf, type QemuVm } from './launch.js';
-import { isQemuOf, onPath, readPid, waitGone } from './process.js';
+import { isQemuOf, onPath, pssKb, readPid, waitGone } from './process.js';
 import { readVmState, STATE_FORMAT, writeVmState, type VmState } from './state-file.js';
 import { QmpClient } from './qmp.js';
 import { ensureFenceGuard, fencedBecause } from './fencing.js';
@@ -114,6 +114,24 @@ export class QemuDriver implements Driver {
       else if (!alive) found.why = fencedBecause(dir) ?? `QEMU${pid ? ` (pid ${pid})` : ''} is gone${consoleSummary(dir)}`;
       return found;
     });
+  }
+
+  async measureMemory(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    let names: string[];
+    try {
+      names = readdirSync(this.o.runDir);
+    } catch {
+      return out;
+    }
+    await Promise.all(names.map(async (id) => {
+      const dir = join(this.o.runDir, id);
+      const pid = readPid(join(dir, 'qemu.pid'));
+      if (pid === null || !isQemuOf(pid, dir)) return;
+      const kb = await pssKb(pid);
+      if (kb !== null) out.set(id, Math.ceil(kb / 1024));
+    }));
+    return out;
   }
 
   prepare(layout: { cpus: number; memoryMb: number; nic: boolean }): void {

@@ -1,5 +1,6 @@
 // QEMU processes on this host: finding binaries, reading /proc to tell a live QEMU of a given work dir from a reused pid.
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { basename, delimiter, join, resolve } from 'node:path';
 
@@ -94,4 +95,15 @@ export function setNice(pid: number, nice: number): boolean {
     }
   }
   return ok;
+}
+
+/** A process's proportional set size in kB (pages it shares are divided among the processes sharing them), or null if gone. */
+export async function pssKb(pid: number): Promise<number | null> {
+  try {
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const m = /^Pss:\s+(\d+) kB/m.exec(rollup);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
 }

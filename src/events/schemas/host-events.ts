@@ -24,6 +24,11 @@ export const hostEventSchemas = [
     reattach: z.boolean(),
   }),
   hostEvent('host.left', { reason: z.string().max(4000) }),
+  // what its VMs really take (from 0.8, written once every host reads it): each VM's memory by its id, measured (QEMU's
+  // PSS: pages shared by clones of one template counted once among them), so capacity counts use, not what VMs were given
+  hostEvent('host.usage', {
+    memoryMbByVm: z.record(idToken, z.number().int().nonnegative()).refine((m) => Object.keys(m).length <= 100_000, 'at most 100,000 VMs'),
+  }),
   // silent past its lease (written by one survivor, OCC on the host's subject), or fenced itself and said so on return;
   // epoch: the incarnation (count of its joins) that was lost, so a loss never applies to a later join
   hostEvent('host.lost', { epoch: z.number().int().positive(), reason: z.string().min(1).max(4000), silentMs: z.number().int().nonnegative() }),

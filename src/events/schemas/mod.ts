@@ -11,7 +11,7 @@ export { PodSpec, ContainerSpec, RestartPolicy, type PodSpecInput } from './pod-
 export { Capacity } from './host-events.js';
 export { TenantPolicy } from './tenant-events.js';
 export { idToken, tenantName, EVENT_VERSION } from './envelope.js';
-export { readsVersion, writesVersion, versionToWrite, EVENT_VERSIONS } from './versions.js';
+export { mayWrite, readsVersion, writesVersion, versionToWrite, EVENT_VERSIONS } from './versions.js';
 export type { PodEvent, PodEventType, PodEventOf, HostEvent, TenantEvent };
 
 export const HyperEvent = z.discriminatedUnion('type', [...podEventSchemas, ...hostEventSchemas, ...tenantEventSchemas]);

@@ -41,8 +41,9 @@ export const EVENT_VERSIONS: Record<string, TypeVersions> = {
     write: ({ origin: _origin, template: _template, ...d }) => d,
     readFrom: '0.8.0',
   },
+  // a type new in 0.8: written only once every host reads it (mayWrite)
+  'host.usage': { reads: 1, writes: 1, upcast: {}, readFrom: '0.8.0' },
 };
-
 export const readsVersion = (type: string): number => EVENT_VERSIONS[type]?.reads ?? 1;
 export const writesVersion = (type: string): number => EVENT_VERSIONS[type]?.writes ?? 1;
 
@@ -60,6 +61,16 @@ export function compareVersions(a: string, b: string): number {
   const [x, y] = [parts(a), parts(b)];
   for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
   return 0;
+}
+
+/** Whether every host of the cluster reads `type` (a type new in a release is written only then: its `readFrom`). */
+export function mayWrite(type: string, hostVersions: Iterable<string> | null): boolean {
+  const from = EVENT_VERSIONS[type]?.readFrom;
+  // a newer version of an older type is written as the old one meanwhile (versionToWrite): only a new type waits
+  if (!from || EVENT_VERSIONS[type]!.writes > 1 || EVENT_VERSIONS[type]!.reads > 1) return true;
+  if (!hostVersions) return false;
+  for (const v of hostVersions) if (compareVersions(v, from) < 0) return false;
+  return true;
 }
 
 /**
