@@ -23,10 +23,11 @@ export function registerTemplate(program: Command, globals: () => GlobalOptions)
     .option('--cpus <n>', 'vCPUs', positive('--cpus', 64), 1)
     .option('--memory <mb>', 'memory in MB', positive('--memory', 65536), 256)
     .option('--no-nic', 'for pods without a network (--network none)')
+    .option('--slots', 'with 2 share slots and 1 volume slot, for pods that bind host directories (-v /dir:…) or mount a named volume')
     .option('--shared', 'for every tenant (what hyperd --share-templates uses); else for the tenant of --tenant (default "default")')
-    .action(async (o: { cpus: number; memory: number; nic: boolean; shared?: boolean }) => {
+    .action(async (o: { cpus: number; memory: number; nic: boolean; slots?: boolean; shared?: boolean }) => {
       const store = await storeOf(globals());
-      const layout = { cpus: o.cpus, memoryMb: o.memory, nic: o.nic };
+      const layout = { cpus: o.cpus, memoryMb: o.memory, nic: o.nic, ...(o.slots ? { slots: true } : {}) };
       const tenant = o.shared ? null : (globals().tenant ?? process.env.HYPER_TENANT ?? 'default');
       store.remove(store.keyOf(layout, tenant));
       if (process.stderr.isTTY) process.stderr.write(`building the template for ${o.cpus} vCPU / ${o.memory} MB${tenant ? ` (tenant ${tenant})` : ' (shared)'}…\n`);
@@ -43,7 +44,7 @@ export function registerTemplate(program: Command, globals: () => GlobalOptions)
       const all = store.list();
       if (globals().output === 'json') return printJson(all);
       process.stdout.write(table(['KEY', 'SIZE', 'NIC', 'TENANT', 'BUILT', 'BUILD TIME', 'STATE'], all.map((t) => [
-        t.key, `${t.layout.cpus} vCPU / ${t.layout.memoryMb} MB`, t.layout.nic ? 'yes' : 'no', t.tenant ?? '(shared)',
+        t.key, `${t.layout.cpus} vCPU / ${t.layout.memoryMb} MB`, `${t.layout.nic ? 'yes' : 'no'}${t.layout.slots ? ', slots' : ''}`, t.tenant ?? '(shared)',
         new Date(t.builtAt).toISOString().replace(/\.\d+Z$/, 'Z'), `${t.buildMs} ms`, binaryBytes(t.stateBytes),
       ])) + '\n');
     });

@@ -16,7 +16,7 @@ import { readVmState, STATE_FORMAT, writeVmState, type VmState } from './state-f
 import { QmpClient } from './qmp.js';
 import { ensureFenceGuard, fencedBecause } from './fencing.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
-import { DISK_SLOTS, SLOT_BYTES, type Template, type TemplateLayout, type TemplateStore } from './template.js';
+import { DISK_SLOTS, emptySlot, SHARE_SLOTS, shareSlots, SLOT_BYTES, VOLUME_SLOTS, type Template, type TemplateLayout, type TemplateStore } from './template.js';
 import { VmPool, type PoolSize } from './pool.js';
 import { SpareQemus } from './spare.js';
 import { randomUUID } from 'node:crypto';
@@ -251,21 +251,29 @@ class QemuPodVm implements Vm {
    * pods after this one (this one does not wait for it).
    */
   private pickTemplate(store: TemplateStore, disks: string[]): { template: Template; layout: TemplateLayout; tenant: string | null } | { why: string | null } {
-    if ((this.config.volumes ?? []).length) return { why: 'the pod binds host directories (9p shares cannot be given to a restored VM)' };
-    if ((this.config.namedVolumes ?? []).length) return { why: 'the pod mounts named volumes (writable disks are not template slots yet)' };
+    const binds = (this.config.volumes ?? []).length;
+    if (binds > SHARE_SLOTS) return { why: `the pod binds ${binds} host directories; templates have ${SHARE_SLOTS} share slots` };
+    const named = this.devices.filter((d) => d.kind === 'volume');
+    if (named.length > VOLUME_SLOTS) return { why: `the pod mounts ${named.length} named volumes; templates have ${VOLUME_SLOTS} volume slots` };
+    // a template's volume slots are writable disks: a read-only one must be read-only in QEMU, so it is given at a cold boot
+    const ro = named.find((d) => d.readonly);
+    if (ro) return { why: `named volume ${ro.name} is mounted read-only (a template's volume slots are writable)` };
+    const bigVolume = named.find((d) => statSync(d.path).size > SLOT_BYTES);
+    if (bigVolume) return { why: `named volume ${bigVolume.name} is larger than a template slot (${SLOT_BYTES / 1024 ** 3} GiB)` };
     if (disks.length > DISK_SLOTS) return { why: `the pod uses ${disks.length} images; templates have ${DISK_SLOTS} disk slots` };
     const big = disks.find((d) => statSync(d).size > SLOT_BYTES);
     if (big) return { why: `image disk ${big} is larger than a template slot (${SLOT_BYTES / 1024 ** 3} GiB)` };
-    const layout: TemplateLayout = { cpus: this.config.cpus, memoryMb: this.config.memoryMb, nic: Boolean(this.config.nic) };
+    const layout: TemplateLayout = { cpus: this.config.cpus, memoryMb: this.config.memoryMb, nic: Boolean(this.config.nic), ...(binds || named.length ? { slots: true } : {}) };
     const tenant = templateTenant(this.o, this.config.tenant);
     const t = store.find(layout, tenant);
     if (t) return { template: t, layout, tenant };
     const failed = store.failed.get(store.keyOf(layout, tenant));
-    if (failed) return { why: `the template for ${layout.cpus} vCPU / ${layout.memoryMb} MB could not be built: ${failed}` };
+    const what = `the template for ${layout.cpus} vCPU / ${layout.memoryMb} MB${layout.slots ? ' with share and volume slots' : ''}`;
+    if (failed) return { why: `${what} could not be built: ${failed}` };
     if (!this.o.buildTemplates) return { why: null };
     const was = store.isBuilding(layout, tenant);
     void store.ensure(layout, tenant, { timeoutMs: this.o.bootTimeoutMs }).catch(() => {});
-    return { why: `the template for ${layout.cpus} vCPU / ${layout.memoryMb} MB${tenant ? ` (tenant ${tenant})` : ''} is ${was ? 'still being' : 'now being'} built` };
+    return { why: `${what}${tenant ? ` (tenant ${tenant})` : ''} is ${was ? 'still being' : 'now being'} built` };
   }
 
   async boot(signal: AbortSignal): Promise<{ vmmMs: number; guestMs: number; origin: VmOrigin; template?: string; why?: string }> {
@@ -325,7 +333,9 @@ class QemuPodVm implements Vm {
     let why = picked && 'why' in picked ? (picked.why ?? undefined) : undefined;
     let origin: VmOrigin = 'cold';
     let template: string | undefined;
-    const pool = this.pool;
+    // a pooled VM or a spare QEMU was started with empty share and volume slots, which only a command line can fill
+    const slotsOnly = shares.length === 0 && vols.length === 0;
+    const pool = slotsOnly ? this.pool : null;
     if (pool && picked && 'template' in picked) {
       try {
         const taken = await run(pool.take(picked.layout, picked.tenant, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) }).then((r) => r?.vm ?? null));
@@ -350,8 +360,16 @@ class QemuPodVm implements Vm {
       const slots = [...disks, ...Array.from({ length: DISK_SLOTS - disks.length }, () => t.placeholder)];
       try {
         // a QEMU started ahead for this template, else one started now (the spare's failure to load is the template's)
-        const spare = this.spares ? await run(this.spares.take(t, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) })) : null;
-        this.qemu = spare ?? await run(launchQemu({ ...base, disks: slots, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } }));
+        const spare = this.spares && slotsOnly ? await run(this.spares.take(t, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) })) : null;
+        // the pod's directories and volumes in the template's share and volume slots, the template's empty ones in the rest
+        mkdirSync(this.workDir, { recursive: true });
+        const filled = t.layout.slots
+          ? { shares: shareSlots(shares.map((x) => x.path), t.shareDir), volumes: [...vols, ...Array.from({ length: VOLUME_SLOTS - vols.length }, (_, i) => ({ path: emptySlot(join(this.workDir, `empty-volume-${i}.img`)), readonly: false }))] }
+          : {};
+        this.qemu = spare ?? await run(launchQemu({ ...base, disks: slots, ...filled, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } }));
+        // the guest named the volume slots at the template's boot: after every image slot
+        let v = 0;
+        for (const d of this.devices) if (d.kind === 'volume') d.guestPath = `/dev/vd${String.fromCharCode(97 + DISK_SLOTS + v++)}`;
         origin = 'template';
         template = t.key;
       } catch (err) {

@@ -20,8 +20,8 @@ export interface QemuOptions {
   cpus?: number;
   memoryMb?: number;
   accel?: 'tcg' | 'kvm';
-  /** Host directories shared over virtio-9p; the guest mounts them by tag. */
-  shares?: { tag: string; path: string }[];
+  /** Host directories shared over virtio-9p; the guest mounts them by tag (readonly: QEMU refuses every write). */
+  shares?: { tag: string; path: string; readonly?: boolean }[];
   /** Read-only block devices (raw or EROFS images), /dev/vda, /dev/vdb… in order. */
   disks?: string[];
   /** Writable block devices after the disks (named volumes), in order. */
@@ -165,7 +165,7 @@ export function qemuArgs(o: QemuOptions): string[] {
   if (o.memoryFile) args.push('-object', `memory-backend-file,id=mem,size=${o.memoryMb ?? 128}M,mem-path=${o.memoryFile.path},share=${o.memoryFile.share ? 'on' : 'off'}`);
   if (o.restore) args.push('-incoming', 'defer');
   (o.shares ?? []).forEach((s, i) => {
-    args.push('-fsdev', `local,id=fs${i},path=${s.path},security_model=none`, '-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${s.tag}`);
+    args.push('-fsdev', `local,id=fs${i},path=${qemuValue(s.path)},security_model=none${s.readonly ? ',readonly=on' : ''}`, '-device', `virtio-9p-device,fsdev=fs${i},mount_tag=${s.tag}`);
   });
   if (o.nic) {
     const netdev = o.nic.mode === 'unplugged' ? 'hubport,id=net0,hubid=0' : o.nic.mode === 'tap'

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import type { Device } from '../driver.js';
 import { finishLaunch, plugDisks, plugNic, startQemu, warmUp, type QemuOptions, type QemuVm, type StartedQemu } from './launch.js';
 import { isQemuOf, readPid, setNice, SPAWNED_IN } from './process.js';
-import { DISK_SLOTS, TEMPLATE_MAC, type Template, type TemplateLayout, type TemplateStore } from './template.js';
+import { DISK_SLOTS, emptySlots, TEMPLATE_MAC, type Template, type TemplateLayout, type TemplateStore } from './template.js';
 import { ValidationError } from '../../errors.js';
 import { tenantName } from '../../events/schemas/envelope.js';
 
@@ -160,7 +160,7 @@ export class VmPool {
     const dir = join(this.o.dir, `p-${randomBytes(6).toString('hex')}`);
     const started = await startQemu({
       ...this.o.launch, workDir: dir, cpus: size.cpus, memoryMb: size.memoryMb,
-      disks: Array.from({ length: DISK_SLOTS }, () => template.placeholder),
+      ...emptySlots(template, dir),
       nic: size.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
       memoryFile: { path: template.ramFile, share: false },
       restore: { stateFile: template.stateFile, bootId: '' },

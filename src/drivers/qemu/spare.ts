@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startQemu, type QemuOptions, type QemuVm } from './launch.js';
 import { handOver, mayRenice, POOL_NICE, sweep, type Pooled, type TakeRequest } from './pool.js';
 import { setNice } from './process.js';
-import { DISK_SLOTS, TEMPLATE_MAC, type Template } from './template.js';
+import { DISK_SLOTS, emptySlots, TEMPLATE_MAC, type Template } from './template.js';
 
 export interface SpareOptions {
   /** Where spares wait (swept at start: a previous daemon's spares are nobody's). */
@@ -78,7 +78,7 @@ export class SpareQemus {
     const stamp = stateStamp(t);
     void startQemu({
       ...this.o.launch, workDir: dir, cpus: t.layout.cpus, memoryMb: t.layout.memoryMb,
-      disks: Array.from({ length: DISK_SLOTS }, () => t.placeholder),
+      ...emptySlots(t, dir),
       nic: t.layout.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
       memoryFile: { path: t.ramFile, share: false },
       restore: { stateFile: t.stateFile, bootId: '' },

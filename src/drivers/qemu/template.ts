@@ -10,9 +10,22 @@ import { hostTscKhz, launchQemu, migrationDone } from './launch.js';
 import { onPath } from './process.js';
 
 /** Bumped when what a template holds or how it is made changes: every template is then made again. */
-export const TEMPLATE_FORMAT = 4;
+export const TEMPLATE_FORMAT = 5;
 /** Read-only disk slots a template offers: pods with more distinct images boot cold. */
 export const DISK_SLOTS = 2;
+/**
+ * Host directories a template with slots offers (9p devices, tags vol0…, on an empty directory in the template): never
+ * mounted in the template's guest, so its state saves, and a clone's command line points them at the pod's directories.
+ * Only pods that bind directories or mount named volumes use a template with slots: its extra devices cost every start
+ * from it ~60-80 ms of guest time under emulation (measured), so the others restore one without.
+ */
+export const SHARE_SLOTS = 2;
+/**
+ * Writable disk slots a template offers for named volumes (/dev/vdc, after the image slots): a clone's command line gives
+ * them the pod's volumes, and an empty sparse file of its own in each slot it leaves unused. QEMU 7.2's microvm has 8
+ * virtio-mmio transports: serial, rng, NIC, 2 image disks, 2 shares and this one take them all.
+ */
+export const VOLUME_SLOTS = 1;
 /**
  * A slot's capacity as the guest sees it (sparse: costs nothing): the guest read it when the template booted, and a
  * read-only drive cannot be resized, so an image larger than this boots cold.
@@ -26,6 +39,8 @@ export interface TemplateLayout {
   memoryMb: number;
   /** Whether the VM has a NIC (eth0). */
   nic: boolean;
+  /** Whether it has share and volume slots (SHARE_SLOTS, VOLUME_SLOTS), for pods that bind directories or mount volumes. */
+  slots?: boolean;
 }
 
 export interface TemplateInputs {
@@ -48,6 +63,8 @@ export interface Template {
   stateFile: string;
   /** The empty disk in every slot a pod leaves unused. */
   placeholder: string;
+  /** The empty directory in every share slot a pod leaves unused (a layout with slots). */
+  shareDir: string;
   builtAt: number;
   buildMs: number;
   stateBytes: number;
@@ -96,7 +113,7 @@ export class TemplateStore {
       accel: this.inputs.accel,
       // a clone keeps the clock its template's guest was given: the host's TSC rate (launch.ts) is one of its inputs
       tscKhz: String(this.inputs.accel === 'kvm' ? 0 : (hostTscKhz() ?? 0)),
-      layout: `${layout.cpus}cpu-${layout.memoryMb}mb-${DISK_SLOTS}disk-${layout.nic ? 'nic' : 'nonic'}-${SLOT_BYTES}`,
+      layout: `${layout.cpus}cpu-${layout.memoryMb}mb-${DISK_SLOTS}disk-${layout.slots ? `${SHARE_SLOTS}share-${VOLUME_SLOTS}vol-` : ''}${layout.nic ? 'nic' : 'nonic'}-${SLOT_BYTES}`,
       tenant: tenant ?? '*',
     };
   }
@@ -118,7 +135,7 @@ export class TemplateStore {
     } catch {
       return null;
     }
-    if (t.key !== key || !existsSync(t.stateFile) || !existsSync(t.ramFile) || !existsSync(t.placeholder)) return null;
+    if (t.key !== key || !existsSync(t.stateFile) || !existsSync(t.ramFile) || !existsSync(t.placeholder) || (t.layout.slots && !existsSync(t.shareDir))) return null;
     return t;
   }
 
@@ -173,13 +190,20 @@ export class TemplateStore {
     const ramFile = join(dir, 'ram');
     const placeholder = join(dir, 'slot.img');
     const stateFile = join(dir, 'state.bin');
+    const shareDir = join(dir, 'share');
+    const volumePlaceholder = join(dir, 'vm', 'volume.img');
     writeFileSync(placeholder, '');
     truncateSync(placeholder, SLOT_BYTES);
+    if (layout.slots) {
+      mkdirSync(shareDir);
+      emptySlot(volumePlaceholder);
+    }
     writeFileSync(ramFile, '');
     truncateSync(ramFile, layout.memoryMb * 1024 * 1024);
     const vm = await launchQemu({
       ...this.inputs, workDir: join(dir, 'vm'), cpus: layout.cpus, memoryMb: layout.memoryMb, bootTimeoutMs: timeoutMs,
       disks: Array.from({ length: DISK_SLOTS }, () => placeholder),
+      ...(layout.slots ? { shares: shareSlots([], shareDir), volumes: Array.from({ length: VOLUME_SLOTS }, () => ({ path: volumePlaceholder, readonly: false })) } : {}),
       nic: layout.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
       memoryFile: { path: ramFile, share: true },
       // its clones never boot: the LAPIC timer's calibration is paid here, once, and their idle guests sleep longer
@@ -204,11 +228,42 @@ export class TemplateStore {
       rmSync(join(dir, 'vm'), { recursive: true, force: true });
     }
     const t: Template = {
-      key, layout, tenant, dir, ramFile, stateFile, placeholder, builtAt: Date.now(), buildMs: Math.round(performance.now() - t0),
+      key, layout, tenant, dir, ramFile, stateFile, placeholder, shareDir, builtAt: Date.now(), buildMs: Math.round(performance.now() - t0),
       stateBytes: statSync(stateFile).size, inputs: this.inputsOf(layout, tenant),
     };
     writeFileSync(join(dir, `${META}.tmp`), JSON.stringify(t, null, 1) + '\n');
     renameSync(join(dir, `${META}.tmp`), join(dir, META));
     return t;
   }
+}
+
+/**
+ * A template's share slots as a clone's command line gives them: the pod's directories first (tags vol0…), then the
+ * template's empty one, read-only (a guest that mounts an unused slot can write nothing there for another clone to see).
+ */
+export function shareSlots(paths: string[], shareDir: string): { tag: string; path: string; readonly?: boolean }[] {
+  return Array.from({ length: SHARE_SLOTS }, (_, i) => (i < paths.length ? { tag: `vol${i}`, path: paths[i]! } : { tag: `vol${i}`, path: shareDir, readonly: true }));
+}
+
+/** An empty writable slot: a sparse file of SLOT_BYTES (a clone has its own for each volume slot it leaves unused). */
+export function emptySlot(path: string): string {
+  writeFileSync(path, '');
+  truncateSync(path, SLOT_BYTES);
+  return path;
+}
+
+/**
+ * Every slot of a template left empty, for a QEMU that is to take a pod's images later (a pooled VM, a spare): the
+ * placeholder disk and, with slots, the empty share directory (read-only) and a sparse file of its own in `dir` for each
+ * volume slot.
+ */
+export function emptySlots(t: Template, dir: string): { disks: string[]; shares?: { tag: string; path: string; readonly?: boolean }[]; volumes?: { path: string; readonly: boolean }[] } {
+  const disks = Array.from({ length: DISK_SLOTS }, () => t.placeholder);
+  if (!t.layout.slots) return { disks };
+  mkdirSync(dir, { recursive: true });
+  return {
+    disks,
+    shares: shareSlots([], t.shareDir),
+    volumes: Array.from({ length: VOLUME_SLOTS }, (_, i) => ({ path: emptySlot(join(dir, `empty-volume-${i}.img`)), readonly: false })),
+  };
 }
