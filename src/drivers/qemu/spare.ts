@@ -18,6 +18,9 @@ export interface SpareOptions {
   log?: (msg: string, err?: unknown) => void;
 }
 
+/** How long after a spare is taken the next is made: the pod's START_POD and first container start go first (~150 ms). */
+const PRIME_AFTER_MS = 300;
+
 /** A spare is for one template as it was built: one made again under the same key has another RAM file. */
 const builtKey = (t: Template) => `${t.key}@${t.builtAt}`;
 
@@ -65,8 +68,9 @@ export class SpareQemus {
       this.prime(t);
       return null;
     }
-    // the next spare once this one runs: spawning QEMU blocks this process's loop for ~10 ms, off the pod's path
-    return handOver(p, r).finally(() => this.prime(t));
+    // the next spare once this pod's guest has done its first work: spawning QEMU blocks this process's loop (~17 ms
+    // for a fork of a 200 MB Node process, measured) and loading its state takes CPU the pod's start wants
+    return handOver(p, r).finally(() => setTimeout(() => this.prime(t), PRIME_AFTER_MS).unref());
   }
 
   /** Makes the template's spare in the background unless it has one (or one is on its way). */
