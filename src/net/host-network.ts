@@ -381,7 +381,11 @@ export class HostNetwork {
     if (this.cfg.mode !== 'bridge' || !this.ready) return;
     const inUse = [...this.view.pods.values()].some((p) => holdsNetwork(p.state, p.context.run, p.context.host ?? '', p.context.network, this.cfg.hostId));
     if (inUse) return void this.log.info({ bridge: this.cfg.bridge }, 'pod network left in place for the VMs that keep running');
-    await removeHostNetwork(this.cfg.bridge, this.chain);
+    // only this daemon's taps: a daemon of another data dir on the same bridge (hyper0 is every daemon's default) may run
+    // VMs on it, and a QEMU whose tap is deleted spins a whole core (measured) — the bridge then stays for them
+    const ownTaps = new Set([...this.view.pods.values()].filter((p) => p.context.host === this.cfg.hostId || p.context.network?.host === this.cfg.hostId).map((p) => tapOf(p.context.id)));
+    const others = await removeHostNetwork(this.cfg.bridge, this.chain, (tap) => ownTaps.has(tap));
+    if (others.length) return void this.log.warn({ bridge: this.cfg.bridge, taps: others }, `bridge ${this.cfg.bridge} left in place: ${others.length} tap${others.length === 1 ? '' : 's'} not of this daemon's pods (${others.slice(0, 3).join(', ')}) still use it — another hyperd on this host? give each its own --bridge and --pod-cidr`);
     if (this.forwardBefore !== null && this.forwardBefore !== '1') writeFileSync('/proc/sys/net/ipv4/ip_forward', this.forwardBefore);
     this.ready = false;
   }
@@ -390,19 +394,28 @@ export class HostNetwork {
 /** A pod's tap: "ht" and its id (Linux allows 15 characters). */
 export const tapOf = (podId: string) => `ht${podId.slice(0, 13)}`;
 
-/** Removes a bridge's chains, the jumps to them and the bridge (what setup made); absent parts are skipped. */
-export async function removeHostNetwork(bridge: string, chain = chainsOf(bridge)): Promise<void> {
+/**
+ * Removes a bridge's chains, the jumps to them and the bridge (what setup made); absent parts are skipped. Its pods' taps
+ * go with it (those of VMs killed with no daemon to unplug them would outlive it) — with `mine`, only the taps it accepts,
+ * and if any other remains, nothing else: the taps left are returned.
+ */
+export async function removeHostNetwork(bridge: string, chain = chainsOf(bridge), mine: (tap: string) => boolean = () => true): Promise<string[]> {
+  if (existsSync(`/sys/class/net/${bridge}`)) {
+    const members = await sh('ip', ['-o', 'link', 'show', 'master', bridge]).catch(() => '');
+    const others: string[] = [];
+    for (const m of members.matchAll(/^\d+: (ht[0-9a-z]+)[:@]/gm)) {
+      if (mine(m[1]!)) await quiet('ip', ['link', 'del', m[1]!]);
+      else others.push(m[1]!);
+    }
+    if (others.length) return others;
+  }
   for (const [table, from, rule] of jumpsOf(chain)) while (await quiet('iptables', ['-t', table, '-D', from, ...rule])) {}
   for (const [table, name] of [['nat', chain.post], ['nat', chain.dnat], ['filter', chain.fwd], ['filter', chain.input]] as const) {
     await quiet('iptables', ['-t', table, '-F', name]);
     await quiet('iptables', ['-t', table, '-X', name]);
   }
-  if (existsSync(`/sys/class/net/${bridge}`)) {
-    // taps of VMs that are gone (killed with no daemon to unplug them) would outlive the bridge: they go with it
-    const members = await sh('ip', ['-o', 'link', 'show', 'master', bridge]).catch(() => '');
-    for (const m of members.matchAll(/^\d+: (ht[0-9a-z]+)[:@]/gm)) await quiet('ip', ['link', 'del', m[1]]);
-    await quiet('ip', ['link', 'del', bridge]);
-  }
+  if (existsSync(`/sys/class/net/${bridge}`)) await quiet('ip', ['link', 'del', bridge]);
+  return [];
 }
 
 type Chains = { post: string; dnat: string; fwd: string; input: string };
