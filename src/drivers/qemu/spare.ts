@@ -18,7 +18,10 @@ export interface SpareOptions {
   log?: (msg: string, err?: unknown) => void;
 }
 
-/** How long after a spare is taken the next is made: the pod's START_POD and first container start go first (~150 ms). */
+/**
+ * How long after a spare is asked for the next is made: that pod's restore, START_POD and first container start go first
+ * (~250 ms). Pods started back to back faster than that restore their own QEMU (a pool is for bursts).
+ */
 const PRIME_AFTER_MS = 300;
 
 /** A spare is for one template as it was built: one made again under the same key has another RAM file. */
@@ -65,12 +68,17 @@ export class SpareQemus {
     // a state file changed since the spare loaded it is found out by the pod's own restore (and the template made again)
     if (!p || r.disks.length > DISK_SLOTS || p.started.proc.exitCode !== null || p.stamp !== stateStamp(t)) {
       if (p) this.discard(k, p);
-      this.prime(t);
+      // after this pod's own restore, not beside it
+      this.primeLater(t);
       return null;
     }
     // the next spare once this pod's guest has done its first work: spawning QEMU blocks this process's loop (~17 ms
     // for a fork of a 200 MB Node process, measured) and loading its state takes CPU the pod's start wants
-    return handOver(p, r).finally(() => setTimeout(() => this.prime(t), PRIME_AFTER_MS).unref());
+    return handOver(p, r).finally(() => this.primeLater(t));
+  }
+
+  private primeLater(t: Template): void {
+    setTimeout(() => this.prime(t), PRIME_AFTER_MS).unref();
   }
 
   /** Makes the template's spare in the background unless it has one (or one is on its way). */
