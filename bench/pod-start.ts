@@ -14,7 +14,11 @@ import { benchNats, benchQemuDaemon, progress } from './lib/env.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 50;
 const modes = (process.argv.includes('--modes') ? process.argv[process.argv.indexOf('--modes') + 1] : 'cold,template,pool').split(',') as Mode[];
-type Mode = 'cold' | 'template' | 'pool';
+/** A pause between one pod's container.started and the next pod's intent (0: back to back), as a user's runs are paced. */
+const gapMs = Number(process.argv[process.argv.indexOf('--gap-ms') + 1]) || 0;
+/** template-no-spare: hyperd --templates --no-spare-qemu, the same restores with QEMU started on each pod's path. */
+type Mode = 'cold' | 'template' | 'template-no-spare' | 'pool';
+for (const m of modes) if (!['cold', 'template', 'template-no-spare', 'pool'].includes(m)) throw new Error(`--modes: "${m}" is not cold, template, template-no-spare or pool`);
 const pct = (xs: number[], p: number) => Math.round([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
 const stats = (xs: number[]) => ({ p50: pct(xs, 50), p95: pct(xs, 95), p99: pct(xs, 99) });
 
@@ -26,7 +30,7 @@ function templateReady(dataDir: string): boolean {
 
 async function measure(mode: Mode) {
   const n = await benchNats();
-  const { d, dataDir } = benchQemuDaemon(n, 'bench', ['--stop-pods-on-exit', ...(mode === 'template' ? ['--templates'] : mode === 'pool' ? ['--pool', '256=2'] : [])]);
+  const { d, dataDir } = benchQemuDaemon(n, 'bench', ['--stop-pods-on-exit', ...(mode === 'template' ? ['--templates'] : mode === 'template-no-spare' ? ['--templates', '--no-spare-qemu'] : mode === 'pool' ? ['--pool', '256=2'] : [])]);
   try {
     await d.ready;
     // hyperd --templates makes the default size's template as it starts: the pods below start from it
@@ -67,6 +71,7 @@ async function measure(mode: Mode) {
       phases.agentConnect.push(at['agent.ready'] - at['vm.booted']);
       phases.containerStart.push(at['container.started'] - at['agent.ready']);
       progress(`${mode}: pod ${i + 1}/${runs}: started after ${Math.round(started.at(-1)!)} ms`);
+      if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
     }
 
     // as a user sees it: the CLI process from spawn to its first byte of container output
@@ -109,7 +114,7 @@ async function measure(mode: Mode) {
 
     return {
       origins: Object.fromEntries([...new Set(origins)].map((o) => [o, origins.filter((x) => x === o).length])),
-      intentToContainerStartedMs: { ...stats(started), target: mode === 'template' ? 100 : mode === 'pool' ? 30 : 1000 },
+      intentToContainerStartedMs: { ...stats(started), target: mode.startsWith('template') ? 100 : mode === 'pool' ? 30 : 1000 },
       intentToFirstOutputMs: stats(output),
       cliSpawnToFirstOutputMs: stats(cli),
       breakdownMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, stats(v)])),
@@ -124,4 +129,4 @@ async function measure(mode: Mode) {
 const results: Partial<Record<Mode, Awaited<ReturnType<typeof measure>>>> = {};
 for (const m of modes) results[m] = await measure(m);
 const ratio = results.cold && results.template ? +(results.template.intentToContainerStartedMs.p50 / results.cold.intentToContainerStartedMs.p50).toFixed(2) : undefined;
-process.stdout.write(JSON.stringify({ bench: 'pod-start', at: new Date().toISOString(), runs, driver: 'qemu', ...results, templateOverColdP50: ratio }, null, 2) + '\n');
+process.stdout.write(JSON.stringify({ bench: 'pod-start', at: new Date().toISOString(), runs, gapMs, driver: 'qemu', ...results, templateOverColdP50: ratio }, null, 2) + '\n');
