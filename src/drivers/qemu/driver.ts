@@ -359,7 +359,7 @@ class QemuPodVm implements Vm {
       // the template's slots, in its order: the pod's disks first, the placeholder in the rest
       const slots = [...disks, ...Array.from({ length: DISK_SLOTS - disks.length }, () => t.placeholder)];
       try {
-        // a QEMU started ahead for this template, else one started now (the spare's failure to load is the template's)
+        // a QEMU started ahead for this template, else one started now (a spare that fails when taken fails as a restore)
         const spare = this.spares && slotsOnly ? await run(this.spares.take(t, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) })) : null;
         // the pod's directories and volumes in the template's share and volume slots, the template's empty ones in the rest
         mkdirSync(this.workDir, { recursive: true });

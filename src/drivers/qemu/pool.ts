@@ -34,7 +34,7 @@ export function parsePoolSize(v: string): PoolSize {
   return { cpus, memoryMb, nic: true, count, ...(tenant !== undefined ? { tenant } : {}) };
 }
 
-/** One paused clone, ready to be taken (or a spare QEMU waiting for its state: spare.ts). */
+/** One paused clone, ready to be taken (or a spare QEMU, its state loaded but its guest never run: spare.ts). */
 export interface Pooled {
   dir: string;
   started: StartedQemu;
@@ -158,15 +158,7 @@ export class VmPool {
   private async fillOne(size: PoolSize): Promise<Pooled> {
     const template = await this.o.templates.ensure(size, this.tenantOf(size), { timeoutMs: this.o.launch.bootTimeoutMs });
     const dir = join(this.o.dir, `p-${randomBytes(6).toString('hex')}`);
-    const started = await startQemu({
-      ...this.o.launch, workDir: dir, cpus: size.cpus, memoryMb: size.memoryMb,
-      ...emptySlots(template, dir),
-      nic: size.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
-      memoryFile: { path: template.ramFile, share: false },
-      restore: { stateFile: template.stateFile, bootId: '' },
-      // before QEMU makes its vCPU thread, which inherits it; setNice catches the threads made already
-      onSpawned: (pid) => void (mayRenice && setNice(pid, POOL_NICE)),
-    });
+    const started = await startQemu(backgroundClone(this.o.launch, template, dir));
     // run until its agent answers, then paused again: that first answer is off the pod's path
     await warmUp(started).catch((err) => {
       started.proc.kill('SIGKILL');
@@ -177,6 +169,21 @@ export class VmPool {
     if (mayRenice) setNice(started.proc.pid!, POOL_NICE);
     return { dir, started, template };
   }
+}
+
+/**
+ * A clone of the template restored in the background, for a pod to take later (a pooled VM, a spare QEMU): every slot
+ * empty, its NIC on the template's hub, at POOL_NICE (set before QEMU makes its vCPU thread, which inherits it).
+ */
+export function backgroundClone(launch: PoolOptions['launch'], t: Template, dir: string): QemuOptions {
+  return {
+    ...launch, workDir: dir, cpus: t.layout.cpus, memoryMb: t.layout.memoryMb,
+    ...emptySlots(t, dir),
+    nic: t.layout.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
+    memoryFile: { path: t.ramFile, share: false },
+    restore: { stateFile: t.stateFile, bootId: '' },
+    onSpawned: (pid) => void (mayRenice && setNice(pid, POOL_NICE)),
+  };
 }
 
 /**

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startQemu, type QemuOptions, type QemuVm } from './launch.js';
-import { handOver, mayRenice, POOL_NICE, sweep, type Pooled, type TakeRequest } from './pool.js';
+import { backgroundClone, handOver, mayRenice, POOL_NICE, sweep, type Pooled, type TakeRequest } from './pool.js';
 import { setNice } from './process.js';
-import { DISK_SLOTS, emptySlots, TEMPLATE_MAC, type Template } from './template.js';
+import { DISK_SLOTS, type Template } from './template.js';
 
 export interface SpareOptions {
   /** Where spares wait (swept at start: a previous daemon's spares are nobody's). */
@@ -88,15 +88,8 @@ export class SpareQemus {
     this.making.add(k);
     const dir = join(this.o.dir, `s-${randomBytes(6).toString('hex')}`);
     const stamp = stateStamp(t);
-    void startQemu({
-      ...this.o.launch, workDir: dir, cpus: t.layout.cpus, memoryMb: t.layout.memoryMb,
-      ...emptySlots(t, dir),
-      nic: t.layout.nic ? { kind: 'nic', mode: 'unplugged', mac: TEMPLATE_MAC } : undefined,
-      memoryFile: { path: t.ramFile, share: false },
-      restore: { stateFile: t.stateFile, bootId: '' },
-      // background work: its start must not slow the pod that used the last spare (back to 0 when taken)
-      onSpawned: (pid) => void (mayRenice && setNice(pid, POOL_NICE)),
-    }).then(
+    // background work at low priority: its start must not slow the pod that used the last spare (back to 0 when taken)
+    void startQemu(backgroundClone(this.o.launch, t, dir)).then(
       (started) => {
         this.making.delete(k);
         const p = { dir, started, template: t, stamp };
