@@ -191,10 +191,12 @@ function consoleSummary(dir: string): string {
 }
 
 /**
- * Connects to a VM's QMP and agent sockets and resyncs the agent. A resync that goes unanswered (the guest had not yet
- * noticed the old host left, or is still booting) is retried on a fresh connection until the deadline.
+ * Connects to a VM's QMP and agent sockets and resyncs the agent. A resync that goes unanswered is retried on a fresh
+ * connection until the deadline: the guest may still be booting, or its reply may be held in QEMU (7.2 unthrottles a
+ * virtio-serial port whose chardev write failed when the chardev closes, never when it opens). One attempt alone once
+ * timed out in CI (shutdown.test.ts), on a VM the test had left idle.
  */
-async function resyncAgent(dir: string, pid: number, deadline: number): Promise<{ qemu: QemuVm; held: HeldEvents; resync: ResyncResult | null; tooOld: AgentTooOldError | null }> {
+export async function resyncAgent(dir: string, pid: number, deadline: number): Promise<{ qemu: QemuVm; held: HeldEvents; resync: ResyncResult | null; tooOld: AgentTooOldError | null }> {
   for (let attempt = 1; ; attempt++) {
     const qemu = await attachQemu(dir, pid, { agent: DURABLE, timeoutMs: Math.max(1_000, deadline - Date.now()) });
     // the agent resends unacknowledged output right after its resync reply: hold it until the host's actors listen
