@@ -34,6 +34,11 @@ export interface VmConfig {
   images: string[];
   /** Its network interface, if it has one (a pod with network none, or on a host without a pod network, has only lo). */
   nic?: Extract<Device, { kind: 'nic' }>;
+  /**
+   * Settles when the host side of the NIC (its tap) is made, or fails saying why it cannot be: the runner makes it while
+   * the VM starts. A driver waits for it before the NIC is first used (a command line naming the tap, or plugging it).
+   */
+  nicReady?: Promise<void>;
   /** Host directories its containers mount (-v): each shared into the guest once. */
   volumes?: string[];
   /** Named volumes its containers mount: each attached once, read-only if every mount of it is. */

@@ -4,20 +4,17 @@
 // gateway address (pod names from the view, the rest forwarded). Where hyperd cannot make taps
 // (unprivileged), pods get QEMU's user-mode network with port forwards instead. Addresses and ports are facts
 // (net.assigned): the view says who holds what, across restarts and re-attaches.
-import { execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { promisify } from 'node:util';
 import { HyperError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClusterView, PodRecord } from '../model/cluster-view.js';
 import type { PodNetwork } from '../model/pod-context.js';
 import type { PortMapping } from '../events/schemas/pod-spec.js';
 import { PodDns } from './pod-dns.js';
+import { spawner } from './spawner.js';
 import { firstClash, heldOn, holdsNetwork, macOf, nextFree, parseCidr, portKey, type HostPort, type Subnet } from './ipam.js';
-
-const run = promisify(execFile);
 
 export class NetworkError extends HyperError {
   constructor(message: string) {
@@ -41,25 +38,17 @@ export type Nic = { mode: 'tap'; tap: string; mac: string } | { mode: 'user'; ma
 /** USER_NET: QEMU's user-mode network as the guest sees it. */
 const USER_NET = { ip: '10.0.2.15', prefix: 24, gateway: '10.0.2.2', dns: '10.0.2.3' };
 
+/** Runs a command through the helper (spawner.ts: it keeps forks off this process's loop); its stdout, or a NetworkError. */
 async function sh(cmd: string, args: string[]): Promise<string> {
-  try {
-    return (await run(cmd, args, { encoding: 'utf8' })).stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new NetworkError(`${cmd} ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`);
-  }
+  const r = await spawner.run(cmd, args);
+  if (r.code !== 0) throw new NetworkError(`${cmd} ${args.join(' ')} failed: ${(r.stderr || r.error || `exit code ${r.code}`).trim()}`);
+  return r.stdout;
 }
 const quiet = (cmd: string, args: string[]) => sh(cmd, args).then(() => true, () => false);
 
 /** Runs `ip` commands in one process (ip -batch, stopping at the first error); whether all succeeded. */
-function ipBatch(lines: string[]): Promise<boolean> {
-  return new Promise((resolve) => {
-    const p = spawn('ip', ['-batch', '-'], { stdio: ['pipe', 'ignore', 'ignore'] });
-    p.once('error', () => resolve(false));
-    p.once('exit', (code) => resolve(code === 0));
-    p.stdin.on('error', () => {});
-    p.stdin.end(lines.join('\n') + '\n');
-  });
+async function ipBatch(lines: string[]): Promise<boolean> {
+  return (await spawner.run('ip', ['-batch', '-'], lines.join('\n') + '\n')).code === 0;
 }
 
 /**
@@ -274,9 +263,14 @@ export class HostNetwork {
     return out;
   }
 
-  /** The NIC the VM gets: a tap on the bridge, made now (QEMU opens it by name), or a user-mode one with its forwards. */
+  /** The NIC the VM gets: a tap on the bridge (made by plug), or a user-mode one with its forwards. */
+  nicOf(podId: string, net: PodNetwork): Nic {
+    return net.mode === 'user' ? { mode: 'user', mac: net.mac, forwards: net.ports } : { mode: 'tap', tap: tapOf(podId), mac: net.mac };
+  }
+
+  /** Makes the host side of nicOf's NIC: its tap on the bridge (QEMU opens it by name); nothing for a user-mode one. */
   async plug(podId: string, net: PodNetwork): Promise<Nic> {
-    if (net.mode === 'user') return { mode: 'user', mac: net.mac, forwards: net.ports };
+    if (net.mode === 'user') return this.nicOf(podId, net);
     const tap = tapOf(podId);
     // one ip process for both steps (each spawn costs a pod ~10 ms); a tap already there (a run plugged again) takes
     // the step-by-step way, whose errors name the step that failed

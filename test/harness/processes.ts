@@ -2,7 +2,7 @@
 import { networkFor } from '../../src/net/ipam.js';
 import { removeHostNetwork } from '../../src/net/host-network.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa, type Result } from 'execa';
 
@@ -71,4 +71,14 @@ export function startHyperd(args: string[], env: Record<string, string> = {}, bi
         proc.kill(signal);
       }),
   };
+}
+
+/** A live process (a zombie only waits to be reaped: it counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
 }

@@ -329,6 +329,11 @@ class QemuPodVm implements Vm {
         throw err;
       }
     };
+    // QEMU's command line names the tap: a VM started here waits until it is made (a pooled VM or a spare plugs it later)
+    const tapMade = this.config.nicReady ?? Promise.resolve();
+    // a tap that could not be made fails the boot as it is: never blamed on a pooled VM or a template
+    let tapFailed: Error | null = null;
+    tapMade.catch((err: Error) => (tapFailed = err));
     const store = this.o.templates;
     const picked = store ? this.pickTemplate(store, disks) : null;
     // a cold boot is explained only where templates were asked for (made on need, or a template made ahead of time)
@@ -340,16 +345,16 @@ class QemuPodVm implements Vm {
     const pool = slotsOnly ? this.pool : null;
     if (pool && picked && 'template' in picked) {
       try {
-        const taken = await run(pool.take(picked.layout, picked.tenant, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) }).then((r) => r?.vm ?? null));
+        const taken = await run(pool.take(picked.layout, picked.tenant, { workDir: this.workDir, disks, nic: this.config.nic, nicReady: this.config.nicReady, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) }).then((r) => r?.vm ?? null));
         if (taken) {
           this.qemu = taken;
           origin = 'pool';
           template = picked.template.key;
         }
       } catch (err) {
-        if (signal.aborted) {
+        if (signal.aborted || tapFailed) {
           this.cleanup();
-          throw err;
+          throw tapFailed ?? err;
         }
         // the pooled clone failed: this pod restores its own
         this.o.onColdBoot?.(this.config.id, `a pooled VM failed (${(err as Error).message.split('\n')[0]}); restoring the template instead`);
@@ -362,22 +367,22 @@ class QemuPodVm implements Vm {
       const slots = [...disks, ...Array.from({ length: DISK_SLOTS - disks.length }, () => t.placeholder)];
       try {
         // a QEMU started ahead for this template, else one started now (a spare that fails when taken fails as a restore)
-        const spare = this.spares && slotsOnly ? await run(this.spares.take(t, { workDir: this.workDir, disks, nic: this.config.nic, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) })) : null;
+        const spare = this.spares && slotsOnly ? await run(this.spares.take(t, { workDir: this.workDir, disks, nic: this.config.nic, nicReady: this.config.nicReady, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) })) : null;
         // the pod's directories and volumes in the template's share and volume slots, the template's empty ones in the rest
         mkdirSync(this.workDir, { recursive: true });
         const filled = t.layout.slots
           ? { shares: shareSlots(shares.map((x) => x.path), t.shareDir), volumes: [...vols, ...Array.from({ length: VOLUME_SLOTS - vols.length }, (_, i) => ({ path: emptySlot(join(this.workDir, `empty-volume-${i}.img`)), readonly: false }))] }
           : {};
-        this.qemu = spare ?? await run(launchQemu({ ...base, disks: slots, ...filled, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } }));
+        this.qemu = spare ?? await run<QemuVm>(tapMade.then(() => launchQemu({ ...base, disks: slots, ...filled, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } })));
         // the guest named the volume slots at the template's boot: after every image slot
         let v = 0;
         for (const d of this.devices) if (d.kind === 'volume') d.guestPath = `/dev/vd${String.fromCharCode(97 + DISK_SLOTS + v++)}`;
         origin = 'template';
         template = t.key;
       } catch (err) {
-        if (signal.aborted) {
+        if (signal.aborted || tapFailed) {
           this.cleanup();
-          throw err;
+          throw tapFailed ?? err;
         }
         // a template that cannot be restored is made again for the next pods; this one boots cold
         const said = err instanceof BootError && err.qemuSaid ? `${err.what}; qemu said: ${err.qemuSaid}` : (err as Error).message.split('\n')[0];
@@ -390,7 +395,7 @@ class QemuPodVm implements Vm {
     if (!this.qemu) {
       if (why) this.o.onColdBoot?.(this.config.id, why);
       try {
-        this.qemu = await run(launchQemu({ ...base, disks }));
+        this.qemu = await run<QemuVm>(tapMade.then(() => launchQemu({ ...base, disks })));
       } catch (err) {
         this.cleanup();
         throw err;

@@ -46,6 +46,8 @@ export interface TakeRequest {
   workDir: string;
   disks: string[];
   nic?: Extract<Device, { kind: 'nic' }>;
+  /** The NIC's tap is made (VmConfig.nicReady): the guest resumes meanwhile, the NIC is plugged once it is. */
+  nicReady?: Promise<void>;
   bootId: string;
   /** Told the pid once the VM is the pod's, so the pod's state file records it before the guest runs. */
   onTaken(pid: number): void;
@@ -203,8 +205,19 @@ export async function handOver(p: Pooled, r: TakeRequest): Promise<QemuVm> {
     writeFileSync(join(r.workDir, SPAWNED_IN), p.dir);
     r.onTaken(started.proc.pid!);
     if (mayRenice) setNice(started.proc.pid!, 0);
-    await Promise.all([plugDisks(qmp, r.disks), r.nic ? plugNic(qmp, r.nic) : null]);
-    return await finishLaunch(moved, { t0 });
+    await plugDisks(qmp, r.disks);
+    // the NIC joins once its tap is made, while the guest resumes and answers: it first uses it at START_POD, after this
+    const nic = r.nic;
+    const plugged = nic ? (r.nicReady ?? Promise.resolve()).then(() => plugNic(qmp, nic)) : null;
+    plugged?.catch(() => {});
+    const vm = await finishLaunch(moved, { t0 });
+    try {
+      await plugged;
+    } catch (err) {
+      vm.kill();
+      throw err;
+    }
+    return vm;
   } catch (err) {
     started.proc.kill('SIGKILL');
     qmp.close();

@@ -11,6 +11,7 @@ import { writeVmState } from '../../../src/drivers/qemu/state-file.js';
 import { guestInitrd, guestKernel } from '../../../src/guest/artifacts.js';
 import { bootGuest, requireGuest } from '../../harness/guest.js';
 import { tempDir } from '../../harness/nats.js';
+import { alive } from '../../harness/processes.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/launch-vm.mjs', import.meta.url));
 const dirs: string[] = [];
@@ -20,15 +21,6 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A live process (a zombie only waits to be reaped: it counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 
 describe('stop ladder', () => {
