@@ -113,7 +113,29 @@ export function daemonCommand(name: string): Command {
       // a bug in one actor must not take every pod's daemon down with it: say so loudly and carry on
       process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (a bug: please report it)'));
       const nats = o.nats ?? process.env.HYPER_NATS;
-      const d = await Daemon.start({
+      // handled from the first moment: a signal before the handlers were set killed hyperd outright (the default action),
+      // even just after it said it was ready. One during the start stops it once it is up; a second one exits at once.
+      let d: Daemon | null = null;
+      let asked: string | null = null;
+      const stop = (sig: string) => {
+        if (asked && !d) {
+          log.warn({ signal: sig }, `${sig} again while starting: exiting now`);
+          process.exit(1);
+        }
+        if (asked) return;
+        asked = sig;
+        if (!d) return void log.info({ signal: sig }, `${sig} while starting: hyperd stops as soon as it is up (${sig} again to exit now)`);
+        d.stop(sig).then(
+          () => process.exit(0),
+          (err) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      d = await Daemon.start({
         nats: nats ? parseServers(nats) : [],
         hostId: o.hostId,
         dataDir: o.dataDir,
@@ -141,20 +163,11 @@ export function daemonCommand(name: string): Command {
         dockerApi: o.dockerApi === true ? undefined : o.dockerApi,
         dockerApiInsecureBind: Boolean(o.dockerApiInsecureBind),
       });
-      let stopping = false;
-      const stop = (sig: string) => {
-        if (stopping) return;
-        stopping = true;
-        d.stop(sig).then(
-          () => process.exit(0),
-          (err) => {
-            log.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      if (asked) {
+        const sig: string = asked;
+        asked = null;
+        stop(sig);
+      }
       // the daemon runs until a signal; the process exits from stop()
       await new Promise(() => {});
     });

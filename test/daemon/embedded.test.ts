@@ -69,4 +69,21 @@ describe('embedded NATS', () => {
     await expect.poll(async () => (await state(id)).state, { timeout: 10_000 }).toBe('failed');
     expect((await state(id)).reason).toMatch(/vm lost: hyperd on solo restarted and the hollow driver cannot re-attach/);
   });
+
+  it('SIGTERM while it starts (or just as it says ready): it comes up, then stops cleanly', async () => {
+    const dir = tempDir('hyper-embedded-early-');
+    const early = startHyperd(['--host-id', 'early', '--data-dir', dir], { HYPER_DATA_DIR: dir, HYPER_NATS: '' });
+    // before this, a signal that came before the handlers were set killed hyperd by the default action (exit by signal)
+    await expect.poll(() => early.log().includes('started embedded nats-server'), { timeout: 20_000, interval: 5 }).toBe(true);
+    const natsPid = Number(/"url":"nats:[^"]+","pid":(\d+)/.exec(early.log())![1]);
+    expect(await early.stop('SIGTERM')).toBe(0);
+    expect(early.proc.signalCode).toBeNull();
+    const log = early.log();
+    expect(log).toMatch(/SIGTERM while starting: hyperd stops as soon as it is up/);
+    expect(log.indexOf('hyperd ready')).toBeGreaterThan(-1);
+    expect(log.indexOf('hyperd stopped')).toBeGreaterThan(log.indexOf('hyperd ready'));
+    expect(alive(natsPid)).toBe(false);
+    expect(existsSync(join(dir, 'hyperd.json'))).toBe(false);
+    killStrays(dir);
+  }, 40_000);
 });
