@@ -1,7 +1,7 @@
 // Runs the host network's short commands (ip, bridge, iptables) from a small helper process. A spawn from hyperd itself
 // forks a large Node process and blocks its loop until the child has exec'd (~8-10 ms each, measured in a pod's start);
 // the helper's forks block only the helper. One helper per process, started on first use, gone with its parent.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 export interface CommandResult {
@@ -42,13 +42,10 @@ export class Spawner {
   private child: ChildProcess | null = null;
   private readonly pending = new Map<number, (r: CommandResult) => void>();
   private nextId = 1;
-  /** Set when the helper cannot be started here: commands are then spawned directly. */
-  private unavailable = false;
 
   /** Runs cmd with args (input written to its stdin) and resolves with how it ended; never rejects. */
   run(cmd: string, args: string[], input?: string): Promise<CommandResult> {
     const child = this.helper();
-    if (!child) return direct(cmd, args, input);
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
@@ -69,16 +66,9 @@ export class Spawner {
     this.child = null;
   }
 
-  private helper(): ChildProcess | null {
+  private helper(): ChildProcess {
     if (this.child) return this.child;
-    if (this.unavailable) return null;
-    let child: ChildProcess;
-    try {
-      child = spawn(process.execPath, ['--input-type=commonjs', '-e', HELPER], { stdio: ['pipe', 'pipe', 'ignore'] });
-    } catch {
-      this.unavailable = true;
-      return null;
-    }
+    const child = spawn(process.execPath, ['--input-type=commonjs', '-e', HELPER], { stdio: ['pipe', 'pipe', 'ignore'] });
     this.child = child;
     // neither the helper nor its pipes keep this process alive while nothing is asked of it
     child.unref();
@@ -99,7 +89,6 @@ export class Spawner {
     });
     const gone = (why: string) => {
       if (this.child === child) this.child = null;
-      if (why.startsWith('could not start')) this.unavailable = true;
       // what was asked of it is not known to have run: said so, never run twice
       for (const done of this.pending.values()) done({ code: null, stdout: '', stderr: '', error: `hyper's command helper ${why}` });
       this.pending.clear();
@@ -112,18 +101,6 @@ export class Spawner {
 
 /** A child's stdio stream as the socket it is (ref/unref). */
 const pipe = (stream: unknown) => stream as { ref(): void; unref(): void };
-
-function direct(cmd: string, args: string[], input?: string): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const p = execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
-      if (e && typeof e.code !== 'number' && e.code !== undefined && !stderr) return resolve({ code: null, stdout, stderr, error: e.message });
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, stdout, stderr });
-    });
-    p.stdin?.on('error', () => {});
-    p.stdin?.end(input ?? '');
-  });
-}
 
 /** This process's helper, shared by every host network command. */
 export const spawner = new Spawner();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireGuest } from './guest.js';
 import { killStrays, tempDir } from './nats.js';
-import { removeOwnNetwork, startHyperd, type DaemonProc } from './processes.js';
+import { hyper, removeOwnNetwork, startHyperd, type DaemonProc } from './processes.js';
 import { killQemuUnder } from './qemu.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,4 +42,17 @@ export async function startQemuDaemon(prefix: string, hostId: string, extra: str
   };
   await q.daemon.ready;
   return q;
+}
+
+/** The daemon's templates, as `hyper template ls -o json` lists them. */
+export async function templatesOf(q: QemuDaemon): Promise<{ key: string; builtAt: number; layout: { slots?: boolean } }[]> {
+  return JSON.parse((await hyper(['template', 'ls', '-o', 'json', '--data-dir', q.dataDir], q.env)).stdout);
+}
+
+/** Waits until the daemon has `count` templates (hyperd --templates makes the default size's as it starts). */
+export async function untilTemplates(q: QemuDaemon, count: number, ms = 60_000): Promise<void> {
+  for (const until = Date.now() + ms; (await templatesOf(q)).length < count;) {
+    if (Date.now() > until) throw new Error(`fewer than ${count} templates after ${ms / 1000} s: ${JSON.stringify(await templatesOf(q))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -7,10 +7,10 @@ import { tapOf } from '../../src/net/host-network.js';
 import { networkFor } from '../../src/net/ipam.js';
 import { hyper } from '../harness/processes.js';
 import { podEvents, podQemus, podState } from '../harness/qemu.js';
-import { startQemuDaemon, type QemuDaemon } from '../harness/qemu-daemon.js';
+import { startQemuDaemon, templatesOf, untilTemplates, type QemuDaemon } from '../harness/qemu-daemon.js';
 
 let q: QemuDaemon;
-const templates = async () => JSON.parse((await hyper(['template', 'ls', '-o', 'json', '--data-dir', q.dataDir], q.env)).stdout) as { key: string; builtAt: number }[];
+const templates = () => templatesOf(q);
 const linkExists = (name: string) => {
   try {
     execFileSync('ip', ['link', 'show', name], { stdio: 'ignore' });
@@ -23,10 +23,7 @@ const PING_GATEWAY = 'ping -c 1 -W 3 $(ip route | awk "/default/ {print \\$3}") 
 
 beforeAll(async () => {
   q = await startQemuDaemon('hyper-taplate-', 'taplate', ['--templates']);
-  for (const until = Date.now() + 60_000; (await templates()).length < 1;) {
-    if (Date.now() > until) throw new Error('hyperd --templates made no template in 60 s');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await untilTemplates(q, 1);
 }, 120_000);
 
 afterAll(async () => {

@@ -16,7 +16,7 @@ import { readVmState, STATE_FORMAT, writeVmState, type VmState } from './state-f
 import { QmpClient } from './qmp.js';
 import { ensureFenceGuard, fencedBecause } from './fencing.js';
 import type { ImageStore, StoredImage } from '../../images/store.js';
-import { DISK_SLOTS, emptySlot, SHARE_SLOTS, shareSlots, SLOT_BYTES, VOLUME_SLOTS, type Template, type TemplateLayout, type TemplateStore } from './template.js';
+import { DISK_SLOTS, SHARE_SLOTS, shareSlots, SLOT_BYTES, VOLUME_SLOTS, volumeSlots, type Template, type TemplateLayout, type TemplateStore } from './template.js';
 import { VmPool, type PoolSize } from './pool.js';
 import { SpareQemus } from './spare.js';
 import { randomUUID } from 'node:crypto';
@@ -369,10 +369,7 @@ class QemuPodVm implements Vm {
         // a QEMU started ahead for this template, else one started now (a spare that fails when taken fails as a restore)
         const spare = this.spares && slotsOnly ? await run(this.spares.take(t, { workDir: this.workDir, disks, nic: this.config.nic, nicReady: this.config.nicReady, bootId: randomUUID(), onTaken: (pid) => this.record(pid, onPath(binary) ?? binary) })) : null;
         // the pod's directories and volumes in the template's share and volume slots, the template's empty ones in the rest
-        mkdirSync(this.workDir, { recursive: true });
-        const filled = t.layout.slots
-          ? { shares: shareSlots(shares.map((x) => x.path), t.shareDir), volumes: [...vols, ...Array.from({ length: VOLUME_SLOTS - vols.length }, (_, i) => ({ path: emptySlot(join(this.workDir, `empty-volume-${i}.img`)), readonly: false }))] }
-          : {};
+        const filled = t.layout.slots ? { shares: shareSlots(shares.map((x) => x.path), t.shareDir), volumes: volumeSlots(vols, this.workDir) } : {};
         this.qemu = spare ?? await run<QemuVm>(tapMade.then(() => launchQemu({ ...base, disks: slots, ...filled, memoryFile: { path: t.ramFile, share: false }, restore: { stateFile: t.stateFile, bootId: randomUUID() } })));
         // the guest named the volume slots at the template's boot: after every image slot
         let v = 0;

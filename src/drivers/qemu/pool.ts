@@ -211,12 +211,7 @@ export async function handOver(p: Pooled, r: TakeRequest): Promise<QemuVm> {
     const plugged = nic ? (r.nicReady ?? Promise.resolve()).then(() => plugNic(qmp, nic)) : null;
     plugged?.catch(() => {});
     const vm = await finishLaunch(moved, { t0 });
-    try {
-      await plugged;
-    } catch (err) {
-      vm.kill();
-      throw err;
-    }
+    await plugged;
     return vm;
   } catch (err) {
     started.proc.kill('SIGKILL');

@@ -252,6 +252,12 @@ export function emptySlot(path: string): string {
   return path;
 }
 
+/** A template's volume slots as a clone's command line gives them: the pod's volumes first, an empty slot in `dir` for each other. */
+export function volumeSlots(volumes: { path: string; readonly: boolean }[], dir: string): { path: string; readonly: boolean }[] {
+  mkdirSync(dir, { recursive: true });
+  return [...volumes, ...Array.from({ length: VOLUME_SLOTS - volumes.length }, (_, i) => ({ path: emptySlot(join(dir, `empty-volume-${i}.img`)), readonly: false }))];
+}
+
 /**
  * Every slot of a template left empty, for a QEMU that is to take a pod's images later (a pooled VM, a spare): the
  * placeholder disk and, with slots, the empty share directory (read-only) and a sparse file of its own in `dir` for each
@@ -259,11 +265,5 @@ export function emptySlot(path: string): string {
  */
 export function emptySlots(t: Template, dir: string): { disks: string[]; shares?: { tag: string; path: string; readonly?: boolean }[]; volumes?: { path: string; readonly: boolean }[] } {
   const disks = Array.from({ length: DISK_SLOTS }, () => t.placeholder);
-  if (!t.layout.slots) return { disks };
-  mkdirSync(dir, { recursive: true });
-  return {
-    disks,
-    shares: shareSlots([], t.shareDir),
-    volumes: Array.from({ length: VOLUME_SLOTS }, (_, i) => ({ path: emptySlot(join(dir, `empty-volume-${i}.img`)), readonly: false })),
-  };
+  return t.layout.slots ? { disks, shares: shareSlots([], t.shareDir), volumes: volumeSlots([], dir) } : { disks };
 }

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hyper } from '../../harness/processes.js';
 import { podEvents } from '../../harness/qemu.js';
-import { startQemuDaemon, type QemuDaemon } from '../../harness/qemu-daemon.js';
+import { startQemuDaemon, templatesOf, untilTemplates, type QemuDaemon } from '../../harness/qemu-daemon.js';
 import { SHARE_SLOTS, VOLUME_SLOTS } from '../../../src/drivers/qemu/template.js';
 
 let q: QemuDaemon;
 const dirs: string[] = [];
 const output = (stdout: string) => stdout.split('\n').filter((l) => !/^\w{12}: /.test(l));
-const templates = async () => JSON.parse((await hyper(['template', 'ls', '-o', 'json', '--data-dir', q.dataDir], q.env)).stdout) as { key: string; layout: { slots?: boolean } }[];
+const templates = () => templatesOf(q);
 const origin = async (pod: string) => (await podEvents(pod, q.env)).find((e) => e.type === 'vm.origin')?.data as { origin: string; template?: string; why?: string };
 
 beforeAll(async () => {
@@ -27,10 +27,7 @@ beforeAll(async () => {
   }
   expect((await hyper(['template', 'build', '--slots', '--data-dir', q.dataDir], q.env)).exitCode).toBe(0);
   // hyperd --templates makes the plain one as it starts
-  for (const until = Date.now() + 30_000; (await templates()).length < 2;) {
-    if (Date.now() > until) throw new Error(`no plain template in 30 s: ${JSON.stringify(await templates())}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await untilTemplates(q, 2, 30_000);
 }, 120_000);
 
 afterAll(async () => {
